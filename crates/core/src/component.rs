@@ -1,0 +1,76 @@
+//! The one trait pipeline stages implement, and the buffer they write into.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::{Alert, Bar, Prediction, Tick};
+
+/// What the pipeline produced for one input tick.
+///
+/// The engine owns one `Outputs` and clears it before each tick, so stages append into
+/// vectors that keep their capacity: no allocation per tick once warmed up.
+#[derive(Debug, Default, Clone)]
+pub struct Outputs {
+    /// The tick as it left cleaning; `None` when the pipeline rejected it.
+    pub tick: Option<Tick>,
+    /// Feature values for `tick`'s symbol at its `ts_event`, aligned with the pipeline's
+    /// feature names. `NaN` means "not warmed up yet".
+    pub features: Vec<f64>,
+    pub bars: Vec<Bar>,
+    pub predictions: Vec<Prediction>,
+    pub alerts: Vec<Alert>,
+}
+
+impl Outputs {
+    pub fn clear(&mut self) {
+        self.tick = None;
+        self.features.clear();
+        self.bars.clear();
+        self.predictions.clear();
+        self.alerts.clear();
+    }
+}
+
+/// A pipeline stage: owns its state, reacts to ticks in event-time order, and can save and
+/// restore that state so a live runner can recover and a backtest can be resumed.
+pub trait Component {
+    fn on_tick(&mut self, tick: &Tick, out: &mut Outputs);
+
+    fn snapshot(&self) -> Result<Snapshot, SnapshotError>;
+
+    fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError>;
+}
+
+/// A component's state as self-describing JSON, tagged with the component's name so a
+/// snapshot is never restored into the wrong kind of component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub component: String,
+    pub state: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot is for component {found:?}, not {expected:?}")]
+    WrongComponent { expected: String, found: String },
+    #[error("snapshot of {component:?} does not decode: {source}")]
+    Codec {
+        component: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Snapshot {
+    pub fn of<T: Serialize>(component: &str, state: &T) -> Result<Self, SnapshotError> {
+        let state = serde_json::to_value(state)
+            .map_err(|source| SnapshotError::Codec { component: component.to_owned(), source })?;
+        Ok(Snapshot { component: component.to_owned(), state })
+    }
+
+    pub fn decode<T: DeserializeOwned>(&self, component: &str) -> Result<T, SnapshotError> {
+        if self.component != component {
+            return Err(SnapshotError::WrongComponent { expected: component.to_owned(), found: self.component.clone() });
+        }
+        T::deserialize(&self.state).map_err(|source| SnapshotError::Codec { component: component.to_owned(), source })
+    }
+}

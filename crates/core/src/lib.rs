@@ -1,0 +1,20 @@
+//! tickloop-core: the vocabulary every other crate speaks.
+//!
+//! Everything here is pure: no I/O, no wall clock, no hash-map iteration order. Time comes
+//! from events ([`Timestamp`] on each [`Tick`]), symbols are dense interned ids
+//! ([`SymbolId`]) so per-symbol state lives in `Vec`s, and the [`Engine`] drives any
+//! [`Source`] through one [`Component`] (the pipeline) into any number of [`Sink`]s.
+
+mod clock;
+mod component;
+mod engine;
+mod market;
+mod symbol;
+mod time;
+
+pub use clock::{Clock, EventClock};
+pub use component::{Component, Outputs, Snapshot, SnapshotError};
+pub use engine::{Engine, EngineError, EngineStats, Sink, SinkError, Source, SourceError, VecSource};
+pub use market::{Alert, AlertKind, Bar, Prediction, Price, Tick, Volume};
+pub use symbol::{SymbolId, SymbolMeta, SymbolTable, SymbolTableError};
+pub use time::{Timestamp, TimestampParseError, NANOS_PER_HOUR, NANOS_PER_MINUTE, NANOS_PER_SECOND};

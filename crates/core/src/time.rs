@@ -1,0 +1,261 @@
+//! Event timestamps: nanoseconds since the Unix epoch, UTC.
+//!
+//! Civil-date conversion is done here with Howard Hinnant's `days_from_civil` algorithm
+//! so that partitioning (`date=YYYY-MM-DD/hour=HH`) and RFC 3339 parsing need no date
+//! crate and can never consult the local time zone.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub const NANOS_PER_SECOND: i64 = 1_000_000_000;
+pub const NANOS_PER_MINUTE: i64 = 60 * NANOS_PER_SECOND;
+pub const NANOS_PER_HOUR: i64 = 60 * NANOS_PER_MINUTE;
+const NANOS_PER_DAY: i64 = 24 * NANOS_PER_HOUR;
+
+/// A point in event time: nanoseconds since 1970-01-01T00:00:00Z.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const MIN: Timestamp = Timestamp(i64::MIN);
+    pub const MAX: Timestamp = Timestamp(i64::MAX);
+
+    pub const fn from_nanos(nanos: i64) -> Self {
+        Timestamp(nanos)
+    }
+
+    pub const fn from_secs(secs: i64) -> Self {
+        Timestamp(secs * NANOS_PER_SECOND)
+    }
+
+    pub const fn from_millis(millis: i64) -> Self {
+        Timestamp(millis * 1_000_000)
+    }
+
+    pub const fn as_nanos(self) -> i64 {
+        self.0
+    }
+
+    pub const fn as_secs(self) -> i64 {
+        self.0.div_euclid(NANOS_PER_SECOND)
+    }
+
+    /// `self + nanos`, saturating at the ends of the range.
+    pub const fn add_nanos(self, nanos: i64) -> Self {
+        Timestamp(self.0.saturating_add(nanos))
+    }
+
+    /// The start of the hour containing `self`; the unit of lake partitioning.
+    pub const fn floor_hour(self) -> Self {
+        Timestamp(self.0 - self.0.rem_euclid(NANOS_PER_HOUR))
+    }
+
+    /// The start of the interval of `step` nanoseconds containing `self`.
+    pub const fn floor_to(self, step: i64) -> Self {
+        Timestamp(self.0 - self.0.rem_euclid(step))
+    }
+
+    /// `(year, month, day, hour)` in UTC, for `date=YYYY-MM-DD/hour=HH` partitions.
+    pub fn date_hour(self) -> (i32, u32, u32, u32) {
+        let days = self.0.div_euclid(NANOS_PER_DAY);
+        let (y, m, d) = civil_from_days(days);
+        let hour = (self.0.rem_euclid(NANOS_PER_DAY) / NANOS_PER_HOUR) as u32;
+        (y, m, d, hour)
+    }
+
+    /// Seconds since UTC midnight of the same day.
+    pub fn second_of_day(self) -> i64 {
+        self.0.rem_euclid(NANOS_PER_DAY) / NANOS_PER_SECOND
+    }
+
+    pub fn from_civil(year: i32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Self {
+        let days = days_from_civil(year, month, day);
+        Timestamp(
+            days * NANOS_PER_DAY
+                + i64::from(hour) * NANOS_PER_HOUR
+                + i64::from(minute) * NANOS_PER_MINUTE
+                + i64::from(second) * NANOS_PER_SECOND,
+        )
+    }
+
+    /// Parses RFC 3339 (`2024-01-02T14:30:01Z`, `…01.250+01:00`) or bare epoch
+    /// milliseconds (`1704205801000`), the two forms accepted on the wire.
+    pub fn parse(text: &str) -> Result<Self, TimestampParseError> {
+        text.parse()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid timestamp {text:?}: {reason} (expected RFC 3339 like 2024-01-02T14:30:00Z, or epoch milliseconds)")]
+pub struct TimestampParseError {
+    text: String,
+    reason: &'static str,
+}
+
+impl FromStr for Timestamp {
+    type Err = TimestampParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let fail = |reason| TimestampParseError { text: text.to_owned(), reason };
+        let s = text.trim();
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            let millis: i64 = s.parse().map_err(|_| fail("epoch milliseconds out of range"))?;
+            return millis
+                .checked_mul(1_000_000)
+                .map(Timestamp)
+                .ok_or_else(|| fail("epoch milliseconds out of range"));
+        }
+        let b = s.as_bytes();
+        if b.len() < 20 {
+            return Err(fail("too short"));
+        }
+        let num = |range: std::ops::Range<usize>| -> Result<u32, TimestampParseError> {
+            let part = &s[range];
+            if part.bytes().all(|c| c.is_ascii_digit()) {
+                part.parse().map_err(|_| fail("bad number"))
+            } else {
+                Err(fail("expected digits"))
+            }
+        };
+        if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+            return Err(fail("expected YYYY-MM-DDTHH:MM:SS"));
+        }
+        let (year, month, day) = (num(0..4)? as i32, num(5..7)?, num(8..10)?);
+        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            return Err(fail("no such date"));
+        }
+        if hour > 23 || minute > 59 || second > 59 {
+            return Err(fail("no such time of day"));
+        }
+        let mut pos = 19;
+        let mut frac_nanos: i64 = 0;
+        if b[pos] == b'.' {
+            pos += 1;
+            let start = pos;
+            while pos < b.len() && b[pos].is_ascii_digit() {
+                pos += 1;
+            }
+            let digits = &s[start..pos];
+            if digits.is_empty() || digits.len() > 9 {
+                return Err(fail("fraction must have 1 to 9 digits"));
+            }
+            let scale = 10_i64.pow(9 - digits.len() as u32);
+            frac_nanos = digits.parse::<i64>().map_err(|_| fail("bad fraction"))? * scale;
+        }
+        let offset_secs: i64 = match &s[pos..] {
+            "Z" | "z" => 0,
+            zone if zone.len() == 6 && matches!(zone.as_bytes()[0], b'+' | b'-') && zone.as_bytes()[3] == b':' => {
+                let h = num(pos + 1..pos + 3)? as i64;
+                let m = num(pos + 4..pos + 6)? as i64;
+                let sign = if zone.starts_with('-') { -1 } else { 1 };
+                sign * (h * 3600 + m * 60)
+            }
+            _ => return Err(fail("expected Z or ±HH:MM after the time")),
+        };
+        let base = Timestamp::from_civil(year, month, day, hour, minute, second);
+        Ok(Timestamp(base.0 + frac_nanos - offset_secs * NANOS_PER_SECOND))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// RFC 3339 in UTC; the fraction is printed only when non-zero.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let days = self.0.div_euclid(NANOS_PER_DAY);
+        let (y, m, d) = civil_from_days(days);
+        let in_day = self.0.rem_euclid(NANOS_PER_DAY);
+        let secs = in_day / NANOS_PER_SECOND;
+        let nanos = in_day % NANOS_PER_SECOND;
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)?;
+        if nanos != 0 {
+            let mut frac = format!("{nanos:09}");
+            while frac.ends_with('0') {
+                frac.pop();
+            }
+            write!(f, ".{frac}")?;
+        }
+        f.write_str("Z")
+    }
+}
+
+fn is_leap(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_rfc3339_and_epoch_millis_to_the_same_instant() {
+        let a = Timestamp::parse("2024-01-02T14:30:01Z").unwrap();
+        let b = Timestamp::parse("1704205801000").unwrap();
+        let c = Timestamp::parse("2024-01-02T15:30:01+01:00").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_eq!(a.to_string(), "2024-01-02T14:30:01Z");
+        assert_eq!(a.date_hour(), (2024, 1, 2, 14));
+    }
+
+    #[test]
+    fn keeps_fractions_and_rejects_nonsense() {
+        let t = Timestamp::parse("2024-02-29T23:59:59.25Z").unwrap();
+        assert_eq!(t.as_nanos() % NANOS_PER_SECOND, 250_000_000);
+        assert_eq!(t.to_string(), "2024-02-29T23:59:59.25Z");
+        for bad in ["2023-02-29T00:00:00Z", "2024-01-02 14:30", "2024-13-01T00:00:00Z", "", "2024-01-02T25:00:00Z"] {
+            assert!(Timestamp::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn display_then_parse_round_trips(nanos in -5_000_000_000_000_000_000i64..9_000_000_000_000_000_000i64) {
+            let t = Timestamp::from_nanos(nanos);
+            prop_assert_eq!(Timestamp::parse(&t.to_string()).unwrap(), t);
+        }
+
+        #[test]
+        fn civil_round_trips(days in -1_000_000i64..1_000_000) {
+            let (y, m, d) = civil_from_days(days);
+            prop_assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+}
