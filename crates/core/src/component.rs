@@ -62,15 +62,26 @@ pub enum SnapshotError {
 
 impl Snapshot {
     pub fn of<T: Serialize>(component: &str, state: &T) -> Result<Self, SnapshotError> {
-        let state = serde_json::to_value(state)
-            .map_err(|source| SnapshotError::Codec { component: component.to_owned(), source })?;
-        Ok(Snapshot { component: component.to_owned(), state })
+        let state = serde_json::to_value(state).map_err(|source| SnapshotError::Codec {
+            component: component.to_owned(),
+            source,
+        })?;
+        Ok(Snapshot {
+            component: component.to_owned(),
+            state,
+        })
     }
 
     pub fn decode<T: DeserializeOwned>(&self, component: &str) -> Result<T, SnapshotError> {
         if self.component != component {
-            return Err(SnapshotError::WrongComponent { expected: component.to_owned(), found: self.component.clone() });
+            return Err(SnapshotError::WrongComponent {
+                expected: component.to_owned(),
+                found: self.component.clone(),
+            });
         }
-        T::deserialize(&self.state).map_err(|source| SnapshotError::Codec { component: component.to_owned(), source })
+        T::deserialize(&self.state).map_err(|source| SnapshotError::Codec {
+            component: component.to_owned(),
+            source,
+        })
     }
 }

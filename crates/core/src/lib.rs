@@ -14,7 +14,11 @@ mod time;
 
 pub use clock::{Clock, EventClock};
 pub use component::{Component, Outputs, Snapshot, SnapshotError};
-pub use engine::{Engine, EngineError, EngineStats, Sink, SinkError, Source, SourceError, VecSource};
+pub use engine::{
+    Engine, EngineError, EngineStats, Sink, SinkError, Source, SourceError, VecSource,
+};
 pub use market::{Alert, AlertKind, Bar, Prediction, Price, Tick, Volume};
 pub use symbol::{SymbolId, SymbolMeta, SymbolTable, SymbolTableError};
-pub use time::{Timestamp, TimestampParseError, NANOS_PER_HOUR, NANOS_PER_MINUTE, NANOS_PER_SECOND};
+pub use time::{
+    NANOS_PER_HOUR, NANOS_PER_MINUTE, NANOS_PER_SECOND, Timestamp, TimestampParseError,
+};
