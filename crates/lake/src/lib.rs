@@ -1,0 +1,21 @@
+//! tickloop-lake: the parquet lake.
+//!
+//! Layout (readable by DuckDB, Athena and polars as it is):
+//! `<root>/raw/ticks/date=YYYY-MM-DD/hour=HH/part-<n>.parquet`, zstd, one row group per
+//! symbol sorted by `ts_event`, statistics on, so engines prune by partition and by
+//! symbol. Files appear atomically (written under a temporary name, then renamed), and
+//! re-writing a partition's part replaces it, so re-running a job never duplicates rows.
+//!
+//! [`LakeSource`] streams a date range back in replay order `(ts_event, symbol)` with a
+//! k-way merge whose memory is bounded by the number of open runs (symbol row groups in
+//! one hour), never by the amount of data.
+
+mod error;
+mod layout;
+mod replay;
+mod tick_file;
+
+pub use error::LakeError;
+pub use layout::{Dataset, Lake, Partition};
+pub use replay::LakeSource;
+pub use tick_file::{TickFileReader, TickFileWriter, TickRun};

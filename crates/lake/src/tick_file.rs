@@ -1,0 +1,472 @@
+//! One parquet file of ticks: one row group per symbol, rows in `ts_event` order.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
+use parquet::data_type::{ByteArray, ByteArrayType, DataType, DoubleType, Int64Type};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::reader::FileReader;
+use parquet::file::serialized_reader::SerializedFileReader;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+use tickloop_core::{Price, SymbolId, SymbolMeta, Tick, Timestamp, Volume};
+
+use crate::LakeError;
+use crate::layout::temp_path;
+
+/// Column names match the fields of [`Tick`] (and the JSON wire format).
+const SCHEMA: &str = "message tick {
+    required binary symbol (STRING);
+    required int64 ts_event (TIMESTAMP(NANOS,true));
+    required int64 ts_recv (TIMESTAMP(NANOS,true));
+    required double open;
+    required double high;
+    required double low;
+    required double close;
+    required double volume;
+    required binary exchange (STRING);
+    required binary currency (STRING);
+}";
+
+/// Column positions in [`SCHEMA`].
+const SYMBOL: usize = 0;
+const TS_EVENT: usize = 1;
+const NUMERIC: [&str; 7] = [
+    "ts_event", "ts_recv", "open", "high", "low", "close", "volume",
+];
+const EXCHANGE: usize = 8;
+const CURRENCY: usize = 9;
+
+/// Rows per data page. Small pages bound the memory of a replay, which keeps one page per
+/// column per open run; 1,024 rows of a double is 8 KiB.
+const PAGE_ROWS: usize = 1024;
+
+/// Writes one tick file under a temporary name; [`TickFileWriter::finish`] renames it into
+/// place, so readers never see a partial file.
+pub struct TickFileWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: SerializedFileWriter<File>,
+    rows: u64,
+    i64_buf: Vec<i64>,
+    f64_buf: Vec<f64>,
+    str_buf: Vec<ByteArray>,
+}
+
+impl std::fmt::Debug for TickFileWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TickFileWriter")
+            .field("path", &self.path)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl TickFileWriter {
+    pub fn create(path: impl Into<PathBuf>) -> Result<Self, LakeError> {
+        let path = path.into();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
+        }
+        let tmp = temp_path(&path);
+        let file = File::create(&tmp).map_err(LakeError::io(&tmp))?;
+        let schema = Arc::new(parse_message_type(SCHEMA).expect("tick schema parses"));
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid zstd level"),
+            ))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_data_page_row_count_limit(PAGE_ROWS)
+            .set_write_batch_size(PAGE_ROWS)
+            .set_max_row_group_row_count(None)
+            .set_sorting_columns(Some(vec![
+                SortingColumn {
+                    column_idx: SYMBOL as i32,
+                    descending: false,
+                    nulls_first: false,
+                },
+                SortingColumn {
+                    column_idx: TS_EVENT as i32,
+                    descending: false,
+                    nulls_first: false,
+                },
+            ]))
+            .set_created_by("tickloop".to_owned())
+            .build();
+        let writer = SerializedFileWriter::new(file, schema, Arc::new(props))
+            .map_err(LakeError::parquet(&tmp))?;
+        Ok(TickFileWriter {
+            path,
+            tmp,
+            writer,
+            rows: 0,
+            i64_buf: Vec::new(),
+            f64_buf: Vec::new(),
+            str_buf: Vec::new(),
+        })
+    }
+
+    /// Appends one symbol's ticks as a row group. They must be that symbol's, in strictly
+    /// increasing `ts_event` (a lake partition never holds a duplicate).
+    pub fn write_run(&mut self, meta: &SymbolMeta, ticks: &[Tick]) -> Result<(), LakeError> {
+        if ticks.is_empty() {
+            return Ok(());
+        }
+        let symbol = ticks[0].symbol;
+        if let Some(i) = ticks.iter().position(|t| t.symbol != symbol) {
+            return Err(LakeError::invalid(
+                &self.path,
+                format!("run for {} holds another symbol at row {i}", meta.name),
+            ));
+        }
+        if let Some(i) = ticks
+            .windows(2)
+            .position(|w| w[0].ts_event >= w[1].ts_event)
+        {
+            return Err(LakeError::invalid(
+                &self.path,
+                format!(
+                    "run for {} is not strictly increasing in ts_event at row {}",
+                    meta.name,
+                    i + 1
+                ),
+            ));
+        }
+        let err = LakeError::parquet(self.tmp.clone());
+        let mut group = self
+            .writer
+            .next_row_group()
+            .map_err(|e| LakeError::parquet(&self.tmp)(e))?;
+        let mut col = 0;
+        while let Some(mut column) = group
+            .next_column()
+            .map_err(|e| LakeError::parquet(&self.tmp)(e))?
+        {
+            let result = match col {
+                SYMBOL | EXCHANGE | CURRENCY => {
+                    let text = match col {
+                        SYMBOL => &meta.name,
+                        EXCHANGE => &meta.exchange,
+                        _ => &meta.currency,
+                    };
+                    let value = ByteArray::from(text.as_bytes().to_vec());
+                    self.str_buf.clear();
+                    self.str_buf.resize(ticks.len(), value);
+                    column
+                        .typed::<ByteArrayType>()
+                        .write_batch(&self.str_buf, None, None)
+                }
+                1 | 2 => {
+                    self.i64_buf.clear();
+                    self.i64_buf.extend(ticks.iter().map(|t| {
+                        if col == TS_EVENT {
+                            t.ts_event.as_nanos()
+                        } else {
+                            t.ts_recv.as_nanos()
+                        }
+                    }));
+                    column
+                        .typed::<Int64Type>()
+                        .write_batch(&self.i64_buf, None, None)
+                }
+                _ => {
+                    self.f64_buf.clear();
+                    self.f64_buf.extend(ticks.iter().map(|t| match col {
+                        3 => t.open.0,
+                        4 => t.high.0,
+                        5 => t.low.0,
+                        6 => t.close.0,
+                        _ => t.volume.0,
+                    }));
+                    column
+                        .typed::<DoubleType>()
+                        .write_batch(&self.f64_buf, None, None)
+                }
+            };
+            result.map_err(|e| LakeError::parquet(&self.tmp)(e))?;
+            column
+                .close()
+                .map_err(|e| LakeError::parquet(&self.tmp)(e))?;
+            col += 1;
+        }
+        group.close().map_err(err)?;
+        self.rows += ticks.len() as u64;
+        Ok(())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Closes the file, syncs it and renames it into place. Returns the final path.
+    pub fn finish(self) -> Result<PathBuf, LakeError> {
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(LakeError::parquet(&self.tmp))?;
+        file.sync_all().map_err(LakeError::io(&self.tmp))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(LakeError::io(&self.path))?;
+        Ok(self.path)
+    }
+}
+
+/// What the footer says about one row group: the unit the replay merges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub row_group: usize,
+    pub symbol: String,
+    pub exchange: String,
+    pub currency: String,
+    pub rows: u64,
+}
+
+/// Reads a tick file's footer and opens its row groups as streaming [`TickRun`]s.
+pub struct TickFileReader {
+    path: PathBuf,
+    reader: SerializedFileReader<File>,
+    columns: [usize; 7],
+    runs: Vec<RunInfo>,
+}
+
+impl std::fmt::Debug for TickFileReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TickFileReader")
+            .field("path", &self.path)
+            .field("runs", &self.runs.len())
+            .finish()
+    }
+}
+
+impl TickFileReader {
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, LakeError> {
+        let path = path.into();
+        let file = File::open(&path).map_err(LakeError::io(&path))?;
+        let reader = SerializedFileReader::new(file).map_err(LakeError::parquet(&path))?;
+        let schema = reader.metadata().file_metadata().schema_descr_ptr();
+        let find = |name: &str| -> Result<usize, LakeError> {
+            (0..schema.num_columns())
+                .find(|&i| schema.column(i).name() == name)
+                .ok_or_else(|| {
+                    LakeError::invalid(&path, format!("not a tick file: no column {name:?}"))
+                })
+        };
+        let mut columns = [0; 7];
+        for (slot, name) in columns.iter_mut().zip(NUMERIC) {
+            *slot = find(name)?;
+        }
+        let symbol_col = find("symbol")?;
+        let exchange_col = find("exchange").ok();
+        let currency_col = find("currency").ok();
+        let mut runs = Vec::new();
+        for row_group in 0..reader.num_row_groups() {
+            let meta = reader.metadata().row_group(row_group);
+            if meta.num_rows() == 0 {
+                continue;
+            }
+            let text = |col: Option<usize>, what: &str| -> Result<String, LakeError> {
+                let Some(col) = col else {
+                    return Ok(String::new());
+                };
+                let stats = meta.column(col).statistics();
+                let (min, max) = stats
+                    .map(|s| (s.min_bytes_opt(), s.max_bytes_opt()))
+                    .ok_or_else(|| {
+                        LakeError::invalid(
+                            &path,
+                            format!("row group {row_group} has no {what} statistics"),
+                        )
+                    })?;
+                match (min, max) {
+                    (Some(a), Some(b)) if a == b => Ok(String::from_utf8_lossy(a).into_owned()),
+                    _ => Err(LakeError::invalid(
+                        &path,
+                        format!(
+                            "row group {row_group} holds several values of {what}; tickloop replays files with one symbol per row group"
+                        ),
+                    )),
+                }
+            };
+            runs.push(RunInfo {
+                row_group,
+                symbol: text(Some(symbol_col), "symbol")?,
+                exchange: text(exchange_col, "exchange")?,
+                currency: text(currency_col, "currency")?,
+                rows: meta.num_rows() as u64,
+            });
+        }
+        Ok(TickFileReader {
+            path,
+            reader,
+            columns,
+            runs,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn runs(&self) -> &[RunInfo] {
+        &self.runs
+    }
+
+    /// Opens run `index` (of [`TickFileReader::runs`]), giving its ticks the id `symbol`.
+    pub fn open_run(&self, index: usize, symbol: SymbolId) -> Result<TickRun, LakeError> {
+        let info = &self.runs[index];
+        let group = self
+            .reader
+            .get_row_group(info.row_group)
+            .map_err(LakeError::parquet(&self.path))?;
+        let int = |i: usize| -> Result<ColumnReaderImpl<Int64Type>, LakeError> {
+            match group
+                .get_column_reader(self.columns[i])
+                .map_err(LakeError::parquet(&self.path))?
+            {
+                ColumnReader::Int64ColumnReader(r) => Ok(r),
+                _ => Err(LakeError::invalid(
+                    &self.path,
+                    format!("column {} must be int64", NUMERIC[i]),
+                )),
+            }
+        };
+        let ts_event = int(0)?;
+        let ts_recv = int(1)?;
+        let mut doubles = Vec::with_capacity(5);
+        for i in 2..7 {
+            match group
+                .get_column_reader(self.columns[i])
+                .map_err(LakeError::parquet(&self.path))?
+            {
+                ColumnReader::DoubleColumnReader(r) => doubles.push(r),
+                _ => {
+                    return Err(LakeError::invalid(
+                        &self.path,
+                        format!("column {} must be double", NUMERIC[i]),
+                    ));
+                }
+            }
+        }
+        let doubles: [ColumnReaderImpl<DoubleType>; 5] =
+            doubles.try_into().unwrap_or_else(|_| unreachable!());
+        Ok(TickRun {
+            path: self.path.clone(),
+            row_group: info.row_group,
+            symbol,
+            ts_event,
+            ts_recv,
+            doubles,
+            remaining: info.rows,
+            buf: Vec::with_capacity(PAGE_ROWS),
+            pos: 0,
+            last_ts: Timestamp::MIN,
+            ints: [Vec::new(), Vec::new()],
+            floats: Default::default(),
+        })
+    }
+}
+
+/// A streaming cursor over one row group: decodes [`PAGE_ROWS`] ticks at a time.
+pub struct TickRun {
+    path: PathBuf,
+    row_group: usize,
+    symbol: SymbolId,
+    ts_event: ColumnReaderImpl<Int64Type>,
+    ts_recv: ColumnReaderImpl<Int64Type>,
+    doubles: [ColumnReaderImpl<DoubleType>; 5],
+    remaining: u64,
+    buf: Vec<Tick>,
+    pos: usize,
+    last_ts: Timestamp,
+    ints: [Vec<i64>; 2],
+    floats: [Vec<f64>; 5],
+}
+
+impl std::fmt::Debug for TickRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TickRun")
+            .field("path", &self.path)
+            .field("row_group", &self.row_group)
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+fn read_column<T: DataType>(
+    reader: &mut ColumnReaderImpl<T>,
+    n: usize,
+    out: &mut Vec<T::T>,
+) -> parquet::errors::Result<usize> {
+    out.clear();
+    let (records, _, _) = reader.read_records(n, None, None, out)?;
+    Ok(records)
+}
+
+impl TickRun {
+    /// The next tick without consuming it.
+    pub fn peek(&mut self) -> Result<Option<&Tick>, LakeError> {
+        if self.pos == self.buf.len() && !self.refill()? {
+            return Ok(None);
+        }
+        Ok(self.buf.get(self.pos))
+    }
+
+    pub fn next_tick(&mut self) -> Result<Option<Tick>, LakeError> {
+        let tick = self.peek()?.copied();
+        if tick.is_some() {
+            self.pos += 1;
+        }
+        Ok(tick)
+    }
+
+    fn refill(&mut self) -> Result<bool, LakeError> {
+        if self.remaining == 0 {
+            return Ok(false);
+        }
+        let n = PAGE_ROWS.min(self.remaining as usize);
+        let err = |e| LakeError::parquet(&self.path)(e);
+        let mut counts = [0usize; 7];
+        counts[0] = read_column(&mut self.ts_event, n, &mut self.ints[0]).map_err(err)?;
+        counts[1] = read_column(&mut self.ts_recv, n, &mut self.ints[1]).map_err(err)?;
+        for (i, (reader, out)) in self.doubles.iter_mut().zip(&mut self.floats).enumerate() {
+            counts[i + 2] = read_column(reader, n, out).map_err(err)?;
+        }
+        if counts.iter().any(|&c| c != n) {
+            return Err(LakeError::invalid(
+                &self.path,
+                format!("row group {} ended early", self.row_group),
+            ));
+        }
+        self.buf.clear();
+        let [o, h, l, c, v] = &self.floats;
+        for i in 0..n {
+            let ts_event = Timestamp::from_nanos(self.ints[0][i]);
+            if ts_event <= self.last_ts {
+                return Err(LakeError::invalid(
+                    &self.path,
+                    format!(
+                        "row group {} is not strictly increasing in ts_event at {ts_event}",
+                        self.row_group
+                    ),
+                ));
+            }
+            self.last_ts = ts_event;
+            self.buf.push(Tick {
+                symbol: self.symbol,
+                ts_event,
+                ts_recv: Timestamp::from_nanos(self.ints[1][i]),
+                open: Price(o[i]),
+                high: Price(h[i]),
+                low: Price(l[i]),
+                close: Price(c[i]),
+                volume: Volume(v[i]),
+            });
+        }
+        self.pos = 0;
+        self.remaining -= n as u64;
+        Ok(true)
+    }
+}
