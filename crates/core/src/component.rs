@@ -40,12 +40,16 @@ pub trait Component {
     fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError>;
 }
 
-/// A component's state as self-describing JSON, tagged with the component's name so a
-/// snapshot is never restored into the wrong kind of component.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A component's state, tagged with the component's name so a snapshot is never restored
+/// into the wrong kind of component.
+///
+/// The state is postcard-encoded rather than JSON: JSON has no NaN (every indicator is NaN
+/// while warming up) and does not promise bit-exact floats, and a restored component must
+/// continue bit for bit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub component: String,
-    pub state: serde_json::Value,
+    pub state: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,13 +60,13 @@ pub enum SnapshotError {
     Codec {
         component: String,
         #[source]
-        source: serde_json::Error,
+        source: postcard::Error,
     },
 }
 
 impl Snapshot {
     pub fn of<T: Serialize>(component: &str, state: &T) -> Result<Self, SnapshotError> {
-        let state = serde_json::to_value(state).map_err(|source| SnapshotError::Codec {
+        let state = postcard::to_stdvec(state).map_err(|source| SnapshotError::Codec {
             component: component.to_owned(),
             source,
         })?;
@@ -79,7 +83,7 @@ impl Snapshot {
                 found: self.component.clone(),
             });
         }
-        T::deserialize(&self.state).map_err(|source| SnapshotError::Codec {
+        postcard::from_bytes(&self.state).map_err(|source| SnapshotError::Codec {
             component: component.to_owned(),
             source,
         })

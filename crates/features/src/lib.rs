@@ -4,9 +4,11 @@
 
 mod returns;
 mod sma;
+mod spec;
 
 pub use returns::LogReturn;
 pub use sma::Sma;
+pub use spec::{FeatureIndex, FeatureSpec, FeatureState, UnknownFeature};
 
 /// An indicator over one scalar series (usually closes).
 pub trait Indicator {
