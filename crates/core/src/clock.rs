@@ -15,9 +15,7 @@ pub struct EventClock {
 
 impl Default for EventClock {
     fn default() -> Self {
-        EventClock {
-            now: Timestamp::MIN,
-        }
+        EventClock { now: Timestamp::MIN }
     }
 }
 

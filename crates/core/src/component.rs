@@ -66,14 +66,9 @@ pub enum SnapshotError {
 
 impl Snapshot {
     pub fn of<T: Serialize>(component: &str, state: &T) -> Result<Self, SnapshotError> {
-        let state = postcard::to_stdvec(state).map_err(|source| SnapshotError::Codec {
-            component: component.to_owned(),
-            source,
-        })?;
-        Ok(Snapshot {
-            component: component.to_owned(),
-            state,
-        })
+        let state = postcard::to_stdvec(state)
+            .map_err(|source| SnapshotError::Codec { component: component.to_owned(), source })?;
+        Ok(Snapshot { component: component.to_owned(), state })
     }
 
     pub fn decode<T: DeserializeOwned>(&self, component: &str) -> Result<T, SnapshotError> {
@@ -83,9 +78,7 @@ impl Snapshot {
                 found: self.component.clone(),
             });
         }
-        postcard::from_bytes(&self.state).map_err(|source| SnapshotError::Codec {
-            component: component.to_owned(),
-            source,
-        })
+        postcard::from_bytes(&self.state)
+            .map_err(|source| SnapshotError::Codec { component: component.to_owned(), source })
     }
 }

@@ -91,12 +91,7 @@ pub struct Engine<P> {
 
 impl<P: Component> Engine<P> {
     pub fn new(pipeline: P) -> Self {
-        Engine {
-            pipeline,
-            clock: EventClock::new(),
-            outputs: Outputs::default(),
-            stats: EngineStats::default(),
-        }
+        Engine { pipeline, clock: EventClock::new(), outputs: Outputs::default(), stats: EngineStats::default() }
     }
 
     pub fn clock(&self) -> &EventClock {
@@ -117,11 +112,7 @@ impl<P: Component> Engine<P> {
 
     /// Processes one tick: the building block of [`Engine::run`] and of live runners that
     /// receive ticks from elsewhere.
-    pub fn step(
-        &mut self,
-        tick: &Tick,
-        sinks: &mut [&mut dyn Sink],
-    ) -> Result<&Outputs, EngineError> {
+    pub fn step(&mut self, tick: &Tick, sinks: &mut [&mut dyn Sink]) -> Result<&Outputs, EngineError> {
         self.stats.ticks_in += 1;
         if !self.clock.observe(tick.ts_event) {
             self.stats.ticks_out_of_order += 1;
@@ -134,36 +125,26 @@ impl<P: Component> Engine<P> {
             self.stats.ticks_accepted += 1;
         }
         for (index, sink) in sinks.iter_mut().enumerate() {
-            sink.on_outputs(tick, &self.outputs)
-                .map_err(|source| EngineError::Sink {
-                    index,
-                    ts: tick.ts_event,
-                    source,
-                })?;
+            sink.on_outputs(tick, &self.outputs).map_err(|source| EngineError::Sink {
+                index,
+                ts: tick.ts_event,
+                source,
+            })?;
         }
         Ok(&self.outputs)
     }
 
     /// Drains `source` through the pipeline into `sinks`, then finishes every sink.
-    pub fn run(
-        &mut self,
-        source: &mut dyn Source,
-        sinks: &mut [&mut dyn Sink],
-    ) -> Result<EngineStats, EngineError> {
+    pub fn run(&mut self, source: &mut dyn Source, sinks: &mut [&mut dyn Sink]) -> Result<EngineStats, EngineError> {
         let _span = tracing::info_span!("engine_run").entered();
         while let Some(tick) = source.next_tick()? {
             self.step(&tick, sinks)?;
         }
         let ts = self.clock.now();
         for (index, sink) in sinks.iter_mut().enumerate() {
-            sink.finish()
-                .map_err(|source| EngineError::Sink { index, ts, source })?;
+            sink.finish().map_err(|source| EngineError::Sink { index, ts, source })?;
         }
-        tracing::info!(
-            ticks = self.stats.ticks_in,
-            accepted = self.stats.ticks_accepted,
-            "engine run finished"
-        );
+        tracing::info!(ticks = self.stats.ticks_in, accepted = self.stats.ticks_accepted, "engine run finished");
         Ok(self.stats)
     }
 }
@@ -177,10 +158,7 @@ pub struct VecSource {
 
 impl VecSource {
     pub fn new(symbols: SymbolTable, ticks: Vec<Tick>) -> Self {
-        VecSource {
-            symbols,
-            ticks: ticks.into_iter(),
-        }
+        VecSource { symbols, ticks: ticks.into_iter() }
     }
 }
 
@@ -278,9 +256,6 @@ mod tests {
         other.restore(&snap).unwrap();
         assert_eq!(other.seen, 7);
         let foreign = Snapshot::of("bars", &1u64).unwrap();
-        assert!(matches!(
-            other.restore(&foreign),
-            Err(SnapshotError::WrongComponent { .. })
-        ));
+        assert!(matches!(other.restore(&foreign), Err(SnapshotError::WrongComponent { .. })));
     }
 }

@@ -9,16 +9,14 @@ mod clock;
 mod component;
 mod engine;
 mod market;
+mod strategy;
 mod symbol;
 mod time;
 
 pub use clock::{Clock, EventClock};
 pub use component::{Component, Outputs, Snapshot, SnapshotError};
-pub use engine::{
-    Engine, EngineError, EngineStats, Sink, SinkError, Source, SourceError, VecSource,
-};
+pub use engine::{Engine, EngineError, EngineStats, Sink, SinkError, Source, SourceError, VecSource};
 pub use market::{Alert, AlertKind, Bar, Prediction, Price, Tick, Volume};
+pub use strategy::Strategy;
 pub use symbol::{SymbolId, SymbolMeta, SymbolTable, SymbolTableError};
-pub use time::{
-    NANOS_PER_HOUR, NANOS_PER_MINUTE, NANOS_PER_SECOND, Timestamp, TimestampParseError,
-};
+pub use time::{NANOS_PER_HOUR, NANOS_PER_MINUTE, NANOS_PER_SECOND, Timestamp, TimestampParseError, rfc3339};

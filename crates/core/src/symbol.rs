@@ -78,9 +78,7 @@ impl SymbolTable {
 
     pub fn is_valid_name(name: &str) -> bool {
         (1..=32).contains(&name.len())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'^' | b'='))
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'^' | b'='))
     }
 
     /// The id of `name`, adding it (with default metadata) when new.
@@ -92,22 +90,13 @@ impl SymbolTable {
             return Err(SymbolTableError::InvalidName(name.to_owned()));
         }
         let id = SymbolId(u32::try_from(self.symbols.len()).map_err(|_| SymbolTableError::Full)?);
-        self.symbols.push(SymbolMeta {
-            name: name.to_owned(),
-            exchange: String::new(),
-            currency: String::new(),
-        });
+        self.symbols.push(SymbolMeta { name: name.to_owned(), exchange: String::new(), currency: String::new() });
         self.index.insert(name.to_owned(), id);
         Ok(id)
     }
 
     /// Interns `name` and records its exchange and currency.
-    pub fn intern_with(
-        &mut self,
-        name: &str,
-        exchange: &str,
-        currency: &str,
-    ) -> Result<SymbolId, SymbolTableError> {
+    pub fn intern_with(&mut self, name: &str, exchange: &str, currency: &str) -> Result<SymbolId, SymbolTableError> {
         let id = self.intern(name)?;
         let meta = &mut self.symbols[id.index()];
         if meta.exchange != exchange {
@@ -141,10 +130,7 @@ impl SymbolTable {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (SymbolId, &SymbolMeta)> {
-        self.symbols
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (SymbolId(i as u32), m))
+        self.symbols.iter().enumerate().map(|(i, m)| (SymbolId(i as u32), m))
     }
 
     /// Rebuilds the name index after deserialisation (the index is not serialised).
@@ -168,13 +154,7 @@ mod tests {
     #[test]
     fn rejects_names_that_would_break_paths_or_keys() {
         let mut t = SymbolTable::new();
-        for bad in [
-            "",
-            "A B",
-            "../etc",
-            "X\n",
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456",
-        ] {
+        for bad in ["", "A B", "../etc", "X\n", "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456"] {
             assert!(t.intern(bad).is_err(), "{bad:?}");
         }
         assert!(t.intern("BRK.B").is_ok());

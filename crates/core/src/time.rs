@@ -15,9 +15,7 @@ pub const NANOS_PER_HOUR: i64 = 60 * NANOS_PER_MINUTE;
 const NANOS_PER_DAY: i64 = 24 * NANOS_PER_HOUR;
 
 /// A point in event time: nanoseconds since 1970-01-01T00:00:00Z.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(i64);
 
@@ -73,14 +71,7 @@ impl Timestamp {
         self.0.rem_euclid(NANOS_PER_DAY) / NANOS_PER_SECOND
     }
 
-    pub fn from_civil(
-        year: i32,
-        month: u32,
-        day: u32,
-        hour: u32,
-        minute: u32,
-        second: u32,
-    ) -> Self {
+    pub fn from_civil(year: i32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Self {
         let days = days_from_civil(year, month, day);
         Timestamp(
             days * NANOS_PER_DAY
@@ -98,9 +89,7 @@ impl Timestamp {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid timestamp {text:?}: {reason} (expected RFC 3339 like 2024-01-02T14:30:00Z, or epoch milliseconds)"
-)]
+#[error("invalid timestamp {text:?}: {reason} (expected RFC 3339 like 2024-01-02T14:30:00Z, or epoch milliseconds)")]
 pub struct TimestampParseError {
     text: String,
     reason: &'static str,
@@ -110,19 +99,11 @@ impl FromStr for Timestamp {
     type Err = TimestampParseError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let fail = |reason| TimestampParseError {
-            text: text.to_owned(),
-            reason,
-        };
+        let fail = |reason| TimestampParseError { text: text.to_owned(), reason };
         let s = text.trim();
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-            let millis: i64 = s
-                .parse()
-                .map_err(|_| fail("epoch milliseconds out of range"))?;
-            return millis
-                .checked_mul(1_000_000)
-                .map(Timestamp)
-                .ok_or_else(|| fail("epoch milliseconds out of range"));
+            let millis: i64 = s.parse().map_err(|_| fail("epoch milliseconds out of range"))?;
+            return millis.checked_mul(1_000_000).map(Timestamp).ok_or_else(|| fail("epoch milliseconds out of range"));
         }
         let b = s.as_bytes();
         if b.len() < 20 {
@@ -136,12 +117,7 @@ impl FromStr for Timestamp {
                 Err(fail("expected digits"))
             }
         };
-        if b[4] != b'-'
-            || b[7] != b'-'
-            || !matches!(b[10], b'T' | b't' | b' ')
-            || b[13] != b':'
-            || b[16] != b':'
-        {
+        if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
             return Err(fail("expected YYYY-MM-DDTHH:MM:SS"));
         }
         let (year, month, day) = (num(0..4)? as i32, num(5..7)?, num(8..10)?);
@@ -169,10 +145,7 @@ impl FromStr for Timestamp {
         }
         let offset_secs: i64 = match &s[pos..] {
             "Z" | "z" => 0,
-            zone if zone.len() == 6
-                && matches!(zone.as_bytes()[0], b'+' | b'-')
-                && zone.as_bytes()[3] == b':' =>
-            {
+            zone if zone.len() == 6 && matches!(zone.as_bytes()[0], b'+' | b'-') && zone.as_bytes()[3] == b':' => {
                 let h = num(pos + 1..pos + 3)? as i64;
                 let m = num(pos + 4..pos + 6)? as i64;
                 let sign = if zone.starts_with('-') { -1 } else { 1 };
@@ -181,9 +154,7 @@ impl FromStr for Timestamp {
             _ => return Err(fail("expected Z or ±HH:MM after the time")),
         };
         let base = Timestamp::from_civil(year, month, day, hour, minute, second);
-        Ok(Timestamp(
-            base.0 + frac_nanos - offset_secs * NANOS_PER_SECOND,
-        ))
+        Ok(Timestamp(base.0 + frac_nanos - offset_secs * NANOS_PER_SECOND))
     }
 }
 
@@ -195,13 +166,7 @@ impl fmt::Display for Timestamp {
         let in_day = self.0.rem_euclid(NANOS_PER_DAY);
         let secs = in_day / NANOS_PER_SECOND;
         let nanos = in_day % NANOS_PER_SECOND;
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60
-        )?;
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)?;
         if nanos != 0 {
             let mut frac = format!("{nanos:09}");
             while frac.ends_with('0') {
@@ -272,13 +237,7 @@ mod tests {
         let t = Timestamp::parse("2024-02-29T23:59:59.25Z").unwrap();
         assert_eq!(t.as_nanos() % NANOS_PER_SECOND, 250_000_000);
         assert_eq!(t.to_string(), "2024-02-29T23:59:59.25Z");
-        for bad in [
-            "2023-02-29T00:00:00Z",
-            "2024-01-02 14:30",
-            "2024-13-01T00:00:00Z",
-            "",
-            "2024-01-02T25:00:00Z",
-        ] {
+        for bad in ["2023-02-29T00:00:00Z", "2024-01-02 14:30", "2024-13-01T00:00:00Z", "", "2024-01-02T25:00:00Z"] {
             assert!(Timestamp::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
@@ -295,5 +254,22 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             prop_assert_eq!(days_from_civil(y, m, d), days);
         }
+    }
+}
+
+/// `#[serde(with = "tickloop_core::rfc3339")]`: timestamps as RFC 3339 strings in
+/// human-edited files (TOML configs), rather than as nanosecond integers.
+pub mod rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use super::Timestamp;
+
+    pub fn serialize<S: Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(ts)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(D::Error::custom)
     }
 }

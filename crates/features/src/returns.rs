@@ -11,10 +11,7 @@ pub struct LogReturn {
 
 impl LogReturn {
     pub fn new() -> Self {
-        LogReturn {
-            prev: None,
-            last: f64::NAN,
-        }
+        LogReturn { prev: None, last: f64::NAN }
     }
 }
 

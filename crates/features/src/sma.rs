@@ -17,12 +17,7 @@ impl Sma {
     /// When `window` is 0: a zero-length average is a configuration error caught at parse time.
     pub fn new(window: usize) -> Self {
         assert!(window > 0, "SMA window must be at least 1");
-        Sma {
-            ring: vec![0.0; window],
-            next: 0,
-            filled: 0,
-            sum: 0.0,
-        }
+        Sma { ring: vec![0.0; window], next: 0, filled: 0, sum: 0.0 }
     }
 
     pub fn window(&self) -> usize {
@@ -44,11 +39,7 @@ impl Indicator for Sma {
     }
 
     fn value(&self) -> f64 {
-        if self.filled == self.ring.len() {
-            self.sum / self.ring.len() as f64
-        } else {
-            f64::NAN
-        }
+        if self.filled == self.ring.len() { self.sum / self.ring.len() as f64 } else { f64::NAN }
     }
 }
 

@@ -23,11 +23,7 @@ pub struct UnknownFeature(pub String);
 
 impl fmt::Display for UnknownFeature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown feature {:?}: expected log_return or sma_<window> (e.g. sma_300)",
-            self.0
-        )
+        write!(f, "unknown feature {:?}: expected log_return or sma_<window> (e.g. sma_300)", self.0)
     }
 }
 

@@ -30,17 +30,12 @@ impl LakeError {
         move |source| LakeError::Io { path, source }
     }
 
-    pub(crate) fn parquet(
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(parquet::errors::ParquetError) -> LakeError {
+    pub(crate) fn parquet(path: impl Into<PathBuf>) -> impl FnOnce(parquet::errors::ParquetError) -> LakeError {
         let path = path.into();
         move |source| LakeError::Parquet { path, source }
     }
 
     pub(crate) fn invalid(path: impl Into<PathBuf>, reason: impl Into<String>) -> LakeError {
-        LakeError::Invalid {
-            path: path.into(),
-            reason: reason.into(),
-        }
+        LakeError::Invalid { path: path.into(), reason: reason.into() }
     }
 }

@@ -39,9 +39,7 @@ pub struct Partition {
 
 impl Partition {
     pub fn containing(ts: Timestamp) -> Self {
-        Partition {
-            hour: ts.floor_hour(),
-        }
+        Partition { hour: ts.floor_hour() }
     }
 
     pub fn end(self) -> Timestamp {
@@ -81,18 +79,11 @@ impl Lake {
     }
 
     pub fn partition_dir(&self, dataset: Dataset, partition: Partition) -> PathBuf {
-        self.root
-            .join(dataset.prefix())
-            .join(partition.relative_dir())
+        self.root.join(dataset.prefix()).join(partition.relative_dir())
     }
 
     /// The partitions of `dataset` that exist, oldest first, overlapping `[from, to)`.
-    pub fn partitions(
-        &self,
-        dataset: Dataset,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<Partition>, LakeError> {
+    pub fn partitions(&self, dataset: Dataset, from: Timestamp, to: Timestamp) -> Result<Vec<Partition>, LakeError> {
         let base = self.root.join(dataset.prefix());
         let mut found = Vec::new();
         for date_dir in sorted_dir_names(&base)? {
@@ -135,10 +126,7 @@ impl Lake {
         let path = self.partition_dir(dataset, partition).join(file_name);
         let mut buf = Vec::new();
         for item in items {
-            serde_json::to_writer(&mut buf, item).map_err(|source| LakeError::Json {
-                path: path.clone(),
-                source,
-            })?;
+            serde_json::to_writer(&mut buf, item).map_err(|source| LakeError::Json { path: path.clone(), source })?;
             buf.push(b'\n');
         }
         write_atomically(&path, &buf)?;
@@ -146,16 +134,9 @@ impl Lake {
     }
 
     /// Writes a small JSON document at `relative` under the root, atomically.
-    pub fn write_json<T: Serialize>(
-        &self,
-        relative: &str,
-        value: &T,
-    ) -> Result<PathBuf, LakeError> {
+    pub fn write_json<T: Serialize>(&self, relative: &str, value: &T) -> Result<PathBuf, LakeError> {
         let path = self.root.join(relative);
-        let buf = serde_json::to_vec_pretty(value).map_err(|source| LakeError::Json {
-            path: path.clone(),
-            source,
-        })?;
+        let buf = serde_json::to_vec_pretty(value).map_err(|source| LakeError::Json { path: path.clone(), source })?;
         write_atomically(&path, &buf)?;
         Ok(path)
     }
@@ -206,24 +187,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::local(dir.path());
         let t0 = Timestamp::parse("2024-01-02T23:00:00Z").unwrap();
-        let hours: Vec<Partition> = (0..3)
-            .map(|h| Partition::containing(t0.add_nanos(h * NANOS_PER_HOUR)))
-            .collect();
+        let hours: Vec<Partition> = (0..3).map(|h| Partition::containing(t0.add_nanos(h * NANOS_PER_HOUR))).collect();
         for p in hours.iter().rev() {
             fs::create_dir_all(lake.partition_dir(Dataset::RawTicks, *p)).unwrap();
         }
         fs::create_dir_all(dir.path().join("raw/ticks/date=2024-01-03/hour=xx")).unwrap();
-        assert_eq!(
-            lake.partitions(Dataset::RawTicks, Timestamp::MIN, Timestamp::MAX)
-                .unwrap(),
-            hours
-        );
+        assert_eq!(lake.partitions(Dataset::RawTicks, Timestamp::MIN, Timestamp::MAX).unwrap(), hours);
         let from = t0.add_nanos(NANOS_PER_HOUR + 1);
-        assert_eq!(
-            lake.partitions(Dataset::RawTicks, from, Timestamp::MAX)
-                .unwrap(),
-            hours[1..]
-        );
+        assert_eq!(lake.partitions(Dataset::RawTicks, from, Timestamp::MAX).unwrap(), hours[1..]);
         assert_eq!(hours[1].relative_dir(), "date=2024-01-03/hour=00");
     }
 }

@@ -40,9 +40,7 @@ impl LakeSource {
                 let reader = TickFileReader::open(path)?;
                 for run in reader.runs() {
                     rows += run.rows;
-                    metas
-                        .entry(run.symbol.clone())
-                        .or_insert_with(|| (run.exchange.clone(), run.currency.clone()));
+                    metas.entry(run.symbol.clone()).or_insert_with(|| (run.exchange.clone(), run.currency.clone()));
                 }
             }
         }
@@ -52,12 +50,7 @@ impl LakeSource {
                 .intern_with(name, exchange, currency)
                 .map_err(|e| LakeError::invalid(lake.root(), e.to_string()))?;
         }
-        tracing::debug!(
-            partitions = partitions.len(),
-            symbols = symbols.len(),
-            rows,
-            "lake replay opened"
-        );
+        tracing::debug!(partitions = partitions.len(), symbols = symbols.len(), rows, "lake replay opened");
         Ok(LakeSource {
             lake: lake.clone(),
             from,
@@ -74,10 +67,7 @@ impl LakeSource {
     fn open_next_partition(&mut self) -> Result<bool, LakeError> {
         while let Some(p) = self.partitions.pop_front() {
             self.runs.clear();
-            for path in self
-                .lake
-                .partition_files(Dataset::RawTicks, p, ".parquet")?
-            {
+            for path in self.lake.partition_files(Dataset::RawTicks, p, ".parquet")? {
                 let reader = TickFileReader::open(path)?;
                 for (i, info) in reader.runs().iter().enumerate() {
                     let id = self.symbols.get(&info.symbol).ok_or_else(|| {
@@ -120,9 +110,7 @@ impl LakeSource {
         let Some(Reverse((_, _, index))) = self.heap.pop() else {
             return Ok(None);
         };
-        let tick = self.runs[index]
-            .next_tick()?
-            .expect("a run on the heap has a head");
+        let tick = self.runs[index].next_tick()?.expect("a run on the heap has a head");
         self.remaining_rows = self.remaining_rows.saturating_sub(1);
         self.push_head(index)?;
         Ok(Some(tick))

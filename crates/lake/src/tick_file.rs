@@ -35,9 +35,7 @@ const SCHEMA: &str = "message tick {
 /// Column positions in [`SCHEMA`].
 const SYMBOL: usize = 0;
 const TS_EVENT: usize = 1;
-const NUMERIC: [&str; 7] = [
-    "ts_event", "ts_recv", "open", "high", "low", "close", "volume",
-];
+const NUMERIC: [&str; 7] = ["ts_event", "ts_recv", "open", "high", "low", "close", "volume"];
 const EXCHANGE: usize = 8;
 const CURRENCY: usize = 9;
 
@@ -59,10 +57,7 @@ pub struct TickFileWriter {
 
 impl std::fmt::Debug for TickFileWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TickFileWriter")
-            .field("path", &self.path)
-            .field("rows", &self.rows)
-            .finish()
+        f.debug_struct("TickFileWriter").field("path", &self.path).field("rows", &self.rows).finish()
     }
 }
 
@@ -76,38 +71,19 @@ impl TickFileWriter {
         let file = File::create(&tmp).map_err(LakeError::io(&tmp))?;
         let schema = Arc::new(parse_message_type(SCHEMA).expect("tick schema parses"));
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("valid zstd level"),
-            ))
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_data_page_row_count_limit(PAGE_ROWS)
             .set_write_batch_size(PAGE_ROWS)
             .set_max_row_group_row_count(None)
             .set_sorting_columns(Some(vec![
-                SortingColumn {
-                    column_idx: SYMBOL as i32,
-                    descending: false,
-                    nulls_first: false,
-                },
-                SortingColumn {
-                    column_idx: TS_EVENT as i32,
-                    descending: false,
-                    nulls_first: false,
-                },
+                SortingColumn { column_idx: SYMBOL as i32, descending: false, nulls_first: false },
+                SortingColumn { column_idx: TS_EVENT as i32, descending: false, nulls_first: false },
             ]))
             .set_created_by("tickloop".to_owned())
             .build();
-        let writer = SerializedFileWriter::new(file, schema, Arc::new(props))
-            .map_err(LakeError::parquet(&tmp))?;
-        Ok(TickFileWriter {
-            path,
-            tmp,
-            writer,
-            rows: 0,
-            i64_buf: Vec::new(),
-            f64_buf: Vec::new(),
-            str_buf: Vec::new(),
-        })
+        let writer = SerializedFileWriter::new(file, schema, Arc::new(props)).map_err(LakeError::parquet(&tmp))?;
+        Ok(TickFileWriter { path, tmp, writer, rows: 0, i64_buf: Vec::new(), f64_buf: Vec::new(), str_buf: Vec::new() })
     }
 
     /// Appends one symbol's ticks as a row group. They must be that symbol's, in strictly
@@ -123,29 +99,16 @@ impl TickFileWriter {
                 format!("run for {} holds another symbol at row {i}", meta.name),
             ));
         }
-        if let Some(i) = ticks
-            .windows(2)
-            .position(|w| w[0].ts_event >= w[1].ts_event)
-        {
+        if let Some(i) = ticks.windows(2).position(|w| w[0].ts_event >= w[1].ts_event) {
             return Err(LakeError::invalid(
                 &self.path,
-                format!(
-                    "run for {} is not strictly increasing in ts_event at row {}",
-                    meta.name,
-                    i + 1
-                ),
+                format!("run for {} is not strictly increasing in ts_event at row {}", meta.name, i + 1),
             ));
         }
         let err = LakeError::parquet(self.tmp.clone());
-        let mut group = self
-            .writer
-            .next_row_group()
-            .map_err(|e| LakeError::parquet(&self.tmp)(e))?;
+        let mut group = self.writer.next_row_group().map_err(|e| LakeError::parquet(&self.tmp)(e))?;
         let mut col = 0;
-        while let Some(mut column) = group
-            .next_column()
-            .map_err(|e| LakeError::parquet(&self.tmp)(e))?
-        {
+        while let Some(mut column) = group.next_column().map_err(|e| LakeError::parquet(&self.tmp)(e))? {
             let result = match col {
                 SYMBOL | EXCHANGE | CURRENCY => {
                     let text = match col {
@@ -156,22 +119,16 @@ impl TickFileWriter {
                     let value = ByteArray::from(text.as_bytes().to_vec());
                     self.str_buf.clear();
                     self.str_buf.resize(ticks.len(), value);
-                    column
-                        .typed::<ByteArrayType>()
-                        .write_batch(&self.str_buf, None, None)
+                    column.typed::<ByteArrayType>().write_batch(&self.str_buf, None, None)
                 }
                 1 | 2 => {
                     self.i64_buf.clear();
-                    self.i64_buf.extend(ticks.iter().map(|t| {
-                        if col == TS_EVENT {
-                            t.ts_event.as_nanos()
-                        } else {
-                            t.ts_recv.as_nanos()
-                        }
-                    }));
-                    column
-                        .typed::<Int64Type>()
-                        .write_batch(&self.i64_buf, None, None)
+                    self.i64_buf.extend(
+                        ticks
+                            .iter()
+                            .map(|t| if col == TS_EVENT { t.ts_event.as_nanos() } else { t.ts_recv.as_nanos() }),
+                    );
+                    column.typed::<Int64Type>().write_batch(&self.i64_buf, None, None)
                 }
                 _ => {
                     self.f64_buf.clear();
@@ -182,15 +139,11 @@ impl TickFileWriter {
                         6 => t.close.0,
                         _ => t.volume.0,
                     }));
-                    column
-                        .typed::<DoubleType>()
-                        .write_batch(&self.f64_buf, None, None)
+                    column.typed::<DoubleType>().write_batch(&self.f64_buf, None, None)
                 }
             };
             result.map_err(|e| LakeError::parquet(&self.tmp)(e))?;
-            column
-                .close()
-                .map_err(|e| LakeError::parquet(&self.tmp)(e))?;
+            column.close().map_err(|e| LakeError::parquet(&self.tmp)(e))?;
             col += 1;
         }
         group.close().map_err(err)?;
@@ -204,10 +157,7 @@ impl TickFileWriter {
 
     /// Closes the file, syncs it and renames it into place. Returns the final path.
     pub fn finish(self) -> Result<PathBuf, LakeError> {
-        let file = self
-            .writer
-            .into_inner()
-            .map_err(LakeError::parquet(&self.tmp))?;
+        let file = self.writer.into_inner().map_err(LakeError::parquet(&self.tmp))?;
         file.sync_all().map_err(LakeError::io(&self.tmp))?;
         std::fs::rename(&self.tmp, &self.path).map_err(LakeError::io(&self.path))?;
         Ok(self.path)
@@ -234,10 +184,7 @@ pub struct TickFileReader {
 
 impl std::fmt::Debug for TickFileReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TickFileReader")
-            .field("path", &self.path)
-            .field("runs", &self.runs.len())
-            .finish()
+        f.debug_struct("TickFileReader").field("path", &self.path).field("runs", &self.runs.len()).finish()
     }
 }
 
@@ -250,9 +197,7 @@ impl TickFileReader {
         let find = |name: &str| -> Result<usize, LakeError> {
             (0..schema.num_columns())
                 .find(|&i| schema.column(i).name() == name)
-                .ok_or_else(|| {
-                    LakeError::invalid(&path, format!("not a tick file: no column {name:?}"))
-                })
+                .ok_or_else(|| LakeError::invalid(&path, format!("not a tick file: no column {name:?}")))
         };
         let mut columns = [0; 7];
         for (slot, name) in columns.iter_mut().zip(NUMERIC) {
@@ -272,14 +217,9 @@ impl TickFileReader {
                     return Ok(String::new());
                 };
                 let stats = meta.column(col).statistics();
-                let (min, max) = stats
-                    .map(|s| (s.min_bytes_opt(), s.max_bytes_opt()))
-                    .ok_or_else(|| {
-                        LakeError::invalid(
-                            &path,
-                            format!("row group {row_group} has no {what} statistics"),
-                        )
-                    })?;
+                let (min, max) = stats.map(|s| (s.min_bytes_opt(), s.max_bytes_opt())).ok_or_else(|| {
+                    LakeError::invalid(&path, format!("row group {row_group} has no {what} statistics"))
+                })?;
                 match (min, max) {
                     (Some(a), Some(b)) if a == b => Ok(String::from_utf8_lossy(a).into_owned()),
                     _ => Err(LakeError::invalid(
@@ -298,12 +238,7 @@ impl TickFileReader {
                 rows: meta.num_rows() as u64,
             });
         }
-        Ok(TickFileReader {
-            path,
-            reader,
-            columns,
-            runs,
-        })
+        Ok(TickFileReader { path, reader, columns, runs })
     }
 
     pub fn path(&self) -> &Path {
@@ -317,41 +252,23 @@ impl TickFileReader {
     /// Opens run `index` (of [`TickFileReader::runs`]), giving its ticks the id `symbol`.
     pub fn open_run(&self, index: usize, symbol: SymbolId) -> Result<TickRun, LakeError> {
         let info = &self.runs[index];
-        let group = self
-            .reader
-            .get_row_group(info.row_group)
-            .map_err(LakeError::parquet(&self.path))?;
+        let group = self.reader.get_row_group(info.row_group).map_err(LakeError::parquet(&self.path))?;
         let int = |i: usize| -> Result<ColumnReaderImpl<Int64Type>, LakeError> {
-            match group
-                .get_column_reader(self.columns[i])
-                .map_err(LakeError::parquet(&self.path))?
-            {
+            match group.get_column_reader(self.columns[i]).map_err(LakeError::parquet(&self.path))? {
                 ColumnReader::Int64ColumnReader(r) => Ok(r),
-                _ => Err(LakeError::invalid(
-                    &self.path,
-                    format!("column {} must be int64", NUMERIC[i]),
-                )),
+                _ => Err(LakeError::invalid(&self.path, format!("column {} must be int64", NUMERIC[i]))),
             }
         };
         let ts_event = int(0)?;
         let ts_recv = int(1)?;
         let mut doubles = Vec::with_capacity(5);
-        for i in 2..7 {
-            match group
-                .get_column_reader(self.columns[i])
-                .map_err(LakeError::parquet(&self.path))?
-            {
+        for (&column, name) in self.columns.iter().zip(NUMERIC).skip(2) {
+            match group.get_column_reader(column).map_err(LakeError::parquet(&self.path))? {
                 ColumnReader::DoubleColumnReader(r) => doubles.push(r),
-                _ => {
-                    return Err(LakeError::invalid(
-                        &self.path,
-                        format!("column {} must be double", NUMERIC[i]),
-                    ));
-                }
+                _ => return Err(LakeError::invalid(&self.path, format!("column {name} must be double"))),
             }
         }
-        let doubles: [ColumnReaderImpl<DoubleType>; 5] =
-            doubles.try_into().unwrap_or_else(|_| unreachable!());
+        let doubles: [ColumnReaderImpl<DoubleType>; 5] = doubles.try_into().unwrap_or_else(|_| unreachable!());
         Ok(TickRun {
             path: self.path.clone(),
             row_group: info.row_group,
@@ -435,10 +352,7 @@ impl TickRun {
             counts[i + 2] = read_column(reader, n, out).map_err(err)?;
         }
         if counts.iter().any(|&c| c != n) {
-            return Err(LakeError::invalid(
-                &self.path,
-                format!("row group {} ended early", self.row_group),
-            ));
+            return Err(LakeError::invalid(&self.path, format!("row group {} ended early", self.row_group)));
         }
         self.buf.clear();
         let [o, h, l, c, v] = &self.floats;
@@ -447,10 +361,7 @@ impl TickRun {
             if ts_event <= self.last_ts {
                 return Err(LakeError::invalid(
                     &self.path,
-                    format!(
-                        "row group {} is not strictly increasing in ts_event at {ts_event}",
-                        self.row_group
-                    ),
+                    format!("row group {} is not strictly increasing in ts_event at {ts_event}", self.row_group),
                 ));
             }
             self.last_ts = ts_event;

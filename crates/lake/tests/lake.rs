@@ -3,9 +3,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use tickloop_core::{
-    NANOS_PER_HOUR, NANOS_PER_SECOND, Price, Source, SymbolId, SymbolTable, Tick, Timestamp, Volume,
-};
+use tickloop_core::{NANOS_PER_HOUR, NANOS_PER_SECOND, Price, Source, SymbolId, SymbolTable, Tick, Timestamp, Volume};
 use tickloop_lake::{Dataset, Lake, LakeSource, Partition, TickFileWriter};
 
 fn t0() -> Timestamp {
@@ -28,9 +26,7 @@ fn tick(symbol: u32, ts: Timestamp, px: f64) -> Tick {
 fn names(n: usize) -> SymbolTable {
     let mut table = SymbolTable::new();
     for i in 0..n {
-        table
-            .intern_with(&format!("S{i:03}"), "XNAS", "USD")
-            .unwrap();
+        table.intern_with(&format!("S{i:03}"), "XNAS", "USD").unwrap();
     }
     table
 }
@@ -40,17 +36,10 @@ fn names(n: usize) -> SymbolTable {
 fn write_lake(lake: &Lake, table: &SymbolTable, ticks: &[Tick], file_of: impl Fn(&Tick) -> usize) {
     let mut files: BTreeMap<(Partition, usize), BTreeMap<SymbolId, Vec<Tick>>> = BTreeMap::new();
     for t in ticks {
-        files
-            .entry((Partition::containing(t.ts_event), file_of(t)))
-            .or_default()
-            .entry(t.symbol)
-            .or_default()
-            .push(*t);
+        files.entry((Partition::containing(t.ts_event), file_of(t))).or_default().entry(t.symbol).or_default().push(*t);
     }
     for ((p, n), runs) in files {
-        let path = lake
-            .partition_dir(Dataset::RawTicks, p)
-            .join(format!("part-{n}.parquet"));
+        let path = lake.partition_dir(Dataset::RawTicks, p).join(format!("part-{n}.parquet"));
         let mut w = TickFileWriter::create(path).unwrap();
         for (symbol, mut run) in runs {
             run.sort_by_key(|t| t.ts_event);
@@ -118,23 +107,15 @@ fn rewriting_a_part_replaces_it_and_leaves_no_temporary_files() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::local(dir.path());
     let table = names(1);
-    let ticks: Vec<Tick> = (0..100)
-        .map(|s| tick(0, t0().add_nanos(s * NANOS_PER_SECOND), 10.0))
-        .collect();
+    let ticks: Vec<Tick> = (0..100).map(|s| tick(0, t0().add_nanos(s * NANOS_PER_SECOND), 10.0)).collect();
     write_lake(&lake, &table, &ticks, |_| 0);
     write_lake(&lake, &table, &ticks, |_| 0);
     assert_eq!(replay(&lake, Timestamp::MIN, Timestamp::MAX).1.len(), 100);
     let p = Partition::containing(t0());
-    let listing: Vec<_> = std::fs::read_dir(lake.partition_dir(Dataset::RawTicks, p))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let listing: Vec<_> =
+        std::fs::read_dir(lake.partition_dir(Dataset::RawTicks, p)).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(listing, vec![std::ffi::OsString::from("part-0.parquet")]);
-    assert!(
-        dir.path()
-            .join("raw/ticks/date=2024-01-02/hour=13/part-0.parquet")
-            .exists()
-    );
+    assert!(dir.path().join("raw/ticks/date=2024-01-02/hour=13/part-0.parquet").exists());
 }
 
 #[test]
@@ -145,19 +126,12 @@ fn writer_refuses_unsorted_or_mixed_runs_and_reader_names_bad_files() {
     let a = tick(0, t0(), 1.0);
     let b = tick(0, t0().add_nanos(NANOS_PER_SECOND), 1.0);
     assert!(w.write_run(table.meta(SymbolId::new(0)), &[b, a]).is_err());
-    assert!(
-        w.write_run(table.meta(SymbolId::new(0)), &[a, tick(1, b.ts_event, 1.0)])
-            .is_err()
-    );
+    assert!(w.write_run(table.meta(SymbolId::new(0)), &[a, tick(1, b.ts_event, 1.0)]).is_err());
 
     let lake = Lake::local(dir.path().join("lake"));
-    let bad = lake
-        .partition_dir(Dataset::RawTicks, Partition::containing(t0()))
-        .join("part-0.parquet");
+    let bad = lake.partition_dir(Dataset::RawTicks, Partition::containing(t0())).join("part-0.parquet");
     std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
     std::fs::write(&bad, b"not parquet").unwrap();
-    let err = LakeSource::open(&lake, Timestamp::MIN, Timestamp::MAX)
-        .unwrap_err()
-        .to_string();
+    let err = LakeSource::open(&lake, Timestamp::MIN, Timestamp::MAX).unwrap_err().to_string();
     assert!(err.contains("part-0.parquet"), "{err}");
 }

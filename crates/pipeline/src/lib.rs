@@ -17,13 +17,7 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig {
-            features: vec![
-                FeatureSpec::LogReturn,
-                FeatureSpec::Sma(60),
-                FeatureSpec::Sma(300),
-            ],
-        }
+        PipelineConfig { features: vec![FeatureSpec::LogReturn, FeatureSpec::Sma(60), FeatureSpec::Sma(300)] }
     }
 }
 
@@ -85,9 +79,7 @@ impl Pipeline {
     /// A first, minimal cleaning stage: drops what no later stage can use. The full
     /// cleaning policy (repairs, lateness, dead letters) replaces it.
     fn accept(&mut self, tick: &Tick) -> bool {
-        let prices_ok = [tick.open, tick.high, tick.low, tick.close]
-            .iter()
-            .all(|p| p.is_valid());
+        let prices_ok = [tick.open, tick.high, tick.low, tick.close].iter().all(|p| p.is_valid());
         if !prices_ok || !tick.volume.is_valid() {
             self.stats.rejected_invalid += 1;
             return false;
@@ -117,8 +109,7 @@ impl Component for Pipeline {
         let state = &mut self.symbols[i];
         state.last_ts = Some(tick.ts_event);
         let close = tick.close.get();
-        out.features
-            .extend(state.features.iter_mut().map(|f| f.update(close)));
+        out.features.extend(state.features.iter_mut().map(|f| f.update(close)));
         out.tick = Some(*tick);
     }
 
@@ -167,28 +158,13 @@ mod tests {
 
     #[test]
     fn bad_and_stale_ticks_are_dropped_without_disturbing_the_rest() {
-        let mut p = Pipeline::new(&PipelineConfig {
-            features: vec![FeatureSpec::Sma(2)],
-        });
-        let ticks = [
-            tick(0, 1, 10.0),
-            tick(0, 2, f64::NAN),
-            tick(0, 2, -1.0),
-            tick(0, 1, 99.0),
-            tick(0, 3, 12.0),
-        ];
+        let mut p = Pipeline::new(&PipelineConfig { features: vec![FeatureSpec::Sma(2)] });
+        let ticks = [tick(0, 1, 10.0), tick(0, 2, f64::NAN), tick(0, 2, -1.0), tick(0, 1, 99.0), tick(0, 3, 12.0)];
         let features = run(&mut p, &ticks);
         assert!(features[0][0].is_nan());
         assert!(features[1].is_empty() && features[2].is_empty() && features[3].is_empty());
         assert_eq!(features[4], vec![11.0]);
-        assert_eq!(
-            p.stats(),
-            PipelineStats {
-                accepted: 2,
-                rejected_invalid: 2,
-                rejected_stale: 1
-            }
-        );
+        assert_eq!(p.stats(), PipelineStats { accepted: 2, rejected_invalid: 2, rejected_stale: 1 });
     }
 
     proptest! {

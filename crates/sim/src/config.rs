@@ -76,45 +76,20 @@ pub struct ConfigError(pub String);
 impl MarketConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let check = |ok: bool, what: &str| {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError(what.to_owned()))
-            }
+            if ok { Ok(()) } else { Err(ConfigError(what.to_owned())) }
         };
         check(self.symbols > 0, "symbols must be at least 1")?;
-        check(
-            self.symbols <= 400_000,
-            "at most 400,000 symbols (4-letter tickers run out)",
-        )?;
-        check(
-            0.0 < self.price_min && self.price_min <= self.price_max,
-            "need 0 < price_min <= price_max",
-        )?;
-        check(
-            self.tick_size >= 0.0 && self.tick_size < self.price_min,
-            "need 0 <= tick_size < price_min",
-        )?;
+        check(self.symbols <= 400_000, "at most 400,000 symbols (4-letter tickers run out)")?;
+        check(0.0 < self.price_min && self.price_min <= self.price_max, "need 0 < price_min <= price_max")?;
+        check(self.tick_size >= 0.0 && self.tick_size < self.price_min, "need 0 <= tick_size < price_min")?;
         check(
             0.0 < self.annual_vol_min && self.annual_vol_min <= self.annual_vol_max,
             "need 0 < annual_vol_min <= annual_vol_max",
         )?;
-        check(
-            (0.0..1.0).contains(&self.market_share),
-            "market_share must be in [0, 1)",
-        )?;
-        check(
-            self.session_secs > 0 && self.session_secs <= 86_400,
-            "session_secs must be in 1..=86400",
-        )?;
-        check(
-            self.vol_half_life_secs > 0.0 && self.signal_half_life_secs > 0.0,
-            "half-lives must be positive",
-        )?;
-        check(
-            0.0 < self.volume_min && self.volume_min <= self.volume_max,
-            "need 0 < volume_min <= volume_max",
-        )?;
+        check((0.0..1.0).contains(&self.market_share), "market_share must be in [0, 1)")?;
+        check(self.session_secs > 0 && self.session_secs <= 86_400, "session_secs must be in 1..=86400")?;
+        check(self.vol_half_life_secs > 0.0 && self.signal_half_life_secs > 0.0, "half-lives must be positive")?;
+        check(0.0 < self.volume_min && self.volume_min <= self.volume_max, "need 0 < volume_min <= volume_max")?;
         check(self.high_vol_regime >= 1.0, "high_vol_regime must be >= 1")?;
         Ok(())
     }
@@ -127,9 +102,7 @@ impl MarketConfig {
     /// Position in the regular session in `[0, 1)`, or `None` outside it.
     pub fn session_fraction(&self, ts: Timestamp) -> Option<f64> {
         let into = ts.second_of_day() - self.session_open_secs;
-        (0..self.session_secs)
-            .contains(&into)
-            .then(|| into as f64 / self.session_secs as f64)
+        (0..self.session_secs).contains(&into).then(|| into as f64 / self.session_secs as f64)
     }
 
     /// The best directional accuracy and R² any model can reach on next-`horizon_secs`
@@ -151,11 +124,7 @@ impl MarketConfig {
         }
         let total = h + a * a * signal_var;
         let r2 = explained / total;
-        Ceiling {
-            horizon_secs,
-            r2,
-            directional_accuracy: 0.5 + r2.sqrt().asin() / std::f64::consts::PI,
-        }
+        Ceiling { horizon_secs, r2, directional_accuracy: 0.5 + r2.sqrt().asin() / std::f64::consts::PI }
     }
 }
 
@@ -179,15 +148,8 @@ mod tests {
     fn default_ceiling_is_weak_but_real() {
         let c = MarketConfig::default().predictability_ceiling(60);
         assert!(c.r2 > 0.005 && c.r2 < 0.1, "{c:?}");
-        assert!(
-            c.directional_accuracy > 0.52 && c.directional_accuracy < 0.6,
-            "{c:?}"
-        );
-        let none = MarketConfig {
-            signal_strength: 0.0,
-            ..MarketConfig::default()
-        }
-        .predictability_ceiling(60);
+        assert!(c.directional_accuracy > 0.52 && c.directional_accuracy < 0.6, "{c:?}");
+        let none = MarketConfig { signal_strength: 0.0, ..MarketConfig::default() }.predictability_ceiling(60);
         assert_eq!(none.directional_accuracy, 0.5);
     }
 }

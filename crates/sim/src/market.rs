@@ -1,8 +1,6 @@
 use std::collections::BTreeSet;
 
-use tickloop_core::{
-    NANOS_PER_HOUR, NANOS_PER_SECOND, Source, SourceError, SymbolId, SymbolTable, Tick, Timestamp,
-};
+use tickloop_core::{NANOS_PER_HOUR, NANOS_PER_SECOND, Source, SourceError, SymbolId, SymbolTable, Tick, Timestamp};
 
 use crate::config::{ConfigError, MarketConfig};
 use crate::path::{AnomalyLabel, Dynamics, SymbolParams, SymbolPath};
@@ -38,17 +36,14 @@ impl MarketSim {
     pub fn new(cfg: MarketConfig, start: Timestamp, end: Timestamp) -> Result<Self, ConfigError> {
         cfg.validate()?;
         if start.as_nanos() % NANOS_PER_SECOND != 0 || end < start {
-            return Err(ConfigError(
-                "start must be a whole second and end must not precede it".into(),
-            ));
+            return Err(ConfigError("start must be a whole second and end must not precede it".into()));
         }
         let names = ticker_names(cfg.seed, cfg.symbols);
         let mut symbols = SymbolTable::new();
         let mut paths = Vec::with_capacity(names.len());
         for name in names {
-            let id = symbols
-                .intern_with(&name, &cfg.exchange, &cfg.currency)
-                .map_err(|e| ConfigError(e.to_string()))?;
+            let id =
+                symbols.intern_with(&name, &cfg.exchange, &cfg.currency).map_err(|e| ConfigError(e.to_string()))?;
             paths.push(SymbolPath::new(&cfg, id, name));
         }
         Ok(MarketSim {
@@ -101,27 +96,20 @@ impl MarketSim {
         max_secs: i64,
         mut emit: impl FnMut(SymbolId, &[Tick]),
     ) -> Option<(Timestamp, Timestamp)> {
-        assert_eq!(
-            self.cursor, 0,
-            "next_block called in the middle of a second"
-        );
+        assert_eq!(self.cursor, 0, "next_block called in the middle of a second");
         if self.is_done() {
             return None;
         }
         let start = self.next_ts;
         let hour_end = start.floor_hour().add_nanos(NANOS_PER_HOUR);
-        let end = start
-            .add_nanos(max_secs.max(1) * NANOS_PER_SECOND)
-            .min(hour_end)
-            .min(self.end);
+        let end = start.add_nanos(max_secs.max(1) * NANOS_PER_SECOND).min(hour_end).min(self.end);
         let seconds = ((end.as_nanos() - start.as_nanos()) / NANOS_PER_SECOND) as usize;
         let market: Vec<f64> = (0..seconds).map(|_| self.market_rng.normal()).collect();
         for path in &mut self.paths {
             self.block.clear();
             for (i, &z) in market.iter().enumerate() {
                 let ts = start.add_nanos(i as i64 * NANOS_PER_SECOND);
-                self.block
-                    .push(path.step(ts, z, &self.cfg, &self.dynamics, &mut self.labels));
+                self.block.push(path.step(ts, z, &self.cfg, &self.dynamics, &mut self.labels));
             }
             if let Some(first) = self.block.first() {
                 emit(first.symbol, &self.block);
@@ -146,13 +134,7 @@ impl Source for MarketSim {
             self.market_z = self.market_rng.normal();
         }
         let ts = self.next_ts;
-        let tick = self.paths[self.cursor].step(
-            ts,
-            self.market_z,
-            &self.cfg,
-            &self.dynamics,
-            &mut self.labels,
-        );
+        let tick = self.paths[self.cursor].step(ts, self.market_z, &self.cfg, &self.dynamics, &mut self.labels);
         self.cursor += 1;
         if self.cursor == self.paths.len() {
             self.cursor = 0;
@@ -175,14 +157,8 @@ fn ticker_names(seed: u64, count: usize) -> Vec<String> {
     let mut rng = Rng::new(seed, NAMES_STREAM);
     let mut names = BTreeSet::new();
     while names.len() < count {
-        let len = if count > 10_000 || rng.bernoulli(0.6) {
-            4
-        } else {
-            3
-        };
-        let name: String = (0..len)
-            .map(|_| char::from(b'A' + (rng.next_u64() % 26) as u8))
-            .collect();
+        let len = if count > 10_000 || rng.bernoulli(0.6) { 4 } else { 3 };
+        let name: String = (0..len).map(|_| char::from(b'A' + (rng.next_u64() % 26) as u8)).collect();
         names.insert(name);
     }
     names.into_iter().collect()

@@ -65,21 +65,13 @@ impl Dynamics {
             regime_switch_p: per_sec(cfg.regime_shifts_per_session),
             spike_p: per_sec(cfg.volume_spikes_per_session),
             drop_p: per_sec(cfg.price_drops_per_session),
-            inv_tick: if cfg.tick_size > 0.0 {
-                1.0 / cfg.tick_size
-            } else {
-                0.0
-            },
+            inv_tick: if cfg.tick_size > 0.0 { 1.0 / cfg.tick_size } else { 0.0 },
             tick_size: cfg.tick_size,
         }
     }
 
     fn round_price(&self, x: f64) -> f64 {
-        if self.inv_tick == 0.0 {
-            x
-        } else {
-            ((x * self.inv_tick).round() / self.inv_tick).max(self.tick_size)
-        }
+        if self.inv_tick == 0.0 { x } else { ((x * self.inv_tick).round() / self.inv_tick).max(self.tick_size) }
     }
 }
 
@@ -150,14 +142,9 @@ impl SymbolPath {
         self.log_vol = d.rho_vol * self.log_vol + d.vol_innovation * rng.normal();
         self.signal = d.rho_signal * self.signal + d.signal_innovation * rng.normal();
         let eps = rng.normal();
-        let regime = if self.high_regime {
-            cfg.high_vol_regime
-        } else {
-            1.0
-        };
+        let regime = if self.high_regime { cfg.high_vol_regime } else { 1.0 };
         let sigma = self.params.sigma_per_sec * regime * (self.log_vol - d.vol_mean_shift).exp();
-        let mut ret = sigma
-            * (cfg.signal_strength * self.signal + d.market_load * market_z + d.idio_load * eps);
+        let mut ret = sigma * (cfg.signal_strength * self.signal + d.market_load * market_z + d.idio_load * eps);
 
         let in_session = cfg.session_fraction(ts);
         let spike_starts = rng.bernoulli(d.spike_p);
@@ -167,10 +154,7 @@ impl SymbolPath {
         let name = &self.params.symbol;
         if in_session.is_some() && spike_starts && self.spike.is_none() {
             let until = ts.add_nanos(spike_len.round() as i64 * tickloop_core::NANOS_PER_SECOND);
-            self.spike = Some(Active {
-                until,
-                amount: spike_mult,
-            });
+            self.spike = Some(Active { until, amount: spike_mult });
             labels.push(AnomalyLabel {
                 symbol: name.clone(),
                 kind: AlertKind::VolumeSpike,
@@ -182,10 +166,7 @@ impl SymbolPath {
         if in_session.is_some() && drop_starts && self.drop.is_none() {
             let secs = drop_len.round();
             let until = ts.add_nanos(secs as i64 * tickloop_core::NANOS_PER_SECOND);
-            self.drop = Some(Active {
-                until,
-                amount: -drop_size / secs,
-            });
+            self.drop = Some(Active { until, amount: -drop_size / secs });
             labels.push(AnomalyLabel {
                 symbol: name.clone(),
                 kind: AlertKind::PriceDrop,

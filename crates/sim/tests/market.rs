@@ -14,10 +14,7 @@ fn drain(sim: &mut MarketSim) -> Vec<Tick> {
 
 fn by_blocks(sim: &mut MarketSim, secs: i64) -> Vec<Tick> {
     let mut all = Vec::new();
-    while sim
-        .next_block(secs, |_, ticks| all.extend_from_slice(ticks))
-        .is_some()
-    {}
+    while sim.next_block(secs, |_, ticks| all.extend_from_slice(ticks)).is_some() {}
     all.sort_by_key(Tick::replay_key);
     all
 }
@@ -58,16 +55,7 @@ fn same_seed_same_ticks_other_seed_other_ticks() {
     let end = session_start().add_nanos(600 * tickloop_core::NANOS_PER_SECOND);
     let run = |seed| {
         drain(
-            &mut MarketSim::new(
-                MarketConfig {
-                    seed,
-                    symbols: 5,
-                    ..Default::default()
-                },
-                session_start(),
-                end,
-            )
-            .unwrap(),
+            &mut MarketSim::new(MarketConfig { seed, symbols: 5, ..Default::default() }, session_start(), end).unwrap(),
         )
     };
     assert_eq!(bits(&run(1)), bits(&run(1)));
@@ -77,38 +65,15 @@ fn same_seed_same_ticks_other_seed_other_ticks() {
 #[test]
 fn ticks_are_well_formed() {
     let end = session_start().add_nanos(3600 * tickloop_core::NANOS_PER_SECOND);
-    let mut sim = MarketSim::new(
-        MarketConfig {
-            symbols: 20,
-            ..Default::default()
-        },
-        session_start(),
-        end,
-    )
-    .unwrap();
+    let mut sim = MarketSim::new(MarketConfig { symbols: 20, ..Default::default() }, session_start(), end).unwrap();
     let ticks = drain(&mut sim);
     assert_eq!(ticks.len(), 20 * 3600);
     for t in &ticks {
-        assert!(
-            t.low.0 > 0.0
-                && t.low <= t.open
-                && t.low <= t.close
-                && t.high >= t.open
-                && t.high >= t.close,
-            "{t:?}"
-        );
+        assert!(t.low.0 > 0.0 && t.low <= t.open && t.low <= t.close && t.high >= t.open && t.high >= t.close, "{t:?}");
         assert!(t.volume.0 >= 0.0 && t.volume.0.fract() == 0.0);
-        assert_eq!(
-            (t.close.0 * 100.0).round() / 100.0,
-            t.close.0,
-            "prices sit on the cent grid"
-        );
+        assert_eq!((t.close.0 * 100.0).round() / 100.0, t.close.0, "prices sit on the cent grid");
     }
-    assert!(
-        ticks
-            .windows(2)
-            .all(|w| w[0].replay_key() < w[1].replay_key())
-    );
+    assert!(ticks.windows(2).all(|w| w[0].replay_key() < w[1].replay_key()));
 }
 
 #[test]
@@ -135,16 +100,9 @@ fn realised_volatility_matches_each_symbols_parameter() {
         }
         prev[i] = t.close.0;
     }
-    let ratios: Vec<f64> = sums
-        .iter()
-        .zip(&sigmas)
-        .map(|((ss, n), s)| (ss / *n as f64).sqrt() / s)
-        .collect();
+    let ratios: Vec<f64> = sums.iter().zip(&sigmas).map(|((ss, n), s)| (ss / *n as f64).sqrt() / s).collect();
     let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
-    assert!(
-        (mean - 1.0).abs() < 0.05,
-        "pooled realised/param vol {mean:.3}"
-    );
+    assert!((mean - 1.0).abs() < 0.05, "pooled realised/param vol {mean:.3}");
     for (i, r) in ratios.iter().enumerate() {
         assert!((r - 1.0).abs() < 0.3, "symbol {i}: realised/param {r:.3}");
     }
@@ -152,28 +110,15 @@ fn realised_volatility_matches_each_symbols_parameter() {
 
 #[test]
 fn planted_anomalies_are_labelled_and_visible_in_the_data() {
-    let cfg = MarketConfig {
-        symbols: 100,
-        ..Default::default()
-    };
+    let cfg = MarketConfig { symbols: 100, ..Default::default() };
     let end = session_start().add_nanos(23_400 * tickloop_core::NANOS_PER_SECOND);
     let mut sim = MarketSim::new(cfg, session_start(), end).unwrap();
     let ticks = drain(&mut sim);
     let labels = sim.take_labels();
-    let spikes: Vec<_> = labels
-        .iter()
-        .filter(|l| l.kind == AlertKind::VolumeSpike)
-        .collect();
-    let drops: Vec<_> = labels
-        .iter()
-        .filter(|l| l.kind == AlertKind::PriceDrop)
-        .collect();
+    let spikes: Vec<_> = labels.iter().filter(|l| l.kind == AlertKind::VolumeSpike).collect();
+    let drops: Vec<_> = labels.iter().filter(|l| l.kind == AlertKind::PriceDrop).collect();
     // Expected 100 and 50 (Poisson); the bounds are ±4 standard deviations.
-    assert!(
-        (60..=140).contains(&spikes.len()),
-        "{} spikes",
-        spikes.len()
-    );
+    assert!((60..=140).contains(&spikes.len()), "{} spikes", spikes.len());
     assert!((22..=80).contains(&drops.len()), "{} drops", drops.len());
 
     let symbols = sim.symbols().clone();
@@ -187,27 +132,15 @@ fn planted_anomalies_are_labelled_and_visible_in_the_data() {
         vols.sort_by(f64::total_cmp);
         let median = vols[vols.len() / 2];
         let at = s.iter().find(|t| t.ts_event == spike.start).unwrap();
-        assert!(
-            at.volume.0 > 3.0 * median,
-            "spike {spike:?}: volume {} vs median {median}",
-            at.volume.0
-        );
+        assert!(at.volume.0 > 3.0 * median, "spike {spike:?}: volume {} vs median {median}", at.volume.0);
     }
     for drop in drops.iter().take(20) {
         let s = series(&drop.symbol);
-        let before = s
-            .iter()
-            .rev()
-            .find(|t| t.ts_event < drop.start)
-            .map_or(s[0].open.0, |t| t.close.0);
+        let before = s.iter().rev().find(|t| t.ts_event < drop.start).map_or(s[0].open.0, |t| t.close.0);
         let Some(after) = s.iter().rev().find(|t| t.ts_event < drop.end) else {
             continue;
         };
-        assert!(
-            (after.close.0 / before).ln() < -0.01,
-            "drop {drop:?}: {before} -> {}",
-            after.close.0
-        );
+        assert!((after.close.0 / before).ln() < -0.01, "drop {drop:?}: {before} -> {}", after.close.0);
     }
 }
 
@@ -223,8 +156,7 @@ fn intraday_volume_is_u_shaped() {
     let mut sim = MarketSim::new(cfg, session_start(), end).unwrap();
     let (mut edge, mut middle) = ((0.0, 0u64), (0.0, 0u64));
     for t in drain(&mut sim) {
-        let into =
-            (t.ts_event.as_nanos() - session_start().as_nanos()) / tickloop_core::NANOS_PER_SECOND;
+        let into = (t.ts_event.as_nanos() - session_start().as_nanos()) / tickloop_core::NANOS_PER_SECOND;
         if !(1_800..21_600).contains(&into) {
             edge.0 += t.volume.0;
             edge.1 += 1;

@@ -1,0 +1,196 @@
+//! tickloop-backtest: the pipeline over a history source, a strategy, a simulated broker,
+//! metrics and a report.
+//!
+//! A backtest is just another [`Sink`] of the engine: the pipeline and the features are the
+//! same objects live mode runs. Everything in [`Report`] is a function of the experiment
+//! and the data, so two runs give byte-identical `report.json`; run metadata (wall time,
+//! paths, git commit) goes to a separate `run.json`.
+
+mod broker;
+mod config;
+mod metrics;
+mod sample;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tickloop_core::{Engine, Outputs, Sink, SinkError, Source, Strategy, Tick, Timestamp};
+use tickloop_pipeline::{Pipeline, PipelineStats};
+
+pub use broker::{Broker, Fill};
+pub use config::{DataConfig, ExecutionConfig, ExperimentConfig, ReportConfig};
+pub use metrics::{EquityPoint, Metrics};
+pub use sample::{SampleSummary, generate_sample};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("experiment {path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Lake(#[from] tickloop_lake::LakeError),
+    #[error(transparent)]
+    Engine(#[from] tickloop_core::EngineError),
+    #[error(transparent)]
+    Strategy(#[from] tickloop_strategies::StrategyError),
+}
+
+/// What the data looked like, so a report says what it was computed on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSummary {
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    pub symbols: usize,
+    pub ticks: u64,
+    /// FNV-1a over every accepted tick's fields: equal data ⇒ equal fingerprint.
+    pub fingerprint: String,
+}
+
+/// Everything `report.json` holds. Deterministic: no wall-clock times, no paths.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub experiment: String,
+    /// SHA-256 of the resolved config (`config.toml` of the run).
+    pub config_sha256: String,
+    pub data: DataSummary,
+    pub pipeline: PipelineStats,
+    pub metrics: Metrics,
+    pub equity: Vec<EquityPoint>,
+}
+
+/// The backtest as an engine sink: fills due orders, asks the strategy, samples equity.
+struct BacktestSink {
+    strategy: Box<dyn Strategy + Send>,
+    broker: Broker,
+    sample_step: i64,
+    next_sample: Option<Timestamp>,
+    equity: Vec<EquityPoint>,
+    fingerprint: u64,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+impl BacktestSink {
+    fn record_fingerprint(&mut self, tick: &Tick) {
+        let fields = [
+            tick.symbol.index() as u64,
+            tick.ts_event.as_nanos() as u64,
+            tick.open.0.to_bits(),
+            tick.high.0.to_bits(),
+            tick.low.0.to_bits(),
+            tick.close.0.to_bits(),
+            tick.volume.0.to_bits(),
+        ];
+        for field in fields {
+            for byte in field.to_le_bytes() {
+                self.fingerprint = (self.fingerprint ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
+            }
+        }
+    }
+}
+
+impl Sink for BacktestSink {
+    fn on_outputs(&mut self, _input: &Tick, out: &Outputs) -> Result<(), SinkError> {
+        let Some(tick) = out.tick else { return Ok(()) };
+        // Sample equity as of all ticks before the boundary this tick crosses; idle gaps
+        // (nights, halts) produce one sample, not a run of flat ones.
+        let boundary = tick.ts_event.floor_to(self.sample_step);
+        match self.next_sample {
+            None => self.next_sample = Some(boundary.add_nanos(self.sample_step)),
+            Some(next) if tick.ts_event >= next => {
+                self.equity.push(EquityPoint { ts: boundary, equity: self.broker.equity() });
+                self.next_sample = Some(boundary.add_nanos(self.sample_step));
+            }
+            Some(_) => {}
+        }
+        self.record_fingerprint(&tick);
+        self.broker.on_tick(&tick);
+        if let Some(weight) = self.strategy.on_tick(&tick, out) {
+            self.broker.set_target(&tick, weight);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        if let Some(next) = self.next_sample {
+            self.equity.push(EquityPoint { ts: next, equity: self.broker.equity() });
+        }
+        Ok(())
+    }
+}
+
+/// Runs `config` over `source`. `observers` see every tick too (progress bars, exporters).
+pub fn run_backtest(
+    config: &ExperimentConfig,
+    source: &mut dyn Source,
+    observers: &mut [&mut dyn Sink],
+) -> Result<Report, BacktestError> {
+    let pipeline_config = config.resolved_pipeline();
+    let pipeline = Pipeline::new(&pipeline_config);
+    let strategy = config.strategy.build(pipeline.features())?;
+    let symbols = source.symbols().len();
+    let mut sink = BacktestSink {
+        strategy,
+        broker: Broker::new(config.execution.clone(), symbols),
+        sample_step: i64::from(config.report.sample_secs) * tickloop_core::NANOS_PER_SECOND,
+        next_sample: None,
+        equity: Vec::new(),
+        fingerprint: FNV_OFFSET,
+    };
+    let mut engine = Engine::new(pipeline);
+    let mut sinks: Vec<&mut dyn Sink> = Vec::with_capacity(observers.len() + 1);
+    sinks.push(&mut sink);
+    for o in observers.iter_mut() {
+        sinks.push(&mut **o);
+    }
+    let stats = engine.run(source, &mut sinks)?;
+    let pipeline_stats = engine.pipeline().stats();
+    let broker = &sink.broker;
+    let metrics = Metrics::compute(
+        config.execution.initial_capital,
+        &sink.equity,
+        metrics::Trading { trades: broker.fills, fees_paid: broker.fees_paid, traded_notional: broker.traded_notional },
+        config.report.periods_per_year,
+    );
+    Ok(Report {
+        experiment: config.name.clone(),
+        config_sha256: hex(&Sha256::digest(config.resolved_toml().as_bytes())),
+        data: DataSummary {
+            first_ts: stats.first_ts,
+            last_ts: stats.last_ts,
+            symbols,
+            ticks: stats.ticks_accepted,
+            fingerprint: format!("{:016x}", sink.fingerprint),
+        },
+        pipeline: pipeline_stats,
+        metrics,
+        equity: sink.equity,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `report.json` and the resolved `config.toml` into `dir` (created if needed).
+pub fn write_report(dir: &Path, config: &ExperimentConfig, report: &Report) -> Result<(), BacktestError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| BacktestError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut json = serde_json::to_vec_pretty(report).expect("report serialises");
+    json.push(b'\n');
+    let report_path = dir.join("report.json");
+    std::fs::write(&report_path, json).map_err(io(&report_path))?;
+    let config_path = dir.join("config.toml");
+    std::fs::write(&config_path, config.resolved_toml()).map_err(io(&config_path))?;
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! Durations on the command line: `90s`, `15m`, `6h30m`, `2d`.
+
+/// Parses a duration into whole seconds.
+pub fn parse_secs(text: &str) -> Result<i64, String> {
+    let bad = || format!("invalid duration {text:?}: use a number with a unit, like 90s, 15m, 6h30m or 2d");
+    let mut total: i64 = 0;
+    let mut digits = String::new();
+    let mut any = false;
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: i64 = digits.parse().map_err(|_| bad())?;
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+        digits.clear();
+        any = true;
+    }
+    if !digits.is_empty() || !any || total == 0 {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_secs;
+
+    #[test]
+    fn parses_compound_durations() {
+        assert_eq!(parse_secs("6h30m"), Ok(23_400));
+        assert_eq!(parse_secs("2d"), Ok(172_800));
+        assert_eq!(parse_secs("90s"), Ok(90));
+        for bad in ["", "10", "h", "5x", "0s", "1h 5"] {
+            assert!(parse_secs(bad).is_err(), "{bad}");
+        }
+    }
+}

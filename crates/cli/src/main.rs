@@ -1,0 +1,44 @@
+//! `tickloop`: every subcommand is a thin call into the library crates.
+
+#![allow(clippy::print_stdout)] // a CLI prints its results
+
+mod backtest;
+mod duration;
+mod progress;
+mod sim;
+
+use clap::{Parser, Subcommand};
+
+/// Real-time stock-market ML on one deterministic event loop: the same cleaning, features,
+/// models and alerts over recorded history or a live stream.
+#[derive(Debug, Parser)]
+#[command(name = "tickloop", version, propagate_version = true)]
+struct Cli {
+    /// Log filter (e.g. `info`, `tickloop_lake=debug`); also read from RUST_LOG.
+    #[arg(long, global = true, env = "TICKLOOP_LOG", default_value = "warn")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a synthetic market into the lake (ticks, anomaly labels, parameters).
+    Sim(sim::SimArgs),
+    /// Run an experiment over the lake and write a report under experiments/runs/<id>/.
+    Backtest(backtest::BacktestArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log.clone());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Sim(args) => sim::run(args),
+        Command::Backtest(args) => backtest::run(args),
+    }
+}
