@@ -69,10 +69,40 @@ fn backtest(args: &[String]) -> Result<(), String> {
     run(cmd)
 }
 
+/// Runs the suite, echoing its output, and ends with one total line
+/// (`tests: N passed, N failed`) so a reader (or CI) sees the whole count at the bottom
+/// rather than the last doc-test binary's `0 passed`.
 fn test(args: &[String]) -> Result<(), String> {
+    use std::io::{BufRead, BufReader, Write};
+
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace"]).args(args);
-    run(cmd)
+    cmd.args(["test", "--workspace"]).args(args).stdout(std::process::Stdio::piped());
+    let shown = format!("{cmd:?}");
+    let mut child = cmd.spawn().map_err(|e| format!("could not start {shown}: {e}"))?;
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut out = std::io::stdout().lock();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| format!("reading test output: {e}"))?;
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split(&[';', '.'][..]) {
+                let mut words = part.split_whitespace();
+                if let (Some(n), Some(what)) = (words.next(), words.next()) {
+                    let n: u64 = n.parse().unwrap_or(0);
+                    match what {
+                        "passed" => passed += n,
+                        "failed" => failed += n,
+                        "ignored" => ignored += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let status = child.wait().map_err(|e| format!("waiting for {shown}: {e}"))?;
+    let _ = writeln!(out, "\ntests: {passed} passed, {failed} failed, {ignored} skipped");
+    if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
 }
 
 fn bench(args: &[String]) -> Result<(), String> {

@@ -150,9 +150,11 @@ mod tests {
         let t1 = tick(1, 100.0, 100.0);
         assert!(b.on_tick(&t1).is_none());
         b.set_target(&t1, 1.0);
-        // Decision at 1 s + 1.5 s latency: the tick at 2 s started before the order arrived.
+        // Decision at 1 s + 1.5 s latency = arrival at 2.5 s. The ticks stamped 2 s and 3 s
+        // cover (1 s, 2 s] and (2 s, 3 s]: both began before the order arrived.
         assert!(b.on_tick(&tick(2, 200.0, 200.0)).is_none());
-        let fill = b.on_tick(&tick(3, 110.0, 120.0)).expect("fills on the first tick starting after arrival");
+        assert!(b.on_tick(&tick(3, 300.0, 300.0)).is_none());
+        let fill = b.on_tick(&tick(4, 110.0, 120.0)).expect("fills on the first tick starting after arrival");
         assert_eq!(fill.quantity, 100.0, "sized at the decision close: 10,000 / 100");
         assert!((fill.price - 111.1).abs() < 1e-9, "open plus 1 % slippage");
         assert!((fill.fee - 11.11).abs() < 1e-9);
