@@ -48,7 +48,7 @@ pub struct DataSummary {
     pub last_ts: Option<Timestamp>,
     pub symbols: usize,
     pub ticks: u64,
-    /// FNV-1a over every accepted tick's fields: equal data ⇒ equal fingerprint.
+    /// An FNV-style hash over every accepted tick's fields, a word at a time.
     pub fingerprint: String,
 }
 
@@ -89,9 +89,7 @@ impl BacktestSink {
             tick.volume.0.to_bits(),
         ];
         for field in fields {
-            for byte in field.to_le_bytes() {
-                self.fingerprint = (self.fingerprint ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
-            }
+            self.fingerprint = (self.fingerprint ^ field).wrapping_mul(FNV_PRIME).rotate_left(29);
         }
     }
 }
