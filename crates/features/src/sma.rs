@@ -2,14 +2,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::Indicator;
 
-/// Simple moving average over the last `window` values, kept as a running sum over a ring
-/// buffer (TA-Lib's own method), so each update is one add and one subtract.
+/// Simple moving average over the last `window` values.
+///
+/// Kept exactly as TA-Lib's `TA_SMA` does it, so values match to the last bit: a running
+/// total of the last `window − 1` values; each update adds the new value, divides, then
+/// subtracts the value leaving the window. First value at index `window − 1`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sma {
     ring: Vec<f64>,
     next: usize,
-    filled: usize,
-    sum: f64,
+    seen: usize,
+    /// Sum of the newest `window − 1` values once warmed up.
+    total: f64,
+    value: f64,
 }
 
 impl Sma {
@@ -17,29 +22,41 @@ impl Sma {
     /// When `window` is 0: a zero-length average is a configuration error caught at parse time.
     pub fn new(window: usize) -> Self {
         assert!(window > 0, "SMA window must be at least 1");
-        Sma { ring: vec![0.0; window], next: 0, filled: 0, sum: 0.0 }
+        Sma { ring: vec![0.0; window], next: 0, seen: 0, total: 0.0, value: f64::NAN }
     }
 
     pub fn window(&self) -> usize {
         self.ring.len()
     }
+
+    /// The values in the window, oldest first (only meaningful once warmed up).
+    pub(crate) fn oldest_first(&self) -> impl Iterator<Item = f64> + '_ {
+        let n = self.ring.len();
+        (0..n).map(move |i| self.ring[(self.next + i) % n])
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        self.seen >= self.ring.len()
+    }
 }
 
 impl Indicator for Sma {
     fn update(&mut self, x: f64) -> f64 {
-        let old = std::mem::replace(&mut self.ring[self.next], x);
-        self.next = (self.next + 1) % self.ring.len();
-        if self.filled == self.ring.len() {
-            self.sum += x - old;
-        } else {
-            self.sum += x;
-            self.filled += 1;
+        let n = self.ring.len();
+        self.ring[self.next] = x;
+        self.next = (self.next + 1) % n;
+        self.seen = self.seen.saturating_add(1);
+        self.total += x;
+        if self.seen >= n {
+            self.value = self.total / n as f64;
+            // The slot after the newest holds the oldest of the window: it leaves next time.
+            self.total -= self.ring[self.next];
         }
-        self.value()
+        self.value
     }
 
     fn value(&self) -> f64 {
-        if self.filled == self.ring.len() { self.sum / self.ring.len() as f64 } else { f64::NAN }
+        self.value
     }
 }
 

@@ -1,21 +1,73 @@
-//! Features by name. A feature's name is its spec (`sma_300`, `log_return`), the same in
-//! config files, parquet columns, model configs and strategy parameters.
+//! Features by name. A feature's name is its spec (`sma_300`, `macd_signal_12_26_9`), the same
+//! in config files, parquet columns, model configs and strategy parameters.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Indicator, LogReturn, Sma};
+use crate::{
+    Atr, Bollinger, Ema, Extreme, Indicator, Macd, Ohlcv, RealizedVol, Return, ReturnKind, RollingExtreme, Rsi, Sma,
+    VolumeZScore, Vwap,
+};
 
-/// A feature computed from each symbol's closes.
+/// Which of MACD's three outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MacdOutput {
+    Line,
+    Signal,
+    Hist,
+}
+
+/// Which Bollinger band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Band {
+    Upper,
+    Middle,
+    Lower,
+}
+
+/// One named feature. Windows count ticks (or bars, when fed bars).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum FeatureSpec {
-    /// `log_return`: log of close over the previous close.
+    /// `return`: close / previous close − 1.
+    Return,
+    /// `log_return`: ln(close / previous close).
     LogReturn,
-    /// `sma_<n>`: mean of the last `n` closes (n ≥ 1).
-    Sma(usize),
+    /// `sma_<n>`
+    Sma(u32),
+    /// `ema_<n>`, seeded with SMA(n).
+    Ema(u32),
+    /// `rsi_<n>`, Wilder.
+    Rsi(u32),
+    /// `atr_<n>`, Wilder.
+    Atr(u32),
+    /// `min_<n>` / `max_<n>` of closes.
+    Min(u32),
+    Max(u32),
+    /// `realized_vol_<n>`: sqrt(mean r²) of the last n log returns.
+    RealizedVol(u32),
+    /// `volume_z_<n>`: z-score of volume against the previous n.
+    VolumeZ(u32),
+    /// `vwap`: session VWAP, reset each UTC day.
+    Vwap,
+    /// `vwap_<n>`: rolling VWAP over n ticks.
+    VwapRolling(u32),
+    /// `macd_<f>_<s>_<g>`, `macd_signal_<f>_<s>_<g>`, `macd_hist_<f>_<s>_<g>`.
+    Macd {
+        fast: u32,
+        slow: u32,
+        signal: u32,
+        output: MacdOutput,
+    },
+    /// `bb_upper_<n>_<k>`, `bb_middle_<n>_<k>`, `bb_lower_<n>_<k>`; k in thousandths
+    /// (`bb_upper_20_2.5` is k = 2500).
+    Bollinger {
+        window: u32,
+        k_milli: u32,
+        band: Band,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,11 +75,38 @@ pub struct UnknownFeature(pub String);
 
 impl fmt::Display for UnknownFeature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown feature {:?}: expected log_return or sma_<window> (e.g. sma_300)", self.0)
+        write!(
+            f,
+            "unknown feature {:?}: expected one of return, log_return, vwap, sma_N, ema_N, rsi_N, atr_N, min_N, \
+             max_N, realized_vol_N, volume_z_N, vwap_N, macd[_signal|_hist]_F_S_G, bb_(upper|middle|lower)_N_K",
+            self.0
+        )
     }
 }
 
 impl std::error::Error for UnknownFeature {}
+
+/// A positive integer written canonically (no sign, no leading zero).
+fn count(s: &str) -> Option<u32> {
+    let n: u32 = s.parse().ok()?;
+    (n >= 1 && s == n.to_string()).then_some(n)
+}
+
+/// A positive multiplier like `2` or `2.5`, in thousandths, written canonically.
+fn milli(s: &str) -> Option<u32> {
+    let x: f64 = s.parse().ok()?;
+    let m = (x * 1000.0).round();
+    (m >= 1.0 && m < 1e9 && format_milli(m as u32) == s).then_some(m as u32)
+}
+
+fn format_milli(m: u32) -> String {
+    if m % 1000 == 0 {
+        (m / 1000).to_string()
+    } else {
+        let text = format!("{}.{:03}", m / 1000, m % 1000);
+        text.trim_end_matches('0').to_owned()
+    }
+}
 
 impl FromStr for FeatureSpec {
     type Err = UnknownFeature;
@@ -35,23 +114,84 @@ impl FromStr for FeatureSpec {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let unknown = || UnknownFeature(s.to_owned());
         match s {
-            "log_return" => Ok(FeatureSpec::LogReturn),
-            _ => {
-                let window = s.strip_prefix("sma_").ok_or_else(unknown)?;
-                match window.parse::<usize>() {
-                    Ok(n) if n >= 1 && window == n.to_string() => Ok(FeatureSpec::Sma(n)),
-                    _ => Err(unknown()),
-                }
+            "return" => return Ok(FeatureSpec::Return),
+            "log_return" => return Ok(FeatureSpec::LogReturn),
+            "vwap" => return Ok(FeatureSpec::Vwap),
+            _ => {}
+        }
+        let windowed: [(&str, fn(u32) -> FeatureSpec); 10] = [
+            ("sma_", FeatureSpec::Sma),
+            ("ema_", FeatureSpec::Ema),
+            ("rsi_", FeatureSpec::Rsi),
+            ("atr_", FeatureSpec::Atr),
+            ("min_", FeatureSpec::Min),
+            ("max_", FeatureSpec::Max),
+            ("realized_vol_", FeatureSpec::RealizedVol),
+            ("volume_z_", FeatureSpec::VolumeZ),
+            ("vwap_", FeatureSpec::VwapRolling),
+            ("macd_", |_| unreachable!()),
+        ];
+        for (prefix, make) in &windowed[..9] {
+            if let Some(rest) = s.strip_prefix(prefix) {
+                return count(rest).map(make).ok_or_else(unknown);
             }
         }
+        for (prefix, output) in
+            [("macd_signal_", MacdOutput::Signal), ("macd_hist_", MacdOutput::Hist), ("macd_", MacdOutput::Line)]
+        {
+            if let Some(rest) = s.strip_prefix(prefix) {
+                let parts: Vec<&str> = rest.split('_').collect();
+                let [f, sl, g] = parts[..] else { return Err(unknown()) };
+                let (fast, slow, signal) =
+                    (count(f).ok_or_else(unknown)?, count(sl).ok_or_else(unknown)?, count(g).ok_or_else(unknown)?);
+                return Ok(FeatureSpec::Macd { fast, slow, signal, output });
+            }
+        }
+        for (prefix, band) in [("bb_upper_", Band::Upper), ("bb_middle_", Band::Middle), ("bb_lower_", Band::Lower)] {
+            if let Some(rest) = s.strip_prefix(prefix) {
+                let (n, k) = rest.split_once('_').ok_or_else(unknown)?;
+                return Ok(FeatureSpec::Bollinger {
+                    window: count(n).ok_or_else(unknown)?,
+                    k_milli: milli(k).ok_or_else(unknown)?,
+                    band,
+                });
+            }
+        }
+        Err(unknown())
     }
 }
 
 impl fmt::Display for FeatureSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        match *self {
+            FeatureSpec::Return => f.write_str("return"),
             FeatureSpec::LogReturn => f.write_str("log_return"),
+            FeatureSpec::Vwap => f.write_str("vwap"),
             FeatureSpec::Sma(n) => write!(f, "sma_{n}"),
+            FeatureSpec::Ema(n) => write!(f, "ema_{n}"),
+            FeatureSpec::Rsi(n) => write!(f, "rsi_{n}"),
+            FeatureSpec::Atr(n) => write!(f, "atr_{n}"),
+            FeatureSpec::Min(n) => write!(f, "min_{n}"),
+            FeatureSpec::Max(n) => write!(f, "max_{n}"),
+            FeatureSpec::RealizedVol(n) => write!(f, "realized_vol_{n}"),
+            FeatureSpec::VolumeZ(n) => write!(f, "volume_z_{n}"),
+            FeatureSpec::VwapRolling(n) => write!(f, "vwap_{n}"),
+            FeatureSpec::Macd { fast, slow, signal, output } => {
+                let name = match output {
+                    MacdOutput::Line => "macd",
+                    MacdOutput::Signal => "macd_signal",
+                    MacdOutput::Hist => "macd_hist",
+                };
+                write!(f, "{name}_{fast}_{slow}_{signal}")
+            }
+            FeatureSpec::Bollinger { window, k_milli, band } => {
+                let name = match band {
+                    Band::Upper => "bb_upper",
+                    Band::Middle => "bb_middle",
+                    Band::Lower => "bb_lower",
+                };
+                write!(f, "{name}_{window}_{}", format_milli(k_milli))
+            }
         }
     }
 }
@@ -71,27 +211,130 @@ impl From<FeatureSpec> for String {
 }
 
 impl FeatureSpec {
-    pub fn build(self) -> FeatureState {
+    /// The indicator instance this feature reads and which of its outputs: the three MACD
+    /// outputs of one parameter set share one instance, and so do the three bands.
+    fn instance(self) -> (FeatureSpec, usize) {
         match self {
-            FeatureSpec::LogReturn => FeatureState::LogReturn(LogReturn::new()),
-            FeatureSpec::Sma(n) => FeatureState::Sma(Sma::new(n)),
+            FeatureSpec::Macd { fast, slow, signal, output } => {
+                (FeatureSpec::Macd { fast, slow, signal, output: MacdOutput::Line }, output as usize)
+            }
+            FeatureSpec::Bollinger { window, k_milli, band } => {
+                (FeatureSpec::Bollinger { window, k_milli, band: Band::Upper }, band as usize)
+            }
+            other => (other, 0),
+        }
+    }
+
+    fn build(self) -> IndicatorState {
+        let n = |w: u32| w as usize;
+        match self {
+            FeatureSpec::Return => IndicatorState::Return(Return::new(ReturnKind::Simple)),
+            FeatureSpec::LogReturn => IndicatorState::Return(Return::new(ReturnKind::Log)),
+            FeatureSpec::Sma(w) => IndicatorState::Sma(Sma::new(n(w))),
+            FeatureSpec::Ema(w) => IndicatorState::Ema(Ema::new(n(w))),
+            FeatureSpec::Rsi(w) => IndicatorState::Rsi(Rsi::new(n(w))),
+            FeatureSpec::Atr(w) => IndicatorState::Atr(Atr::new(n(w))),
+            FeatureSpec::Min(w) => IndicatorState::Extreme(RollingExtreme::new(n(w), Extreme::Min)),
+            FeatureSpec::Max(w) => IndicatorState::Extreme(RollingExtreme::new(n(w), Extreme::Max)),
+            FeatureSpec::RealizedVol(w) => IndicatorState::RealizedVol(RealizedVol::new(n(w))),
+            FeatureSpec::VolumeZ(w) => IndicatorState::VolumeZ(VolumeZScore::new(n(w))),
+            FeatureSpec::Vwap => IndicatorState::Vwap(Vwap::session(0)),
+            FeatureSpec::VwapRolling(w) => IndicatorState::Vwap(Vwap::rolling(n(w))),
+            FeatureSpec::Macd { fast, slow, signal, .. } => {
+                IndicatorState::Macd(Macd::new(n(fast), n(slow), n(signal)))
+            }
+            FeatureSpec::Bollinger { window, k_milli, .. } => {
+                IndicatorState::Bollinger(Bollinger::new(n(window), f64::from(k_milli) / 1000.0))
+            }
         }
     }
 }
 
-/// The running state of one feature for one symbol.
+/// The running state of one indicator instance, with its latest outputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum FeatureState {
-    LogReturn(LogReturn),
+enum IndicatorState {
+    Return(Return),
     Sma(Sma),
+    Ema(Ema),
+    Rsi(Rsi),
+    Atr(Atr),
+    Extreme(RollingExtreme),
+    RealizedVol(RealizedVol),
+    VolumeZ(VolumeZScore),
+    Vwap(Vwap),
+    Macd(Macd),
+    Bollinger(Bollinger),
 }
 
-impl FeatureState {
-    pub fn update(&mut self, x: f64) -> f64 {
-        match self {
-            FeatureState::LogReturn(r) => r.update(x),
-            FeatureState::Sma(s) => s.update(x),
+impl IndicatorState {
+    fn update(&mut self, x: &Ohlcv, out: &mut [f64; 3]) {
+        let c = x.close;
+        out[0] = match self {
+            IndicatorState::Return(i) => i.update(c),
+            IndicatorState::Sma(i) => i.update(c),
+            IndicatorState::Ema(i) => i.update(c),
+            IndicatorState::Rsi(i) => i.update(c),
+            IndicatorState::Extreme(i) => i.update(c),
+            IndicatorState::RealizedVol(i) => i.update(c),
+            IndicatorState::VolumeZ(i) => i.update(x.volume),
+            IndicatorState::Atr(i) => i.update(x.high, x.low, c),
+            IndicatorState::Vwap(i) => i.update(x.ts_nanos, x.high, x.low, c, x.volume),
+            IndicatorState::Macd(i) => {
+                let (line, signal, hist) = i.update(c);
+                *out = [line, signal, hist];
+                return;
+            }
+            IndicatorState::Bollinger(i) => {
+                let (upper, middle, lower) = i.update(c);
+                *out = [upper, middle, lower];
+                return;
+            }
+        };
+    }
+}
+
+/// A set of features for one symbol: the distinct indicator instances they need, each
+/// updated once per input, and where each feature reads its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSet {
+    specs: Vec<FeatureSpec>,
+    instances: Vec<IndicatorState>,
+    /// Latest outputs per instance.
+    values: Vec<[f64; 3]>,
+    /// `(instance, output)` per feature, in the order of `specs`.
+    slots: Vec<(usize, usize)>,
+}
+
+impl FeatureSet {
+    pub fn new(specs: &[FeatureSpec]) -> Self {
+        let mut keys: Vec<FeatureSpec> = Vec::new();
+        let mut slots = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let (key, output) = spec.instance();
+            let index = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
+                keys.push(key);
+                keys.len() - 1
+            });
+            slots.push((index, output));
         }
+        FeatureSet {
+            specs: specs.to_vec(),
+            instances: keys.iter().map(|k| k.build()).collect(),
+            values: vec![[f64::NAN; 3]; keys.len()],
+            slots,
+        }
+    }
+
+    pub fn specs(&self) -> &[FeatureSpec] {
+        &self.specs
+    }
+
+    /// Feeds one input and appends every feature's value to `out`, in spec order.
+    pub fn update(&mut self, x: &Ohlcv, out: &mut Vec<f64>) {
+        for (state, values) in self.instances.iter_mut().zip(&mut self.values) {
+            state.update(x, values);
+        }
+        out.extend(self.slots.iter().map(|&(i, k)| self.values[i][k]));
     }
 }
 
@@ -126,11 +369,52 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_typos_are_rejected() {
-        for name in ["log_return", "sma_1", "sma_300"] {
+        for name in [
+            "return",
+            "log_return",
+            "vwap",
+            "sma_1",
+            "sma_300",
+            "ema_12",
+            "rsi_14",
+            "atr_14",
+            "min_30",
+            "max_30",
+            "realized_vol_60",
+            "volume_z_60",
+            "vwap_300",
+            "macd_12_26_9",
+            "macd_signal_12_26_9",
+            "macd_hist_12_26_9",
+            "bb_upper_20_2",
+            "bb_lower_20_2.5",
+            "bb_middle_20_0.125",
+        ] {
             assert_eq!(name.parse::<FeatureSpec>().unwrap().to_string(), name);
         }
-        for bad in ["sma_0", "sma_", "sma_05", "SMA_5", "ema_3", "sma_x"] {
+        for bad in [
+            "sma_0",
+            "sma_",
+            "sma_05",
+            "SMA_5",
+            "ema_x",
+            "sma_x",
+            "macd_12_26",
+            "bb_upper_20",
+            "bb_upper_20_2.0",
+            "foo",
+        ] {
             assert!(bad.parse::<FeatureSpec>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn macd_outputs_share_one_instance() {
+        let specs: Vec<FeatureSpec> = ["macd_12_26_9", "macd_signal_12_26_9", "sma_5", "macd_hist_12_26_9"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let set = FeatureSet::new(&specs);
+        assert_eq!(set.instances.len(), 2);
     }
 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use tickloop_core::{Component, Outputs, Snapshot, SnapshotError, Tick};
-use tickloop_features::{FeatureIndex, FeatureSpec, FeatureState};
+use tickloop_features::{FeatureIndex, FeatureSet, FeatureSpec, Ohlcv};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -42,10 +42,10 @@ pub struct PipelineStats {
     pub rejected_stale: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct SymbolState {
     last_ts: Option<tickloop_core::Timestamp>,
-    features: Vec<FeatureState>,
+    features: FeatureSet,
 }
 
 /// The pipeline as one [`Component`]. Per-symbol state lives in a `Vec` indexed by
@@ -53,6 +53,8 @@ struct SymbolState {
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     index: FeatureIndex,
+    /// A fresh feature set, cloned for each new symbol.
+    template: FeatureSet,
     symbols: Vec<SymbolState>,
     stats: PipelineStats,
 }
@@ -63,6 +65,7 @@ impl Pipeline {
     pub fn new(config: &PipelineConfig) -> Self {
         Pipeline {
             index: FeatureIndex::new(config.features.clone()),
+            template: FeatureSet::new(&config.features),
             symbols: Vec::new(),
             stats: PipelineStats::default(),
         }
@@ -97,10 +100,8 @@ impl Component for Pipeline {
     fn on_tick(&mut self, tick: &Tick, out: &mut Outputs) {
         let i = tick.symbol.index();
         if i >= self.symbols.len() {
-            self.symbols.resize_with(i + 1, SymbolState::default);
-        }
-        if self.symbols[i].features.is_empty() {
-            self.symbols[i].features = self.index.specs().iter().map(|s| s.build()).collect();
+            let template = &self.template;
+            self.symbols.resize_with(i + 1, || SymbolState { last_ts: None, features: template.clone() });
         }
         if !self.accept(tick) {
             return;
@@ -108,8 +109,7 @@ impl Component for Pipeline {
         self.stats.accepted += 1;
         let state = &mut self.symbols[i];
         state.last_ts = Some(tick.ts_event);
-        let close = tick.close.get();
-        out.features.extend(state.features.iter_mut().map(|f| f.update(close)));
+        state.features.update(&Ohlcv::from(tick), &mut out.features);
         out.tick = Some(*tick);
     }
 

@@ -15,8 +15,8 @@ pub enum StrategyConfig {
     /// Long when the fast SMA is above the slow one by more than `band_bps`, short (or flat)
     /// when below by more than that.
     MaCrossover {
-        fast: usize,
-        slow: usize,
+        fast: u32,
+        slow: u32,
         #[serde(default)]
         band_bps: f64,
         #[serde(default)]

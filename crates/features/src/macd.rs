@@ -1,0 +1,59 @@
+use serde::{Deserialize, Serialize};
+
+use crate::{Ema, Indicator, Sma};
+
+/// MACD line, signal and histogram with TA-Lib's seeding, which differs from "EMA(fast) −
+/// EMA(slow)": both averages start at index `slow − 1`, the slow one seeded with the mean of
+/// the first `slow` values and the fast one with the mean of the **last `fast`** of those.
+/// The signal is an EMA of the line seeded the same way, so all three outputs start at index
+/// `slow + signal − 2` (33 for 12/26/9).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Macd {
+    fast_period: usize,
+    slow_period: usize,
+    /// The last `slow` inputs until both averages are seeded.
+    warmup: Option<Sma>,
+    fast: Ema,
+    slow: Ema,
+    signal: Ema,
+    line: f64,
+}
+
+impl Macd {
+    pub fn new(fast: usize, slow: usize, signal: usize) -> Self {
+        // TA-Lib swaps the periods when given in the wrong order.
+        let (fast, slow) = if slow < fast { (slow, fast) } else { (fast, slow) };
+        assert!(fast > 0 && signal > 0, "MACD periods must be at least 1");
+        Macd {
+            fast_period: fast,
+            slow_period: slow,
+            warmup: Some(Sma::new(slow)),
+            fast: Ema::new(fast),
+            slow: Ema::new(slow),
+            signal: Ema::new(signal),
+            line: f64::NAN,
+        }
+    }
+
+    /// Feeds a value; returns `(line, signal, histogram)`, all NaN until the signal is seeded.
+    pub fn update(&mut self, x: f64) -> (f64, f64, f64) {
+        if let Some(window) = &mut self.warmup {
+            window.update(x);
+            if !window.is_ready() {
+                return (f64::NAN, f64::NAN, f64::NAN);
+            }
+            // Seed both averages by summing in time order, as TA-Lib does.
+            let values: Vec<f64> = window.oldest_first().collect();
+            let mean = |xs: &[f64]| xs.iter().fold(0.0, |a, b| a + b) / xs.len() as f64;
+            self.slow = Ema::seeded(self.slow_period, mean(&values));
+            self.fast = Ema::seeded(self.fast_period, mean(&values[values.len() - self.fast_period..]));
+            self.warmup = None;
+        } else {
+            self.fast.update(x);
+            self.slow.update(x);
+        }
+        self.line = self.fast.value() - self.slow.value();
+        let signal = self.signal.update(self.line);
+        if signal.is_nan() { (f64::NAN, f64::NAN, f64::NAN) } else { (self.line, signal, self.line - signal) }
+    }
+}

@@ -1,0 +1,57 @@
+use serde::{Deserialize, Serialize};
+
+use crate::rolling::RollingMoments;
+
+/// Volume-weighted average price of the typical price `(high + low + close) / 3`.
+///
+/// TA-Lib has no VWAP, so this is our convention: `Session` accumulates from the first tick
+/// of each UTC day (the day of `ts_event − session_offset`, so a session that spans UTC
+/// midnight can be kept whole), `Rolling(n)` over the last `n` ticks. `NaN` while the
+/// volume in the window is zero.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vwap(Kind);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Kind {
+    Session { day: Option<i64>, pv: f64, volume: f64, offset_ns: i64 },
+    Rolling { pv: RollingMoments, volume: RollingMoments },
+}
+
+const NANOS_PER_DAY: i64 = 86_400_000_000_000;
+
+impl Vwap {
+    pub fn session(offset_secs: i64) -> Self {
+        Vwap(Kind::Session { day: None, pv: 0.0, volume: 0.0, offset_ns: offset_secs * 1_000_000_000 })
+    }
+
+    pub fn rolling(window: usize) -> Self {
+        let mut pv = RollingMoments::new(window);
+        let mut volume = RollingMoments::new(window);
+        pv.set_unshifted();
+        volume.set_unshifted();
+        Vwap(Kind::Rolling { pv, volume })
+    }
+
+    pub fn update(&mut self, ts_nanos: i64, high: f64, low: f64, close: f64, v: f64) -> f64 {
+        let typical = (high + low + close) / 3.0;
+        match &mut self.0 {
+            Kind::Session { day, pv, volume, offset_ns } => {
+                let today = (ts_nanos - *offset_ns).div_euclid(NANOS_PER_DAY);
+                if *day != Some(today) {
+                    *day = Some(today);
+                    *pv = 0.0;
+                    *volume = 0.0;
+                }
+                *pv += typical * v;
+                *volume += v;
+                if *volume > 0.0 { *pv / *volume } else { f64::NAN }
+            }
+            Kind::Rolling { pv, volume } => {
+                pv.push(typical * v);
+                volume.push(v);
+                let total = volume.sum();
+                if volume.is_full() && total > 0.0 { pv.sum() / total } else { f64::NAN }
+            }
+        }
+    }
+}
