@@ -120,6 +120,11 @@ impl Broker {
         let book = self.book(tick.symbol);
         let target = (weight * allocation / tick.close.get()).trunc();
         let quantity = target - book.position;
+        // Re-stating the target an order is already working towards keeps that order (and
+        // its place in time); only a different target replaces it.
+        if book.pending.is_some_and(|o| o.quantity == quantity) {
+            return;
+        }
         book.pending = (quantity != 0.0).then_some(Order { quantity, fill_from });
     }
 }
@@ -160,6 +165,18 @@ mod tests {
         assert!((fill.fee - 11.11).abs() < 1e-9);
         assert!((b.cash() - (10_000.0 - 11_110.0 - 11.11)).abs() < 1e-6);
         assert!((b.equity() - (b.cash() + 100.0 * 120.0)).abs() < 1e-6, "marked at the close");
+    }
+
+    #[test]
+    fn restating_the_same_target_does_not_delay_the_order() {
+        let config = ExecutionConfig { initial_capital: 1_000.0, fee_bps: 0.0, slippage_bps: 0.0, latency_ms: 1500 };
+        let mut b = Broker::new(config, 1);
+        for secs in 1..=3 {
+            let t = tick(secs, 10.0, 10.0);
+            assert!(b.on_tick(&t).is_none());
+            b.set_target(&t, 1.0);
+        }
+        assert!(b.on_tick(&tick(4, 10.0, 10.0)).is_some(), "the order decided at 1 s is due from 3.5 s");
     }
 
     #[test]

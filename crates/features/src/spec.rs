@@ -96,11 +96,11 @@ fn count(s: &str) -> Option<u32> {
 fn milli(s: &str) -> Option<u32> {
     let x: f64 = s.parse().ok()?;
     let m = (x * 1000.0).round();
-    (m >= 1.0 && m < 1e9 && format_milli(m as u32) == s).then_some(m as u32)
+    ((1.0..1e9).contains(&m) && format_milli(m as u32) == s).then_some(m as u32)
 }
 
 fn format_milli(m: u32) -> String {
-    if m % 1000 == 0 {
+    if m.is_multiple_of(1000) {
         (m / 1000).to_string()
     } else {
         let text = format!("{}.{:03}", m / 1000, m % 1000);
@@ -119,7 +119,8 @@ impl FromStr for FeatureSpec {
             "vwap" => return Ok(FeatureSpec::Vwap),
             _ => {}
         }
-        let windowed: [(&str, fn(u32) -> FeatureSpec); 10] = [
+        type Windowed = fn(u32) -> FeatureSpec;
+        let windowed: [(&str, Windowed); 9] = [
             ("sma_", FeatureSpec::Sma),
             ("ema_", FeatureSpec::Ema),
             ("rsi_", FeatureSpec::Rsi),
@@ -129,9 +130,8 @@ impl FromStr for FeatureSpec {
             ("realized_vol_", FeatureSpec::RealizedVol),
             ("volume_z_", FeatureSpec::VolumeZ),
             ("vwap_", FeatureSpec::VwapRolling),
-            ("macd_", |_| unreachable!()),
         ];
-        for (prefix, make) in &windowed[..9] {
+        for (prefix, make) in &windowed {
             if let Some(rest) = s.strip_prefix(prefix) {
                 return count(rest).map(make).ok_or_else(unknown);
             }
