@@ -6,7 +6,7 @@ use clap::Args;
 use serde::Serialize;
 use tickloop_backtest::{ExperimentConfig, Report, generate_sample, run_backtest, write_report};
 use tickloop_core::{Source, Timestamp};
-use tickloop_lake::{Dataset, Lake, LakeSource};
+use tickloop_lake::{Dataset, DeadLetterFile, Lake, LakeSource};
 
 use crate::progress::{ProgressSink, tick_bar};
 
@@ -76,16 +76,17 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
 
     let wall_start = SystemTime::now();
     let started = Instant::now();
-    let mut source =
-        LakeSource::open(&lake, start, end).with_context(|| format!("opening lake {}", lake_root.display()))?;
-    let mut progress = ProgressSink::new(tick_bar(source.remaining_hint().unwrap_or(0), "backtest"));
-    let report = run_backtest(&config, &mut source, &mut [&mut progress])?;
-    let wall_secs = started.elapsed().as_secs_f64();
-
     let started_at =
         Timestamp::from_nanos(wall_start.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or_default());
     let run_id = unique_run_id(&args.runs_dir, &config.name, started_at);
     let dir = args.runs_dir.join(&run_id);
+
+    let mut source =
+        LakeSource::open(&lake, start, end).with_context(|| format!("opening lake {}", lake_root.display()))?;
+    let mut progress = ProgressSink::new(tick_bar(source.remaining_hint().unwrap_or(0), "backtest"));
+    let mut dead_letters = DeadLetterFile::new(dir.join("rejects.jsonl"), source.symbols().clone());
+    let report = run_backtest(&config, &mut source, &mut [&mut progress, &mut dead_letters])?;
+    let wall_secs = started.elapsed().as_secs_f64();
     write_report(&dir, &config, &report)?;
     let info = RunInfo {
         run_id: &run_id,
@@ -134,6 +135,14 @@ fn print_summary(report: &Report, info: &RunInfo<'_>, dir: &Path) {
     let rows = [
         ("experiment", report.experiment.clone()),
         ("data", format!("{} ticks, {} symbols, {span}", d.ticks, d.symbols)),
+        (
+            "cleaning",
+            format!(
+                "{} rejected (see rejects.jsonl), {} repaired",
+                report.pipeline.cleaning.total_rejected(),
+                report.pipeline.cleaning.repaired.iter().sum::<u64>()
+            ),
+        ),
         ("total return", format!("{:+.4} %", m.total_return * 100.0)),
         ("sharpe (annualised)", format!("{:.3}", m.sharpe)),
         ("max drawdown", format!("{:.4} %", m.max_drawdown * 100.0)),

@@ -106,3 +106,45 @@ fn same_seed_gives_the_same_bytes_and_a_missing_lake_is_explained() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--generate-missing"), "{err}");
 }
+
+#[test]
+fn bad_records_in_the_lake_are_dead_lettered_with_reasons_and_the_rest_is_used() {
+    use tickloop_core::{Price, SymbolTable, Tick, Timestamp, Volume};
+    use tickloop_lake::{Dataset, Lake, Partition, TickFileWriter};
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake_root = dir.path().join("lake");
+    let lake = Lake::local(&lake_root);
+    let mut table = SymbolTable::new();
+    let id = table.intern_with("GOOD", "XNAS", "USD").unwrap();
+    let start = Timestamp::parse("2024-01-02T14:30:00Z").unwrap();
+    let mut ticks: Vec<Tick> = (1..=600)
+        .map(|s| {
+            let p = Price(100.0 + (s as f64 / 7.0).sin());
+            let ts = start.add_nanos(s * 1_000_000_000);
+            Tick { symbol: id, ts_event: ts, ts_recv: ts, open: p, high: p, low: p, close: p, volume: Volume(10.0) }
+        })
+        .collect();
+    ticks[100].close = Price(f64::NAN);
+    ticks[200].low = Price(-1.0);
+    ticks[300].volume = Volume(-5.0);
+    let path = lake.partition_dir(Dataset::RawTicks, Partition::containing(start)).join("part-0.parquet");
+    let mut w = TickFileWriter::create(path).unwrap();
+    w.write_run(table.meta(id), &ticks).unwrap();
+    w.finish().unwrap();
+
+    let exp = experiment(dir.path(), &lake_root);
+    let runs = dir.path().join("runs");
+    let out = ok(tickloop().arg("backtest").arg("--experiment").arg(&exp).arg("--runs-dir").arg(&runs));
+    assert!(out.contains("3 rejected"), "{out}");
+    let run = &run_dirs(&runs)[0];
+    let letters = std::fs::read_to_string(run.join("rejects.jsonl")).unwrap();
+    let reasons: Vec<String> = letters
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(reasons, ["not_finite", "non_positive_price", "negative_volume"]);
+    assert!(letters.contains("\"symbol\":\"GOOD\""), "{letters}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["data"]["ticks"], 597, "every good tick was used");
+}

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::{Alert, Bar, Prediction, Tick};
+use crate::{Alert, Bar, Prediction, Rejection, Tick};
 
 /// What the pipeline produced for one input tick.
 ///
@@ -18,6 +18,8 @@ pub struct Outputs {
     pub bars: Vec<Bar>,
     pub predictions: Vec<Prediction>,
     pub alerts: Vec<Alert>,
+    /// Records the cleaning stage refused, for the dead-letter sink.
+    pub rejects: Vec<Rejection>,
 }
 
 impl Outputs {
@@ -27,6 +29,7 @@ impl Outputs {
         self.bars.clear();
         self.predictions.clear();
         self.alerts.clear();
+        self.rejects.clear();
     }
 }
 

@@ -16,7 +16,7 @@ mod time;
 pub use clock::{Clock, EventClock};
 pub use component::{Component, Outputs, Snapshot, SnapshotError};
 pub use engine::{Engine, EngineError, EngineStats, Sink, SinkError, Source, SourceError, VecSource};
-pub use market::{Alert, AlertKind, Bar, Prediction, Price, Tick, Volume};
+pub use market::{Alert, AlertKind, Bar, Prediction, Price, RejectReason, Rejection, Tick, Volume};
 pub use strategy::Strategy;
 pub use symbol::{SymbolId, SymbolMeta, SymbolTable, SymbolTableError};
 pub use time::{NANOS_PER_HOUR, NANOS_PER_MINUTE, NANOS_PER_SECOND, Timestamp, TimestampParseError, rfc3339};

@@ -107,3 +107,79 @@ pub struct Alert {
     pub threshold: f64,
     pub message: String,
 }
+
+/// Why the cleaning stage refused (or repaired) a record. Machine-readable: it is the
+/// `reason` header of a dead letter and the key of the per-reason counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// A required field is absent or null.
+    MissingField,
+    /// A field is not a number where one is required, or a timestamp does not parse.
+    Malformed,
+    /// A price or volume is NaN or infinite.
+    NotFinite,
+    /// A price is zero or negative.
+    NonPositivePrice,
+    NegativeVolume,
+    /// `high < low`.
+    HighBelowLow,
+    /// Open or close outside `[low, high]`.
+    OutsideRange,
+    /// The same `(symbol, ts_event)` was seen already.
+    Duplicate,
+    /// `ts_event` is later than `ts_recv` plus the allowed clock skew.
+    FutureTimestamp,
+    /// Older than the symbol's latest tick by more than the allowed lateness.
+    Late,
+    /// The symbol name is not acceptable (empty, too long, odd characters).
+    BadSymbol,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 11] = [
+        RejectReason::MissingField,
+        RejectReason::Malformed,
+        RejectReason::NotFinite,
+        RejectReason::NonPositivePrice,
+        RejectReason::NegativeVolume,
+        RejectReason::HighBelowLow,
+        RejectReason::OutsideRange,
+        RejectReason::Duplicate,
+        RejectReason::FutureTimestamp,
+        RejectReason::Late,
+        RejectReason::BadSymbol,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::MissingField => "missing_field",
+            RejectReason::Malformed => "malformed",
+            RejectReason::NotFinite => "not_finite",
+            RejectReason::NonPositivePrice => "non_positive_price",
+            RejectReason::NegativeVolume => "negative_volume",
+            RejectReason::HighBelowLow => "high_below_low",
+            RejectReason::OutsideRange => "outside_range",
+            RejectReason::Duplicate => "duplicate",
+            RejectReason::FutureTimestamp => "future_timestamp",
+            RejectReason::Late => "late",
+            RejectReason::BadSymbol => "bad_symbol",
+        }
+    }
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record the cleaning stage refused, with why: what goes to the dead-letter sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub reason: RejectReason,
+    /// Human-readable detail naming the field and value (`"close = -1"`).
+    pub detail: String,
+    /// The record as it arrived, when it was a tick.
+    pub tick: Option<Tick>,
+}

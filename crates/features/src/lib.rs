@@ -8,7 +8,9 @@
 //! vectors TA-Lib produced, to 1e-9).
 
 mod atr;
+mod bars;
 mod bollinger;
+mod clean;
 mod ema;
 mod macd;
 mod returns;
@@ -19,7 +21,9 @@ mod spec;
 mod vwap;
 
 pub use atr::Atr;
+pub use bars::BarAggregator;
 pub use bollinger::Bollinger;
+pub use clean::{Cleaner, CleaningPolicy, CleaningStats};
 pub use ema::Ema;
 pub use macd::Macd;
 pub use returns::{Return, ReturnKind};

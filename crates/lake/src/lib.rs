@@ -10,11 +10,13 @@
 //! k-way merge whose memory is bounded by the number of open runs (symbol row groups in
 //! one hour), never by the amount of data.
 
+mod dead_letters;
 mod error;
 mod layout;
 mod replay;
 mod tick_file;
 
+pub use dead_letters::DeadLetterFile;
 pub use error::LakeError;
 pub use layout::{Dataset, Lake, Partition};
 pub use replay::LakeSource;

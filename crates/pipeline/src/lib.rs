@@ -1,23 +1,33 @@
 //! tickloop-pipeline: the one place stages are wired from config.
 //!
-//! `clean → features` today; bars, models and alerts join here as they land. A backtest, a
+//! `clean → bars → features` today; models and alerts join here as they land. A backtest, a
 //! training-data job and the live runner all build their pipeline with [`Pipeline::new`],
 //! which is what makes their features identical.
 
 use serde::{Deserialize, Serialize};
-use tickloop_core::{Component, Outputs, Snapshot, SnapshotError, Tick};
-use tickloop_features::{FeatureIndex, FeatureSet, FeatureSpec, Ohlcv};
+use tickloop_core::{Component, NANOS_PER_SECOND, Outputs, Snapshot, SnapshotError, Tick};
+use tickloop_features::{
+    BarAggregator, Cleaner, CleaningPolicy, CleaningStats, FeatureIndex, FeatureSet, FeatureSpec, Ohlcv,
+};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
-    /// Features computed for every tick, by name (`log_return`, `sma_300`, …).
+    /// What the cleaning stage rejects or repairs.
+    pub cleaning: CleaningPolicy,
+    /// Bar length in seconds for the bars output (`Outputs::bars`); 0 turns bars off.
+    pub bar_secs: u32,
+    /// Features computed for every tick, by name (`log_return`, `sma_300`, `rsi_14`, …).
     pub features: Vec<FeatureSpec>,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { features: vec![FeatureSpec::LogReturn, FeatureSpec::Sma(60), FeatureSpec::Sma(300)] }
+        PipelineConfig {
+            cleaning: CleaningPolicy::default(),
+            bar_secs: 60,
+            features: vec![FeatureSpec::LogReturn, FeatureSpec::Sma(60), FeatureSpec::Sma(300)],
+        }
     }
 }
 
@@ -35,39 +45,39 @@ impl PipelineConfig {
 /// Counters of what the pipeline did, for reports and health panels.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipelineStats {
-    pub accepted: u64,
-    /// Ticks with a non-finite or non-positive price, or a negative volume.
-    pub rejected_invalid: u64,
-    /// Ticks at or before the previous tick of the same symbol.
-    pub rejected_stale: u64,
+    pub cleaning: CleaningStats,
+    pub bars: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SymbolState {
-    last_ts: Option<tickloop_core::Timestamp>,
     features: FeatureSet,
+    bars: Option<BarAggregator>,
 }
 
-/// The pipeline as one [`Component`]. Per-symbol state lives in a `Vec` indexed by
-/// [`tickloop_core::SymbolId`], grown on first sight of a symbol.
+/// The pipeline as one [`Component`]: clean → bars → features. Per-symbol state lives in a
+/// `Vec` indexed by [`tickloop_core::SymbolId`], grown on first sight of a symbol.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     index: FeatureIndex,
-    /// A fresh feature set, cloned for each new symbol.
-    template: FeatureSet,
+    /// A fresh per-symbol state, cloned for each new symbol.
+    template: SymbolState,
+    cleaner: Cleaner,
     symbols: Vec<SymbolState>,
-    stats: PipelineStats,
+    bars: u64,
 }
 
 const COMPONENT: &str = "pipeline";
 
 impl Pipeline {
     pub fn new(config: &PipelineConfig) -> Self {
+        let bars = (config.bar_secs > 0).then(|| BarAggregator::new(i64::from(config.bar_secs) * NANOS_PER_SECOND));
         Pipeline {
             index: FeatureIndex::new(config.features.clone()),
-            template: FeatureSet::new(&config.features),
+            template: SymbolState { features: FeatureSet::new(&config.features), bars },
+            cleaner: Cleaner::new(config.cleaning.clone()),
             symbols: Vec::new(),
-            stats: PipelineStats::default(),
+            bars: 0,
         }
     }
 
@@ -76,51 +86,44 @@ impl Pipeline {
     }
 
     pub fn stats(&self) -> PipelineStats {
-        self.stats
-    }
-
-    /// A first, minimal cleaning stage: drops what no later stage can use. The full
-    /// cleaning policy (repairs, lateness, dead letters) replaces it.
-    fn accept(&mut self, tick: &Tick) -> bool {
-        let prices_ok = [tick.open, tick.high, tick.low, tick.close].iter().all(|p| p.is_valid());
-        if !prices_ok || !tick.volume.is_valid() {
-            self.stats.rejected_invalid += 1;
-            return false;
-        }
-        let state = &self.symbols[tick.symbol.index()];
-        if state.last_ts.is_some_and(|last| tick.ts_event <= last) {
-            self.stats.rejected_stale += 1;
-            return false;
-        }
-        true
+        PipelineStats { cleaning: *self.cleaner.stats(), bars: self.bars }
     }
 }
 
 impl Component for Pipeline {
     fn on_tick(&mut self, tick: &Tick, out: &mut Outputs) {
-        let i = tick.symbol.index();
+        let clean = match self.cleaner.check(tick) {
+            Ok(clean) => clean,
+            Err(rejection) => {
+                tracing::debug!(reason = %rejection.reason, detail = %rejection.detail, "tick rejected");
+                out.rejects.push(rejection);
+                return;
+            }
+        };
+        let i = clean.symbol.index();
         if i >= self.symbols.len() {
             let template = &self.template;
-            self.symbols.resize_with(i + 1, || SymbolState { last_ts: None, features: template.clone() });
+            self.symbols.resize_with(i + 1, || template.clone());
         }
-        if !self.accept(tick) {
-            return;
-        }
-        self.stats.accepted += 1;
         let state = &mut self.symbols[i];
-        state.last_ts = Some(tick.ts_event);
-        state.features.update(&Ohlcv::from(tick), &mut out.features);
-        out.tick = Some(*tick);
+        if let Some(bars) = &mut state.bars {
+            let before = out.bars.len();
+            bars.push(&clean, &mut out.bars);
+            self.bars += (out.bars.len() - before) as u64;
+        }
+        state.features.update(&Ohlcv::from(&clean), &mut out.features);
+        out.tick = Some(clean);
     }
 
     fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
-        Snapshot::of(COMPONENT, &(&self.symbols, &self.stats))
+        Snapshot::of(COMPONENT, &(&self.cleaner, &self.symbols, self.bars))
     }
 
     fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
-        let (symbols, stats): (Vec<SymbolState>, PipelineStats) = snapshot.decode(COMPONENT)?;
+        let (cleaner, symbols, bars): (Cleaner, Vec<SymbolState>, u64) = snapshot.decode(COMPONENT)?;
+        self.cleaner = cleaner;
         self.symbols = symbols;
-        self.stats = stats;
+        self.bars = bars;
         Ok(())
     }
 }
@@ -157,14 +160,24 @@ mod tests {
     }
 
     #[test]
-    fn bad_and_stale_ticks_are_dropped_without_disturbing_the_rest() {
-        let mut p = Pipeline::new(&PipelineConfig { features: vec![FeatureSpec::Sma(2)] });
+    fn bad_ticks_are_dead_lettered_without_disturbing_the_rest() {
+        let mut p = Pipeline::new(&PipelineConfig { features: vec![FeatureSpec::Sma(2)], ..PipelineConfig::default() });
         let ticks = [tick(0, 1, 10.0), tick(0, 2, f64::NAN), tick(0, 2, -1.0), tick(0, 1, 99.0), tick(0, 3, 12.0)];
-        let features = run(&mut p, &ticks);
+        let mut out = Outputs::default();
+        let mut features = Vec::new();
+        let mut reasons = Vec::new();
+        for t in &ticks {
+            out.clear();
+            p.on_tick(t, &mut out);
+            features.push(out.features.clone());
+            reasons.extend(out.rejects.iter().map(|r| r.reason));
+        }
         assert!(features[0][0].is_nan());
         assert!(features[1].is_empty() && features[2].is_empty() && features[3].is_empty());
-        assert_eq!(features[4], vec![11.0]);
-        assert_eq!(p.stats(), PipelineStats { accepted: 2, rejected_invalid: 2, rejected_stale: 1 });
+        assert_eq!(features[4], vec![11.0], "the SMA skipped the bad ticks");
+        use tickloop_core::RejectReason::*;
+        assert_eq!(reasons, vec![NotFinite, NonPositivePrice, Duplicate]);
+        assert_eq!(p.stats().cleaning.accepted, 2);
     }
 
     proptest! {

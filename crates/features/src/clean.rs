@@ -1,0 +1,248 @@
+//! The cleaning stage: the first stage of every pipeline. It rejects or repairs, per
+//! policy, records no later stage should see, and says why for each one.
+
+use serde::{Deserialize, Serialize};
+use tickloop_core::{NANOS_PER_SECOND, Price, RejectReason, Rejection, SymbolId, Tick, Timestamp};
+
+/// What to reject and what to repair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CleaningPolicy {
+    /// Repair `high < low` (swap them) and an open or close outside `[low, high]` (widen the
+    /// range to include it) instead of rejecting the tick.
+    pub repair_ranges: bool,
+    /// How far `ts_event` may run ahead of `ts_recv` (feed clock skew) before the tick is
+    /// rejected as from the future.
+    pub max_future_secs: f64,
+    /// How far behind the newest tick of any symbol (the watermark) a tick may arrive. Older
+    /// ticks are dead-lettered as late: cross-symbol steps have already run past them.
+    pub allowed_lateness_secs: f64,
+}
+
+impl Default for CleaningPolicy {
+    fn default() -> Self {
+        CleaningPolicy { repair_ranges: true, max_future_secs: 5.0, allowed_lateness_secs: 60.0 }
+    }
+}
+
+/// Counters per reason: what was rejected, and what was repaired and let through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleaningStats {
+    pub accepted: u64,
+    pub rejected: [u64; RejectReason::ALL.len()],
+    pub repaired: [u64; RejectReason::ALL.len()],
+}
+
+impl CleaningStats {
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.rejected[reason as usize]
+    }
+
+    pub fn repaired(&self, reason: RejectReason) -> u64 {
+        self.repaired[reason as usize]
+    }
+
+    pub fn total_rejected(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+
+    /// Adds counts produced elsewhere (at decoding, before a tick exists).
+    pub fn count_rejection(&mut self, reason: RejectReason) {
+        self.rejected[reason as usize] += 1;
+    }
+}
+
+/// Per-symbol and global state of the cleaning stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cleaner {
+    policy: CleaningPolicy,
+    last_ts: Vec<Option<Timestamp>>,
+    watermark_ts: Option<Timestamp>,
+    stats: CleaningStats,
+}
+
+fn reject(reason: RejectReason, detail: String, tick: &Tick) -> Rejection {
+    Rejection { reason, detail, tick: Some(*tick) }
+}
+
+impl Cleaner {
+    pub fn new(policy: CleaningPolicy) -> Self {
+        Cleaner { policy, last_ts: Vec::new(), watermark_ts: None, stats: CleaningStats::default() }
+    }
+
+    pub fn stats(&self) -> &CleaningStats {
+        &self.stats
+    }
+
+    pub fn stats_mut(&mut self) -> &mut CleaningStats {
+        &mut self.stats
+    }
+
+    /// Checks `tick`; returns it (repaired where the policy allows) or why it was refused.
+    /// A refused tick changes no state, so the good ticks around it are unaffected.
+    pub fn check(&mut self, tick: &Tick) -> Result<Tick, Rejection> {
+        match self.validate(tick) {
+            Ok(clean) => {
+                self.stats.accepted += 1;
+                let i = tick.symbol.index();
+                self.last_ts[i] = Some(clean.ts_event);
+                self.watermark_ts = Some(self.watermark_ts.map_or(clean.ts_event, |w| w.max(clean.ts_event)));
+                Ok(clean)
+            }
+            Err(rejection) => {
+                self.stats.rejected[rejection.reason as usize] += 1;
+                Err(rejection)
+            }
+        }
+    }
+
+    fn validate(&mut self, tick: &Tick) -> Result<Tick, Rejection> {
+        let prices = [("open", tick.open), ("high", tick.high), ("low", tick.low), ("close", tick.close)];
+        for (name, p) in prices {
+            if !p.get().is_finite() {
+                return Err(reject(RejectReason::NotFinite, format!("{name} = {}", p.get()), tick));
+            }
+            if p.get() <= 0.0 {
+                return Err(reject(RejectReason::NonPositivePrice, format!("{name} = {}", p.get()), tick));
+            }
+        }
+        let v = tick.volume.get();
+        if !v.is_finite() {
+            return Err(reject(RejectReason::NotFinite, format!("volume = {v}"), tick));
+        }
+        if v < 0.0 {
+            return Err(reject(RejectReason::NegativeVolume, format!("volume = {v}"), tick));
+        }
+        let skew = (self.policy.max_future_secs * NANOS_PER_SECOND as f64) as i64;
+        if tick.ts_event > tick.ts_recv.add_nanos(skew) {
+            return Err(reject(
+                RejectReason::FutureTimestamp,
+                format!(
+                    "ts_event {} is after ts_recv {} + {} s",
+                    tick.ts_event, tick.ts_recv, self.policy.max_future_secs
+                ),
+                tick,
+            ));
+        }
+        let i = tick.symbol.index();
+        if i >= self.last_ts.len() {
+            self.last_ts.resize(i + 1, None);
+        }
+        if let Some(last) = self.last_ts[i] {
+            if tick.ts_event == last {
+                return Err(reject(RejectReason::Duplicate, format!("second tick at {last}"), tick));
+            }
+            if tick.ts_event < last {
+                return Err(reject(
+                    RejectReason::Late,
+                    format!("ts_event {} is before this symbol's {last}", tick.ts_event),
+                    tick,
+                ));
+            }
+        }
+        if let Some(watermark) = self.watermark_ts {
+            let lateness = (self.policy.allowed_lateness_secs * NANOS_PER_SECOND as f64) as i64;
+            if tick.ts_event < watermark.add_nanos(-lateness) {
+                return Err(reject(
+                    RejectReason::Late,
+                    format!(
+                        "ts_event {} is more than {} s behind the watermark {watermark}",
+                        tick.ts_event, self.policy.allowed_lateness_secs
+                    ),
+                    tick,
+                ));
+            }
+        }
+        self.check_ranges(tick)
+    }
+
+    fn check_ranges(&mut self, tick: &Tick) -> Result<Tick, Rejection> {
+        let mut t = *tick;
+        if t.high < t.low {
+            if !self.policy.repair_ranges {
+                return Err(reject(RejectReason::HighBelowLow, format!("high {} < low {}", t.high.0, t.low.0), tick));
+            }
+            std::mem::swap(&mut t.high, &mut t.low);
+            self.stats.repaired[RejectReason::HighBelowLow as usize] += 1;
+        }
+        let (lo, hi) =
+            (t.low.get().min(t.open.get()).min(t.close.get()), t.high.get().max(t.open.get()).max(t.close.get()));
+        if lo < t.low.get() || hi > t.high.get() {
+            if !self.policy.repair_ranges {
+                return Err(reject(
+                    RejectReason::OutsideRange,
+                    format!("open {} / close {} outside [{}, {}]", t.open.0, t.close.0, t.low.0, t.high.0),
+                    tick,
+                ));
+            }
+            t.low = Price(lo);
+            t.high = Price(hi);
+            self.stats.repaired[RejectReason::OutsideRange as usize] += 1;
+        }
+        Ok(t)
+    }
+
+    /// The symbol's latest accepted event time.
+    pub fn last_ts(&self, symbol: SymbolId) -> Option<Timestamp> {
+        self.last_ts.get(symbol.index()).copied().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickloop_core::Volume;
+
+    fn tick(symbol: u32, secs: i64, o: f64, h: f64, l: f64, c: f64, v: f64) -> Tick {
+        Tick {
+            symbol: SymbolId::new(symbol),
+            ts_event: Timestamp::from_secs(secs),
+            ts_recv: Timestamp::from_secs(secs),
+            open: Price(o),
+            high: Price(h),
+            low: Price(l),
+            close: Price(c),
+            volume: Volume(v),
+        }
+    }
+
+    #[test]
+    fn each_bad_record_is_refused_with_its_reason_and_the_good_ones_pass() {
+        let mut c = Cleaner::new(CleaningPolicy { repair_ranges: false, ..CleaningPolicy::default() });
+        let cases = [
+            (tick(0, 10, 1.0, 1.0, 1.0, 1.0, 5.0), None),
+            (tick(0, 11, 1.0, 1.0, 1.0, f64::NAN, 5.0), Some(RejectReason::NotFinite)),
+            (tick(0, 11, 1.0, 1.0, 1.0, -2.0, 5.0), Some(RejectReason::NonPositivePrice)),
+            (tick(0, 11, 0.0, 1.0, 1.0, 1.0, 5.0), Some(RejectReason::NonPositivePrice)),
+            (tick(0, 11, 1.0, 1.0, 1.0, 1.0, -5.0), Some(RejectReason::NegativeVolume)),
+            (tick(0, 11, 1.0, 1.0, 2.0, 1.0, 5.0), Some(RejectReason::HighBelowLow)),
+            (tick(0, 11, 1.0, 2.0, 1.5, 1.7, 5.0), Some(RejectReason::OutsideRange)),
+            (tick(0, 10, 1.0, 1.0, 1.0, 1.0, 5.0), Some(RejectReason::Duplicate)),
+            (tick(0, 9, 1.0, 1.0, 1.0, 1.0, 5.0), Some(RejectReason::Late)),
+            (tick(0, 11, 1.0, 1.0, 1.0, 1.0, 5.0), None),
+            (tick(1, 5_000, 1.0, 1.0, 1.0, 1.0, 5.0), None),
+            (tick(2, 11, 1.0, 1.0, 1.0, 1.0, 5.0), Some(RejectReason::Late)),
+        ];
+        for (i, (t, expected)) in cases.iter().enumerate() {
+            let got = c.check(t).err().map(|r| r.reason);
+            assert_eq!(got, *expected, "case {i}: {t:?}");
+        }
+        let mut future = tick(0, 20, 1.0, 1.0, 1.0, 1.0, 1.0);
+        future.ts_recv = Timestamp::from_secs(10);
+        assert_eq!(c.check(&future).unwrap_err().reason, RejectReason::FutureTimestamp);
+        assert_eq!(c.stats().accepted, 3);
+        assert_eq!(c.stats().rejected(RejectReason::Late), 2);
+        assert_eq!(c.stats().total_rejected(), 10);
+    }
+
+    #[test]
+    fn repairs_ranges_when_the_policy_allows() {
+        let mut c = Cleaner::new(CleaningPolicy::default());
+        let fixed = c.check(&tick(0, 1, 1.0, 1.0, 2.0, 1.5, 1.0)).unwrap();
+        assert_eq!((fixed.low.0, fixed.high.0), (1.0, 2.0));
+        let widened = c.check(&tick(0, 2, 3.0, 2.0, 1.5, 1.0, 1.0)).unwrap();
+        assert_eq!((widened.low.0, widened.high.0), (1.0, 3.0));
+        assert_eq!(c.stats().repaired(RejectReason::HighBelowLow), 1);
+        assert_eq!(c.stats().repaired(RejectReason::OutsideRange), 1);
+    }
+}
