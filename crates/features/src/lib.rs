@@ -9,6 +9,7 @@
 
 mod atr;
 mod bars;
+pub mod batch;
 mod bollinger;
 mod clean;
 mod ema;
@@ -16,6 +17,7 @@ mod macd;
 mod returns;
 mod rolling;
 mod rsi;
+mod sets;
 mod sma;
 mod spec;
 mod vwap;
@@ -29,6 +31,7 @@ pub use macd::Macd;
 pub use returns::{Return, ReturnKind};
 pub use rolling::{Extreme, RealizedVol, RollingExtreme, VolumeZScore};
 pub use rsi::Rsi;
+pub use sets::FeatureSetDef;
 pub use sma::Sma;
 pub use spec::{Band, FeatureIndex, FeatureSet, FeatureSpec, MacdOutput, UnknownFeature};
 pub use vwap::Vwap;

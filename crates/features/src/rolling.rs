@@ -56,64 +56,114 @@ impl Indicator for RollingExtreme {
     }
 }
 
-/// A ring of the last `n` values with their running sum and sum of squares, shifted by the
-/// first value seen to keep the subtraction in `E[x²] − E[x]²` well conditioned.
+/// A ring of the last `n` values with their running sum, re-added exactly from the ring
+/// every `n` pushes so rounding drift stays bounded (amortised O(1)). Counts the non-zero
+/// values so an all-zero window is known exactly, whatever the rounding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct RollingMoments {
+pub(crate) struct RollingSum {
     ring: Vec<f64>,
     next: usize,
     seen: usize,
-    shift: Option<f64>,
     sum: f64,
-    sum_sq: f64,
+    nonzero: usize,
 }
 
-impl RollingMoments {
+impl RollingSum {
     pub(crate) fn new(window: usize) -> Self {
         assert!(window > 0, "window must be at least 1");
-        RollingMoments { ring: vec![0.0; window], next: 0, seen: 0, shift: None, sum: 0.0, sum_sq: 0.0 }
+        RollingSum { ring: vec![0.0; window], next: 0, seen: 0, sum: 0.0, nonzero: 0 }
     }
 
     pub(crate) fn push(&mut self, x: f64) {
-        let shift = *self.shift.get_or_insert(x);
-        let y = x - shift;
         let n = self.ring.len();
+        let old = std::mem::replace(&mut self.ring[self.next], x);
         if self.seen >= n {
-            let old = self.ring[self.next];
             self.sum -= old;
-            self.sum_sq -= old * old;
+            self.nonzero -= usize::from(old != 0.0);
         }
-        self.ring[self.next] = y;
+        self.sum += x;
+        self.nonzero += usize::from(x != 0.0);
         self.next = (self.next + 1) % n;
         self.seen += 1;
-        self.sum += y;
-        self.sum_sq += y * y;
+        if self.next == 0 {
+            self.sum = self.ring.iter().sum();
+        }
     }
 
     pub(crate) fn is_full(&self) -> bool {
         self.seen >= self.ring.len()
     }
 
+    pub(crate) fn sum(&self) -> f64 {
+        if self.nonzero == 0 { 0.0 } else { self.sum }
+    }
+
+    pub(crate) fn window(&self) -> usize {
+        self.ring.len()
+    }
+}
+
+/// Mean and population variance of the last `n` values: a sliding Welford update, an exact
+/// two-pass recomputation every `n` pushes (amortised O(1)) or when the variance collapses
+/// by seven orders of magnitude within the window, and an exact test for a
+/// constant window (the trailing run of equal values), where rounding would otherwise
+/// invent a tiny variance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RollingMoments {
+    ring: Vec<f64>,
+    next: usize,
+    seen: usize,
+    mean: f64,
+    m2: f64,
+    run: usize,
+}
+
+impl RollingMoments {
+    pub(crate) fn new(window: usize) -> Self {
+        assert!(window > 0, "window must be at least 1");
+        RollingMoments { ring: vec![0.0; window], next: 0, seen: 0, mean: 0.0, m2: 0.0, run: 0 }
+    }
+
+    pub(crate) fn push(&mut self, x: f64) {
+        let n = self.ring.len();
+        let last = self.ring[(self.next + n - 1) % n];
+        self.run = if self.seen > 0 && x == last { self.run + 1 } else { 1 };
+        let old = std::mem::replace(&mut self.ring[self.next], x);
+        if self.seen >= n {
+            let mean = self.mean + (x - old) / n as f64;
+            self.m2 += (x - old) * (x - mean + old - self.mean);
+            self.mean = mean;
+        } else {
+            let count = (self.seen + 1) as f64;
+            let d = x - self.mean;
+            self.mean += d / count;
+            self.m2 += d * (x - self.mean);
+        }
+        self.next = (self.next + 1) % n;
+        self.seen += 1;
+        // Recompute exactly once per window, and whenever the variance has collapsed far
+        // below the size of the values that moved (where the sliding update's rounding
+        // would dominate what is left).
+        let collapsed = self.m2 <= 1e-7 * (old * old + x * x) * n as f64;
+        if self.next == 0 || (self.seen > n && collapsed) {
+            self.mean = self.ring.iter().sum::<f64>() / n as f64;
+            self.m2 = self.ring.iter().map(|v| (v - self.mean) * (v - self.mean)).sum();
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.seen >= self.ring.len()
+    }
+
+    /// `Some(value)` when every value in the window is the same.
+    pub(crate) fn constant(&self) -> Option<f64> {
+        let n = self.ring.len();
+        (self.run >= n).then(|| self.ring[(self.next + n - 1) % n])
+    }
+
     /// Mean and population variance of the window.
     pub(crate) fn mean_var(&self) -> (f64, f64) {
-        let n = self.ring.len() as f64;
-        let mean = self.sum / n;
-        let var = (self.sum_sq / n - mean * mean).max(0.0);
-        (mean + self.shift.unwrap_or(0.0), var)
-    }
-
-    /// Turns off shifting, so `sum` is the plain sum of the window.
-    pub(crate) fn set_unshifted(&mut self) {
-        self.shift = Some(0.0);
-    }
-
-    pub(crate) fn sum(&self) -> f64 {
-        self.sum
-    }
-
-    /// Mean of squares of the raw (unshifted) values: only valid when the shift is 0.
-    pub(crate) fn mean_square(&self) -> f64 {
-        self.sum_sq / self.ring.len() as f64
+        (self.mean, (self.m2 / self.ring.len() as f64).max(0.0))
     }
 }
 
@@ -122,24 +172,23 @@ impl RollingMoments {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RealizedVol {
     prev: Option<f64>,
-    squares: RollingMoments,
+    squares: RollingSum,
     value: f64,
 }
 
 impl RealizedVol {
     pub fn new(window: usize) -> Self {
-        let mut squares = RollingMoments::new(window);
-        squares.set_unshifted();
-        RealizedVol { prev: None, squares, value: f64::NAN }
+        RealizedVol { prev: None, squares: RollingSum::new(window), value: f64::NAN }
     }
 }
 
 impl Indicator for RealizedVol {
     fn update(&mut self, x: f64) -> f64 {
         if let Some(prev) = self.prev.replace(x) {
-            self.squares.push((x / prev).ln());
+            let r = (x / prev).ln();
+            self.squares.push(r * r);
             if self.squares.is_full() {
-                self.value = self.squares.mean_square().sqrt();
+                self.value = (self.squares.sum() / self.squares.window() as f64).max(0.0).sqrt();
             }
         }
         self.value
@@ -152,8 +201,8 @@ impl Indicator for RealizedVol {
 
 /// How unusual this volume is: `(v − mean) / sd` against the previous `n` volumes (the
 /// current one is not part of its own baseline, so a spike does not dampen itself).
-/// Population standard deviation. Against a perfectly flat baseline any change is ±∞ and
-/// no change is 0. First value at index `n`.
+/// Population standard deviation. Against a constant baseline any change is ±∞ and no
+/// change is 0. First value at index `n`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VolumeZScore {
     baseline: RollingMoments,
@@ -169,14 +218,13 @@ impl VolumeZScore {
 impl Indicator for VolumeZScore {
     fn update(&mut self, v: f64) -> f64 {
         if self.baseline.is_full() {
-            let (mean, var) = self.baseline.mean_var();
-            let sd = var.sqrt();
-            self.value = if sd > 0.0 {
-                (v - mean) / sd
-            } else if v == mean {
-                0.0
-            } else {
-                (v - mean).signum() * f64::INFINITY
+            self.value = match self.baseline.constant() {
+                Some(level) if v == level => 0.0,
+                Some(level) => (v - level).signum() * f64::INFINITY,
+                None => {
+                    let (mean, var) = self.baseline.mean_var();
+                    (v - mean) / var.sqrt()
+                }
             };
         }
         self.baseline.push(v);

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::rolling::RollingMoments;
+use crate::rolling::RollingSum;
 
 /// Volume-weighted average price of the typical price `(high + low + close) / 3`.
 ///
@@ -14,7 +14,7 @@ pub struct Vwap(Kind);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum Kind {
     Session { day: Option<i64>, pv: f64, volume: f64, offset_ns: i64 },
-    Rolling { pv: RollingMoments, volume: RollingMoments },
+    Rolling { pv: RollingSum, volume: RollingSum },
 }
 
 const NANOS_PER_DAY: i64 = 86_400_000_000_000;
@@ -25,11 +25,7 @@ impl Vwap {
     }
 
     pub fn rolling(window: usize) -> Self {
-        let mut pv = RollingMoments::new(window);
-        let mut volume = RollingMoments::new(window);
-        pv.set_unshifted();
-        volume.set_unshifted();
-        Vwap(Kind::Rolling { pv, volume })
+        Vwap(Kind::Rolling { pv: RollingSum::new(window), volume: RollingSum::new(window) })
     }
 
     pub fn update(&mut self, ts_nanos: i64, high: f64, low: f64, close: f64, v: f64) -> f64 {

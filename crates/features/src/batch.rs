@@ -1,0 +1,234 @@
+//! The batch twin: every feature computed over whole columns at once, written
+//! independently of the streaming code (direct window formulas, index loops in the style
+//! of TA-Lib's C) so that "incremental == batch" is a real check of both. The ETL job uses
+//! it to fill `processed/features/` from a day of raw ticks.
+
+use crate::rsi::ta_is_zero;
+use crate::{Band, FeatureSpec, MacdOutput};
+
+/// One symbol's series, oldest first, all the same length.
+#[derive(Debug, Clone, Copy)]
+pub struct Columns<'a> {
+    pub ts_nanos: &'a [i64],
+    pub open: &'a [f64],
+    pub high: &'a [f64],
+    pub low: &'a [f64],
+    pub close: &'a [f64],
+    pub volume: &'a [f64],
+}
+
+const NANOS_PER_DAY: i64 = 86_400_000_000_000;
+
+fn nan(len: usize) -> Vec<f64> {
+    vec![f64::NAN; len]
+}
+
+fn window_mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+/// Computes one feature over the whole series.
+pub fn compute(spec: FeatureSpec, c: &Columns<'_>) -> Vec<f64> {
+    let n = c.close.len();
+    let w = |k: u32| k as usize;
+    match spec {
+        FeatureSpec::Return => {
+            (0..n).map(|i| if i == 0 { f64::NAN } else { c.close[i] / c.close[i - 1] - 1.0 }).collect()
+        }
+        FeatureSpec::LogReturn => {
+            (0..n).map(|i| if i == 0 { f64::NAN } else { (c.close[i] / c.close[i - 1]).ln() }).collect()
+        }
+        FeatureSpec::Sma(k) => sma(c.close, w(k)),
+        FeatureSpec::Ema(k) => ema(c.close, w(k)),
+        FeatureSpec::Rsi(k) => rsi(c.close, w(k)),
+        FeatureSpec::Atr(k) => atr(c, w(k)),
+        FeatureSpec::Min(k) => rolling(c.close, w(k), |xs| xs.iter().copied().fold(f64::INFINITY, f64::min)),
+        FeatureSpec::Max(k) => rolling(c.close, w(k), |xs| xs.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+        FeatureSpec::RealizedVol(k) => {
+            let k = w(k);
+            (0..n)
+                .map(|i| {
+                    if i < k {
+                        return f64::NAN;
+                    }
+                    let ss: f64 = (i + 1 - k..=i).map(|j| (c.close[j] / c.close[j - 1]).ln().powi(2)).sum();
+                    (ss / k as f64).sqrt()
+                })
+                .collect()
+        }
+        FeatureSpec::VolumeZ(k) => {
+            let k = w(k);
+            (0..n)
+                .map(|i| {
+                    if i < k {
+                        return f64::NAN;
+                    }
+                    let base = &c.volume[i - k..i];
+                    let v = c.volume[i];
+                    if base.iter().all(|&b| b == base[0]) {
+                        return if v == base[0] { 0.0 } else { (v - base[0]).signum() * f64::INFINITY };
+                    }
+                    let mean = window_mean(base);
+                    let sd = (base.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / k as f64).sqrt();
+                    (v - mean) / sd
+                })
+                .collect()
+        }
+        FeatureSpec::Vwap => {
+            let mut out = nan(n);
+            let mut day_start = 0;
+            for i in 0..n {
+                if i > 0 && c.ts_nanos[i].div_euclid(NANOS_PER_DAY) != c.ts_nanos[i - 1].div_euclid(NANOS_PER_DAY) {
+                    day_start = i;
+                }
+                out[i] = vwap(c, day_start..i + 1);
+            }
+            out
+        }
+        FeatureSpec::VwapRolling(k) => {
+            let k = w(k);
+            (0..n).map(|i| if i + 1 < k { f64::NAN } else { vwap(c, i + 1 - k..i + 1) }).collect()
+        }
+        FeatureSpec::Macd { fast, slow, signal, output } => {
+            let (line, sig, hist) = macd(c.close, w(fast), w(slow), w(signal));
+            match output {
+                MacdOutput::Line => line,
+                MacdOutput::Signal => sig,
+                MacdOutput::Hist => hist,
+            }
+        }
+        FeatureSpec::Bollinger { window, k_milli, band } => {
+            let (k, width) = (w(window), f64::from(k_milli) / 1000.0);
+            (0..n)
+                .map(|i| {
+                    if i + 1 < k {
+                        return f64::NAN;
+                    }
+                    let xs = &c.close[i + 1 - k..=i];
+                    let mean = window_mean(xs);
+                    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / k as f64;
+                    let sd = if var < 0.000_000_01 { 0.0 } else { var.sqrt() };
+                    match band {
+                        Band::Upper => mean + width * sd,
+                        Band::Middle => mean,
+                        Band::Lower => mean - width * sd,
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+fn rolling(xs: &[f64], k: usize, f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+    (0..xs.len()).map(|i| if i + 1 < k { f64::NAN } else { f(&xs[i + 1 - k..=i]) }).collect()
+}
+
+fn sma(xs: &[f64], k: usize) -> Vec<f64> {
+    rolling(xs, k, window_mean)
+}
+
+fn ema(xs: &[f64], k: usize) -> Vec<f64> {
+    let mut out = nan(xs.len());
+    if xs.len() < k {
+        return out;
+    }
+    let alpha = 2.0 / (k as f64 + 1.0);
+    let mut prev = window_mean(&xs[..k]);
+    out[k - 1] = prev;
+    for i in k..xs.len() {
+        prev = (xs[i] - prev) * alpha + prev;
+        out[i] = prev;
+    }
+    out
+}
+
+fn rsi(xs: &[f64], k: usize) -> Vec<f64> {
+    let mut out = nan(xs.len());
+    if xs.len() <= k {
+        return out;
+    }
+    let change = |i: usize| xs[i] - xs[i - 1];
+    let (mut gain, mut loss) = (0.0, 0.0);
+    for i in 1..=k {
+        let d = change(i);
+        if d < 0.0 {
+            loss -= d;
+        } else {
+            gain += d;
+        }
+    }
+    gain /= k as f64;
+    loss /= k as f64;
+    let score = |g: f64, l: f64| if ta_is_zero(g + l) { 0.0 } else { 100.0 * (g / (g + l)) };
+    out[k] = score(gain, loss);
+    for i in k + 1..xs.len() {
+        let d = change(i);
+        gain *= (k - 1) as f64;
+        loss *= (k - 1) as f64;
+        if d < 0.0 {
+            loss -= d;
+        } else {
+            gain += d;
+        }
+        gain /= k as f64;
+        loss /= k as f64;
+        out[i] = score(gain, loss);
+    }
+    out
+}
+
+fn atr(c: &Columns<'_>, k: usize) -> Vec<f64> {
+    let n = c.close.len();
+    let mut out = nan(n);
+    if n <= k {
+        return out;
+    }
+    let tr = |i: usize| {
+        let (h, l, pc) = (c.high[i], c.low[i], c.close[i - 1]);
+        (h - l).max((pc - h).abs()).max((pc - l).abs())
+    };
+    let mut prev = (1..=k).map(tr).sum::<f64>() / k as f64;
+    out[k] = prev;
+    for i in k + 1..n {
+        prev = (prev * (k - 1) as f64 + tr(i)) / k as f64;
+        out[i] = prev;
+    }
+    out
+}
+
+fn vwap(c: &Columns<'_>, range: std::ops::Range<usize>) -> f64 {
+    let (mut pv, mut vol) = (0.0, 0.0);
+    for i in range {
+        pv += (c.high[i] + c.low[i] + c.close[i]) / 3.0 * c.volume[i];
+        vol += c.volume[i];
+    }
+    if vol > 0.0 { pv / vol } else { f64::NAN }
+}
+
+fn macd(xs: &[f64], fast: usize, slow: usize, signal: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (fast, slow) = if slow < fast { (slow, fast) } else { (fast, slow) };
+    let n = xs.len();
+    let (mut line, mut sig, mut hist) = (nan(n), nan(n), nan(n));
+    let first = slow - 1;
+    if n <= first {
+        return (line, sig, hist);
+    }
+    let (kf, ks) = (2.0 / (fast as f64 + 1.0), 2.0 / (slow as f64 + 1.0));
+    let mut f = window_mean(&xs[first + 1 - fast..=first]);
+    let mut s = window_mean(&xs[..=first]);
+    let mut raw = vec![f - s];
+    for &x in &xs[first + 1..] {
+        f = (x - f) * kf + f;
+        s = (x - s) * ks + s;
+        raw.push(f - s);
+    }
+    let smoothed = ema(&raw, signal);
+    for (j, (&l, &g)) in raw.iter().zip(&smoothed).enumerate() {
+        if !g.is_nan() {
+            line[first + j] = l;
+            sig[first + j] = g;
+            hist[first + j] = l - g;
+        }
+    }
+    (line, sig, hist)
+}
