@@ -3,6 +3,9 @@
 //! of TA-Lib's C) so that "incremental == batch" is a real check of both. The ETL job uses
 //! it to fill `processed/features/` from a day of raw ticks.
 
+// Index loops on purpose: they read like the reference formulas they check against.
+#![allow(clippy::needless_range_loop)]
+
 use crate::rsi::ta_is_zero;
 use crate::{Band, FeatureSpec, MacdOutput};
 
