@@ -4,6 +4,7 @@
 
 mod backtest;
 mod duration;
+mod features;
 mod progress;
 mod sim;
 
@@ -28,6 +29,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Run an experiment over the lake and write a report under experiments/runs/<id>/.
     Backtest(backtest::BacktestArgs),
+    /// Compute features over an OHLCV CSV (to compare with TA-Lib, pandas…).
+    Features(features::FeaturesArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,5 +43,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Sim(args) => sim::run(args),
         Command::Backtest(args) => backtest::run(args),
+        Command::Features(args) => features::run(args),
     }
 }

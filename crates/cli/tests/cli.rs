@@ -52,7 +52,7 @@ fn run_dirs(runs: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn every_subcommand_has_help_with_defaults() {
-    for sub in [&[][..], &["sim"], &["backtest"]] {
+    for sub in [&[][..], &["sim"], &["backtest"], &["features"]] {
         let text = ok(tickloop().args(sub).arg("--help"));
         assert!(text.contains("Usage"), "{sub:?}: {text}");
     }
@@ -147,4 +147,53 @@ fn bad_records_in_the_lake_are_dead_lettered_with_reasons_and_the_rest_is_used()
     assert!(letters.contains("\"symbol\":\"GOOD\""), "{letters}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["data"]["ticks"], 597, "every good tick was used");
+}
+
+/// `tickloop features` on the same daily S&P 500 bars TA-Lib saw gives TA-Lib's numbers,
+/// with empty cells exactly where TA-Lib has NaN.
+#[test]
+fn features_command_reproduces_talib_on_a_yahoo_style_csv() {
+    let golden_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../features/tests/golden/sp500_daily.csv");
+    let golden = std::fs::read_to_string(golden_path).unwrap();
+    let mut lines = golden.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    let mut csv = String::from("Date,Open,High,Low,Close,Adj Close,Volume\n");
+    for (i, r) in rows.iter().enumerate() {
+        let day = tickloop_core::Timestamp::from_secs(915_408_000 + i as i64 * 86_400).to_string();
+        csv.push_str(&format!("{},{},{},{},{},{},{}\n", &day[..10], r[0], r[1], r[2], r[3], r[3], r[4]));
+    }
+    std::fs::write(&input, csv).unwrap();
+    let features: Vec<&str> = header[5..].iter().map(|&h| if h == "roc_1" { "return" } else { h }).collect();
+    let output = dir.path().join("out.csv");
+    ok(tickloop()
+        .arg("features")
+        .arg("--csv")
+        .arg(&input)
+        .arg("--out")
+        .arg(&output)
+        .arg("--features")
+        .arg(features.join(",")));
+    let text = std::fs::read_to_string(&output).unwrap();
+    let mut out_lines = text.lines();
+    let out_header: Vec<&str> = out_lines.next().unwrap().split(',').collect();
+    assert_eq!(&out_header[..2], ["Date", "Open"]);
+    assert_eq!(&out_header[7..], &features[..]);
+    let mut compared = 0;
+    for (r, line) in rows.iter().zip(out_lines) {
+        let cells: Vec<&str> = line.split(',').collect();
+        for (k, want) in r[5..].iter().enumerate() {
+            let got = cells[7 + k];
+            if *want == "nan" {
+                assert_eq!(got, "", "{} should be empty while warming up", features[k]);
+            } else {
+                let (g, w): (f64, f64) = (got.parse().unwrap(), want.parse().unwrap());
+                assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{}: {g} vs TA-Lib {w}", features[k]);
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 15_000, "compared {compared} values");
 }

@@ -10,6 +10,7 @@
 //! k-way merge whose memory is bounded by the number of open runs (symbol row groups in
 //! one hour), never by the amount of data.
 
+pub mod csv;
 mod dead_letters;
 mod error;
 mod layout;
