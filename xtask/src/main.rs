@@ -106,9 +106,11 @@ fn test(args: &[String]) -> Result<(), String> {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
-    let mut cmd = cargo();
-    cmd.args(["bench", "--workspace", "--bench", "engine", "--"]).args(args);
-    run(cmd)?;
+    for (package, bench) in [("tickloop-features", "indicators"), ("tickloop-backtest", "engine")] {
+        let mut cmd = cargo();
+        cmd.args(["bench", "-p", package, "--bench", bench, "--"]).args(args);
+        run(cmd)?;
+    }
     println!("criterion reports: {}", root().join("target/criterion/report/index.html").display());
     Ok(())
 }

@@ -83,7 +83,7 @@ impl RollingSum {
         }
         self.sum += x;
         self.nonzero += usize::from(x != 0.0);
-        self.next = (self.next + 1) % n;
+        self.next = if self.next + 1 == n { 0 } else { self.next + 1 };
         self.seen += 1;
         if self.next == 0 {
             self.sum = self.ring.iter().sum();
@@ -126,7 +126,7 @@ impl RollingMoments {
 
     pub(crate) fn push(&mut self, x: f64) {
         let n = self.ring.len();
-        let last = self.ring[(self.next + n - 1) % n];
+        let last = self.ring[if self.next == 0 { n - 1 } else { self.next - 1 }];
         self.run = if self.seen > 0 && x == last { self.run + 1 } else { 1 };
         let old = std::mem::replace(&mut self.ring[self.next], x);
         if self.seen >= n {
@@ -139,7 +139,7 @@ impl RollingMoments {
             self.mean += d / count;
             self.m2 += d * (x - self.mean);
         }
-        self.next = (self.next + 1) % n;
+        self.next = if self.next + 1 == n { 0 } else { self.next + 1 };
         self.seen += 1;
         // Recompute exactly once per window, and whenever the variance has collapsed far
         // below the size of the values that moved (where the sliding update's rounding
@@ -158,7 +158,7 @@ impl RollingMoments {
     /// `Some(value)` when every value in the window is the same.
     pub(crate) fn constant(&self) -> Option<f64> {
         let n = self.ring.len();
-        (self.run >= n).then(|| self.ring[(self.next + n - 1) % n])
+        (self.run >= n).then(|| self.ring[if self.next == 0 { n - 1 } else { self.next - 1 }])
     }
 
     /// Mean and population variance of the window.

@@ -44,7 +44,7 @@ impl Indicator for Sma {
     fn update(&mut self, x: f64) -> f64 {
         let n = self.ring.len();
         self.ring[self.next] = x;
-        self.next = (self.next + 1) % n;
+        self.next = if self.next + 1 == n { 0 } else { self.next + 1 };
         self.seen = self.seen.saturating_add(1);
         self.total += x;
         if self.seen >= n {

@@ -334,7 +334,8 @@ impl FeatureSet {
         for (state, values) in self.instances.iter_mut().zip(&mut self.values) {
             state.update(x, values);
         }
-        out.extend(self.slots.iter().map(|&(i, k)| self.values[i][k]));
+        let values = &self.values;
+        out.extend(self.slots.iter().map(|&(i, k)| values.get(i).map_or(f64::NAN, |v| v[k % 3])));
     }
 }
 
