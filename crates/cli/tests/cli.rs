@@ -144,7 +144,7 @@ fn bad_records_in_the_lake_are_dead_lettered_with_reasons_and_the_rest_is_used()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reason"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(reasons, ["not_finite", "non_positive_price", "negative_volume"]);
-    assert!(letters.contains("\"symbol\":\"GOOD\""), "{letters}");
+    assert!(letters.contains("\"symbol\":\"GOOD\"") && letters.contains("\"ohlcv\":["), "{letters}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["data"]["ticks"], 597, "every good tick was used");
 }

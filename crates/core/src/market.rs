@@ -182,4 +182,6 @@ pub struct Rejection {
     pub detail: String,
     /// The record as it arrived, when it was a tick.
     pub tick: Option<Tick>,
+    /// The raw record (truncated to 4 KiB) when it could not be decoded into a tick.
+    pub raw: Option<String>,
 }

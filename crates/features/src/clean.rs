@@ -62,7 +62,7 @@ pub struct Cleaner {
 }
 
 fn reject(reason: RejectReason, detail: String, tick: &Tick) -> Rejection {
-    Rejection { reason, detail, tick: Some(*tick) }
+    Rejection { reason, detail, tick: Some(*tick), raw: None }
 }
 
 impl Cleaner {

@@ -21,6 +21,7 @@ mod sets;
 mod sma;
 mod spec;
 mod vwap;
+mod wire;
 
 pub use atr::Atr;
 pub use bars::BarAggregator;
@@ -35,6 +36,7 @@ pub use sets::FeatureSetDef;
 pub use sma::Sma;
 pub use spec::{Band, FeatureIndex, FeatureSet, FeatureSpec, MacdOutput, UnknownFeature};
 pub use vwap::Vwap;
+pub use wire::{decode_json_tick, encode_json_tick};
 
 /// An indicator over one scalar series (usually closes).
 pub trait Indicator {

@@ -9,19 +9,32 @@ use tickloop_core::{Outputs, RejectReason, Sink, SinkError, SymbolTable, Tick, T
 
 use crate::LakeError;
 
-/// A dead letter as written: the reason first, then the record as it arrived.
+/// A dead letter as written: the reason first, then the record as it arrived (decoded, or
+/// raw when it could not be decoded).
 #[derive(Serialize)]
 struct Letter<'a> {
     reason: RejectReason,
     detail: &'a str,
-    symbol: &'a str,
-    #[serde(with = "tickloop_core::rfc3339")]
-    ts_event: Timestamp,
-    open: f64,
-    high: f64,
-    low: f64,
-    close: f64,
-    volume: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    symbol: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "optional_rfc3339")]
+    ts_event: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ohlcv: Option<[f64; 5]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw: Option<&'a str>,
+}
+
+mod optional_rfc3339 {
+    use serde::Serializer;
+    use tickloop_core::Timestamp;
+
+    pub fn serialize<S: Serializer>(ts: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        match ts {
+            Some(ts) => s.collect_str(ts),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 /// A [`Sink`] that appends the pipeline's rejections to a JSON-lines file. The file is
@@ -49,7 +62,6 @@ impl DeadLetterFile {
 
     fn write(&mut self, out: &Outputs) -> Result<(), LakeError> {
         for rejection in &out.rejects {
-            let Some(t) = rejection.tick else { continue };
             if self.out.is_none() {
                 if let Some(dir) = self.path.parent() {
                     std::fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
@@ -57,16 +69,14 @@ impl DeadLetterFile {
                 let file = File::create(&self.path).map_err(LakeError::io(&self.path))?;
                 self.out = Some(BufWriter::new(file));
             }
+            let t = rejection.tick.as_ref();
             let letter = Letter {
                 reason: rejection.reason,
                 detail: &rejection.detail,
-                symbol: if t.symbol.index() < self.symbols.len() { self.symbols.name(t.symbol) } else { "" },
-                ts_event: t.ts_event,
-                open: t.open.get(),
-                high: t.high.get(),
-                low: t.low.get(),
-                close: t.close.get(),
-                volume: t.volume.get(),
+                symbol: t.filter(|t| t.symbol.index() < self.symbols.len()).map(|t| self.symbols.name(t.symbol)),
+                ts_event: t.map(|t| t.ts_event),
+                ohlcv: t.map(|t| [t.open.get(), t.high.get(), t.low.get(), t.close.get(), t.volume.get()]),
+                raw: rejection.raw.as_deref(),
             };
             let w = self.out.as_mut().expect("opened above");
             serde_json::to_writer(&mut *w, &letter)

@@ -135,3 +135,41 @@ fn writer_refuses_unsorted_or_mixed_runs_and_reader_names_bad_files() {
     let err = LakeSource::open(&lake, Timestamp::MIN, Timestamp::MAX).unwrap_err().to_string();
     assert!(err.contains("part-0.parquet"), "{err}");
 }
+
+#[test]
+fn dead_letters_keep_the_reason_and_the_record_decoded_or_raw() {
+    use tickloop_core::{Outputs, RejectReason, Rejection, Sink};
+    use tickloop_lake::DeadLetterFile;
+
+    let dir = tempfile::tempdir().unwrap();
+    let table = names(1);
+    let path = dir.path().join("dlq/rejects.jsonl");
+    let mut dlq = DeadLetterFile::new(&path, table.clone());
+    let bad = tick(0, t0(), -3.0);
+    let mut out = Outputs::default();
+    dlq.on_outputs(&bad, &out).unwrap();
+    assert!(!path.exists(), "no file until something is rejected");
+    out.rejects.push(Rejection {
+        reason: RejectReason::NonPositivePrice,
+        detail: "open = -3".into(),
+        tick: Some(bad),
+        raw: None,
+    });
+    out.rejects.push(Rejection {
+        reason: RejectReason::MissingField,
+        detail: "close is missing".into(),
+        tick: None,
+        raw: Some("{\"symbol\":\"X\"}".into()),
+    });
+    dlq.on_outputs(&bad, &out).unwrap();
+    dlq.finish().unwrap();
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["reason"], "non_positive_price");
+    assert_eq!(lines[0]["symbol"], "S000");
+    assert_eq!(lines[0]["ohlcv"][0], -3.0);
+    assert_eq!(lines[1]["reason"], "missing_field");
+    assert_eq!(lines[1]["raw"], "{\"symbol\":\"X\"}");
+    assert_eq!(dlq.written(), 2);
+}
