@@ -61,8 +61,9 @@ pub struct Cleaner {
     stats: CleaningStats,
 }
 
-fn reject(reason: RejectReason, detail: String, tick: &Tick) -> Rejection {
-    Rejection { reason, detail, tick: Some(*tick), raw: None }
+/// Rejections are boxed: they are rare, and a small `Result` keeps the accept path fast.
+fn reject(reason: RejectReason, detail: String, tick: &Tick) -> Box<Rejection> {
+    Box::new(Rejection { reason, detail, tick: Some(*tick), raw: None })
 }
 
 impl Cleaner {
@@ -80,7 +81,7 @@ impl Cleaner {
 
     /// Checks `tick`; returns it (repaired where the policy allows) or why it was refused.
     /// A refused tick changes no state, so the good ticks around it are unaffected.
-    pub fn check(&mut self, tick: &Tick) -> Result<Tick, Rejection> {
+    pub fn check(&mut self, tick: &Tick) -> Result<Tick, Box<Rejection>> {
         match self.validate(tick) {
             Ok(clean) => {
                 self.stats.accepted += 1;
@@ -96,7 +97,7 @@ impl Cleaner {
         }
     }
 
-    fn validate(&mut self, tick: &Tick) -> Result<Tick, Rejection> {
+    fn validate(&mut self, tick: &Tick) -> Result<Tick, Box<Rejection>> {
         let prices = [("open", tick.open), ("high", tick.high), ("low", tick.low), ("close", tick.close)];
         for (name, p) in prices {
             if !p.get().is_finite() {
@@ -156,7 +157,7 @@ impl Cleaner {
         self.check_ranges(tick)
     }
 
-    fn check_ranges(&mut self, tick: &Tick) -> Result<Tick, Rejection> {
+    fn check_ranges(&mut self, tick: &Tick) -> Result<Tick, Box<Rejection>> {
         let mut t = *tick;
         if t.high < t.low {
             if !self.policy.repair_ranges {

@@ -9,29 +9,29 @@ use tickloop_core::{Price, RejectReason, Rejection, SymbolTable, Tick, Timestamp
 
 const RAW_LIMIT: usize = 4096;
 
-fn refuse(reason: RejectReason, detail: String, raw: &[u8]) -> Rejection {
+fn refuse(reason: RejectReason, detail: String, raw: &[u8]) -> Box<Rejection> {
     let end = raw.len().min(RAW_LIMIT);
-    Rejection { reason, detail, tick: None, raw: Some(String::from_utf8_lossy(&raw[..end]).into_owned()) }
+    Box::new(Rejection { reason, detail, tick: None, raw: Some(String::from_utf8_lossy(&raw[..end]).into_owned()) })
 }
 
 /// Decodes one JSON tick, interning its symbol (with exchange and currency) in `symbols`.
 /// `ts_recv` is when the record was received, for latency accounting and the future check.
-pub fn decode_json_tick(raw: &[u8], symbols: &mut SymbolTable, ts_recv: Timestamp) -> Result<Tick, Rejection> {
+pub fn decode_json_tick(raw: &[u8], symbols: &mut SymbolTable, ts_recv: Timestamp) -> Result<Tick, Box<Rejection>> {
     let value: Value =
         serde_json::from_slice(raw).map_err(|e| refuse(RejectReason::Malformed, format!("not JSON: {e}"), raw))?;
     let Value::Object(fields) = value else {
         return Err(refuse(RejectReason::Malformed, "not a JSON object".into(), raw));
     };
-    let get = |name: &str| -> Result<&Value, Rejection> {
+    let get = |name: &str| -> Result<&Value, Box<Rejection>> {
         match fields.get(name) {
             None | Some(Value::Null) => Err(refuse(RejectReason::MissingField, format!("{name} is missing"), raw)),
             Some(v) => Ok(v),
         }
     };
-    let text = |name: &str| -> Result<&str, Rejection> {
+    let text = |name: &str| -> Result<&str, Box<Rejection>> {
         get(name)?.as_str().ok_or_else(|| refuse(RejectReason::Malformed, format!("{name} is not a string"), raw))
     };
-    let number = |name: &str| -> Result<f64, Rejection> {
+    let number = |name: &str| -> Result<f64, Box<Rejection>> {
         match get(name)? {
             Value::Number(n) => n.as_f64().ok_or_else(|| refuse(RejectReason::Malformed, format!("{name} = {n}"), raw)),
             // Some feeds quote numbers, and "NaN" arrives as a string: parse it and let the

@@ -96,7 +96,7 @@ impl Component for Pipeline {
             Ok(clean) => clean,
             Err(rejection) => {
                 tracing::debug!(reason = %rejection.reason, detail = %rejection.detail, "tick rejected");
-                out.rejects.push(rejection);
+                out.rejects.push(*rejection);
                 return;
             }
         };
