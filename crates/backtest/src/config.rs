@@ -114,15 +114,20 @@ impl ExperimentConfig {
         if self.report.sample_secs == 0 || self.report.periods_per_year <= 0.0 {
             return fail("report.sample_secs and periods_per_year must be positive".into());
         }
+        if let Err(e) = self.pipeline.clone().resolve() {
+            return fail(format!("pipeline.feature_set: {e}"));
+        }
         if let Some(sim) = &self.sim {
             sim.validate().map_err(|e| BacktestError::Config { path: PathBuf::new(), reason: e.to_string() })?;
         }
         Ok(())
     }
 
-    /// The pipeline config with every feature the strategy reads added.
+    /// The pipeline config with the named feature set expanded and every feature the
+    /// strategy reads added (validated at load, so this cannot fail afterwards).
     pub fn resolved_pipeline(&self) -> PipelineConfig {
         let mut pipeline = self.pipeline.clone();
+        pipeline.resolve().expect("feature set checked by validate()");
         pipeline.require(&self.strategy.required_features());
         pipeline
     }

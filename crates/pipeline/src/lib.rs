@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use tickloop_core::{Component, NANOS_PER_SECOND, Outputs, Snapshot, SnapshotError, Tick};
 use tickloop_features::{
-    BarAggregator, Cleaner, CleaningPolicy, CleaningStats, FeatureIndex, FeatureSet, FeatureSpec, Ohlcv,
+    BarAggregator, Cleaner, CleaningPolicy, CleaningStats, FeatureIndex, FeatureSet, FeatureSetDef, FeatureSpec, Ohlcv,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,7 +17,10 @@ pub struct PipelineConfig {
     pub cleaning: CleaningPolicy,
     /// Bar length in seconds for the bars output (`Outputs::bars`); 0 turns bars off.
     pub bar_secs: u32,
-    /// Features computed for every tick, by name (`log_return`, `sma_300`, `rsi_14`, …).
+    /// A built-in named set (`default`, `minimal`) whose features come first.
+    pub feature_set: Option<String>,
+    /// Features computed for every tick, by name (`log_return`, `sma_300`, `rsi_14`, …),
+    /// after those of `feature_set`.
     pub features: Vec<FeatureSpec>,
 }
 
@@ -26,12 +29,28 @@ impl Default for PipelineConfig {
         PipelineConfig {
             cleaning: CleaningPolicy::default(),
             bar_secs: 60,
+            feature_set: None,
             features: vec![FeatureSpec::LogReturn, FeatureSpec::Sma(60), FeatureSpec::Sma(300)],
         }
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown feature set {0:?}: built-in sets are default and minimal")]
+pub struct UnknownFeatureSet(pub String);
+
 impl PipelineConfig {
+    /// Expands `feature_set` into `features` (set first, duplicates dropped) and clears it,
+    /// so what remains is the exact, ordered feature vector.
+    pub fn resolve(&mut self) -> Result<(), UnknownFeatureSet> {
+        if let Some(name) = self.feature_set.take() {
+            let set = FeatureSetDef::builtin(&name).ok_or(UnknownFeatureSet(name))?;
+            let extra = std::mem::replace(&mut self.features, set.features);
+            self.require(&extra);
+        }
+        Ok(())
+    }
+
     /// Adds `specs` that are not there yet, keeping the order of the ones that are.
     pub fn require(&mut self, specs: &[FeatureSpec]) {
         for &spec in specs {
@@ -178,6 +197,20 @@ mod tests {
         use tickloop_core::RejectReason::*;
         assert_eq!(reasons, vec![NotFinite, NonPositivePrice, Duplicate]);
         assert_eq!(p.stats().cleaning.accepted, 2);
+    }
+
+    #[test]
+    fn a_named_set_expands_first_and_unknown_sets_are_refused() {
+        let mut config = PipelineConfig {
+            feature_set: Some("minimal".into()),
+            features: vec![FeatureSpec::Rsi(14), FeatureSpec::Sma(60)],
+            ..PipelineConfig::default()
+        };
+        config.resolve().unwrap();
+        let names: Vec<String> = config.features.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["log_return", "sma_60", "sma_300", "rsi_14"]);
+        let mut bad = PipelineConfig { feature_set: Some("everything".into()), ..PipelineConfig::default() };
+        assert_eq!(bad.resolve(), Err(UnknownFeatureSet("everything".into())));
     }
 
     proptest! {
