@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 use tickloop_features::{FeatureSet, FeatureSetDef, FeatureSpec, Ohlcv};
-use tickloop_lake::csv::read_ohlcv_csv;
+use tickloop_lake::csv::{Zone, read_ohlcv_csv};
 
 /// Compute features over an OHLCV CSV, for checking tickloop against other tools.
 #[derive(Debug, Args)]
@@ -33,7 +33,7 @@ pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
     } else {
         args.features.clone()
     };
-    let input = read_ohlcv_csv(&args.csv)?;
+    let input = read_ohlcv_csv(&args.csv, None, &Zone::utc())?;
     let mut set = FeatureSet::new(&specs);
     let file = std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let mut out = std::io::BufWriter::new(file);

@@ -5,6 +5,7 @@
 mod backtest;
 mod duration;
 mod features;
+mod import;
 mod progress;
 mod sim;
 
@@ -31,6 +32,8 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// Compute features over an OHLCV CSV (to compare with TA-Lib, pandas…).
     Features(features::FeaturesArgs),
+    /// Import an OHLCV CSV (Yahoo-style or NinjaTrader minute bars) into the lake.
+    ImportCsv(import::ImportCsvArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,5 +47,6 @@ fn main() -> anyhow::Result<()> {
         Command::Sim(args) => sim::run(args),
         Command::Backtest(args) => backtest::run(args),
         Command::Features(args) => features::run(args),
+        Command::ImportCsv(args) => import::run(args),
     }
 }

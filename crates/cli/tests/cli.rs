@@ -52,7 +52,7 @@ fn run_dirs(runs: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn every_subcommand_has_help_with_defaults() {
-    for sub in [&[][..], &["sim"], &["backtest"], &["features"]] {
+    for sub in [&[][..], &["sim"], &["backtest"], &["features"], &["import-csv"]] {
         let text = ok(tickloop().args(sub).arg("--help"));
         assert!(text.contains("Usage"), "{sub:?}: {text}");
     }
@@ -196,4 +196,45 @@ fn features_command_reproduces_talib_on_a_yahoo_style_csv() {
         }
     }
     assert!(compared > 15_000, "compared {compared} values");
+}
+
+/// NinjaTrader minute bars in New York time land as UTC ticks, once, however often the file
+/// is imported; bad rows are refused with their line numbers and the rest lands.
+#[test]
+fn import_csv_converts_zones_refuses_bad_rows_and_is_idempotent() {
+    use tickloop_core::{Source, Timestamp};
+    use tickloop_lake::{Lake, LakeSource};
+
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("spy.csv");
+    let mut text = String::new();
+    for i in 0..300 {
+        let (h, m) = (9 + (30 + i) / 60, (30 + i) % 60);
+        let close = if i == 10 { -1.0 } else { 126.0 + i as f64 / 100.0 };
+        text.push_str(&format!("20110103 {h:02}{m:02}00;126.35;127.5;125.5;{close};{}\n", 100 + i));
+    }
+    text.push_str("20110103 093100;126.35;127.5;125.5;126.0;5\n");
+    std::fs::write(&csv, text).unwrap();
+    let lake = dir.path().join("lake");
+    let import = || {
+        let out = tickloop()
+            .args(["import-csv", "--symbol", "SPY", "--tz", "America/New_York", "--csv"])
+            .arg(&csv)
+            .arg("--lake")
+            .arg(&lake)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (first, errors) = import();
+    assert!(first.contains("imported 299 of 301 rows"), "{first}");
+    assert!(errors.contains("spy.csv:11: non_positive_price"), "{errors}");
+    assert!(errors.contains("spy.csv:301: duplicate"), "{errors}");
+    import();
+    let mut source = LakeSource::open(&Lake::local(&lake), Timestamp::MIN, Timestamp::MAX).unwrap();
+    let ticks: Vec<_> = std::iter::from_fn(|| source.next_tick().unwrap()).collect();
+    assert_eq!(ticks.len(), 299, "a second import replaces, never duplicates");
+    assert_eq!(ticks[0].ts_event, Timestamp::parse("2011-01-03T14:30:00Z").unwrap());
+    assert_eq!(source.symbols().name(ticks[0].symbol), "SPY");
 }

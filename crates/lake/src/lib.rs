@@ -13,12 +13,14 @@
 pub mod csv;
 mod dead_letters;
 mod error;
+mod import;
 mod layout;
 mod replay;
 mod tick_file;
 
 pub use dead_letters::DeadLetterFile;
 pub use error::LakeError;
+pub use import::{ImportSummary, RejectedRow, import_csv};
 pub use layout::{Dataset, Lake, Partition};
 pub use replay::LakeSource;
 pub use tick_file::{TickFileReader, TickFileWriter, TickRun};
