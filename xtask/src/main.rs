@@ -75,8 +75,9 @@ fn backtest(args: &[String]) -> Result<(), String> {
 fn test(args: &[String]) -> Result<(), String> {
     use std::io::{BufRead, BufReader, Write};
 
+    let python = ensure_python()?;
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace"]).args(args).stdout(std::process::Stdio::piped());
+    cmd.args(["test", "--workspace"]).args(args).env("TICKLOOP_PYTHON", &python).stdout(std::process::Stdio::piped());
     let shown = format!("{cmd:?}");
     let mut child = cmd.spawn().map_err(|e| format!("could not start {shown}: {e}"))?;
     let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
@@ -113,6 +114,28 @@ fn bench(args: &[String]) -> Result<(), String> {
     }
     println!("criterion reports: {}", root().join("target/criterion/report/index.html").display());
     Ok(())
+}
+
+/// Python packages the tests use as outside judges (DuckDB reads the lake). Pinned: the
+/// newest DuckDB cannot fetch its extensions here.
+const PYTHON_PACKAGES: [&str; 1] = ["duckdb==1.5.5"];
+
+/// A virtual environment under `.venv` with [`PYTHON_PACKAGES`], created on first use.
+fn ensure_python() -> Result<PathBuf, String> {
+    let venv = root().join(".venv");
+    let python = venv.join("bin/python");
+    let ready = || Command::new(&python).args(["-c", "import duckdb"]).status().is_ok_and(|s| s.success());
+    if ready() {
+        return Ok(python);
+    }
+    eprintln!("xtask: setting up {} with {PYTHON_PACKAGES:?}", venv.display());
+    let mut create = Command::new("python3");
+    create.args(["-m", "venv"]).arg(&venv);
+    run(create)?;
+    let mut pip = Command::new(venv.join("bin/pip"));
+    pip.args(["install", "--quiet", "--disable-pip-version-check"]).args(PYTHON_PACKAGES);
+    run(pip)?;
+    if ready() { Ok(python) } else { Err(format!("{} still cannot import duckdb", python.display())) }
 }
 
 fn ci() -> Result<(), String> {

@@ -173,3 +173,80 @@ fn dead_letters_keep_the_reason_and_the_record_decoded_or_raw() {
     assert_eq!(lines[1]["raw"], "{\"symbol\":\"X\"}");
     assert_eq!(dlq.written(), 2);
 }
+
+/// The Python with DuckDB that `cargo xtask test` (and so CI) sets up; `None` elsewhere.
+fn outside_python() -> Option<std::path::PathBuf> {
+    let python = std::env::var_os("TICKLOOP_PYTHON").map(std::path::PathBuf::from).or_else(|| {
+        let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+        venv.exists().then_some(venv)
+    })?;
+    let has_duckdb =
+        std::process::Command::new(&python).args(["-c", "import duckdb"]).status().is_ok_and(|s| s.success());
+    if !has_duckdb {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide DuckDB (cargo xtask test installs it)");
+        return None;
+    }
+    Some(python)
+}
+
+/// DuckDB, reading the lake as it is (hive partitions, no help from us), sees the same rows
+/// per partition and the same per-symbol VWAP for an hour as our own reader.
+#[test]
+fn duckdb_reads_the_lake_and_agrees_with_our_reader() {
+    let Some(python) = outside_python() else {
+        eprintln!("skipped: no Python with duckdb (run through `cargo xtask test`)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::local(dir.path());
+    let table = names(20);
+    let ticks: Vec<Tick> = (0..2 * 3600)
+        .step_by(7)
+        .flat_map(|s| {
+            (0..20u32).map(move |sym| {
+                let px = 50.0 + f64::from(sym) + ((s as f64) / 300.0 + f64::from(sym)).sin();
+                let mut t = tick(sym, t0().add_nanos(s * NANOS_PER_SECOND), px);
+                t.volume = Volume(f64::from((s as u32 * 31 + sym * 17) % 1000));
+                t
+            })
+        })
+        .collect();
+    write_lake(&lake, &table, &ticks, |t| t.symbol.index() % 2);
+
+    let script = format!(
+        r#"
+import duckdb, json
+src = "read_parquet('{root}/raw/ticks/**/*.parquet', hive_partitioning=true)"
+con = duckdb.connect()
+parts = con.execute(f"SELECT CAST(date AS VARCHAR), hour, count(*) FROM {{src}} GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+vwap = con.execute(f"SELECT symbol, sum(close * volume) / sum(volume) FROM {{src}} WHERE date = DATE '2024-01-02' AND hour = 14 GROUP BY symbol ORDER BY symbol").fetchall()
+print(json.dumps({{"parts": parts, "vwap": vwap}}))
+"#,
+        root = dir.path().display()
+    );
+    let out = std::process::Command::new(&python).args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let (symbols, ours) = replay(&lake, Timestamp::MIN, Timestamp::MAX);
+    let mut parts: BTreeMap<(String, i64), u64> = BTreeMap::new();
+    let mut sums: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for t in &ours {
+        let (y, m, d, h) = t.ts_event.date_hour();
+        *parts.entry((format!("{y:04}-{m:02}-{d:02}"), i64::from(h))).or_default() += 1;
+        if (y, m, d, h) == (2024, 1, 2, 14) {
+            let e = sums.entry(symbols.name(t.symbol).to_owned()).or_default();
+            e.0 += t.close.0 * t.volume.0;
+            e.1 += t.volume.0;
+        }
+    }
+    let their_parts: Vec<(String, i64, u64)> = serde_json::from_value(theirs["parts"].clone()).unwrap();
+    let our_parts: Vec<(String, i64, u64)> = parts.into_iter().map(|((d, h), n)| (d, h, n)).collect();
+    assert_eq!(their_parts, our_parts);
+    let their_vwap: Vec<(String, f64)> = serde_json::from_value(theirs["vwap"].clone()).unwrap();
+    assert_eq!(their_vwap.len(), 20);
+    for (symbol, v) in their_vwap {
+        let (pv, vol) = sums[&symbol];
+        assert!((v - pv / vol).abs() < 1e-9 * v.abs(), "{symbol}: duckdb {v} vs ours {}", pv / vol);
+    }
+}
