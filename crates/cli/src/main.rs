@@ -6,6 +6,7 @@ mod backtest;
 mod duration;
 mod features;
 mod import;
+mod land;
 mod progress;
 mod sim;
 
@@ -34,6 +35,8 @@ enum Command {
     Features(features::FeaturesArgs),
     /// Import an OHLCV CSV (Yahoo-style or NinjaTrader minute bars) into the lake.
     ImportCsv(import::ImportCsvArgs),
+    /// Land NDJSON ticks (files or directories) in the lake as cleaned parquet.
+    Land(land::LandArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,5 +51,6 @@ fn main() -> anyhow::Result<()> {
         Command::Backtest(args) => backtest::run(args),
         Command::Features(args) => features::run(args),
         Command::ImportCsv(args) => import::run(args),
+        Command::Land(args) => land::run(args),
     }
 }

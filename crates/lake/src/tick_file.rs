@@ -48,7 +48,8 @@ const PAGE_ROWS: usize = 1024;
 pub struct TickFileWriter {
     path: PathBuf,
     tmp: PathBuf,
-    writer: SerializedFileWriter<File>,
+    /// `None` once finished.
+    writer: Option<SerializedFileWriter<File>>,
     rows: u64,
     i64_buf: Vec<i64>,
     f64_buf: Vec<f64>,
@@ -83,7 +84,15 @@ impl TickFileWriter {
             .set_created_by("tickloop".to_owned())
             .build();
         let writer = SerializedFileWriter::new(file, schema, Arc::new(props)).map_err(LakeError::parquet(&tmp))?;
-        Ok(TickFileWriter { path, tmp, writer, rows: 0, i64_buf: Vec::new(), f64_buf: Vec::new(), str_buf: Vec::new() })
+        Ok(TickFileWriter {
+            path,
+            tmp,
+            writer: Some(writer),
+            rows: 0,
+            i64_buf: Vec::new(),
+            f64_buf: Vec::new(),
+            str_buf: Vec::new(),
+        })
     }
 
     /// Appends one symbol's ticks as a row group. They must be that symbol's, in strictly
@@ -106,7 +115,8 @@ impl TickFileWriter {
             ));
         }
         let err = LakeError::parquet(self.tmp.clone());
-        let mut group = self.writer.next_row_group().map_err(|e| LakeError::parquet(&self.tmp)(e))?;
+        let writer = self.writer.as_mut().expect("a TickFileWriter is used until finish");
+        let mut group = writer.next_row_group().map_err(|e| LakeError::parquet(&self.tmp)(e))?;
         let mut col = 0;
         while let Some(mut column) = group.next_column().map_err(|e| LakeError::parquet(&self.tmp)(e))? {
             let result = match col {
@@ -156,11 +166,22 @@ impl TickFileWriter {
     }
 
     /// Closes the file, syncs it and renames it into place. Returns the final path.
-    pub fn finish(self) -> Result<PathBuf, LakeError> {
-        let file = self.writer.into_inner().map_err(LakeError::parquet(&self.tmp))?;
+    pub fn finish(mut self) -> Result<PathBuf, LakeError> {
+        let writer = self.writer.take().expect("finish is called once");
+        let file = writer.into_inner().map_err(LakeError::parquet(&self.tmp))?;
         file.sync_all().map_err(LakeError::io(&self.tmp))?;
         std::fs::rename(&self.tmp, &self.path).map_err(LakeError::io(&self.path))?;
-        Ok(self.path)
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for TickFileWriter {
+    /// A writer dropped before `finish` (an error, a panic, an interrupted job) removes its
+    /// temporary file: nothing partial is ever left under a data file's name, or at all.
+    fn drop(&mut self) {
+        if self.writer.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 

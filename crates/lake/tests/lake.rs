@@ -250,3 +250,64 @@ print(json.dumps({{"parts": parts, "vwap": vwap}}))
         assert!((v - pv / vol).abs() < 1e-9 * v.abs(), "{symbol}: duckdb {v} vs ours {}", pv / vol);
     }
 }
+
+#[test]
+fn landing_ndjson_keeps_good_lines_refuses_bad_ones_by_line_and_is_incremental() {
+    use tickloop_lake::land_ndjson;
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::local(dir.path().join("lake"));
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let line = |sym: &str, sec: i64, close: &str| {
+        format!(
+            r#"{{"symbol":"{sym}","ts":"{}","open":10,"high":11,"low":9,"close":{close},"volume":5,"exchange":"XNAS","currency":"USD"}}"#,
+            t0().add_nanos(sec * NANOS_PER_SECOND)
+        )
+    };
+    let mut lines: Vec<String> = Vec::new();
+    for s in 0..100 {
+        lines.push(line("AAA", 3590 + s, "10.5"));
+        lines.push(line("BBB", 3590 + s, "10.25"));
+    }
+    lines[6] = "{\"symbol\":\"AAA\", truncated".to_owned(); // line 7
+    lines[21] = line("BBB", 3600, "null"); // line 22: missing close
+    lines.push(line("AAA", 3595, "10.5")); // line 201: a duplicate
+    let file = inbox.join("batch-1.ndjson");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+
+    let first = land_ndjson(&lake, &[inbox.clone()]).unwrap();
+    assert_eq!(first.landed, ["batch-1"]);
+    assert_eq!(first.rows_written, 198);
+    assert_eq!(first.partitions_written, 2, "the ticks straddle 14:00");
+    let rejects = std::fs::read_to_string(dir.path().join("lake/rejects/batch-1.jsonl")).unwrap();
+    let rejects: Vec<serde_json::Value> = rejects.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let got: Vec<(u64, &str)> =
+        rejects.iter().map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap())).collect();
+    assert_eq!(got, [(7, "malformed"), (22, "missing_field"), (201, "duplicate")]);
+
+    let again = land_ndjson(&lake, &[inbox.clone()]).unwrap();
+    assert_eq!((again.landed.len(), again.skipped_unchanged.len()), (0, 1), "unchanged input is skipped");
+
+    // A shorter version covering only the 13:00 hour: its 14:00 file must go.
+    std::fs::write(&file, lines[..16].join("\n")).unwrap();
+    let changed = land_ndjson(&lake, &[inbox]).unwrap();
+    assert_eq!(changed.landed, ["batch-1"]);
+    assert_eq!(changed.partitions_written, 1);
+    let (_, ticks) = replay(&lake, Timestamp::MIN, Timestamp::MAX);
+    assert_eq!(ticks.len(), 15, "re-landing replaced the input's rows: 16 lines, one malformed");
+    assert!(!dir.path().join("lake/raw/ticks/date=2024-01-02/hour=14/part-batch-1.parquet").exists());
+}
+
+#[test]
+fn an_interrupted_write_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = names(1);
+    let path = dir.path().join("date=2024-01-02/hour=13/part-0.parquet");
+    let mut w = TickFileWriter::create(&path).unwrap();
+    let ticks: Vec<Tick> = (0..1000).map(|s| tick(0, t0().add_nanos(s * NANOS_PER_SECOND), 5.0)).collect();
+    w.write_run(table.meta(SymbolId::new(0)), &ticks).unwrap();
+    drop(w); // the job dies before finish()
+    let left: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+    assert!(left.is_empty(), "found {left:?}");
+}
