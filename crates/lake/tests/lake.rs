@@ -276,7 +276,7 @@ fn landing_ndjson_keeps_good_lines_refuses_bad_ones_by_line_and_is_incremental()
     let file = inbox.join("batch-1.ndjson");
     std::fs::write(&file, lines.join("\n")).unwrap();
 
-    let first = land_ndjson(&lake, &[inbox.clone()]).unwrap();
+    let first = land_ndjson(&lake, std::slice::from_ref(&inbox)).unwrap();
     assert_eq!(first.landed, ["batch-1"]);
     assert_eq!(first.rows_written, 198);
     assert_eq!(first.partitions_written, 2, "the ticks straddle 14:00");
@@ -286,7 +286,7 @@ fn landing_ndjson_keeps_good_lines_refuses_bad_ones_by_line_and_is_incremental()
         rejects.iter().map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap())).collect();
     assert_eq!(got, [(7, "malformed"), (22, "missing_field"), (201, "duplicate")]);
 
-    let again = land_ndjson(&lake, &[inbox.clone()]).unwrap();
+    let again = land_ndjson(&lake, std::slice::from_ref(&inbox)).unwrap();
     assert_eq!((again.landed.len(), again.skipped_unchanged.len()), (0, 1), "unchanged input is skipped");
 
     // A shorter version covering only the 13:00 hour: its 14:00 file must go.
