@@ -289,38 +289,59 @@ impl TickFileReader {
                 _ => return Err(LakeError::invalid(&self.path, format!("column {name} must be double"))),
             }
         }
-        let doubles: [ColumnReaderImpl<DoubleType>; 5] = doubles.try_into().unwrap_or_else(|_| unreachable!());
-        Ok(TickRun {
-            path: self.path.clone(),
-            row_group: info.row_group,
-            symbol,
-            ts_event,
-            ts_recv,
-            doubles,
-            remaining: info.rows,
-            buf: Vec::with_capacity(PAGE_ROWS),
-            pos: 0,
-            last_ts: Timestamp::MIN,
-            ints: [Vec::new(), Vec::new()],
-            floats: Default::default(),
-        })
+        let mut doubles: [ColumnReaderImpl<DoubleType>; 5] = doubles.try_into().unwrap_or_else(|_| unreachable!());
+        let (mut ts_event, mut ts_recv) = (ts_event, ts_recv);
+        // The whole run is decoded now and the column readers dropped: each holds a zstd
+        // context (~100 KiB), and a replay keeps a thousand runs open at once.
+        let rows = usize::try_from(info.rows).unwrap_or(usize::MAX);
+        let mut ticks = Vec::with_capacity(rows);
+        let (mut ints, mut floats): ([Vec<i64>; 2], [Vec<f64>; 5]) = Default::default();
+        let err = |e| LakeError::parquet(&self.path)(e);
+        let mut last_ts = Timestamp::MIN;
+        while ticks.len() < rows {
+            let n = PAGE_ROWS.min(rows - ticks.len());
+            let mut counts = [0usize; 7];
+            counts[0] = read_column(&mut ts_event, n, &mut ints[0]).map_err(err)?;
+            counts[1] = read_column(&mut ts_recv, n, &mut ints[1]).map_err(err)?;
+            for (i, (reader, out)) in doubles.iter_mut().zip(&mut floats).enumerate() {
+                counts[i + 2] = read_column(reader, n, out).map_err(err)?;
+            }
+            if counts.iter().any(|&c| c != n) {
+                return Err(LakeError::invalid(&self.path, format!("row group {} ended early", info.row_group)));
+            }
+            let [o, h, l, c, v] = &floats;
+            for i in 0..n {
+                let ts = Timestamp::from_nanos(ints[0][i]);
+                if ts <= last_ts {
+                    return Err(LakeError::invalid(
+                        &self.path,
+                        format!("row group {} is not strictly increasing in ts_event at {ts}", info.row_group),
+                    ));
+                }
+                last_ts = ts;
+                ticks.push(Tick {
+                    symbol,
+                    ts_event: ts,
+                    ts_recv: Timestamp::from_nanos(ints[1][i]),
+                    open: Price(o[i]),
+                    high: Price(h[i]),
+                    low: Price(l[i]),
+                    close: Price(c[i]),
+                    volume: Volume(v[i]),
+                });
+            }
+        }
+        Ok(TickRun { path: self.path.clone(), row_group: info.row_group, ticks, pos: 0 })
     }
 }
 
-/// A streaming cursor over one row group: decodes [`PAGE_ROWS`] ticks at a time.
+/// One row group's ticks, decoded, with a cursor. Memory is the run's ticks (≤ 3,600 for an
+/// hour of 1-second data), so a replay holds at most one hour of the lake decoded.
 pub struct TickRun {
     path: PathBuf,
     row_group: usize,
-    symbol: SymbolId,
-    ts_event: ColumnReaderImpl<Int64Type>,
-    ts_recv: ColumnReaderImpl<Int64Type>,
-    doubles: [ColumnReaderImpl<DoubleType>; 5],
-    remaining: u64,
-    buf: Vec<Tick>,
+    ticks: Vec<Tick>,
     pos: usize,
-    last_ts: Timestamp,
-    ints: [Vec<i64>; 2],
-    floats: [Vec<f64>; 5],
 }
 
 impl std::fmt::Debug for TickRun {
@@ -328,7 +349,7 @@ impl std::fmt::Debug for TickRun {
         f.debug_struct("TickRun")
             .field("path", &self.path)
             .field("row_group", &self.row_group)
-            .field("remaining", &self.remaining)
+            .field("remaining", &(self.ticks.len() - self.pos))
             .finish()
     }
 }
@@ -346,59 +367,14 @@ fn read_column<T: DataType>(
 impl TickRun {
     /// The next tick without consuming it.
     pub fn peek(&mut self) -> Result<Option<&Tick>, LakeError> {
-        if self.pos == self.buf.len() && !self.refill()? {
-            return Ok(None);
-        }
-        Ok(self.buf.get(self.pos))
+        Ok(self.ticks.get(self.pos))
     }
 
     pub fn next_tick(&mut self) -> Result<Option<Tick>, LakeError> {
-        let tick = self.peek()?.copied();
+        let tick = self.ticks.get(self.pos).copied();
         if tick.is_some() {
             self.pos += 1;
         }
         Ok(tick)
-    }
-
-    fn refill(&mut self) -> Result<bool, LakeError> {
-        if self.remaining == 0 {
-            return Ok(false);
-        }
-        let n = PAGE_ROWS.min(self.remaining as usize);
-        let err = |e| LakeError::parquet(&self.path)(e);
-        let mut counts = [0usize; 7];
-        counts[0] = read_column(&mut self.ts_event, n, &mut self.ints[0]).map_err(err)?;
-        counts[1] = read_column(&mut self.ts_recv, n, &mut self.ints[1]).map_err(err)?;
-        for (i, (reader, out)) in self.doubles.iter_mut().zip(&mut self.floats).enumerate() {
-            counts[i + 2] = read_column(reader, n, out).map_err(err)?;
-        }
-        if counts.iter().any(|&c| c != n) {
-            return Err(LakeError::invalid(&self.path, format!("row group {} ended early", self.row_group)));
-        }
-        self.buf.clear();
-        let [o, h, l, c, v] = &self.floats;
-        for i in 0..n {
-            let ts_event = Timestamp::from_nanos(self.ints[0][i]);
-            if ts_event <= self.last_ts {
-                return Err(LakeError::invalid(
-                    &self.path,
-                    format!("row group {} is not strictly increasing in ts_event at {ts_event}", self.row_group),
-                ));
-            }
-            self.last_ts = ts_event;
-            self.buf.push(Tick {
-                symbol: self.symbol,
-                ts_event,
-                ts_recv: Timestamp::from_nanos(self.ints[1][i]),
-                open: Price(o[i]),
-                high: Price(h[i]),
-                low: Price(l[i]),
-                close: Price(c[i]),
-                volume: Volume(v[i]),
-            });
-        }
-        self.pos = 0;
-        self.remaining -= n as u64;
-        Ok(true)
     }
 }
