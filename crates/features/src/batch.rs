@@ -150,31 +150,25 @@ fn rsi(xs: &[f64], k: usize) -> Vec<f64> {
     if xs.len() <= k {
         return out;
     }
-    let change = |i: usize| xs[i] - xs[i - 1];
+    // A change split into (gain, loss); adding the zero side leaves a sum unchanged.
+    let split = |i: usize| {
+        let d = xs[i] - xs[i - 1];
+        if d < 0.0 { (0.0, -d) } else { (d, 0.0) }
+    };
     let (mut gain, mut loss) = (0.0, 0.0);
     for i in 1..=k {
-        let d = change(i);
-        if d < 0.0 {
-            loss -= d;
-        } else {
-            gain += d;
-        }
+        let (g, l) = split(i);
+        gain += g;
+        loss += l;
     }
     gain /= k as f64;
     loss /= k as f64;
     let score = |g: f64, l: f64| if ta_is_zero(g + l) { 0.0 } else { 100.0 * (g / (g + l)) };
     out[k] = score(gain, loss);
     for i in k + 1..xs.len() {
-        let d = change(i);
-        gain *= (k - 1) as f64;
-        loss *= (k - 1) as f64;
-        if d < 0.0 {
-            loss -= d;
-        } else {
-            gain += d;
-        }
-        gain /= k as f64;
-        loss /= k as f64;
+        let (g, l) = split(i);
+        gain = (gain * (k - 1) as f64 + g) / k as f64;
+        loss = (loss * (k - 1) as f64 + l) / k as f64;
         out[i] = score(gain, loss);
     }
     out
