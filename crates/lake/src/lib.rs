@@ -10,9 +10,11 @@
 //! k-way merge whose memory is bounded by the number of open runs (symbol row groups in
 //! one hour), never by the amount of data.
 
+mod atomic;
 pub mod csv;
 mod dead_letters;
 mod error;
+mod feature_file;
 mod import;
 mod landing;
 mod layout;
@@ -21,6 +23,7 @@ mod tick_file;
 
 pub use dead_letters::DeadLetterFile;
 pub use error::LakeError;
+pub use feature_file::FeatureFileWriter;
 pub use import::{ImportSummary, RejectedRow, import_csv};
 pub use landing::{LandingSummary, land_ndjson};
 pub use layout::{Dataset, Lake, Partition};

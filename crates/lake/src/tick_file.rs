@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
@@ -11,12 +10,12 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::FileReader;
 use parquet::file::serialized_reader::SerializedFileReader;
-use parquet::file::writer::SerializedFileWriter;
+
 use parquet::schema::parser::parse_message_type;
 use tickloop_core::{Price, SymbolId, SymbolMeta, Tick, Timestamp, Volume};
 
 use crate::LakeError;
-use crate::layout::temp_path;
+use crate::atomic::AtomicParquet;
 
 /// Column names match the fields of [`Tick`] (and the JSON wire format).
 const SCHEMA: &str = "message tick {
@@ -46,10 +45,7 @@ const PAGE_ROWS: usize = 1024;
 /// Writes one tick file under a temporary name; [`TickFileWriter::finish`] renames it into
 /// place, so readers never see a partial file.
 pub struct TickFileWriter {
-    path: PathBuf,
-    tmp: PathBuf,
-    /// `None` once finished.
-    writer: Option<SerializedFileWriter<File>>,
+    file: AtomicParquet,
     rows: u64,
     i64_buf: Vec<i64>,
     f64_buf: Vec<f64>,
@@ -58,19 +54,13 @@ pub struct TickFileWriter {
 
 impl std::fmt::Debug for TickFileWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TickFileWriter").field("path", &self.path).field("rows", &self.rows).finish()
+        f.debug_struct("TickFileWriter").field("path", &self.file.path()).field("rows", &self.rows).finish()
     }
 }
 
 impl TickFileWriter {
     pub fn create(path: impl Into<PathBuf>) -> Result<Self, LakeError> {
-        let path = path.into();
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
-        }
-        let tmp = temp_path(&path);
-        let file = File::create(&tmp).map_err(LakeError::io(&tmp))?;
-        let schema = Arc::new(parse_message_type(SCHEMA).expect("tick schema parses"));
+        let schema = parse_message_type(SCHEMA).expect("tick schema parses");
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
             .set_statistics_enabled(EnabledStatistics::Page)
@@ -83,16 +73,8 @@ impl TickFileWriter {
             ]))
             .set_created_by("tickloop".to_owned())
             .build();
-        let writer = SerializedFileWriter::new(file, schema, Arc::new(props)).map_err(LakeError::parquet(&tmp))?;
-        Ok(TickFileWriter {
-            path,
-            tmp,
-            writer: Some(writer),
-            rows: 0,
-            i64_buf: Vec::new(),
-            f64_buf: Vec::new(),
-            str_buf: Vec::new(),
-        })
+        let file = AtomicParquet::create(path.into(), schema, props)?;
+        Ok(TickFileWriter { file, rows: 0, i64_buf: Vec::new(), f64_buf: Vec::new(), str_buf: Vec::new() })
     }
 
     /// Appends one symbol's ticks as a row group. They must be that symbol's, in strictly
@@ -104,21 +86,21 @@ impl TickFileWriter {
         let symbol = ticks[0].symbol;
         if let Some(i) = ticks.iter().position(|t| t.symbol != symbol) {
             return Err(LakeError::invalid(
-                &self.path,
+                self.file.path(),
                 format!("run for {} holds another symbol at row {i}", meta.name),
             ));
         }
         if let Some(i) = ticks.windows(2).position(|w| w[0].ts_event >= w[1].ts_event) {
             return Err(LakeError::invalid(
-                &self.path,
+                self.file.path(),
                 format!("run for {} is not strictly increasing in ts_event at row {}", meta.name, i + 1),
             ));
         }
-        let err = LakeError::parquet(self.tmp.clone());
-        let writer = self.writer.as_mut().expect("a TickFileWriter is used until finish");
-        let mut group = writer.next_row_group().map_err(|e| LakeError::parquet(&self.tmp)(e))?;
+        let tmp = self.file.tmp().to_owned();
+        let fail = |e| LakeError::parquet(&tmp)(e);
+        let mut group = self.file.writer().next_row_group().map_err(fail)?;
         let mut col = 0;
-        while let Some(mut column) = group.next_column().map_err(|e| LakeError::parquet(&self.tmp)(e))? {
+        while let Some(mut column) = group.next_column().map_err(fail)? {
             let result = match col {
                 SYMBOL | EXCHANGE | CURRENCY => {
                     let text = match col {
@@ -152,11 +134,11 @@ impl TickFileWriter {
                     column.typed::<DoubleType>().write_batch(&self.f64_buf, None, None)
                 }
             };
-            result.map_err(|e| LakeError::parquet(&self.tmp)(e))?;
-            column.close().map_err(|e| LakeError::parquet(&self.tmp)(e))?;
+            result.map_err(fail)?;
+            column.close().map_err(fail)?;
             col += 1;
         }
-        group.close().map_err(err)?;
+        group.close().map_err(fail)?;
         self.rows += ticks.len() as u64;
         Ok(())
     }
@@ -166,22 +148,8 @@ impl TickFileWriter {
     }
 
     /// Closes the file, syncs it and renames it into place. Returns the final path.
-    pub fn finish(mut self) -> Result<PathBuf, LakeError> {
-        let writer = self.writer.take().expect("finish is called once");
-        let file = writer.into_inner().map_err(LakeError::parquet(&self.tmp))?;
-        file.sync_all().map_err(LakeError::io(&self.tmp))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(LakeError::io(&self.path))?;
-        Ok(self.path.clone())
-    }
-}
-
-impl Drop for TickFileWriter {
-    /// A writer dropped before `finish` (an error, a panic, an interrupted job) removes its
-    /// temporary file: nothing partial is ever left under a data file's name, or at all.
-    fn drop(&mut self) {
-        if self.writer.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+    pub fn finish(self) -> Result<PathBuf, LakeError> {
+        self.file.finish()
     }
 }
 
