@@ -31,3 +31,46 @@ pub fn run(args: LandArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Build processed/features from raw/ticks with the batch twin of the feature code (ETL job 2).
+#[derive(Debug, Args)]
+pub struct EtlFeaturesArgs {
+    /// Lake root.
+    #[arg(long, env = "TICKLOOP_LAKE", default_value = "data/lake")]
+    lake: PathBuf,
+    /// Built-in feature set: default or minimal.
+    #[arg(long, default_value = "default")]
+    set: String,
+    /// First instant (RFC 3339); all days when omitted.
+    #[arg(long, value_parser = crate::sim::parse_ts)]
+    from: Option<tickloop_core::Timestamp>,
+    /// End (exclusive, RFC 3339); all days when omitted.
+    #[arg(long, value_parser = crate::sim::parse_ts)]
+    to: Option<tickloop_core::Timestamp>,
+}
+
+pub fn run_features(args: EtlFeaturesArgs) -> anyhow::Result<()> {
+    let Some(set) = tickloop_features::FeatureSetDef::builtin(&args.set) else {
+        anyhow::bail!(
+            "unknown feature set {:?}: built-in sets are {:?}",
+            args.set,
+            tickloop_features::FeatureSetDef::BUILTIN
+        );
+    };
+    let lake = Lake::local(&args.lake);
+    let from = args.from.unwrap_or(tickloop_core::Timestamp::MIN);
+    let to = args.to.unwrap_or(tickloop_core::Timestamp::MAX);
+    let summary = tickloop_lake::build_features(&lake, &set, from, to)
+        .with_context(|| format!("building features in {}", args.lake.display()))?;
+    println!(
+        "{}@{}: built {} day(s) {:?} ({} rows in {} hourly files); {} day(s) unchanged",
+        set.name,
+        set.version,
+        summary.days_built.len(),
+        summary.days_built,
+        summary.rows,
+        summary.files,
+        summary.days_unchanged.len()
+    );
+    Ok(())
+}

@@ -37,6 +37,8 @@ enum Command {
     ImportCsv(import::ImportCsvArgs),
     /// Land NDJSON ticks (files or directories) in the lake as cleaned parquet.
     Land(land::LandArgs),
+    /// Build processed/features from raw ticks (only days that changed).
+    EtlFeatures(land::EtlFeaturesArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,5 +54,6 @@ fn main() -> anyhow::Result<()> {
         Command::Features(args) => features::run(args),
         Command::ImportCsv(args) => import::run(args),
         Command::Land(args) => land::run(args),
+        Command::EtlFeatures(args) => land::run_features(args),
     }
 }

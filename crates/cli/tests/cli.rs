@@ -52,7 +52,7 @@ fn run_dirs(runs: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn every_subcommand_has_help_with_defaults() {
-    for sub in [&[][..], &["sim"], &["backtest"], &["features"], &["import-csv"], &["land"]] {
+    for sub in [&[][..], &["sim"], &["backtest"], &["features"], &["import-csv"], &["land"], &["etl-features"]] {
         let text = ok(tickloop().args(sub).arg("--help"));
         assert!(text.contains("Usage"), "{sub:?}: {text}");
     }

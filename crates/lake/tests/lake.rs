@@ -311,3 +311,90 @@ fn an_interrupted_write_leaves_nothing_behind() {
     let left: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
     assert!(left.is_empty(), "found {left:?}");
 }
+
+/// Job 2's parquet, read back by DuckDB, holds what the streaming pipeline computes for the
+/// same ticks (nulls exactly where it is still warming up), and a second run does nothing.
+#[test]
+fn feature_job_output_read_by_duckdb_equals_the_streaming_features() {
+    use tickloop_features::{FeatureSet, FeatureSetDef, Ohlcv};
+    use tickloop_lake::build_features;
+
+    let Some(python) = outside_python() else {
+        eprintln!("skipped: no Python with duckdb (run through `cargo xtask test`)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::local(dir.path());
+    let table = names(3);
+    // Two hours with gaps (every 3rd second missing) and a flat stretch.
+    let ticks: Vec<Tick> = (0..7200)
+        .filter(|s| s % 3 != 2)
+        .flat_map(|s| {
+            (0..3u32).map(move |sym| {
+                let px = if (1000..1300).contains(&s) {
+                    70.0
+                } else {
+                    60.0 + f64::from(sym) + ((s as f64) / 97.0).sin() * 2.0
+                };
+                let mut t = tick(sym, t0().add_nanos(s * NANOS_PER_SECOND), px);
+                t.volume = Volume(f64::from((s as u32 * 13 + sym * 7) % 500));
+                t
+            })
+        })
+        .collect();
+    write_lake(&lake, &table, &ticks, |t| t.symbol.index() % 2);
+    let set = FeatureSetDef::builtin("default").unwrap();
+    let first = build_features(&lake, &set, Timestamp::MIN, Timestamp::MAX).unwrap();
+    assert_eq!((first.days_built.len(), first.rows, first.files), (1, ticks.len() as u64, 2));
+    let again = build_features(&lake, &set, Timestamp::MIN, Timestamp::MAX).unwrap();
+    assert_eq!((again.days_built.len(), again.days_unchanged.len()), (0, 1));
+
+    let columns =
+        ["sma_20", "rsi_14", "macd_hist_12_26_9", "bb_lower_20_2", "atr_14", "vwap", "volume_z_300", "max_300"];
+    let script = format!(
+        r#"
+import duckdb, json
+rows = duckdb.connect().execute("SELECT symbol, epoch_ns(ts_event), {cols} FROM read_parquet('{root}/processed/features/**/*.parquet', hive_partitioning=true) ORDER BY symbol, ts_event").fetchall()
+print(json.dumps(rows))
+"#,
+        cols = columns.join(", "),
+        root = dir.path().display()
+    );
+    let out = std::process::Command::new(&python).args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    let theirs: Vec<Vec<serde_json::Value>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(theirs.len(), ticks.len());
+
+    let specs: Vec<_> = columns.iter().map(|c| c.parse().unwrap()).collect();
+    let mut streaming: BTreeMap<String, FeatureSet> = BTreeMap::new();
+    let mut ours: Vec<(String, i64, Vec<f64>)> = Vec::new();
+    let mut sorted = ticks.clone();
+    sorted.sort_by_key(|t| (table.name(t.symbol).to_owned(), t.ts_event));
+    for t in &sorted {
+        let name = table.name(t.symbol).to_owned();
+        let set = streaming.entry(name.clone()).or_insert_with(|| FeatureSet::new(&specs));
+        let mut values = Vec::new();
+        set.update(&Ohlcv::from(t), &mut values);
+        ours.push((name, t.ts_event.as_nanos(), values));
+    }
+    let mut compared = 0;
+    for (row, (symbol, ts, values)) in theirs.iter().zip(&ours) {
+        assert_eq!(row[0].as_str().unwrap(), symbol);
+        assert_eq!(row[1].as_i64().unwrap(), *ts);
+        for (k, want) in values.iter().enumerate() {
+            let got = &row[2 + k];
+            if want.is_nan() {
+                assert!(got.is_null(), "{symbol} {ts} {}: expected null, got {got}", columns[k]);
+            } else {
+                let got = got.as_f64().unwrap_or_else(|| panic!("{symbol} {ts} {}: null, expected {want}", columns[k]));
+                assert!(
+                    (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+                    "{symbol} {}: {got} vs streaming {want}",
+                    columns[k]
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 90_000, "compared {compared}");
+}

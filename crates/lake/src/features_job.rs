@@ -1,0 +1,155 @@
+//! Job 2, feature engineering: `raw/ticks` → `processed/features` with the batch twin of the
+//! pipeline's feature code.
+//!
+//! Features are computed per symbol over each UTC day (state starts fresh at the day's
+//! first tick, as a live runner started at midnight would have it), then written per hour,
+//! one row group per symbol. Incremental: a manifest keeps, per day, a fingerprint of the
+//! raw files (names, sizes, modification times) and of the feature set; only days whose
+//! fingerprint changed are recomputed, and a recomputed day's old hours are replaced.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tickloop_core::{NANOS_PER_HOUR, SymbolId, Tick, Timestamp};
+use tickloop_features::FeatureSetDef;
+use tickloop_features::batch::{Columns, compute};
+
+use crate::layout::write_atomically;
+use crate::tick_file::TickFileReader;
+use crate::{Dataset, FeatureFileWriter, Lake, LakeError, Partition};
+
+const MANIFEST: &str = "_etl/features.json";
+const DAY: i64 = 24 * NANOS_PER_HOUR;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Manifest {
+    /// `YYYY-MM-DD` → fingerprint of that day's inputs and feature set.
+    days: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FeatureJobSummary {
+    pub days_built: Vec<String>,
+    pub days_unchanged: Vec<String>,
+    pub rows: u64,
+    pub files: usize,
+}
+
+/// Builds `processed/features` for every day of raw ticks in `[from, to)` that changed.
+pub fn build_features(
+    lake: &Lake,
+    set: &FeatureSetDef,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<FeatureJobSummary, LakeError> {
+    let manifest_path = lake.root().join(MANIFEST);
+    let mut manifest: Manifest = match std::fs::read(&manifest_path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|source| LakeError::Json { path: manifest_path.clone(), source })?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
+        Err(e) => return Err(LakeError::io(&manifest_path)(e)),
+    };
+    let mut days: BTreeMap<Timestamp, Vec<Partition>> = BTreeMap::new();
+    for p in lake.partitions(Dataset::RawTicks, from, to)? {
+        days.entry(p.hour.floor_to(DAY)).or_default().push(p);
+    }
+    let mut summary = FeatureJobSummary::default();
+    for (day, partitions) in days {
+        let label = Partition { hour: day }.relative_dir()[5..15].to_owned();
+        let mut hasher = Sha256::new();
+        hasher.update(format!("{}@{}:{:?}", set.name, set.version, set.columns()).as_bytes());
+        let mut files = Vec::new();
+        for &p in &partitions {
+            for path in lake.partition_files(Dataset::RawTicks, p, ".parquet")? {
+                let meta = std::fs::metadata(&path).map_err(LakeError::io(&path))?;
+                let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+                hasher.update(format!("{}|{}|{:?}\n", path.display(), meta.len(), modified).as_bytes());
+                files.push(path);
+            }
+        }
+        let fingerprint: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if manifest.days.get(&label) == Some(&fingerprint) {
+            summary.days_unchanged.push(label);
+            continue;
+        }
+        let (rows, written) = build_day(lake, set, day, &files)?;
+        summary.rows += rows;
+        summary.files += written;
+        manifest.days.insert(label.clone(), fingerprint);
+        write_atomically(&manifest_path, &serde_json::to_vec_pretty(&manifest).expect("manifest serialises"))?;
+        summary.days_built.push(label);
+    }
+    Ok(summary)
+}
+
+/// Computes one day: every symbol's ticks (from all of the day's files, in time order,
+/// first of any duplicate kept), the batch features, split into hours.
+fn build_day(
+    lake: &Lake,
+    set: &FeatureSetDef,
+    day: Timestamp,
+    files: &[std::path::PathBuf],
+) -> Result<(u64, usize), LakeError> {
+    let readers: Vec<TickFileReader> = files.iter().map(TickFileReader::open).collect::<Result<_, _>>()?;
+    let mut runs_by_symbol: BTreeMap<String, Vec<(usize, usize)>> = BTreeMap::new();
+    for (f, reader) in readers.iter().enumerate() {
+        for (r, info) in reader.runs().iter().enumerate() {
+            runs_by_symbol.entry(info.symbol.clone()).or_default().push((f, r));
+        }
+    }
+    let columns = set.columns();
+    let mut writers: BTreeMap<Partition, FeatureFileWriter> = BTreeMap::new();
+    let mut rows = 0;
+    for (symbol, runs) in &runs_by_symbol {
+        let mut ticks: Vec<Tick> = Vec::new();
+        for &(f, r) in runs {
+            let mut run = readers[f].open_run(r, SymbolId::new(0))?;
+            while let Some(t) = run.next_tick()? {
+                ticks.push(t);
+            }
+        }
+        ticks.sort_by_key(|t| t.ts_event);
+        ticks.dedup_by_key(|t| t.ts_event);
+        let pick = |f: fn(&Tick) -> f64| ticks.iter().map(f).collect::<Vec<f64>>();
+        let ts: Vec<i64> = ticks.iter().map(|t| t.ts_event.as_nanos()).collect();
+        let (open, high, low, close, volume) =
+            (pick(|t| t.open.0), pick(|t| t.high.0), pick(|t| t.low.0), pick(|t| t.close.0), pick(|t| t.volume.0));
+        let cols = Columns { ts_nanos: &ts, open: &open, high: &high, low: &low, close: &close, volume: &volume };
+        let values: Vec<Vec<f64>> = set.features.iter().map(|&spec| compute(spec, &cols)).collect();
+        // Split the day into hours.
+        let mut start = 0;
+        while start < ts.len() {
+            let hour = Partition::containing(Timestamp::from_nanos(ts[start]));
+            let end = start + ts[start..].partition_point(|&t| t < hour.end().as_nanos());
+            let writer = match writers.entry(hour) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let path = lake.partition_dir(Dataset::Features, hour).join("part-0.parquet");
+                    e.insert(FeatureFileWriter::create(path, &columns)?)
+                }
+            };
+            let slices: Vec<Vec<f64>> = values.iter().map(|v| v[start..end].to_vec()).collect();
+            writer.write_symbol(symbol, &ts[start..end], &slices)?;
+            rows += (end - start) as u64;
+            start = end;
+        }
+    }
+    let written = writers.len();
+    for hour in (0..24).map(|h| Partition { hour: day.add_nanos(h * NANOS_PER_HOUR) }) {
+        match writers.remove(&hour) {
+            Some(w) => {
+                w.finish()?;
+            }
+            None => {
+                let stale = lake.partition_dir(Dataset::Features, hour).join("part-0.parquet");
+                match std::fs::remove_file(&stale) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(LakeError::io(&stale)(e)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok((rows, written))
+}
