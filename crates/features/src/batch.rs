@@ -78,13 +78,16 @@ pub fn compute(spec: FeatureSpec, c: &Columns<'_>) -> Vec<f64> {
                 .collect()
         }
         FeatureSpec::Vwap => {
+            // Cumulative sums, restarted at each UTC day.
             let mut out = nan(n);
-            let mut day_start = 0;
+            let (mut pv, mut vol) = (0.0, 0.0);
             for i in 0..n {
                 if i > 0 && c.ts_nanos[i].div_euclid(NANOS_PER_DAY) != c.ts_nanos[i - 1].div_euclid(NANOS_PER_DAY) {
-                    day_start = i;
+                    (pv, vol) = (0.0, 0.0);
                 }
-                out[i] = vwap(c, day_start..i + 1);
+                pv += (c.high[i] + c.low[i] + c.close[i]) / 3.0 * c.volume[i];
+                vol += c.volume[i];
+                out[i] = if vol > 0.0 { pv / vol } else { f64::NAN };
             }
             out
         }
