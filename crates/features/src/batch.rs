@@ -49,14 +49,11 @@ pub fn compute(spec: FeatureSpec, c: &Columns<'_>) -> Vec<f64> {
         FeatureSpec::Max(k) => rolling(c.close, w(k), |xs| xs.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
         FeatureSpec::RealizedVol(k) => {
             let k = w(k);
+            let squares: Vec<f64> =
+                (0..n).map(|i| if i == 0 { 0.0 } else { (c.close[i] / c.close[i - 1]).ln().powi(2) }).collect();
+            let sums = prefix_sums(&squares);
             (0..n)
-                .map(|i| {
-                    if i < k {
-                        return f64::NAN;
-                    }
-                    let ss: f64 = (i + 1 - k..=i).map(|j| (c.close[j] / c.close[j - 1]).ln().powi(2)).sum();
-                    (ss / k as f64).sqrt()
-                })
+                .map(|i| if i < k { f64::NAN } else { ((sums[i + 1] - sums[i + 1 - k]) / k as f64).max(0.0).sqrt() })
                 .collect()
         }
         FeatureSpec::VolumeZ(k) => {
@@ -93,7 +90,19 @@ pub fn compute(spec: FeatureSpec, c: &Columns<'_>) -> Vec<f64> {
         }
         FeatureSpec::VwapRolling(k) => {
             let k = w(k);
-            (0..n).map(|i| if i + 1 < k { f64::NAN } else { vwap(c, i + 1 - k..i + 1) }).collect()
+            let pv: Vec<f64> = (0..n).map(|i| (c.high[i] + c.low[i] + c.close[i]) / 3.0 * c.volume[i]).collect();
+            let traded: Vec<f64> = c.volume.iter().map(|&v| f64::from(u8::from(v > 0.0))).collect();
+            let (pv, vol, traded) = (prefix_sums(&pv), prefix_sums(c.volume), prefix_sums(&traded));
+            (0..n)
+                .map(|i| {
+                    if i + 1 < k {
+                        return f64::NAN;
+                    }
+                    let v = vol[i + 1] - vol[i + 1 - k];
+                    let window_has_volume = traded[i + 1] > traded[i + 1 - k];
+                    if window_has_volume { (pv[i + 1] - pv[i + 1 - k]) / v } else { f64::NAN }
+                })
+                .collect()
         }
         FeatureSpec::Macd { fast, slow, signal, output } => {
             let (line, sig, hist) = macd(c.close, w(fast), w(slow), w(signal));
@@ -129,8 +138,21 @@ fn rolling(xs: &[f64], k: usize, f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
     (0..xs.len()).map(|i| if i + 1 < k { f64::NAN } else { f(&xs[i + 1 - k..=i]) }).collect()
 }
 
+/// `out[i]` = sum of `xs[..i]`; a window's sum is a difference of two entries.
+fn prefix_sums(xs: &[f64]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(xs.len() + 1);
+    let mut total = 0.0;
+    out.push(total);
+    for &x in xs {
+        total += x;
+        out.push(total);
+    }
+    out
+}
+
 fn sma(xs: &[f64], k: usize) -> Vec<f64> {
-    rolling(xs, k, window_mean)
+    let sums = prefix_sums(xs);
+    (0..xs.len()).map(|i| if i + 1 < k { f64::NAN } else { (sums[i + 1] - sums[i + 1 - k]) / k as f64 }).collect()
 }
 
 fn ema(xs: &[f64], k: usize) -> Vec<f64> {
@@ -194,15 +216,6 @@ fn atr(c: &Columns<'_>, k: usize) -> Vec<f64> {
         out[i] = prev;
     }
     out
-}
-
-fn vwap(c: &Columns<'_>, range: std::ops::Range<usize>) -> f64 {
-    let (mut pv, mut vol) = (0.0, 0.0);
-    for i in range {
-        pv += (c.high[i] + c.low[i] + c.close[i]) / 3.0 * c.volume[i];
-        vol += c.volume[i];
-    }
-    if vol > 0.0 { pv / vol } else { f64::NAN }
 }
 
 fn macd(xs: &[f64], fast: usize, slow: usize, signal: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
