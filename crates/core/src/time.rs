@@ -105,6 +105,9 @@ impl FromStr for Timestamp {
             let millis: i64 = s.parse().map_err(|_| fail("epoch milliseconds out of range"))?;
             return millis.checked_mul(1_000_000).map(Timestamp).ok_or_else(|| fail("epoch milliseconds out of range"));
         }
+        if !s.is_ascii() {
+            return Err(fail("non-ASCII characters"));
+        }
         let b = s.as_bytes();
         if b.len() < 20 {
             return Err(fail("too short"));
@@ -237,12 +240,27 @@ mod tests {
         let t = Timestamp::parse("2024-02-29T23:59:59.25Z").unwrap();
         assert_eq!(t.as_nanos() % NANOS_PER_SECOND, 250_000_000);
         assert_eq!(t.to_string(), "2024-02-29T23:59:59.25Z");
-        for bad in ["2023-02-29T00:00:00Z", "2024-01-02 14:30", "2024-13-01T00:00:00Z", "", "2024-01-02T25:00:00Z"] {
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "2024-01-02 14:30",
+            "2024-13-01T00:00:00Z",
+            "",
+            "2024-01-02T25:00:00Z",
+            "202é-01-02T00:00:00Zxx",
+        ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
 
     proptest! {
+        /// Hostile text never panics the parser (multi-byte characters at field boundaries
+        /// used to slice through a character).
+        #[test]
+        fn any_text_parses_or_is_refused(text in "\\PC{0,40}", prefix in "[0-9T:.Z+-]{0,24}") {
+            let _ = Timestamp::parse(&text);
+            let _ = Timestamp::parse(&format!("{prefix}{text}"));
+        }
+
         #[test]
         fn display_then_parse_round_trips(nanos in -5_000_000_000_000_000_000i64..9_000_000_000_000_000_000i64) {
             let t = Timestamp::from_nanos(nanos);

@@ -10,8 +10,14 @@ use tickloop_core::{Price, RejectReason, Rejection, SymbolTable, Tick, Timestamp
 const RAW_LIMIT: usize = 4096;
 
 fn refuse(reason: RejectReason, detail: String, raw: &[u8]) -> Box<Rejection> {
-    let end = raw.len().min(RAW_LIMIT);
-    Box::new(Rejection { reason, detail, tick: None, raw: Some(String::from_utf8_lossy(&raw[..end]).into_owned()) })
+    // At most RAW_LIMIT bytes of text, cut on a character boundary (invalid UTF-8 becomes
+    // U+FFFD, which is longer than the byte it replaces).
+    let mut text = String::from_utf8_lossy(&raw[..raw.len().min(RAW_LIMIT)]).into_owned();
+    if text.len() > RAW_LIMIT {
+        let cut = (0..=RAW_LIMIT).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(cut);
+    }
+    Box::new(Rejection { reason, detail, tick: None, raw: Some(text) })
 }
 
 /// Decodes one JSON tick, interning its symbol (with exchange and currency) in `symbols`.
@@ -139,6 +145,79 @@ mod tests {
             prop_assert_eq!(fresh.meta(back.symbol), symbols.meta(id));
             prop_assert_eq!(back.ts_event, tick.ts_event);
             prop_assert_eq!((back.open, back.high, back.low, back.close, back.volume), (tick.open, tick.high, tick.low, tick.close, tick.volume));
+        }
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(raw: &[u8]) -> Result<(), TestCaseError> {
+        let mut symbols = SymbolTable::new();
+        match decode_json_tick(raw, &mut symbols, Timestamp::from_secs(0)) {
+            Ok(_) => {}
+            Err(r) => {
+                prop_assert!(!r.detail.is_empty());
+                prop_assert!(r.raw.as_ref().is_some_and(|s| s.len() <= RAW_LIMIT), "raw kept and bounded");
+            }
+        }
+        Ok(())
+    }
+
+    fn hostile_json() -> impl Strategy<Value = String> {
+        let field = prop_oneof![
+            Just("1e400".to_owned()),
+            Just("-1e400".to_owned()),
+            Just("123456789012345678901234567890".to_owned()),
+            Just("\"NaN\"".to_owned()),
+            Just("\"-inf\"".to_owned()),
+            Just("null".to_owned()),
+            Just("[]".to_owned()),
+            Just("{}".to_owned()),
+            Just("true".to_owned()),
+            (1usize..4).prop_map(|n| format!("\"{}\"", "x".repeat(n * 300_000))),
+            any::<f64>().prop_map(|x| format!("{x:?}")),
+            (0usize..300).prop_map(|d| format!("{}1{}", "[".repeat(d), "]".repeat(d))),
+        ];
+        proptest::collection::vec(
+            (
+                prop_oneof![
+                    Just("symbol"),
+                    Just("ts"),
+                    Just("open"),
+                    Just("high"),
+                    Just("low"),
+                    Just("close"),
+                    Just("volume"),
+                    Just("exchange")
+                ],
+                field,
+            ),
+            0..9,
+        )
+        .prop_map(|fields| {
+            let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            format!("{{{}}}", body.join(","))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Arbitrary bytes (invalid UTF-8 included) never panic the decoder: each is a tick
+        /// or a rejection with a reason and a bounded copy of the record.
+        #[test]
+        fn arbitrary_bytes_decode_or_are_refused(raw in proptest::collection::vec(any::<u8>(), 0..6000)) {
+            check(&raw)?;
+        }
+
+        /// JSON built to hurt: out-of-range and huge numbers, NaN strings, wrong types, 1 MB
+        /// strings, nesting deeper than the parser allows, missing and repeated fields.
+        #[test]
+        fn hostile_json_decodes_or_is_refused(text in hostile_json()) {
+            check(text.as_bytes())?;
         }
     }
 }

@@ -398,3 +398,72 @@ print(json.dumps(rows))
     }
     assert!(compared > 90_000, "compared {compared}");
 }
+
+mod hostile {
+    use super::*;
+    use tickloop_lake::csv::{Zone, read_ohlcv_csv};
+    use tickloop_lake::land_ndjson;
+
+    fn hostile_line() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>().prop_filter("no newline", |b| *b != b'\n'), 1..300),
+            (1usize..400).prop_map(|d| format!("{}{}", "[".repeat(d), "]".repeat(d)).into_bytes()),
+            Just(format!("{{\"symbol\":\"{}\"}}", "S".repeat(1 << 20)).into_bytes()),
+            Just(
+                br#"{"symbol":"AAA","ts":"2024-01-02T13:00:00Z","open":1e400,"high":1,"low":1,"close":1,"volume":1}"#
+                    .to_vec()
+            ),
+            Just(
+                br#"{"symbol":"AAA","ts":"2024-01-02T13:00:00Z","open":-1,"high":1,"low":1,"close":1,"volume":1}"#
+                    .to_vec()
+            ),
+            Just(vec![0xff, 0xfe, b'{', 0xc3]),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// Hostile lines between good ones: every good line lands, every hostile one is
+        /// refused with its line number, nothing panics.
+        #[test]
+        fn hostile_lines_are_refused_and_the_good_ones_land(bad in proptest::collection::vec(hostile_line(), 1..20)) {
+            let dir = tempfile::tempdir().unwrap();
+            let lake = Lake::local(dir.path().join("lake"));
+            let mut text: Vec<u8> = Vec::new();
+            let mut good = 0;
+            for (i, b) in bad.iter().enumerate() {
+                let ts = t0().add_nanos((i as i64 + 100) * NANOS_PER_SECOND);
+                text.extend(format!(r#"{{"symbol":"GOOD","ts":"{ts}","open":10,"high":11,"low":9,"close":10,"volume":5}}"#).bytes());
+                text.push(b'\n');
+                good += 1;
+                text.extend(b);
+                text.push(b'\n');
+            }
+            let input = dir.path().join("in.ndjson");
+            std::fs::write(&input, &text).unwrap();
+            let summary = land_ndjson(&lake, &[input]).unwrap();
+            prop_assert_eq!(summary.rows_written, good);
+            // Blank (whitespace-only) lines are skipped, not refused.
+            let refusable = bad.iter().filter(|b| !b.trim_ascii().is_empty()).count();
+            prop_assert_eq!(summary.rows_rejected, refusable as u64);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any file content gives bars or an error naming the problem; never a panic.
+        #[test]
+        fn any_csv_content_parses_or_is_refused(lines in proptest::collection::vec("\\PC{0,60}", 0..8), headed in any::<bool>()) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("x.csv");
+            let mut text = if headed { "Date,Open,High,Low,Close,Volume\n".to_owned() } else { String::new() };
+            text.push_str(&lines.join("\n"));
+            std::fs::write(&path, text).unwrap();
+            if let Err(e) = read_ohlcv_csv(&path, None, &Zone::utc()) {
+                prop_assert!(e.to_string().contains("x.csv"));
+            }
+        }
+    }
+}
