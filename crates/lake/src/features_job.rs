@@ -15,7 +15,7 @@ use tickloop_core::{NANOS_PER_HOUR, SymbolId, Tick, Timestamp};
 use tickloop_features::FeatureSetDef;
 use tickloop_features::batch::{Columns, compute};
 
-use crate::layout::write_atomically;
+use crate::layout::{hex, read_manifest, write_manifest};
 use crate::tick_file::TickFileReader;
 use crate::{Dataset, FeatureFileWriter, Lake, LakeError, Partition};
 
@@ -44,13 +44,7 @@ pub fn build_features(
     to: Timestamp,
 ) -> Result<FeatureJobSummary, LakeError> {
     let manifest_path = lake.root().join(MANIFEST);
-    let mut manifest: Manifest = match std::fs::read(&manifest_path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|source| LakeError::Json { path: manifest_path.clone(), source })?
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
-        Err(e) => return Err(LakeError::io(&manifest_path)(e)),
-    };
+    let mut manifest: Manifest = read_manifest(&manifest_path)?;
     let mut days: BTreeMap<Timestamp, Vec<Partition>> = BTreeMap::new();
     for p in lake.partitions(Dataset::RawTicks, from, to)? {
         days.entry(p.hour.floor_to(DAY)).or_default().push(p);
@@ -69,7 +63,7 @@ pub fn build_features(
                 files.push(path);
             }
         }
-        let fingerprint: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let fingerprint = hex(&hasher.finalize());
         if manifest.days.get(&label) == Some(&fingerprint) {
             summary.days_unchanged.push(label);
             continue;
@@ -78,7 +72,7 @@ pub fn build_features(
         summary.rows += rows;
         summary.files += written;
         manifest.days.insert(label.clone(), fingerprint);
-        write_atomically(&manifest_path, &serde_json::to_vec_pretty(&manifest).expect("manifest serialises"))?;
+        write_manifest(&manifest_path, &manifest)?;
         summary.days_built.push(label);
     }
     Ok(summary)

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tickloop_core::{SymbolId, SymbolTable, Tick, Timestamp};
 use tickloop_features::{Cleaner, CleaningPolicy, decode_json_tick};
 
-use crate::layout::write_atomically;
+use crate::layout::{hex, read_manifest, write_atomically, write_manifest};
 use crate::{Dataset, Lake, LakeError, Partition, TickFileWriter};
 
 const MANIFEST: &str = "_etl/landing.json";
@@ -54,20 +54,14 @@ struct RejectedLine<'a> {
 
 fn hash_file(path: &Path) -> Result<String, LakeError> {
     let bytes = std::fs::read(path).map_err(LakeError::io(path))?;
-    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&Sha256::digest(&bytes)))
 }
 
 /// Lands every `*.ndjson` / `*.jsonl` file of `inputs` (files or directories) that is new or
 /// changed since the last run.
 pub fn land_ndjson(lake: &Lake, inputs: &[PathBuf]) -> Result<LandingSummary, LakeError> {
     let manifest_path = lake.root().join(MANIFEST);
-    let mut manifest: Manifest = match std::fs::read(&manifest_path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|source| LakeError::Json { path: manifest_path.clone(), source })?
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
-        Err(e) => return Err(LakeError::io(&manifest_path)(e)),
-    };
+    let mut manifest: Manifest = read_manifest(&manifest_path)?;
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
@@ -108,8 +102,7 @@ pub fn land_ndjson(lake: &Lake, inputs: &[PathBuf]) -> Result<LandingSummary, La
         }
         manifest.inputs.insert(name.clone(), Landed { sha256: hash, partitions });
         // Record progress after each input: an interrupted run redoes only unfinished inputs.
-        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-        write_atomically(&manifest_path, &json)?;
+        write_manifest(&manifest_path, &manifest)?;
         summary.landed.push(name);
     }
     Ok(summary)

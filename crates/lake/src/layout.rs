@@ -142,6 +142,25 @@ impl Lake {
     }
 }
 
+/// A job's manifest: the JSON at `path`, or the default when there is none yet.
+pub(crate) fn read_manifest<T: serde::de::DeserializeOwned + Default>(path: &Path) -> Result<T, LakeError> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| LakeError::Json { path: path.to_owned(), source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(LakeError::io(path)(e)),
+    }
+}
+
+/// Saves a job's manifest atomically.
+pub(crate) fn write_manifest<T: Serialize>(path: &Path, manifest: &T) -> Result<(), LakeError> {
+    write_atomically(path, &serde_json::to_vec_pretty(manifest).expect("manifests serialise"))
+}
+
+/// Lower-case hex of a digest.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Names of the entries of `dir`, sorted; an absent directory has none.
 fn sorted_dir_names(dir: &Path) -> Result<Vec<String>, LakeError> {
     let entries = match fs::read_dir(dir) {
