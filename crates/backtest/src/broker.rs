@@ -73,6 +73,11 @@ impl Broker {
         self.cash
     }
 
+    /// Shares held in `symbol` (negative when short).
+    pub fn position(&self, symbol: SymbolId) -> f64 {
+        self.books.get(symbol.index()).map_or(0.0, |b| b.position)
+    }
+
     fn book(&mut self, symbol: SymbolId) -> &mut Book {
         let i = symbol.index();
         if i >= self.books.len() {
@@ -177,6 +182,46 @@ mod tests {
             b.set_target(&t, 1.0);
         }
         assert!(b.on_tick(&tick(4, 10.0, 10.0)).is_some(), "the order decided at 1 s is due from 3.5 s");
+    }
+
+    proptest::proptest! {
+        /// The books balance: equity kept incrementally equals initial capital plus, over
+        /// every fill, quantity × (last close − fill price), minus fees; and the position
+        /// is the sum of filled quantities.
+        #[test]
+        fn accounting_balances_after_any_sequence(
+            steps in proptest::collection::vec((0u32..3, 1.0f64..500.0, 0.0f64..0.05, proptest::option::of(-1.0f64..1.0)), 1..200),
+            fee_bps in 0.0f64..20.0,
+            slippage_bps in 0.0f64..20.0,
+            latency_ms in 0u64..3000,
+        ) {
+            let config = ExecutionConfig { initial_capital: 1_000_000.0, fee_bps, slippage_bps, latency_ms };
+            let mut b = Broker::new(config, 3);
+            let mut fills = Vec::new();
+            let mut last_close = [None::<f64>; 3];
+            for (i, &(sym, close, gap, target)) in steps.iter().enumerate() {
+                let open = close * (1.0 + gap);
+                let mut t = tick(i as i64 + 1, open, close);
+                t.symbol = SymbolId::new(sym);
+                fills.extend(b.on_tick(&t));
+                last_close[sym as usize] = Some(close);
+                if let Some(w) = target {
+                    b.set_target(&t, w);
+                }
+            }
+            let mut expected = 1_000_000.0;
+            let mut positions = [0.0f64; 3];
+            for f in &fills {
+                let mark = last_close[f.symbol.index()].expect("filled symbols have ticked");
+                expected += f.quantity * (mark - f.price) - f.fee;
+                positions[f.symbol.index()] += f.quantity;
+            }
+            let tolerance = 1e-6 * expected.abs().max(1.0);
+            proptest::prop_assert!((b.equity() - expected).abs() < tolerance, "equity {} vs {}", b.equity(), expected);
+            for (i, p) in positions.iter().enumerate() {
+                proptest::prop_assert_eq!(b.position(SymbolId::new(i as u32)), *p);
+            }
+        }
     }
 
     #[test]
