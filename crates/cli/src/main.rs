@@ -5,6 +5,7 @@
 mod backtest;
 mod duration;
 mod features;
+mod feed;
 mod import;
 mod land;
 mod progress;
@@ -31,6 +32,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Run an experiment over the lake and write a report under experiments/runs/<id>/.
     Backtest(backtest::BacktestArgs),
+    /// Publish the synthetic market to Kafka in real time (or faster).
+    Feed(feed::FeedArgs),
     /// Compute features over an OHLCV CSV (to compare with TA-Lib, pandas…).
     Features(features::FeaturesArgs),
     /// Import an OHLCV CSV (Yahoo-style or NinjaTrader minute bars) into the lake.
@@ -52,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sim(args) => sim::run(args),
         Command::Backtest(args) => backtest::run(args),
         Command::Features(args) => features::run(args),
+        Command::Feed(args) => feed::run(args),
         Command::ImportCsv(args) => import::run(args),
         Command::Land(args) => land::run(args),
         Command::EtlFeatures(args) => land::run_features(args),

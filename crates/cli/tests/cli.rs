@@ -52,7 +52,9 @@ fn run_dirs(runs: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn every_subcommand_has_help_with_defaults() {
-    for sub in [&[][..], &["sim"], &["backtest"], &["features"], &["import-csv"], &["land"], &["etl-features"]] {
+    for sub in
+        [&[][..], &["sim"], &["backtest"], &["features"], &["import-csv"], &["land"], &["etl-features"], &["feed"]]
+    {
         let text = ok(tickloop().args(sub).arg("--help"));
         assert!(text.contains("Usage"), "{sub:?}: {text}");
     }
@@ -237,4 +239,32 @@ fn import_csv_converts_zones_refuses_bad_rows_and_is_idempotent() {
     assert_eq!(ticks.len(), 299, "a second import replaces, never duplicates");
     assert_eq!(ticks[0].ts_event, Timestamp::parse("2011-01-03T14:30:00Z").unwrap());
     assert_eq!(source.symbols().name(ticks[0].symbol), "SPY");
+}
+
+/// `tickloop feed` against the broker `cargo xtask test` starts: everything is acknowledged,
+/// and the pacing holds the market rate (30 market seconds at 100× take ≥ 0.29 s).
+#[test]
+fn feed_publishes_the_market_to_kafka_at_the_requested_rate() {
+    let Ok(brokers) = std::env::var("KAFKA_BROKERS") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide KAFKA_BROKERS");
+        eprintln!("skipped: KAFKA_BROKERS not set (run through `cargo xtask test`)");
+        return;
+    };
+    let topic = format!("feed-test-{}", std::process::id());
+    let started = std::time::Instant::now();
+    let out = ok(tickloop().args([
+        "feed",
+        "--brokers",
+        &brokers,
+        "--topic",
+        &topic,
+        "--symbols",
+        "20",
+        "--duration",
+        "30s",
+        "--rate",
+        "100",
+    ]));
+    assert!(out.contains("published 600 ticks of 20 symbols"), "{out}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(290), "paced: {:?}", started.elapsed());
 }

@@ -1,0 +1,68 @@
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use tickloop_core::{NANOS_PER_SECOND, Source, Timestamp};
+use tickloop_kafka::{TickPublisher, ensure_topic};
+use tickloop_sim::{MarketConfig, MarketSim};
+
+/// Publish the synthetic market to Kafka in (scaled) real time: key = symbol, JSON values.
+#[derive(Debug, Args)]
+pub struct FeedArgs {
+    /// Bootstrap brokers, comma-separated.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    #[arg(long, default_value = "ticks")]
+    topic: String,
+    /// Partitions for the topic if it has to be created.
+    #[arg(long, default_value_t = 6)]
+    partitions: i32,
+    #[arg(long, default_value_t = 1000)]
+    symbols: usize,
+    /// Market seconds per wall-clock second (1 = real time: each symbol ticks at 1 Hz).
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// First market second (RFC 3339).
+    #[arg(long, default_value = "2024-01-02T14:30:00Z", value_parser = crate::sim::parse_ts)]
+    start: Timestamp,
+    /// How much market time to publish: 90s, 15m, 6h30m…
+    #[arg(long, default_value = "1m", value_parser = crate::duration::parse_secs)]
+    duration: i64,
+}
+
+pub fn run(args: FeedArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
+    ensure_topic(&args.brokers, &args.topic, args.partitions)?;
+    let config = MarketConfig { symbols: args.symbols, seed: args.seed, ..MarketConfig::default() };
+    let end = args.start.add_nanos(args.duration * NANOS_PER_SECOND);
+    let mut sim = MarketSim::new(config, args.start, end)?;
+    let symbols = sim.symbols().clone();
+    let mut publisher = TickPublisher::new(&args.brokers, &args.topic)?;
+    let wall_start = Instant::now();
+    let mut second = None;
+    while let Some(tick) = sim.next_tick()? {
+        if second != Some(tick.ts_event) {
+            // Pace by market second: wait until the wall clock has caught up with it.
+            second = Some(tick.ts_event);
+            let market = (tick.ts_event.as_nanos() - args.start.as_nanos()) as f64 / NANOS_PER_SECOND as f64;
+            let due = Duration::from_secs_f64(market / args.rate);
+            if let Some(wait) = due.checked_sub(wall_start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        publisher.publish(&tick, &symbols)?;
+    }
+    publisher.flush(Duration::from_secs(60)).context("waiting for the broker to acknowledge")?;
+    let secs = wall_start.elapsed().as_secs_f64();
+    println!(
+        "published {} ticks of {} symbols to {}/{} in {secs:.1} s ({:.0} ticks/s)",
+        publisher.sent(),
+        args.symbols,
+        args.brokers,
+        args.topic,
+        publisher.sent() as f64 / secs
+    );
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! tickloop-kafka: Kafka adapters. Ticks go to the `ticks` topic as JSON values keyed by
+//! symbol (Kafka keeps per-key order, which is all the per-symbol pipeline needs).
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use tickloop_core::{SymbolTable, Tick};
+use tickloop_features::encode_json_tick;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaAdapterError {
+    #[error("kafka ({brokers}): {source}")]
+    Kafka {
+        brokers: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("creating topic {topic}: {reason}")]
+    Topic { topic: String, reason: String },
+}
+
+fn client_config(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    config
+}
+
+/// Creates `topic` with `partitions` partitions if it does not exist yet.
+pub fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result<(), KafkaAdapterError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers)
+        .create()
+        .map_err(|source| KafkaAdapterError::Kafka { brokers: brokers.to_owned(), source })?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = futures_executor::block_on(admin.create_topics([&new], &options))
+        .map_err(|source| KafkaAdapterError::Kafka { brokers: brokers.to_owned(), source })?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(KafkaAdapterError::Topic { topic: name, reason: code.to_string() }),
+        }
+    }
+    Ok(())
+}
+
+/// Publishes ticks: key = symbol, value = the JSON wire format. Idempotent producer with
+/// `acks=all`, so a retried send never duplicates a record in the log.
+pub struct TickPublisher {
+    brokers: String,
+    topic: String,
+    producer: BaseProducer,
+    sent: u64,
+    value: String,
+}
+
+impl std::fmt::Debug for TickPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TickPublisher").field("topic", &self.topic).field("sent", &self.sent).finish()
+    }
+}
+
+impl TickPublisher {
+    pub fn new(brokers: &str, topic: &str) -> Result<Self, KafkaAdapterError> {
+        let producer: BaseProducer = client_config(brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .create()
+            .map_err(|source| KafkaAdapterError::Kafka { brokers: brokers.to_owned(), source })?;
+        Ok(TickPublisher {
+            brokers: brokers.to_owned(),
+            topic: topic.to_owned(),
+            producer,
+            sent: 0,
+            value: String::new(),
+        })
+    }
+
+    /// Queues one tick; waits (serving delivery reports) while the local queue is full.
+    pub fn publish(&mut self, tick: &Tick, symbols: &SymbolTable) -> Result<(), KafkaAdapterError> {
+        self.value = encode_json_tick(tick, symbols);
+        let key = symbols.name(tick.symbol);
+        loop {
+            let record = BaseRecord::to(&self.topic).key(key).payload(&self.value);
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((source, _)) => return Err(KafkaAdapterError::Kafka { brokers: self.brokers.clone(), source }),
+            }
+        }
+        self.sent += 1;
+        self.producer.poll(Duration::ZERO);
+        Ok(())
+    }
+
+    /// Waits until every queued tick is acknowledged by the broker.
+    pub fn flush(&mut self, timeout: Duration) -> Result<(), KafkaAdapterError> {
+        self.producer
+            .flush(timeout)
+            .map_err(|source| KafkaAdapterError::Kafka { brokers: self.brokers.clone(), source })
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+}
