@@ -182,7 +182,9 @@ fn start_kafka(python: &Path) -> Result<(Service, String), String> {
     let tansu = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let port = free_port()?;
     let url = format!("tcp://127.0.0.1:{port}");
-    let logs = root().join("target/tansu.log");
+    let dir = root().join(".services");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let logs = dir.join("tansu.log");
     let log = std::fs::File::create(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let child = Command::new(&tansu)
         .args([
