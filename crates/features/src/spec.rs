@@ -358,10 +358,6 @@ impl FeatureIndex {
     pub fn position(&self, spec: FeatureSpec) -> Option<usize> {
         self.specs.iter().position(|&s| s == spec)
     }
-
-    pub fn names(&self) -> Vec<String> {
-        self.specs.iter().map(ToString::to_string).collect()
-    }
 }
 
 #[cfg(test)]
