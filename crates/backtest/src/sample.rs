@@ -55,8 +55,7 @@ pub fn generate_sample(
     // One block per hour: the writer streams each symbol's hour as one row group.
     while !sim.is_done() {
         let partition = Partition::containing(sim.position());
-        let path = lake.partition_dir(Dataset::RawTicks, partition).join("part-0.parquet");
-        let mut writer = TickFileWriter::create(path)?;
+        let mut writer = TickFileWriter::create(lake.object(Dataset::RawTicks, partition, "part-0.parquet"))?;
         let mut failure = None;
         let block = sim.next_block(3600, |symbol, ticks| {
             if failure.is_none()

@@ -130,8 +130,8 @@ fn bad_records_in_the_lake_are_dead_lettered_with_reasons_and_the_rest_is_used()
     ticks[100].close = Price(f64::NAN);
     ticks[200].low = Price(-1.0);
     ticks[300].volume = Volume(-5.0);
-    let path = lake.partition_dir(Dataset::RawTicks, Partition::containing(start)).join("part-0.parquet");
-    let mut w = TickFileWriter::create(path).unwrap();
+    let mut w =
+        TickFileWriter::create(lake.object(Dataset::RawTicks, Partition::containing(start), "part-0.parquet")).unwrap();
     w.write_run(table.meta(id), &ticks).unwrap();
     w.finish().unwrap();
 

@@ -1,5 +1,6 @@
-//! A parquet file that appears atomically: written under a hidden temporary name, synced,
-//! then renamed into place; dropped unfinished, it removes its temporary file.
+//! A parquet file that appears atomically: written to the store's staging path, synced,
+//! then committed (renamed into place, or uploaded whole); dropped unfinished, it removes
+//! its staging file.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -10,29 +11,27 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
 
 use crate::LakeError;
-use crate::layout::temp_path;
+use crate::store::LakeObject;
 
 pub(crate) struct AtomicParquet {
-    path: PathBuf,
+    object: LakeObject,
+    location: PathBuf,
     tmp: PathBuf,
     /// `None` once finished.
     writer: Option<SerializedFileWriter<File>>,
 }
 
 impl AtomicParquet {
-    pub(crate) fn create(path: PathBuf, schema: Type, props: WriterProperties) -> Result<Self, LakeError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
-        }
-        let tmp = temp_path(&path);
+    pub(crate) fn create(object: LakeObject, schema: Type, props: WriterProperties) -> Result<Self, LakeError> {
+        let tmp = object.store.staging_path(&object.key)?;
         let file = File::create(&tmp).map_err(LakeError::io(&tmp))?;
         let writer =
             SerializedFileWriter::new(file, Arc::new(schema), Arc::new(props)).map_err(LakeError::parquet(&tmp))?;
-        Ok(AtomicParquet { path, tmp, writer: Some(writer) })
+        Ok(AtomicParquet { location: object.location(), object, tmp, writer: Some(writer) })
     }
 
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        &self.location
     }
 
     /// Where errors during writing point (the temporary file).
@@ -44,13 +43,17 @@ impl AtomicParquet {
         self.writer.as_mut().expect("an AtomicParquet is written until finish")
     }
 
-    /// Closes, syncs and renames the file into place; returns its final path.
-    pub(crate) fn finish(mut self) -> Result<PathBuf, LakeError> {
+    /// Closes, syncs and publishes the file; returns the object written.
+    pub(crate) fn finish(mut self) -> Result<LakeObject, LakeError> {
         let writer = self.writer.take().expect("finish is called once");
         let file = writer.into_inner().map_err(LakeError::parquet(&self.tmp))?;
         file.sync_all().map_err(LakeError::io(&self.tmp))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(LakeError::io(&self.path))?;
-        Ok(self.path.clone())
+        drop(file);
+        if let Err(e) = self.object.store.commit(&self.tmp, &self.object.key) {
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(e);
+        }
+        Ok(self.object.clone())
     }
 }
 

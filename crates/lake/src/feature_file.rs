@@ -1,8 +1,6 @@
 //! Parquet files of feature rows: `symbol`, `ts_event`, then one nullable double per feature
 //! (null while the feature warms up, so SQL aggregates skip it instead of turning NaN).
 
-use std::path::PathBuf;
-
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
 use parquet::file::metadata::SortingColumn;
@@ -11,6 +9,7 @@ use parquet::schema::parser::parse_message_type;
 
 use crate::LakeError;
 use crate::atomic::AtomicParquet;
+use crate::store::LakeObject;
 
 /// Writes feature rows one symbol at a time (a row group each), atomically like tick files.
 pub struct FeatureFileWriter {
@@ -27,8 +26,8 @@ impl std::fmt::Debug for FeatureFileWriter {
 
 impl FeatureFileWriter {
     /// `names` are the feature columns, in order (lower-case names like `sma_20`).
-    pub fn create(path: impl Into<PathBuf>, names: &[String]) -> Result<Self, LakeError> {
-        let path = path.into();
+    pub fn create(object: LakeObject, names: &[String]) -> Result<Self, LakeError> {
+        let path = object.location();
         if let Some(name) = names
             .iter()
             .find(|n| !n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'))
@@ -55,7 +54,7 @@ impl FeatureFileWriter {
             ]))
             .set_created_by("tickloop".to_owned())
             .build();
-        Ok(FeatureFileWriter { file: AtomicParquet::create(path, schema, props)?, columns: names.len(), rows: 0 })
+        Ok(FeatureFileWriter { file: AtomicParquet::create(object, schema, props)?, columns: names.len(), rows: 0 })
     }
 
     /// One symbol's rows: `ts[i]` with `values[f][i]` for feature `f` (NaN → null).
@@ -107,7 +106,7 @@ impl FeatureFileWriter {
         self.rows
     }
 
-    pub fn finish(self) -> Result<PathBuf, LakeError> {
+    pub fn finish(self) -> Result<LakeObject, LakeError> {
         self.file.finish()
     }
 }

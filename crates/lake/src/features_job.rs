@@ -4,7 +4,7 @@
 //! Features are computed per symbol over each UTC day (state starts fresh at the day's
 //! first tick, as a live runner started at midnight would have it), then written per hour,
 //! one row group per symbol. Incremental: a manifest keeps, per day, a fingerprint of the
-//! raw files (names, sizes, modification times) and of the feature set; only days whose
+//! raw files (keys, sizes, versions) and of the feature set; only days whose
 //! fingerprint changed are recomputed, and a recomputed day's old hours are replaced.
 
 use std::collections::BTreeMap;
@@ -15,7 +15,8 @@ use tickloop_core::{NANOS_PER_HOUR, SymbolId, Tick, Timestamp};
 use tickloop_features::FeatureSetDef;
 use tickloop_features::batch::{Columns, compute};
 
-use crate::layout::{hex, read_manifest, write_manifest};
+use crate::layout::hex;
+use crate::store::LakeObject;
 use crate::tick_file::TickFileReader;
 use crate::{Dataset, FeatureFileWriter, Lake, LakeError, Partition};
 
@@ -43,8 +44,7 @@ pub fn build_features(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<FeatureJobSummary, LakeError> {
-    let manifest_path = lake.root().join(MANIFEST);
-    let mut manifest: Manifest = read_manifest(&manifest_path)?;
+    let mut manifest: Manifest = lake.read_manifest(MANIFEST)?;
     let mut days: BTreeMap<Timestamp, Vec<Partition>> = BTreeMap::new();
     for p in lake.partitions(Dataset::RawTicks, from, to)? {
         days.entry(p.hour.floor_to(DAY)).or_default().push(p);
@@ -56,11 +56,9 @@ pub fn build_features(
         hasher.update(format!("{}@{}:{:?}", set.name, set.version, set.columns()).as_bytes());
         let mut files = Vec::new();
         for &p in &partitions {
-            for path in lake.partition_files(Dataset::RawTicks, p, ".parquet")? {
-                let meta = std::fs::metadata(&path).map_err(LakeError::io(&path))?;
-                let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-                hasher.update(format!("{}|{}|{:?}\n", path.display(), meta.len(), modified).as_bytes());
-                files.push(path);
+            for meta in lake.partition_files(Dataset::RawTicks, p, ".parquet")? {
+                hasher.update(format!("{}|{}|{}\n", meta.key, meta.size, meta.version).as_bytes());
+                files.push(lake.object_at(meta.key));
             }
         }
         let fingerprint = hex(&hasher.finalize());
@@ -72,7 +70,7 @@ pub fn build_features(
         summary.rows += rows;
         summary.files += written;
         manifest.days.insert(label.clone(), fingerprint);
-        write_manifest(&manifest_path, &manifest)?;
+        lake.write_json(MANIFEST, &manifest)?;
         summary.days_built.push(label);
     }
     Ok(summary)
@@ -84,7 +82,7 @@ fn build_day(
     lake: &Lake,
     set: &FeatureSetDef,
     day: Timestamp,
-    files: &[std::path::PathBuf],
+    files: &[LakeObject],
 ) -> Result<(u64, usize), LakeError> {
     let readers: Vec<TickFileReader> = files.iter().map(TickFileReader::open).collect::<Result<_, _>>()?;
     let mut runs_by_symbol: BTreeMap<String, Vec<(usize, usize)>> = BTreeMap::new();
@@ -119,10 +117,10 @@ fn build_day(
             let end = start + ts[start..].partition_point(|&t| t < hour.end().as_nanos());
             let writer = match writers.entry(hour) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    let path = lake.partition_dir(Dataset::Features, hour).join("part-0.parquet");
-                    e.insert(FeatureFileWriter::create(path, &columns)?)
-                }
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(FeatureFileWriter::create(
+                    lake.object(Dataset::Features, hour, "part-0.parquet"),
+                    &columns,
+                )?),
             };
             let slices: Vec<Vec<f64>> = values.iter().map(|v| v[start..end].to_vec()).collect();
             writer.write_symbol(symbol, &ts[start..end], &slices)?;
@@ -136,13 +134,7 @@ fn build_day(
             Some(w) => {
                 w.finish()?;
             }
-            None => {
-                let stale = lake.partition_dir(Dataset::Features, hour).join("part-0.parquet");
-                match std::fs::remove_file(&stale) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(LakeError::io(&stale)(e)),
-                    _ => {}
-                }
-            }
+            None => lake.store().delete(lake.object(Dataset::Features, hour, "part-0.parquet").key())?,
         }
     }
     Ok((rows, written))

@@ -71,10 +71,10 @@ pub fn import_csv(
     let mut files = Vec::new();
     let mut written = 0;
     for (partition, ticks) in &hours {
-        let mut writer = TickFileWriter::create(lake.partition_dir(Dataset::RawTicks, *partition).join(&file_name))?;
+        let mut writer = TickFileWriter::create(lake.object(Dataset::RawTicks, *partition, &file_name))?;
         writer.write_run(symbols.meta(id), ticks)?;
         written += writer.rows();
-        files.push(writer.finish()?);
+        files.push(writer.finish()?.location());
     }
     Ok(ImportSummary { rows: rows.len(), written, files, rejected })
 }

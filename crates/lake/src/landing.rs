@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tickloop_core::{SymbolId, SymbolTable, Tick, Timestamp};
 use tickloop_features::{Cleaner, CleaningPolicy, decode_json_tick};
 
-use crate::layout::{hex, read_manifest, write_atomically, write_manifest};
+use crate::layout::hex;
 use crate::{Dataset, Lake, LakeError, Partition, TickFileWriter};
 
 const MANIFEST: &str = "_etl/landing.json";
@@ -60,8 +60,7 @@ fn hash_file(path: &Path) -> Result<String, LakeError> {
 /// Lands every `*.ndjson` / `*.jsonl` file of `inputs` (files or directories) that is new or
 /// changed since the last run.
 pub fn land_ndjson(lake: &Lake, inputs: &[PathBuf]) -> Result<LandingSummary, LakeError> {
-    let manifest_path = lake.root().join(MANIFEST);
-    let mut manifest: Manifest = read_manifest(&manifest_path)?;
+    let mut manifest: Manifest = lake.read_manifest(MANIFEST)?;
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
@@ -94,15 +93,11 @@ pub fn land_ndjson(lake: &Lake, inputs: &[PathBuf]) -> Result<LandingSummary, La
         let partitions = land_one(lake, &file, &name, &mut summary)?;
         // Rows of an earlier version of this input in hours it no longer covers must go.
         for old in before.partitions.iter().filter(|p| !partitions.contains(p)) {
-            let stale = lake.root().join(Dataset::RawTicks.prefix()).join(old).join(format!("part-{name}.parquet"));
-            match std::fs::remove_file(&stale) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(LakeError::io(&stale)(e)),
-                _ => {}
-            }
+            lake.store().delete(&format!("{}/{old}/part-{name}.parquet", Dataset::RawTicks.prefix()))?;
         }
         manifest.inputs.insert(name.clone(), Landed { sha256: hash, partitions });
         // Record progress after each input: an interrupted run redoes only unfinished inputs.
-        write_manifest(&manifest_path, &manifest)?;
+        lake.write_json(MANIFEST, &manifest)?;
         summary.landed.push(name);
     }
     Ok(summary)
@@ -160,9 +155,8 @@ fn land_one(lake: &Lake, path: &Path, name: &str, summary: &mut LandingSummary) 
     let mut written = Vec::new();
     for (partition, runs) in &hours {
         written.push(partition.relative_dir());
-        let mut writer = TickFileWriter::create(
-            lake.partition_dir(Dataset::RawTicks, *partition).join(format!("part-{name}.parquet")),
-        )?;
+        let mut writer =
+            TickFileWriter::create(lake.object(Dataset::RawTicks, *partition, &format!("part-{name}.parquet")))?;
         for id in &by_name {
             if let Some(run) = runs.get(id) {
                 writer.write_run(symbols.meta(*id), run)?;
@@ -173,9 +167,9 @@ fn land_one(lake: &Lake, path: &Path, name: &str, summary: &mut LandingSummary) 
         summary.partitions_written += 1;
     }
     rejects.sort_by_key(|(line, _)| *line);
-    let reject_path = lake.root().join("rejects").join(format!("{name}.jsonl"));
+    let reject_key = format!("rejects/{name}.jsonl");
     if rejects.is_empty() {
-        let _ = std::fs::remove_file(&reject_path);
+        lake.store().delete(&reject_key)?;
     } else {
         let mut out = Vec::new();
         for (line, r) in &rejects {
@@ -184,7 +178,7 @@ fn land_one(lake: &Lake, path: &Path, name: &str, summary: &mut LandingSummary) 
             serde_json::to_writer(&mut out, &letter).expect("rejects serialise");
             out.push(b'\n');
         }
-        write_atomically(&reject_path, &out)?;
+        lake.store().put(&reject_key, &out)?;
     }
     summary.rows_rejected += rejects.len() as u64;
     tracing::info!(input = name, rows = summary.rows_written, rejected = rejects.len(), "landed");

@@ -1,11 +1,12 @@
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 use tickloop_core::{NANOS_PER_HOUR, Timestamp};
 
 use crate::LakeError;
+use crate::store::{LakeObject, LocalStore, ObjectMeta, ObjectStore};
 
 /// A table of the lake. Each lives under its own prefix and is partitioned by hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,55 +64,75 @@ impl Partition {
     }
 }
 
-/// A lake on local disk. (S3 arrives behind the same methods in a later step.)
+/// A lake: datasets of hourly partitions on an [`ObjectStore`] (a local directory by default,
+/// or S3 through `tickloop-s3`).
 #[derive(Debug, Clone)]
 pub struct Lake {
-    root: PathBuf,
+    store: Arc<dyn ObjectStore>,
+    description: String,
 }
 
 impl Lake {
+    /// A lake in a local directory (created on first write).
     pub fn local(root: impl Into<PathBuf>) -> Self {
-        Lake { root: root.into() }
+        let root = root.into();
+        Lake { description: root.display().to_string(), store: Arc::new(LocalStore::new(root)) }
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// A lake on any store; `description` (a path or URL) names it in messages.
+    pub fn on(store: Arc<dyn ObjectStore>, description: impl Into<String>) -> Self {
+        Lake { store, description: description.into() }
     }
 
-    pub fn partition_dir(&self, dataset: Dataset, partition: Partition) -> PathBuf {
-        self.root.join(dataset.prefix()).join(partition.relative_dir())
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The lake's root as the user named it (a path or an `s3://` URL).
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The object at `key` (relative to the root).
+    pub fn object_at(&self, key: impl Into<String>) -> LakeObject {
+        LakeObject { store: self.store.clone(), key: key.into() }
+    }
+
+    /// The object `file_name` in a partition of a dataset.
+    pub fn object(&self, dataset: Dataset, partition: Partition, file_name: &str) -> LakeObject {
+        self.object_at(format!("{}/{}/{file_name}", dataset.prefix(), partition.relative_dir()))
     }
 
     /// The partitions of `dataset` that exist, oldest first, overlapping `[from, to)`.
     pub fn partitions(&self, dataset: Dataset, from: Timestamp, to: Timestamp) -> Result<Vec<Partition>, LakeError> {
-        let base = self.root.join(dataset.prefix());
-        let mut found = Vec::new();
-        for date_dir in sorted_dir_names(&base)? {
-            for hour_dir in sorted_dir_names(&base.join(&date_dir))? {
-                if let Some(p) = Partition::parse(&date_dir, &hour_dir)
-                    && p.end() > from
-                    && p.hour < to
-                {
-                    found.push(p);
-                }
+        let prefix = format!("{}/", dataset.prefix());
+        let mut found = BTreeSet::new();
+        for meta in self.store.list(&prefix)? {
+            let mut parts = meta.key[prefix.len()..].split('/');
+            if let (Some(date_dir), Some(hour_dir), Some(_file)) = (parts.next(), parts.next(), parts.next())
+                && let Some(p) = Partition::parse(date_dir, hour_dir)
+                && p.end() > from
+                && p.hour < to
+            {
+                found.insert(p);
             }
         }
-        found.sort();
-        Ok(found)
+        Ok(found.into_iter().collect())
     }
 
-    /// The data files of one partition, by name, ignoring temporary and hidden files.
+    /// The data files of one partition whose names end in `ext`, by name.
     pub fn partition_files(
         &self,
         dataset: Dataset,
         partition: Partition,
         ext: &str,
-    ) -> Result<Vec<PathBuf>, LakeError> {
-        let dir = self.partition_dir(dataset, partition);
-        Ok(sorted_dir_names(&dir)?
+    ) -> Result<Vec<ObjectMeta>, LakeError> {
+        let prefix = format!("{}/{}/", dataset.prefix(), partition.relative_dir());
+        Ok(self
+            .store
+            .list(&prefix)?
             .into_iter()
-            .filter(|n| !n.starts_with('.') && n.ends_with(ext))
-            .map(|n| dir.join(n))
+            .filter(|m| m.key.ends_with(ext) && !m.key[prefix.len()..].contains('/'))
             .collect())
     }
 
@@ -122,79 +143,40 @@ impl Lake {
         partition: Partition,
         file_name: &str,
         items: &[T],
-    ) -> Result<PathBuf, LakeError> {
-        let path = self.partition_dir(dataset, partition).join(file_name);
+    ) -> Result<LakeObject, LakeError> {
+        let object = self.object(dataset, partition, file_name);
         let mut buf = Vec::new();
         for item in items {
-            serde_json::to_writer(&mut buf, item).map_err(|source| LakeError::Json { path: path.clone(), source })?;
+            serde_json::to_writer(&mut buf, item)
+                .map_err(|source| LakeError::Json { path: object.location(), source })?;
             buf.push(b'\n');
         }
-        write_atomically(&path, &buf)?;
-        Ok(path)
+        self.store.put(&object.key, &buf)?;
+        Ok(object)
     }
 
-    /// Writes a small JSON document at `relative` under the root, atomically.
-    pub fn write_json<T: Serialize>(&self, relative: &str, value: &T) -> Result<PathBuf, LakeError> {
-        let path = self.root.join(relative);
-        let buf = serde_json::to_vec_pretty(value).map_err(|source| LakeError::Json { path: path.clone(), source })?;
-        write_atomically(&path, &buf)?;
-        Ok(path)
+    /// Writes a small JSON document at `key` under the root, atomically.
+    pub fn write_json<T: Serialize>(&self, key: &str, value: &T) -> Result<LakeObject, LakeError> {
+        let object = self.object_at(key);
+        let buf =
+            serde_json::to_vec_pretty(value).map_err(|source| LakeError::Json { path: object.location(), source })?;
+        self.store.put(key, &buf)?;
+        Ok(object)
     }
-}
 
-/// A job's manifest: the JSON at `path`, or the default when there is none yet.
-pub(crate) fn read_manifest<T: serde::de::DeserializeOwned + Default>(path: &Path) -> Result<T, LakeError> {
-    match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| LakeError::Json { path: path.to_owned(), source }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
-        Err(e) => Err(LakeError::io(path)(e)),
+    /// A job's manifest: the JSON at `key`, or the default when there is none yet.
+    pub(crate) fn read_manifest<T: serde::de::DeserializeOwned + Default>(&self, key: &str) -> Result<T, LakeError> {
+        match self.store.get(key)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|source| LakeError::Json { path: self.store.location(key), source }),
+            None => Ok(T::default()),
+        }
     }
-}
-
-/// Saves a job's manifest atomically.
-pub(crate) fn write_manifest<T: Serialize>(path: &Path, manifest: &T) -> Result<(), LakeError> {
-    write_atomically(path, &serde_json::to_vec_pretty(manifest).expect("manifests serialise"))
 }
 
 /// Lower-case hex of a digest.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Names of the entries of `dir`, sorted; an absent directory has none.
-fn sorted_dir_names(dir: &Path) -> Result<Vec<String>, LakeError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(LakeError::io(dir)(e)),
-    };
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(LakeError::io(dir))?;
-        if let Some(name) = entry.file_name().to_str() {
-            names.push(name.to_owned());
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
-/// The temporary name a file is written under before it is renamed into place. Starts with
-/// a dot so readers listing a partition skip it.
-pub(crate) fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
-}
-
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
-    }
-    let tmp = temp_path(path);
-    let mut file = fs::File::create(&tmp).map_err(LakeError::io(&tmp))?;
-    file.write_all(bytes).map_err(LakeError::io(&tmp))?;
-    file.sync_all().map_err(LakeError::io(&tmp))?;
-    fs::rename(&tmp, path).map_err(LakeError::io(path))
 }
 
 #[cfg(test)]
@@ -208,9 +190,9 @@ mod tests {
         let t0 = Timestamp::parse("2024-01-02T23:00:00Z").unwrap();
         let hours: Vec<Partition> = (0..3).map(|h| Partition::containing(t0.add_nanos(h * NANOS_PER_HOUR))).collect();
         for p in hours.iter().rev() {
-            fs::create_dir_all(lake.partition_dir(Dataset::RawTicks, *p)).unwrap();
+            lake.store().put(lake.object(Dataset::RawTicks, *p, "part-0.parquet").key(), b"").unwrap();
         }
-        fs::create_dir_all(dir.path().join("raw/ticks/date=2024-01-03/hour=xx")).unwrap();
+        lake.store().put("raw/ticks/date=2024-01-03/hour=xx/part-0.parquet", b"").unwrap();
         assert_eq!(lake.partitions(Dataset::RawTicks, Timestamp::MIN, Timestamp::MAX).unwrap(), hours);
         let from = t0.add_nanos(NANOS_PER_HOUR + 1);
         assert_eq!(lake.partitions(Dataset::RawTicks, from, Timestamp::MAX).unwrap(), hours[1..]);

@@ -20,6 +20,7 @@ mod import;
 mod landing;
 mod layout;
 mod replay;
+mod store;
 mod tick_file;
 
 pub use dead_letters::DeadLetterFile;
@@ -30,4 +31,5 @@ pub use import::{ImportSummary, RejectedRow, import_csv};
 pub use landing::{LandingSummary, land_ndjson};
 pub use layout::{Dataset, Lake, Partition};
 pub use replay::LakeSource;
+pub use store::{LakeObject, LocalCopy, LocalStore, ObjectMeta, ObjectStore};
 pub use tick_file::{TickFileReader, TickFileWriter, TickRun};

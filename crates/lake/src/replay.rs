@@ -36,8 +36,8 @@ impl LakeSource {
         let mut metas: BTreeMap<String, (String, String)> = BTreeMap::new();
         let mut rows = 0;
         for &p in &partitions {
-            for path in lake.partition_files(Dataset::RawTicks, p, ".parquet")? {
-                let reader = TickFileReader::open(path)?;
+            for meta in lake.partition_files(Dataset::RawTicks, p, ".parquet")? {
+                let reader = TickFileReader::open(&lake.object_at(meta.key))?;
                 for run in reader.runs() {
                     rows += run.rows;
                     metas.entry(run.symbol.clone()).or_insert_with(|| (run.exchange.clone(), run.currency.clone()));
@@ -48,7 +48,7 @@ impl LakeSource {
         for (name, (exchange, currency)) in &metas {
             symbols
                 .intern_with(name, exchange, currency)
-                .map_err(|e| LakeError::invalid(lake.root(), e.to_string()))?;
+                .map_err(|e| LakeError::invalid(lake.description(), e.to_string()))?;
         }
         tracing::debug!(partitions = partitions.len(), symbols = symbols.len(), rows, "lake replay opened");
         Ok(LakeSource {
@@ -67,8 +67,8 @@ impl LakeSource {
     fn open_next_partition(&mut self) -> Result<bool, LakeError> {
         while let Some(p) = self.partitions.pop_front() {
             self.runs.clear();
-            for path in self.lake.partition_files(Dataset::RawTicks, p, ".parquet")? {
-                let reader = TickFileReader::open(path)?;
+            for meta in self.lake.partition_files(Dataset::RawTicks, p, ".parquet")? {
+                let reader = TickFileReader::open(&self.lake.object_at(meta.key))?;
                 for (i, info) in reader.runs().iter().enumerate() {
                     let id = self.symbols.get(&info.symbol).ok_or_else(|| {
                         LakeError::invalid(

@@ -16,6 +16,7 @@ use tickloop_core::{Price, SymbolId, SymbolMeta, Tick, Timestamp, Volume};
 
 use crate::LakeError;
 use crate::atomic::AtomicParquet;
+use crate::store::{LakeObject, LocalCopy};
 
 /// Column names match the fields of [`Tick`] (and the JSON wire format).
 const SCHEMA: &str = "message tick {
@@ -59,7 +60,7 @@ impl std::fmt::Debug for TickFileWriter {
 }
 
 impl TickFileWriter {
-    pub fn create(path: impl Into<PathBuf>) -> Result<Self, LakeError> {
+    pub fn create(object: LakeObject) -> Result<Self, LakeError> {
         let schema = parse_message_type(SCHEMA).expect("tick schema parses");
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
@@ -73,7 +74,7 @@ impl TickFileWriter {
             ]))
             .set_created_by("tickloop".to_owned())
             .build();
-        let file = AtomicParquet::create(path.into(), schema, props)?;
+        let file = AtomicParquet::create(object, schema, props)?;
         Ok(TickFileWriter { file, rows: 0, i64_buf: Vec::new(), f64_buf: Vec::new(), str_buf: Vec::new() })
     }
 
@@ -147,8 +148,8 @@ impl TickFileWriter {
         self.rows
     }
 
-    /// Closes the file, syncs it and renames it into place. Returns the final path.
-    pub fn finish(self) -> Result<PathBuf, LakeError> {
+    /// Closes the file, syncs it and publishes it. Returns the object written.
+    pub fn finish(self) -> Result<LakeObject, LakeError> {
         self.file.finish()
     }
 }
@@ -167,6 +168,8 @@ pub struct RunInfo {
 pub struct TickFileReader {
     path: PathBuf,
     reader: SerializedFileReader<File>,
+    /// Keeps a downloaded copy alive while the reader uses it.
+    _copy: LocalCopy,
     columns: [usize; 7],
     runs: Vec<RunInfo>,
 }
@@ -178,9 +181,10 @@ impl std::fmt::Debug for TickFileReader {
 }
 
 impl TickFileReader {
-    pub fn open(path: impl Into<PathBuf>) -> Result<Self, LakeError> {
-        let path = path.into();
-        let file = File::open(&path).map_err(LakeError::io(&path))?;
+    pub fn open(object: &LakeObject) -> Result<Self, LakeError> {
+        let copy = object.store.fetch(&object.key)?;
+        let path = object.location();
+        let file = File::open(copy.path()).map_err(LakeError::io(&path))?;
         let reader = SerializedFileReader::new(file).map_err(LakeError::parquet(&path))?;
         let schema = reader.metadata().file_metadata().schema_descr_ptr();
         let find = |name: &str| -> Result<usize, LakeError> {
@@ -227,7 +231,7 @@ impl TickFileReader {
                 rows: meta.num_rows() as u64,
             });
         }
-        Ok(TickFileReader { path, reader, columns, runs })
+        Ok(TickFileReader { path, reader, _copy: copy, columns, runs })
     }
 
     pub fn path(&self) -> &Path {

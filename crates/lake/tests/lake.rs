@@ -39,8 +39,7 @@ fn write_lake(lake: &Lake, table: &SymbolTable, ticks: &[Tick], file_of: impl Fn
         files.entry((Partition::containing(t.ts_event), file_of(t))).or_default().entry(t.symbol).or_default().push(*t);
     }
     for ((p, n), runs) in files {
-        let path = lake.partition_dir(Dataset::RawTicks, p).join(format!("part-{n}.parquet"));
-        let mut w = TickFileWriter::create(path).unwrap();
+        let mut w = TickFileWriter::create(lake.object(Dataset::RawTicks, p, &format!("part-{n}.parquet"))).unwrap();
         for (symbol, mut run) in runs {
             run.sort_by_key(|t| t.ts_event);
             w.write_run(table.meta(symbol), &run).unwrap();
@@ -112,8 +111,10 @@ fn rewriting_a_part_replaces_it_and_leaves_no_temporary_files() {
     write_lake(&lake, &table, &ticks, |_| 0);
     assert_eq!(replay(&lake, Timestamp::MIN, Timestamp::MAX).1.len(), 100);
     let p = Partition::containing(t0());
-    let listing: Vec<_> =
-        std::fs::read_dir(lake.partition_dir(Dataset::RawTicks, p)).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let listing: Vec<_> = std::fs::read_dir(dir.path().join("raw/ticks").join(p.relative_dir()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(listing, vec![std::ffi::OsString::from("part-0.parquet")]);
     assert!(dir.path().join("raw/ticks/date=2024-01-02/hour=13/part-0.parquet").exists());
 }
@@ -122,16 +123,15 @@ fn rewriting_a_part_replaces_it_and_leaves_no_temporary_files() {
 fn writer_refuses_unsorted_or_mixed_runs_and_reader_names_bad_files() {
     let dir = tempfile::tempdir().unwrap();
     let table = names(2);
-    let mut w = TickFileWriter::create(dir.path().join("x.parquet")).unwrap();
+    let mut w = TickFileWriter::create(Lake::local(dir.path()).object_at("x.parquet")).unwrap();
     let a = tick(0, t0(), 1.0);
     let b = tick(0, t0().add_nanos(NANOS_PER_SECOND), 1.0);
     assert!(w.write_run(table.meta(SymbolId::new(0)), &[b, a]).is_err());
     assert!(w.write_run(table.meta(SymbolId::new(0)), &[a, tick(1, b.ts_event, 1.0)]).is_err());
 
     let lake = Lake::local(dir.path().join("lake"));
-    let bad = lake.partition_dir(Dataset::RawTicks, Partition::containing(t0())).join("part-0.parquet");
-    std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
-    std::fs::write(&bad, b"not parquet").unwrap();
+    let bad = lake.object(Dataset::RawTicks, Partition::containing(t0()), "part-0.parquet");
+    lake.store().put(bad.key(), b"not parquet").unwrap();
     let err = LakeSource::open(&lake, Timestamp::MIN, Timestamp::MAX).unwrap_err().to_string();
     assert!(err.contains("part-0.parquet"), "{err}");
 }
@@ -304,7 +304,8 @@ fn an_interrupted_write_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let table = names(1);
     let path = dir.path().join("date=2024-01-02/hour=13/part-0.parquet");
-    let mut w = TickFileWriter::create(&path).unwrap();
+    let mut w =
+        TickFileWriter::create(Lake::local(dir.path()).object_at("date=2024-01-02/hour=13/part-0.parquet")).unwrap();
     let ticks: Vec<Tick> = (0..1000).map(|s| tick(0, t0().add_nanos(s * NANOS_PER_SECOND), 5.0)).collect();
     w.write_run(table.meta(SymbolId::new(0)), &ticks).unwrap();
     drop(w); // the job dies before finish()
