@@ -117,6 +117,9 @@ impl ExperimentConfig {
         if let Err(e) = self.pipeline.clone().resolve() {
             return fail(format!("pipeline.feature_set: {e}"));
         }
+        if let Err(e) = self.pipeline.alerts.validate() {
+            return fail(format!("pipeline.alerts: {e}"));
+        }
         if let Some(sim) = &self.sim {
             sim.validate().map_err(|e| BacktestError::Config { path: PathBuf::new(), reason: e.to_string() })?;
         }

@@ -30,7 +30,7 @@ pub use clean::{Cleaner, CleaningPolicy, CleaningStats};
 pub use ema::Ema;
 pub use macd::Macd;
 pub use returns::{Return, ReturnKind};
-pub use rolling::{Extreme, RealizedVol, RollingExtreme, VolumeZScore};
+pub use rolling::{Extreme, RealizedVol, RollingExtreme, RollingMoments, VolumeZScore};
 pub use rsi::Rsi;
 pub use sets::FeatureSetDef;
 pub use sma::Sma;

@@ -109,7 +109,7 @@ impl RollingSum {
 /// constant window (the trailing run of equal values), where rounding would otherwise
 /// invent a tiny variance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct RollingMoments {
+pub struct RollingMoments {
     ring: Vec<f64>,
     next: usize,
     seen: usize,
@@ -119,12 +119,12 @@ pub(crate) struct RollingMoments {
 }
 
 impl RollingMoments {
-    pub(crate) fn new(window: usize) -> Self {
+    pub fn new(window: usize) -> Self {
         assert!(window > 0, "window must be at least 1");
         RollingMoments { ring: vec![0.0; window], next: 0, seen: 0, mean: 0.0, m2: 0.0, run: 0 }
     }
 
-    pub(crate) fn push(&mut self, x: f64) {
+    pub fn push(&mut self, x: f64) {
         let n = self.ring.len();
         let last = self.ring[if self.next == 0 { n - 1 } else { self.next - 1 }];
         self.run = if self.seen > 0 && x == last { self.run + 1 } else { 1 };
@@ -151,18 +151,18 @@ impl RollingMoments {
         }
     }
 
-    pub(crate) fn is_full(&self) -> bool {
+    pub fn is_full(&self) -> bool {
         self.seen >= self.ring.len()
     }
 
     /// `Some(value)` when every value in the window is the same.
-    pub(crate) fn constant(&self) -> Option<f64> {
+    pub fn constant(&self) -> Option<f64> {
         let n = self.ring.len();
         (self.run >= n).then(|| self.ring[if self.next == 0 { n - 1 } else { self.next - 1 }])
     }
 
     /// Mean and population variance of the window.
-    pub(crate) fn mean_var(&self) -> (f64, f64) {
+    pub fn mean_var(&self) -> (f64, f64) {
         (self.mean, (self.m2 / self.ring.len() as f64).max(0.0))
     }
 }

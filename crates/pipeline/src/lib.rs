@@ -1,10 +1,12 @@
 //! tickloop-pipeline: the one place stages are wired from config.
 //!
-//! `clean → bars → features` today; models and alerts join here as they land. A backtest, a
+//! `clean → bars → features → alerts` today; models join here as they land. A backtest, a
 //! training-data job and the live runner all build their pipeline with [`Pipeline::new`],
 //! which is what makes their features identical.
 
 use serde::{Deserialize, Serialize};
+pub use tickloop_alerts::AlertConfig;
+use tickloop_alerts::{AlertCounts, SymbolAlerts};
 use tickloop_core::{Component, NANOS_PER_SECOND, Outputs, Snapshot, SnapshotError, Tick};
 use tickloop_features::{
     BarAggregator, Cleaner, CleaningPolicy, CleaningStats, FeatureIndex, FeatureSet, FeatureSetDef, FeatureSpec, Ohlcv,
@@ -22,6 +24,8 @@ pub struct PipelineConfig {
     /// Features computed for every tick, by name (`log_return`, `sma_300`, `rsi_14`, …),
     /// after those of `feature_set`.
     pub features: Vec<FeatureSpec>,
+    /// Alert rules and their cooldown (`[pipeline.alerts]`).
+    pub alerts: AlertConfig,
 }
 
 impl Default for PipelineConfig {
@@ -31,6 +35,7 @@ impl Default for PipelineConfig {
             bar_secs: 60,
             feature_set: None,
             features: vec![FeatureSpec::LogReturn, FeatureSpec::Sma(60), FeatureSpec::Sma(300)],
+            alerts: AlertConfig::default(),
         }
     }
 }
@@ -66,15 +71,17 @@ impl PipelineConfig {
 pub struct PipelineStats {
     pub cleaning: CleaningStats,
     pub bars: u64,
+    pub alerts: AlertCounts,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SymbolState {
     features: FeatureSet,
     bars: Option<BarAggregator>,
+    alerts: SymbolAlerts,
 }
 
-/// The pipeline as one [`Component`]: clean → bars → features. Per-symbol state lives in a
+/// The pipeline as one [`Component`]: clean → bars → features → alerts. Per-symbol state lives in a
 /// `Vec` indexed by [`tickloop_core::SymbolId`], grown on first sight of a symbol.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -84,6 +91,7 @@ pub struct Pipeline {
     cleaner: Cleaner,
     symbols: Vec<SymbolState>,
     bars: u64,
+    alerts: AlertCounts,
 }
 
 const COMPONENT: &str = "pipeline";
@@ -93,10 +101,15 @@ impl Pipeline {
         let bars = (config.bar_secs > 0).then(|| BarAggregator::new(i64::from(config.bar_secs) * NANOS_PER_SECOND));
         Pipeline {
             index: FeatureIndex::new(config.features.clone()),
-            template: SymbolState { features: FeatureSet::new(&config.features), bars },
+            template: SymbolState {
+                features: FeatureSet::new(&config.features),
+                bars,
+                alerts: SymbolAlerts::new(&config.alerts),
+            },
             cleaner: Cleaner::new(config.cleaning.clone()),
             symbols: Vec::new(),
             bars: 0,
+            alerts: AlertCounts::default(),
         }
     }
 
@@ -105,7 +118,7 @@ impl Pipeline {
     }
 
     pub fn stats(&self) -> PipelineStats {
-        PipelineStats { cleaning: *self.cleaner.stats(), bars: self.bars }
+        PipelineStats { cleaning: *self.cleaner.stats(), bars: self.bars, alerts: self.alerts }
     }
 }
 
@@ -131,18 +144,23 @@ impl Component for Pipeline {
             self.bars += (out.bars.len() - before) as u64;
         }
         state.features.update(&Ohlcv::from(&clean), &mut out.features);
+        let before = out.alerts.len();
+        state.alerts.on_tick(&clean, &mut out.alerts);
+        self.alerts.count(&out.alerts[before..]);
         out.tick = Some(clean);
     }
 
     fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
-        Snapshot::of(COMPONENT, &(&self.cleaner, &self.symbols, self.bars))
+        Snapshot::of(COMPONENT, &(&self.cleaner, &self.symbols, self.bars, self.alerts))
     }
 
     fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
-        let (cleaner, symbols, bars): (Cleaner, Vec<SymbolState>, u64) = snapshot.decode(COMPONENT)?;
+        let (cleaner, symbols, bars, alerts): (Cleaner, Vec<SymbolState>, u64, AlertCounts) =
+            snapshot.decode(COMPONENT)?;
         self.cleaner = cleaner;
         self.symbols = symbols;
         self.bars = bars;
+        self.alerts = alerts;
         Ok(())
     }
 }
@@ -166,14 +184,15 @@ mod tests {
         }
     }
 
-    fn run(p: &mut Pipeline, ticks: &[Tick]) -> Vec<Vec<f64>> {
+    /// Per tick: the feature values' bits and the alerts raised.
+    fn run(p: &mut Pipeline, ticks: &[Tick]) -> Vec<(Vec<u64>, Vec<tickloop_core::Alert>)> {
         let mut out = Outputs::default();
         ticks
             .iter()
             .map(|t| {
                 out.clear();
                 p.on_tick(t, &mut out);
-                out.features.clone()
+                (out.features.iter().map(|x| x.to_bits()).collect(), out.alerts.clone())
             })
             .collect()
     }
@@ -220,7 +239,12 @@ mod tests {
         fn snapshot_restore_continues_identically(closes in proptest::collection::vec((0u32..3, 1.0f64..100.0), 2..120), cut in 0usize..120) {
             let ticks: Vec<Tick> = closes.iter().enumerate().map(|(i, &(s, c))| tick(s, i as i64, c)).collect();
             let cut = cut.min(ticks.len());
-            let config = PipelineConfig::default();
+            let alerts = AlertConfig {
+                price_drop: Some(tickloop_alerts::PriceDropRule { pct: 2.0, window: 5 }),
+                cooldown_secs: 3,
+                ..AlertConfig::default()
+            };
+            let config = PipelineConfig { alerts, ..PipelineConfig::default() };
             let mut whole = Pipeline::new(&config);
             let expected = run(&mut whole, &ticks);
             let mut first = Pipeline::new(&config);
@@ -228,8 +252,8 @@ mod tests {
             let mut resumed = Pipeline::new(&config);
             resumed.restore(&first.snapshot().unwrap()).unwrap();
             let got = run(&mut resumed, &ticks[cut..]);
-            let bits = |v: &[Vec<f64>]| v.iter().map(|r| r.iter().map(|x| x.to_bits()).collect::<Vec<_>>()).collect::<Vec<_>>();
-            prop_assert_eq!(bits(&got), bits(&expected[cut..]));
+            prop_assert_eq!(&got[..], &expected[cut..]);
+            prop_assert_eq!(resumed.stats(), whole.stats());
         }
     }
 }
