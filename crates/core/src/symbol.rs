@@ -48,11 +48,33 @@ pub enum SymbolTableError {
 /// Names ↔ ids. Ids are handed out in insertion order; [`SymbolTable::from_names`]
 /// sorts first so that id order equals name order, which keeps `(ts_event, symbol)`
 /// ordering identical whether it compares names or ids.
+///
+/// Serialised as its list of symbols; the name index is rebuilt on deserialisation, so a
+/// restored table resolves names exactly like the original.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SymbolList", into = "SymbolList")]
 pub struct SymbolTable {
     symbols: Vec<SymbolMeta>,
-    #[serde(skip)]
     index: BTreeMap<String, SymbolId>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SymbolList {
+    symbols: Vec<SymbolMeta>,
+}
+
+impl From<SymbolList> for SymbolTable {
+    fn from(list: SymbolList) -> Self {
+        let mut table = SymbolTable { symbols: list.symbols, index: BTreeMap::new() };
+        table.index = table.iter().map(|(id, m)| (m.name.clone(), id)).collect();
+        table
+    }
+}
+
+impl From<SymbolTable> for SymbolList {
+    fn from(table: SymbolTable) -> Self {
+        SymbolList { symbols: table.symbols }
+    }
 }
 
 impl SymbolTable {
@@ -132,16 +154,23 @@ impl SymbolTable {
     pub fn iter(&self) -> impl Iterator<Item = (SymbolId, &SymbolMeta)> {
         self.symbols.iter().enumerate().map(|(i, m)| (SymbolId(i as u32), m))
     }
-
-    /// Rebuilds the name index after deserialisation (the index is not serialised).
-    pub fn reindex(&mut self) {
-        self.index = self.iter().map(|(id, m)| (m.name.clone(), id)).collect();
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deserialised_table_resolves_names_like_the_original() {
+        let mut table = SymbolTable::new();
+        table.intern_with("MSFT", "XNAS", "USD").unwrap();
+        table.intern("AAPL").unwrap();
+        let bytes = postcard::to_stdvec(&table).unwrap();
+        let mut back: SymbolTable = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, table);
+        assert_eq!(back.get("AAPL"), Some(SymbolId(1)));
+        assert_eq!(back.intern("MSFT").unwrap(), SymbolId(0), "no second id for a known name");
+    }
 
     #[test]
     fn ids_follow_name_order_when_built_from_names() {

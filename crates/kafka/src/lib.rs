@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+mod group;
+pub use group::{Consumed, GroupConsumer, OutputProducer};
+
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -21,6 +24,8 @@ pub enum KafkaAdapterError {
     },
     #[error("creating topic {topic}: {reason}")]
     Topic { topic: String, reason: String },
+    #[error("{failed} record(s) were not delivered (first: {first})")]
+    Delivery { failed: u64, first: String },
 }
 
 fn client_config(brokers: &str) -> ClientConfig {

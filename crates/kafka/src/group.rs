@@ -1,0 +1,255 @@
+//! The live runner's Kafka plumbing: a consumer-group member with manual commits that
+//! reports revocations, and an idempotent output producer that knows whether everything it
+//! sent was acknowledged (so offsets are committed only after their outputs are safe).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::{KafkaAdapterError, client_config};
+
+/// One record as consumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumed {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    /// The record's Kafka timestamp (producer create time), ms since the epoch.
+    pub timestamp_ms: Option<i64>,
+}
+
+/// Records partition revocations so the runner can drop the state of partitions it no
+/// longer owns (their new owner rebuilds it from the last snapshot).
+#[derive(Debug, Default)]
+struct GroupContext {
+    revoked: Mutex<Vec<i32>>,
+    assigned: Mutex<Vec<i32>>,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(list) => {
+                let parts = list.elements().iter().map(|e| e.partition()).collect::<Vec<_>>();
+                tracing::info!(partitions = ?parts, "partitions revoked");
+                self.revoked.lock().expect("not poisoned").extend(parts);
+            }
+            Rebalance::Assign(list) => {
+                let parts = list.elements().iter().map(|e| e.partition()).collect::<Vec<_>>();
+                tracing::info!(partitions = ?parts, "partitions assigned");
+                self.assigned.lock().expect("not poisoned").extend(parts);
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+/// A consumer-group member on one topic with manual offset commits.
+pub struct GroupConsumer {
+    brokers: String,
+    topic: String,
+    consumer: BaseConsumer<GroupContext>,
+}
+
+impl std::fmt::Debug for GroupConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupConsumer").field("topic", &self.topic).finish_non_exhaustive()
+    }
+}
+
+impl GroupConsumer {
+    /// Joins `group` on `topic`. `session_timeout_ms` bounds how long a dead member holds
+    /// its partitions (and, on some brokers, how long a join takes).
+    pub fn join(brokers: &str, group: &str, topic: &str, session_timeout_ms: u32) -> Result<Self, KafkaAdapterError> {
+        let fail = |source| KafkaAdapterError::Kafka { brokers: brokers.to_owned(), source };
+        let consumer: BaseConsumer<GroupContext> = client_config(brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", session_timeout_ms.to_string())
+            .set("heartbeat.interval.ms", (session_timeout_ms / 4).max(100).to_string())
+            .set("fetch.wait.max.ms", "10")
+            .set("enable.partition.eof", "false")
+            .create_with_context(GroupContext::default())
+            .map_err(fail)?;
+        consumer.subscribe(&[topic]).map_err(fail)?;
+        Ok(GroupConsumer { brokers: brokers.to_owned(), topic: topic.to_owned(), consumer })
+    }
+
+    fn fail(&self, source: KafkaError) -> KafkaAdapterError {
+        KafkaAdapterError::Kafka { brokers: self.brokers.clone(), source }
+    }
+
+    /// The next record, or `None` when none arrived within `timeout`.
+    pub fn poll(&self, timeout: Duration) -> Result<Option<Consumed>, KafkaAdapterError> {
+        match self.consumer.poll(timeout) {
+            None => Ok(None),
+            Some(Err(e)) => Err(self.fail(e)),
+            Some(Ok(m)) => Ok(Some(Consumed {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                payload: m.payload().map(<[u8]>::to_vec),
+                timestamp_ms: m.timestamp().to_millis(),
+            })),
+        }
+    }
+
+    /// Partitions revoked since the last call.
+    pub fn take_revoked(&self) -> Vec<i32> {
+        std::mem::take(&mut *self.consumer.context().revoked.lock().expect("not poisoned"))
+    }
+
+    /// Partitions assigned since the last call.
+    pub fn take_assigned(&self) -> Vec<i32> {
+        std::mem::take(&mut *self.consumer.context().assigned.lock().expect("not poisoned"))
+    }
+
+    /// Moves the fetch position of an owned partition.
+    pub fn seek(&self, partition: i32, offset: i64) -> Result<(), KafkaAdapterError> {
+        self.consumer
+            .seek(&self.topic, partition, Offset::Offset(offset), Duration::from_secs(10))
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Commits `next_offset` (the offset of the next record to read) per partition.
+    pub fn commit(&self, offsets: &[(i32, i64)]) -> Result<(), KafkaAdapterError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut list = TopicPartitionList::new();
+        for &(partition, offset) in offsets {
+            list.add_partition_offset(&self.topic, partition, Offset::Offset(offset)).map_err(|e| self.fail(e))?;
+        }
+        match self.consumer.commit(&list, CommitMode::Sync) {
+            // Partitions moved away between the flush and the commit: their new owner
+            // replays from the previous commit, and outputs are idempotent by key.
+            Err(KafkaError::ConsumerCommit(
+                RDKafkaErrorCode::RebalanceInProgress | RDKafkaErrorCode::IllegalGeneration,
+            )) => {
+                tracing::warn!("commit refused during a rebalance; the new owner replays from the last commit");
+                Ok(())
+            }
+            other => other.map_err(|e| self.fail(e)),
+        }
+    }
+}
+
+/// Counts deliveries and failures, so a commit can wait for "everything acknowledged".
+#[derive(Debug, Default)]
+struct DeliveryCounter {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for DeliveryCounter {}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, m)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let mut first = self.first_error.lock().expect("not poisoned");
+                if first.is_none() {
+                    *first = Some(format!("{} to {}: {e}", m.offset(), m.topic()));
+                }
+            }
+        }
+    }
+}
+
+/// An idempotent producer (`acks=all`) for the runner's outputs and dead letters.
+pub struct OutputProducer {
+    brokers: String,
+    producer: BaseProducer<DeliveryCounter>,
+    sent: u64,
+}
+
+impl std::fmt::Debug for OutputProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputProducer").field("sent", &self.sent).finish_non_exhaustive()
+    }
+}
+
+impl OutputProducer {
+    pub fn new(brokers: &str, linger_ms: u32) -> Result<Self, KafkaAdapterError> {
+        let producer = client_config(brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", linger_ms.to_string())
+            .create_with_context(DeliveryCounter::default())
+            .map_err(|source| KafkaAdapterError::Kafka { brokers: brokers.to_owned(), source })?;
+        Ok(OutputProducer { brokers: brokers.to_owned(), producer, sent: 0 })
+    }
+
+    /// Queues one record; `headers` are `(name, value)` pairs.
+    pub fn send(
+        &mut self,
+        topic: &str,
+        key: &[u8],
+        value: &[u8],
+        headers: &[(&str, &[u8])],
+    ) -> Result<(), KafkaAdapterError> {
+        loop {
+            let mut record = BaseRecord::to(topic).key(key).payload(value);
+            if !headers.is_empty() {
+                let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+                for (name, value) in headers {
+                    owned = owned.insert(Header { key: name, value: Some(*value) });
+                }
+                record = record.headers(owned);
+            }
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    self.producer.poll(Duration::from_millis(5));
+                }
+                Err((source, _)) => return Err(KafkaAdapterError::Kafka { brokers: self.brokers.clone(), source }),
+            }
+        }
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Serves delivery reports without blocking.
+    pub fn poll(&self) {
+        self.producer.poll(Duration::ZERO);
+    }
+
+    /// Waits until every queued record is acknowledged; fails if any delivery failed since
+    /// the producer was created (those records' inputs must not be committed).
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaAdapterError> {
+        self.producer
+            .flush(timeout)
+            .map_err(|source| KafkaAdapterError::Kafka { brokers: self.brokers.clone(), source })?;
+        let context = self.producer.context();
+        if context.failed.load(Ordering::Relaxed) > 0 {
+            let first = context.first_error.lock().expect("not poisoned").clone().unwrap_or_default();
+            return Err(KafkaAdapterError::Delivery { failed: context.failed.load(Ordering::Relaxed), first });
+        }
+        Ok(())
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    pub fn delivered(&self) -> u64 {
+        self.producer.context().delivered.load(Ordering::Relaxed)
+    }
+}

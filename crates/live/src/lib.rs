@@ -1,0 +1,332 @@
+//! tickloop-live: the live runner. The backtest's pipeline (`tickloop-pipeline`), fed by a
+//! Kafka consumer group instead of the lake, publishing features, alerts and dead letters
+//! back to Kafka.
+//!
+//! # Delivery: at-least-once, with idempotent keys
+//!
+//! Each assigned partition has its own [`PartitionWorker`]. Every `commit_interval` the
+//! runner (1) flushes the producer and checks that every output was acknowledged, (2) saves
+//! each partition's state (symbol table + pipeline snapshot + next offset) to the state
+//! store, and (3) commits those offsets. A crash anywhere in between loses nothing: the
+//! restarted runner (or whichever member gets the partition) restores the snapshot and
+//! re-reads from its offset: it skips records the snapshot already holds (the committed
+//! offset lags the state when a crash fell between saving and committing) and seeks back if
+//! the committed offset is ahead of the state. Records re-processed after a crash produce outputs
+//! with the same ids and the same values (the pipeline is deterministic on event time), so
+//! consumers de-duplicate by the `id` header (`features/<symbol>/<ts_event>`,
+//! `alerts/<symbol>/<kind>/<ts_event>`). Only `ts_recv`/`ts_emit` differ between copies.
+
+mod latency;
+mod worker;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tickloop_core::Timestamp;
+use tickloop_kafka::{GroupConsumer, KafkaAdapterError, OutputProducer};
+use tickloop_lake::{Lake, LakeError};
+use tickloop_pipeline::PipelineConfig;
+
+pub use latency::{LatencySummary, LatencyWindow};
+pub use worker::{OutRecord, OutputKind, PartitionSnapshot, PartitionWorker, alert_id};
+
+/// Topics and knobs of a live runner.
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    pub brokers: String,
+    pub group: String,
+    pub input_topic: String,
+    pub features_topic: String,
+    pub alerts_topic: String,
+    pub dead_letter_topic: String,
+    pub session_timeout_ms: u32,
+    pub commit_interval: Duration,
+    pub stats_interval: Duration,
+    /// Stop after this long without a record (tests, batch catch-up); `None` runs forever.
+    pub exit_when_idle: Option<Duration>,
+    pub pipeline: PipelineConfig,
+}
+
+impl LiveConfig {
+    pub fn new(brokers: &str, group: &str) -> Self {
+        LiveConfig {
+            brokers: brokers.to_owned(),
+            group: group.to_owned(),
+            input_topic: "ticks".into(),
+            features_topic: "features".into(),
+            alerts_topic: "alerts".into(),
+            dead_letter_topic: "ticks.dlq".into(),
+            session_timeout_ms: 10_000,
+            commit_interval: Duration::from_secs(5),
+            stats_interval: Duration::from_secs(10),
+            exit_when_idle: None,
+            pipeline: PipelineConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaAdapterError),
+    #[error("state store: {0}")]
+    State(#[from] LakeError),
+    #[error("state of partition {partition} at {key}: {reason}")]
+    Snapshot { partition: i32, key: String, reason: String },
+}
+
+/// What a run did, returned when it stops.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveSummary {
+    pub records: u64,
+    pub features: u64,
+    pub alerts: u64,
+    pub dead_letters: u64,
+    pub skipped_replayed: u64,
+    pub checkpoints: u64,
+    pub latency: Option<LatencySummary>,
+}
+
+/// The wall clock, read only at the runner's edge: `ts_recv` and `ts_emit` are metadata for
+/// latency accounting; the pipeline sees event time only.
+pub fn wall_clock() -> Timestamp {
+    Timestamp::from_nanos(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0))
+}
+
+pub struct LiveRunner {
+    config: LiveConfig,
+    consumer: GroupConsumer,
+    producer: OutputProducer,
+    state: Lake,
+    workers: BTreeMap<i32, PartitionWorker>,
+    /// The offset each partition was last sought to: a gap after it is real (compaction,
+    /// transaction markers), not a reason to seek again.
+    sought: BTreeMap<i32, i64>,
+    emitted: Vec<OutRecord>,
+    latency: LatencyWindow,
+    summary: LiveSummary,
+    /// Shared with a metrics endpoint, if any.
+    metrics: Arc<std::sync::Mutex<String>>,
+}
+
+impl std::fmt::Debug for LiveRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveRunner")
+            .field("group", &self.config.group)
+            .field("partitions", &self.workers.len())
+            .finish()
+    }
+}
+
+impl LiveRunner {
+    /// Joins the group; `state` holds partition snapshots under `_state/live/<group>/`.
+    pub fn new(config: LiveConfig, state: Lake) -> Result<Self, LiveError> {
+        for topic in [&config.input_topic, &config.features_topic, &config.alerts_topic, &config.dead_letter_topic] {
+            tickloop_kafka::ensure_topic(&config.brokers, topic, 3)?;
+        }
+        let consumer =
+            GroupConsumer::join(&config.brokers, &config.group, &config.input_topic, config.session_timeout_ms)?;
+        let producer = OutputProducer::new(&config.brokers, 1)?;
+        Ok(LiveRunner {
+            config,
+            consumer,
+            producer,
+            state,
+            workers: BTreeMap::new(),
+            sought: BTreeMap::new(),
+            emitted: Vec::new(),
+            latency: LatencyWindow::default(),
+            summary: LiveSummary::default(),
+            metrics: Arc::new(std::sync::Mutex::new(String::new())),
+        })
+    }
+
+    /// The Prometheus text the runner last published (refreshed every stats interval).
+    pub fn metrics(&self) -> Arc<std::sync::Mutex<String>> {
+        self.metrics.clone()
+    }
+
+    fn state_key(&self, partition: i32) -> String {
+        format!("_state/live/{}/{}/partition={partition}.snapshot", self.config.group, self.config.input_topic)
+    }
+
+    /// Runs until `stop` is set (or the idle limit passes); checkpoints before returning.
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<LiveSummary, LiveError> {
+        let mut last_checkpoint = Instant::now();
+        let mut last_stats = Instant::now();
+        let mut last_record = Instant::now();
+        let mut window_records = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let record = self.consumer.poll(Duration::from_millis(20))?;
+            for partition in self.consumer.take_revoked() {
+                // Its new owner (maybe us again) restores it from the last checkpoint.
+                self.workers.remove(&partition);
+            }
+            self.consumer.take_assigned();
+            if let Some(record) = record {
+                last_record = Instant::now();
+                window_records += 1;
+                self.handle(&record)?;
+            } else if self.config.exit_when_idle.is_some_and(|idle| last_record.elapsed() >= idle) {
+                break;
+            }
+            self.producer.poll();
+            if last_checkpoint.elapsed() >= self.config.commit_interval {
+                self.checkpoint()?;
+                last_checkpoint = Instant::now();
+            }
+            if last_stats.elapsed() >= self.config.stats_interval {
+                self.publish_stats(window_records, last_stats.elapsed());
+                window_records = 0;
+                last_stats = Instant::now();
+            }
+        }
+        self.checkpoint()?;
+        self.summary.latency = self.latency.total();
+        Ok(self.summary.clone())
+    }
+
+    fn handle(&mut self, record: &tickloop_kafka::Consumed) -> Result<(), LiveError> {
+        let ts_recv = wall_clock();
+        let partition = record.partition;
+        if !self.workers.contains_key(&partition) {
+            let worker = self.load_worker(partition)?;
+            self.workers.insert(partition, worker);
+        }
+        let worker = self.workers.get_mut(&partition).expect("inserted above");
+        if let Some(next) = worker.next_offset() {
+            if record.offset < next {
+                // Already in the restored state (processed before a crash or a rebalance).
+                self.summary.skipped_replayed += 1;
+                return Ok(());
+            }
+            if record.offset > next && self.sought.get(&partition) != Some(&next) {
+                // The committed offset is past the saved state (a checkpoint cut between
+                // saving and committing cannot do this, but a hand-edited store can): go back
+                // and re-read what the state has not seen.
+                tracing::warn!(partition, at = record.offset, state = next, "seeking back to the saved state");
+                self.consumer.seek(partition, next)?;
+                self.sought.insert(partition, next);
+                return Ok(());
+            }
+        }
+        self.summary.records += 1;
+        self.emitted.clear();
+        worker.process(record, ts_recv, wall_clock, &mut self.emitted);
+        for out in &self.emitted {
+            let topic = match out.kind {
+                OutputKind::Features => {
+                    self.summary.features += 1;
+                    &self.config.features_topic
+                }
+                OutputKind::Alerts => {
+                    self.summary.alerts += 1;
+                    &self.config.alerts_topic
+                }
+                OutputKind::DeadLetter => {
+                    self.summary.dead_letters += 1;
+                    &self.config.dead_letter_topic
+                }
+            };
+            let headers: Vec<(&str, &[u8])> = out.headers.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+            self.producer.send(topic, &out.key, &out.value, &headers)?;
+            if out.kind == OutputKind::Features {
+                let now = wall_clock();
+                self.latency.record(
+                    now.as_nanos() - ts_recv.as_nanos(),
+                    out.source_ts_ms.map(|ms| now.as_nanos() - ms * 1_000_000),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn load_worker(&self, partition: i32) -> Result<PartitionWorker, LiveError> {
+        let key = self.state_key(partition);
+        let Some(bytes) = self.state.store().get(&key)? else {
+            tracing::info!(partition, "no saved state: starting fresh");
+            return Ok(PartitionWorker::new(partition, &self.config.pipeline));
+        };
+        let fail = |reason: String| LiveError::Snapshot { partition, key: key.clone(), reason };
+        let snapshot: PartitionSnapshot = postcard::from_bytes(&bytes).map_err(|e| fail(e.to_string()))?;
+        if snapshot.format != worker::SNAPSHOT_FORMAT || snapshot.partition != partition {
+            return Err(fail(format!("format {} of partition {}", snapshot.format, snapshot.partition)));
+        }
+        let worker = PartitionWorker::restore(&self.config.pipeline, &snapshot).map_err(|e| fail(e.to_string()))?;
+        tracing::info!(
+            partition,
+            next_offset = snapshot.next_offset,
+            symbols = snapshot.symbols.len(),
+            "state restored"
+        );
+        Ok(worker)
+    }
+
+    /// Outputs acknowledged → state saved → offsets committed, in that order.
+    fn checkpoint(&mut self) -> Result<(), LiveError> {
+        self.producer.flush(Duration::from_secs(60))?;
+        let mut offsets = Vec::new();
+        for (&partition, worker) in &self.workers {
+            if let Some(snapshot) = worker.snapshot() {
+                let bytes = postcard::to_stdvec(&snapshot).map_err(|e| LiveError::Snapshot {
+                    partition,
+                    key: self.state_key(partition),
+                    reason: e.to_string(),
+                })?;
+                self.state.store().put(&self.state_key(partition), &bytes)?;
+                offsets.push((partition, snapshot.next_offset));
+            }
+        }
+        self.consumer.commit(&offsets)?;
+        self.summary.checkpoints += 1;
+        tracing::debug!(?offsets, "checkpoint");
+        Ok(())
+    }
+
+    fn publish_stats(&mut self, records: u64, over: Duration) {
+        let rate = records as f64 / over.as_secs_f64().max(1e-9);
+        let window = self.latency.take_window();
+        if let Some(w) = &window {
+            tracing::info!(
+                records_per_sec = format!("{rate:.0}"),
+                e2e_p50_ms = w.e2e_p50_ms,
+                e2e_p99_ms = w.e2e_p99_ms,
+                e2e_max_ms = w.e2e_max_ms,
+                proc_p99_us = w.processing_p99_us,
+                partitions = self.workers.len(),
+                "live"
+            );
+        }
+        let text = latency::prometheus(&self.summary, rate, window.as_ref());
+        *self.metrics.lock().expect("not poisoned") = text;
+    }
+}
+
+/// Serves `GET /metrics` (Prometheus text) from `metrics` on `addr` in a background thread.
+pub fn serve_metrics(addr: &str, metrics: Arc<std::sync::Mutex<String>>) -> std::io::Result<std::net::SocketAddr> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind(addr)?;
+    let bound = listener.local_addr()?;
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut request = [0u8; 1024];
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let n = stream.read(&mut request).unwrap_or(0);
+            let head = String::from_utf8_lossy(&request[..n]);
+            let (status, body) = if head.starts_with("GET /metrics") {
+                ("200 OK", metrics.lock().map(|m| m.clone()).unwrap_or_default())
+            } else {
+                ("404 Not Found", "try /metrics\n".to_owned())
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    Ok(bound)
+}
