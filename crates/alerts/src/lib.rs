@@ -135,6 +135,35 @@ pub struct SymbolAlerts {
     last_fired: [Option<Timestamp>; 3],
 }
 
+/// The alert's identity, `alerts/<symbol>/<kind>/<ts_event>`: a replay raises the same ids.
+pub fn alert_id(symbol: &str, alert: &Alert) -> String {
+    format!("alerts/{symbol}/{}/{}", kind_name(alert.kind), alert.ts_event)
+}
+
+/// The snake_case name of a kind, as in JSON.
+pub fn kind_name(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::VolumeSpike => "volume_spike",
+        AlertKind::PriceDrop => "price_drop",
+        AlertKind::ModelAnomaly => "model_anomaly",
+    }
+}
+
+/// An alert as JSON, the same wherever it is published (Kafka, the backtest's
+/// `alerts.jsonl`, webhooks): id, symbol, ts_event, kind, value, threshold, message.
+pub fn alert_json(symbol: &str, alert: &Alert) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::{Value, json};
+    let mut map = serde_json::Map::new();
+    map.insert("id".into(), json!(alert_id(symbol, alert)));
+    map.insert("symbol".into(), json!(symbol));
+    map.insert("ts_event".into(), json!(alert.ts_event.to_string()));
+    map.insert("kind".into(), json!(kind_name(alert.kind)));
+    map.insert("value".into(), if alert.value.is_finite() { json!(alert.value) } else { Value::Null });
+    map.insert("threshold".into(), json!(alert.threshold));
+    map.insert("message".into(), json!(alert.message));
+    map
+}
+
 /// How many alerts of each kind were raised.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertCounts {

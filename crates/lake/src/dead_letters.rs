@@ -1,4 +1,5 @@
-//! Dead letters on disk: every rejected record, one JSON line each, with its reason.
+//! Run outputs on disk as JSON lines: dead letters (every rejected record with its reason)
+//! and alerts (in the same JSON as the live runner publishes).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -37,19 +38,17 @@ mod optional_rfc3339 {
     }
 }
 
-/// A [`Sink`] that appends the pipeline's rejections to a JSON-lines file. The file is
-/// created on the first rejection only, so a clean run leaves none behind.
+/// A JSON-lines file created on its first line, so a run with nothing to say leaves none.
 #[derive(Debug)]
-pub struct DeadLetterFile {
+pub struct JsonLinesFile {
     path: PathBuf,
-    symbols: SymbolTable,
     out: Option<BufWriter<File>>,
     written: u64,
 }
 
-impl DeadLetterFile {
-    pub fn new(path: impl Into<PathBuf>, symbols: SymbolTable) -> Self {
-        DeadLetterFile { path: path.into(), symbols, out: None, written: 0 }
+impl JsonLinesFile {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        JsonLinesFile { path: path.into(), out: None, written: 0 }
     }
 
     pub fn path(&self) -> &Path {
@@ -60,15 +59,52 @@ impl DeadLetterFile {
         self.written
     }
 
+    pub fn append<T: Serialize>(&mut self, line: &T) -> Result<(), LakeError> {
+        if self.out.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
+            }
+            let file = File::create(&self.path).map_err(LakeError::io(&self.path))?;
+            self.out = Some(BufWriter::new(file));
+        }
+        let w = self.out.as_mut().expect("opened above");
+        serde_json::to_writer(&mut *w, line).map_err(|source| LakeError::Json { path: self.path.clone(), source })?;
+        w.write_all(b"\n").map_err(LakeError::io(&self.path))?;
+        self.written += 1;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), LakeError> {
+        if let Some(w) = &mut self.out {
+            w.flush().map_err(LakeError::io(&self.path))?;
+        }
+        Ok(())
+    }
+}
+
+/// A [`Sink`] that appends the pipeline's rejections to a JSON-lines file (created on the
+/// first rejection only).
+#[derive(Debug)]
+pub struct DeadLetterFile {
+    file: JsonLinesFile,
+    symbols: SymbolTable,
+}
+
+impl DeadLetterFile {
+    pub fn new(path: impl Into<PathBuf>, symbols: SymbolTable) -> Self {
+        DeadLetterFile { file: JsonLinesFile::new(path), symbols }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    pub fn written(&self) -> u64 {
+        self.file.written()
+    }
+
     fn write(&mut self, out: &Outputs) -> Result<(), LakeError> {
         for rejection in &out.rejects {
-            if self.out.is_none() {
-                if let Some(dir) = self.path.parent() {
-                    std::fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
-                }
-                let file = File::create(&self.path).map_err(LakeError::io(&self.path))?;
-                self.out = Some(BufWriter::new(file));
-            }
             let t = rejection.tick.as_ref();
             let letter = Letter {
                 reason: rejection.reason,
@@ -78,11 +114,7 @@ impl DeadLetterFile {
                 ohlcv: t.map(|t| [t.open.get(), t.high.get(), t.low.get(), t.close.get(), t.volume.get()]),
                 raw: rejection.raw.as_deref(),
             };
-            let w = self.out.as_mut().expect("opened above");
-            serde_json::to_writer(&mut *w, &letter)
-                .map_err(|source| LakeError::Json { path: self.path.clone(), source })?;
-            w.write_all(b"\n").map_err(LakeError::io(&self.path))?;
-            self.written += 1;
+            self.file.append(&letter)?;
         }
         Ok(())
     }
@@ -97,9 +129,38 @@ impl Sink for DeadLetterFile {
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
-        if let Some(w) = &mut self.out {
-            w.flush().map_err(|e| SinkError::new(LakeError::io(&self.path)(e)))?;
+        self.file.flush().map_err(SinkError::new)
+    }
+}
+
+/// A [`Sink`] that writes every alert as a JSON line ([`tickloop_alerts::alert_json`]), so
+/// a backtest's alerts can be compared with what the live runner publishes.
+#[derive(Debug)]
+pub struct AlertFile {
+    file: JsonLinesFile,
+    symbols: SymbolTable,
+}
+
+impl AlertFile {
+    pub fn new(path: impl Into<PathBuf>, symbols: SymbolTable) -> Self {
+        AlertFile { file: JsonLinesFile::new(path), symbols }
+    }
+
+    pub fn written(&self) -> u64 {
+        self.file.written()
+    }
+}
+
+impl Sink for AlertFile {
+    fn on_outputs(&mut self, _input: &Tick, out: &Outputs) -> Result<(), SinkError> {
+        for alert in &out.alerts {
+            let line = tickloop_alerts::alert_json(self.symbols.name(alert.symbol), alert);
+            self.file.append(&line).map_err(SinkError::new)?;
         }
         Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.file.flush().map_err(SinkError::new)
     }
 }

@@ -16,6 +16,9 @@ pub enum LakeError {
     },
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
+    /// A remote store refused or failed a request.
+    #[error("{path}: {reason}")]
+    Storage { path: PathBuf, reason: String },
     #[error("{path}: json: {source}")]
     Json {
         path: PathBuf,
@@ -33,6 +36,11 @@ impl LakeError {
     pub(crate) fn parquet(path: impl Into<PathBuf>) -> impl FnOnce(parquet::errors::ParquetError) -> LakeError {
         let path = path.into();
         move |source| LakeError::Parquet { path, source }
+    }
+
+    /// For [`ObjectStore`](crate::ObjectStore) implementations outside this crate.
+    pub fn storage(path: impl Into<PathBuf>, reason: impl Into<String>) -> LakeError {
+        LakeError::Storage { path: path.into(), reason: reason.into() }
     }
 
     pub(crate) fn invalid(path: impl Into<PathBuf>, reason: impl Into<String>) -> LakeError {

@@ -10,6 +10,7 @@
 //! k-way merge whose memory is bounded by the number of open runs (symbol row groups in
 //! one hour), never by the amount of data.
 
+pub mod athena;
 mod atomic;
 pub mod csv;
 mod dead_letters;
@@ -23,7 +24,7 @@ mod replay;
 mod store;
 mod tick_file;
 
-pub use dead_letters::DeadLetterFile;
+pub use dead_letters::{AlertFile, DeadLetterFile, JsonLinesFile};
 pub use error::LakeError;
 pub use feature_file::FeatureFileWriter;
 pub use features_job::{FeatureJobSummary, build_features};

@@ -30,7 +30,7 @@ use tickloop_lake::{Lake, LakeError};
 use tickloop_pipeline::PipelineConfig;
 
 pub use latency::{LatencySummary, LatencyWindow};
-pub use worker::{OutRecord, OutputKind, PartitionSnapshot, PartitionWorker, alert_id};
+pub use worker::{OutRecord, OutputKind, PartitionSnapshot, PartitionWorker};
 
 /// Topics and knobs of a live runner.
 #[derive(Debug, Clone)]

@@ -153,12 +153,6 @@ fn output(kind: OutputKind, symbol: &str, id: String, value: &Value, source_ts_m
     }
 }
 
-/// The alert's identity is `(symbol, kind, ts_event)`: a replay raises the same ids.
-pub fn alert_id(symbol: &str, alert: &Alert) -> String {
-    let kind = serde_json::to_value(alert.kind).expect("kinds serialise");
-    format!("alerts/{symbol}/{}/{}", kind.as_str().unwrap_or_default(), alert.ts_event)
-}
-
 fn alert_record(
     alert: &Alert,
     symbol: &str,
@@ -166,19 +160,11 @@ fn alert_record(
     ts_emit: Timestamp,
     source_ts_ms: Option<i64>,
 ) -> OutRecord {
-    let id = alert_id(symbol, alert);
-    let value = json!({
-        "id": id,
-        "symbol": symbol,
-        "ts_event": alert.ts_event.to_string(),
-        "kind": alert.kind,
-        "value": if alert.value.is_finite() { json!(alert.value) } else { Value::Null },
-        "threshold": alert.threshold,
-        "message": alert.message,
-        "ts_recv": ts_recv.to_string(),
-        "ts_emit": ts_emit.to_string(),
-    });
-    output(OutputKind::Alerts, symbol, id, &value, source_ts_ms)
+    let mut value = tickloop_alerts::alert_json(symbol, alert);
+    let id = value["id"].as_str().unwrap_or_default().to_owned();
+    value.insert("ts_recv".into(), json!(ts_recv.to_string()));
+    value.insert("ts_emit".into(), json!(ts_emit.to_string()));
+    output(OutputKind::Alerts, symbol, id, &Value::Object(value), source_ts_ms)
 }
 
 /// The original record, untouched, with why it was refused in its headers.
