@@ -6,8 +6,9 @@ use clap::Args;
 use serde::Serialize;
 use tickloop_backtest::{ExperimentConfig, Report, generate_sample, run_backtest, write_report};
 use tickloop_core::{Source, Timestamp};
-use tickloop_lake::{Dataset, DeadLetterFile, Lake, LakeSource};
+use tickloop_lake::{AlertFile, Dataset, DeadLetterFile, LakeSource};
 
+use crate::lake_args::S3Args;
 use crate::progress::{ProgressSink, tick_bar};
 
 #[derive(Debug, Args)]
@@ -15,9 +16,11 @@ pub struct BacktestArgs {
     /// Experiment file (TOML): data range, pipeline, strategy, costs.
     #[arg(long, default_value = "experiments/default.toml")]
     experiment: PathBuf,
-    /// Lake root; overrides the experiment's data.lake.
+    /// Lake root (a directory or s3://bucket/prefix); overrides the experiment's data.lake.
     #[arg(long, env = "TICKLOOP_LAKE")]
-    lake: Option<PathBuf>,
+    lake: Option<String>,
+    #[command(flatten)]
+    s3: S3Args,
     /// Where run directories are created.
     #[arg(long, default_value = "experiments/runs")]
     runs_dir: PathBuf,
@@ -32,7 +35,7 @@ pub struct BacktestArgs {
 struct RunInfo<'a> {
     run_id: &'a str,
     experiment_file: &'a Path,
-    lake: &'a Path,
+    lake: &'a str,
     #[serde(with = "tickloop_core::rfc3339")]
     started_at: Timestamp,
     wall_secs: f64,
@@ -43,8 +46,8 @@ struct RunInfo<'a> {
 
 pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let config = ExperimentConfig::load(&args.experiment)?;
-    let lake_root = args.lake.clone().unwrap_or_else(|| config.data.lake.clone());
-    let lake = Lake::local(&lake_root);
+    let lake_root = args.lake.clone().unwrap_or_else(|| config.data.lake.to_string_lossy().into_owned());
+    let lake = args.s3.open(&lake_root)?;
     let (start, end) = (config.data.start, config.data.end);
 
     if lake.partitions(Dataset::RawTicks, start, end)?.is_empty() {
@@ -52,8 +55,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
             (Some(sim), true) => {
                 eprintln!(
                     "lake {} has no ticks for {start} .. {end}: simulating {} symbols first",
-                    lake_root.display(),
-                    sim.symbols
+                    lake_root, sim.symbols
                 );
                 let bar = tick_bar(0, "sim     ");
                 let summary = generate_sample(&lake, sim, start, end, |done, total| {
@@ -65,11 +67,11 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
             }
             (Some(_), false) => bail!(
                 "lake {} has no ticks for {start} .. {end}; rerun with --generate-missing to simulate them, or `tickloop sim`",
-                lake_root.display()
+                lake_root
             ),
             (None, _) => bail!(
                 "lake {} has no ticks for {start} .. {end}, and the experiment has no [sim] section to generate them",
-                lake_root.display()
+                lake_root
             ),
         }
     }
@@ -81,11 +83,11 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let run_id = unique_run_id(&args.runs_dir, &config.name, started_at);
     let dir = args.runs_dir.join(&run_id);
 
-    let mut source =
-        LakeSource::open(&lake, start, end).with_context(|| format!("opening lake {}", lake_root.display()))?;
+    let mut source = LakeSource::open(&lake, start, end).with_context(|| format!("opening lake {}", lake_root))?;
     let mut progress = ProgressSink::new(tick_bar(source.remaining_hint().unwrap_or(0), "backtest"));
     let mut dead_letters = DeadLetterFile::new(dir.join("rejects.jsonl"), source.symbols().clone());
-    let report = run_backtest(&config, &mut source, &mut [&mut progress, &mut dead_letters])?;
+    let mut alerts = AlertFile::new(dir.join("alerts.jsonl"), source.symbols().clone());
+    let report = run_backtest(&config, &mut source, &mut [&mut progress, &mut dead_letters, &mut alerts])?;
     let wall_secs = started.elapsed().as_secs_f64();
     write_report(&dir, &config, &report)?;
     let info = RunInfo {
@@ -141,6 +143,13 @@ fn print_summary(report: &Report, info: &RunInfo<'_>, dir: &Path) {
                 "{} rejected (see rejects.jsonl), {} repaired",
                 report.pipeline.cleaning.total_rejected(),
                 report.pipeline.cleaning.repaired.iter().sum::<u64>()
+            ),
+        ),
+        (
+            "alerts",
+            format!(
+                "{} volume spikes, {} price drops (see alerts.jsonl)",
+                report.pipeline.alerts.volume_spike, report.pipeline.alerts.price_drop
             ),
         ),
         ("total return", format!("{:+.4} %", m.total_return * 100.0)),

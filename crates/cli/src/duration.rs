@@ -1,5 +1,16 @@
 //! Durations on the command line: `90s`, `15m`, `6h30m`, `2d`.
 
+/// Parses a wall-clock interval: `500ms`, or anything [`parse_secs`] takes.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    if let Some(ms) = text.trim().strip_suffix("ms") {
+        return match ms.parse::<u64>() {
+            Ok(ms) if ms > 0 => Ok(std::time::Duration::from_millis(ms)),
+            _ => Err(format!("invalid duration {text:?}: use a positive number of ms, like 500ms")),
+        };
+    }
+    parse_secs(text).map(|s| std::time::Duration::from_secs(s as u64))
+}
+
 /// Parses a duration into whole seconds.
 pub fn parse_secs(text: &str) -> Result<i64, String> {
     let bad = || format!("invalid duration {text:?}: use a number with a unit, like 90s, 15m, 6h30m or 2d");

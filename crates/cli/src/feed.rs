@@ -4,9 +4,11 @@ use anyhow::Context;
 use clap::Args;
 use tickloop_core::{NANOS_PER_SECOND, Source, Timestamp};
 use tickloop_kafka::{TickPublisher, ensure_topic};
+use tickloop_lake::LakeSource;
 use tickloop_sim::{MarketConfig, MarketSim};
 
-/// Publish the synthetic market to Kafka in (scaled) real time: key = symbol, JSON values.
+/// Publish the synthetic market (or replay the lake) to Kafka in (scaled) real time: key =
+/// symbol, JSON values.
 #[derive(Debug, Args)]
 pub struct FeedArgs {
     /// Bootstrap brokers, comma-separated.
@@ -20,8 +22,14 @@ pub struct FeedArgs {
     #[arg(long, default_value_t = 1000)]
     symbols: usize,
     /// Market seconds per wall-clock second (1 = real time: each symbol ticks at 1 Hz).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, visible_alias = "speed", default_value_t = 1.0)]
     rate: f64,
+    /// Replay recorded ticks from this lake (a directory or s3://…) over
+    /// [--start, --start + --duration) instead of simulating.
+    #[arg(long)]
+    replay: Option<String>,
+    #[command(flatten)]
+    s3: crate::lake_args::S3Args,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// First market second (RFC 3339).
@@ -35,9 +43,19 @@ pub struct FeedArgs {
 pub fn run(args: FeedArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
     ensure_topic(&args.brokers, &args.topic, args.partitions)?;
-    let config = MarketConfig { symbols: args.symbols, seed: args.seed, ..MarketConfig::default() };
     let end = args.start.add_nanos(args.duration * NANOS_PER_SECOND);
-    let mut sim = MarketSim::new(config, args.start, end)?;
+    let mut sim: Box<dyn Source> = match &args.replay {
+        Some(root) => {
+            let lake = args.s3.open(root)?;
+            let source = LakeSource::open(&lake, args.start, end).with_context(|| format!("opening {root}"))?;
+            anyhow::ensure!(!source.symbols().is_empty(), "{root} has no ticks in {} .. {end}", args.start);
+            Box::new(source)
+        }
+        None => {
+            let config = MarketConfig { symbols: args.symbols, seed: args.seed, ..MarketConfig::default() };
+            Box::new(MarketSim::new(config, args.start, end)?)
+        }
+    };
     let symbols = sim.symbols().clone();
     let mut publisher = TickPublisher::new(&args.brokers, &args.topic)?;
     let wall_start = Instant::now();
@@ -59,7 +77,7 @@ pub fn run(args: FeedArgs) -> anyhow::Result<()> {
     println!(
         "published {} ticks of {} symbols to {}/{} in {secs:.1} s ({:.0} ticks/s)",
         publisher.sent(),
-        args.symbols,
+        symbols.len(),
         args.brokers,
         args.topic,
         publisher.sent() as f64 / secs

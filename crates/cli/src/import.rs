@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
+use crate::lake_args::LakeArgs;
 use anyhow::Context;
 use clap::Args;
-use tickloop_lake::Lake;
 use tickloop_lake::csv::{CsvFormat, Zone, read_ohlcv_csv};
 
 /// Import an OHLCV CSV (daily or intraday) into the lake as one symbol's ticks.
@@ -15,9 +15,8 @@ pub struct ImportCsvArgs {
     /// `YYYYMMDD HHMMSS;open;high;low;close;volume`.
     #[arg(long)]
     csv: PathBuf,
-    /// Lake root.
-    #[arg(long, env = "TICKLOOP_LAKE", default_value = "data/lake")]
-    lake: PathBuf,
+    #[command(flatten)]
+    lake: LakeArgs,
     /// Time zone of times without an offset: UTC, +HH:MM, or an IANA name (America/New_York).
     #[arg(long, default_value = "UTC", value_parser = Zone::parse)]
     tz: Zone,
@@ -32,9 +31,9 @@ pub struct ImportCsvArgs {
 
 pub fn run(args: ImportCsvArgs) -> anyhow::Result<()> {
     let csv = read_ohlcv_csv(&args.csv, args.format, &args.tz)?;
-    let lake = Lake::local(&args.lake);
+    let lake = args.lake.open()?;
     let summary = tickloop_lake::import_csv(&lake, &csv, &args.symbol, &args.exchange, &args.currency)
-        .with_context(|| format!("importing {} into {}", args.csv.display(), args.lake.display()))?;
+        .with_context(|| format!("importing {} into {}", args.csv.display(), args.lake.lake))?;
     for row in summary.rejected.iter().take(20) {
         eprintln!("{}:{}: {} ({})", args.csv.display(), row.line, row.reason, row.detail);
     }
@@ -48,7 +47,7 @@ pub fn run(args: ImportCsvArgs) -> anyhow::Result<()> {
         args.symbol,
         csv.format,
         summary.files.len(),
-        args.lake.display(),
+        args.lake.lake,
         summary.rejected.len()
     );
     Ok(())

@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
+use crate::lake_args::LakeArgs;
 use anyhow::Context;
 use clap::Args;
-use tickloop_lake::Lake;
 
 /// Land newline-delimited JSON ticks in the lake as cleaned parquet (ETL job 1).
 #[derive(Debug, Args)]
@@ -11,15 +11,14 @@ pub struct LandArgs {
     /// wire format). Inputs unchanged since the last run are skipped.
     #[arg(long = "input", required = true)]
     inputs: Vec<PathBuf>,
-    /// Lake root.
-    #[arg(long, env = "TICKLOOP_LAKE", default_value = "data/lake")]
-    lake: PathBuf,
+    #[command(flatten)]
+    lake: LakeArgs,
 }
 
 pub fn run(args: LandArgs) -> anyhow::Result<()> {
-    let lake = Lake::local(&args.lake);
-    let summary = tickloop_lake::land_ndjson(&lake, &args.inputs)
-        .with_context(|| format!("landing into {}", args.lake.display()))?;
+    let lake = args.lake.open()?;
+    let summary =
+        tickloop_lake::land_ndjson(&lake, &args.inputs).with_context(|| format!("landing into {}", args.lake.lake))?;
     println!(
         "landed {} input(s) ({} unchanged, skipped): {} rows in {} hourly files, {} rejected (see {}/rejects/)",
         summary.landed.len(),
@@ -27,7 +26,7 @@ pub fn run(args: LandArgs) -> anyhow::Result<()> {
         summary.rows_written,
         summary.partitions_written,
         summary.rows_rejected,
-        args.lake.display()
+        args.lake.lake
     );
     Ok(())
 }
@@ -35,9 +34,8 @@ pub fn run(args: LandArgs) -> anyhow::Result<()> {
 /// Build processed/features from raw/ticks with the batch twin of the feature code (ETL job 2).
 #[derive(Debug, Args)]
 pub struct EtlFeaturesArgs {
-    /// Lake root.
-    #[arg(long, env = "TICKLOOP_LAKE", default_value = "data/lake")]
-    lake: PathBuf,
+    #[command(flatten)]
+    lake: LakeArgs,
     /// Built-in feature set: default or minimal.
     #[arg(long, default_value = "default")]
     set: String,
@@ -57,11 +55,11 @@ pub fn run_features(args: EtlFeaturesArgs) -> anyhow::Result<()> {
             tickloop_features::FeatureSetDef::BUILTIN
         );
     };
-    let lake = Lake::local(&args.lake);
+    let lake = args.lake.open()?;
     let from = args.from.unwrap_or(tickloop_core::Timestamp::MIN);
     let to = args.to.unwrap_or(tickloop_core::Timestamp::MAX);
     let summary = tickloop_lake::build_features(&lake, &set, from, to)
-        .with_context(|| format!("building features in {}", args.lake.display()))?;
+        .with_context(|| format!("building features in {}", args.lake.lake))?;
     println!(
         "{}@{}: built {} day(s) {:?} ({} rows in {} hourly files); {} day(s) unchanged",
         set.name,

@@ -2,14 +2,19 @@
 
 #![allow(clippy::print_stdout)] // a CLI prints its results
 
+mod athena;
 mod backtest;
 mod duration;
 mod features;
 mod feed;
 mod import;
+mod lake_args;
 mod land;
+mod live;
 mod progress;
 mod sim;
+#[cfg(feature = "sql")]
+mod sql;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +39,8 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// Publish the synthetic market to Kafka in real time (or faster).
     Feed(feed::FeedArgs),
+    /// Run the pipeline live on Kafka: ticks in, features, alerts and dead letters out.
+    Live(live::LiveArgs),
     /// Compute features over an OHLCV CSV (to compare with TA-Lib, pandas…).
     Features(features::FeaturesArgs),
     /// Import an OHLCV CSV (Yahoo-style or NinjaTrader minute bars) into the lake.
@@ -42,6 +49,11 @@ enum Command {
     Land(land::LandArgs),
     /// Build processed/features from raw ticks (only days that changed).
     EtlFeatures(land::EtlFeaturesArgs),
+    /// Run SQL over the lake (tables ticks, features, predictions, alerts).
+    #[cfg(feature = "sql")]
+    Sql(sql::SqlArgs),
+    /// Print Athena DDL for the lake's tables on S3.
+    AthenaDdl(athena::AthenaDdlArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,8 +68,12 @@ fn main() -> anyhow::Result<()> {
         Command::Backtest(args) => backtest::run(args),
         Command::Features(args) => features::run(args),
         Command::Feed(args) => feed::run(args),
+        Command::Live(args) => live::run(args),
         Command::ImportCsv(args) => import::run(args),
         Command::Land(args) => land::run(args),
         Command::EtlFeatures(args) => land::run_features(args),
+        #[cfg(feature = "sql")]
+        Command::Sql(args) => sql::run(args),
+        Command::AthenaDdl(args) => athena::run(args),
     }
 }

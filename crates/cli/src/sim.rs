@@ -1,12 +1,11 @@
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
 use tickloop_core::{NANOS_PER_SECOND, Timestamp};
-use tickloop_lake::Lake;
 use tickloop_sim::MarketConfig;
 
+use crate::lake_args::LakeArgs;
 use crate::progress::tick_bar;
 
 #[derive(Debug, Args)]
@@ -23,9 +22,8 @@ pub struct SimArgs {
     /// Random seed: the same seed and arguments give byte-identical files.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Lake root directory.
-    #[arg(long, env = "TICKLOOP_LAKE", default_value = "data/lake")]
-    lake: PathBuf,
+    #[command(flatten)]
+    lake: LakeArgs,
 }
 
 pub fn parse_ts(text: &str) -> Result<Timestamp, String> {
@@ -35,14 +33,14 @@ pub fn parse_ts(text: &str) -> Result<Timestamp, String> {
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
     let config = MarketConfig { symbols: args.symbols, seed: args.seed, ..MarketConfig::default() };
     let end = args.start.add_nanos(args.duration * NANOS_PER_SECOND);
-    let lake = Lake::local(&args.lake);
+    let lake = args.lake.open()?;
     let started = Instant::now();
     let bar = tick_bar(0, "sim");
     let summary = tickloop_backtest::generate_sample(&lake, &config, args.start, end, |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })
-    .with_context(|| format!("simulating into {}", args.lake.display()))?;
+    .with_context(|| format!("simulating into {}", args.lake.lake))?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     println!(
@@ -51,7 +49,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         config.symbols,
         summary.partitions,
         summary.anomalies,
-        args.lake.display(),
+        args.lake.lake,
         secs,
         summary.ticks as f64 / secs / 1e6
     );

@@ -52,9 +52,18 @@ fn run_dirs(runs: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn every_subcommand_has_help_with_defaults() {
-    for sub in
-        [&[][..], &["sim"], &["backtest"], &["features"], &["import-csv"], &["land"], &["etl-features"], &["feed"]]
-    {
+    for sub in [
+        &[][..],
+        &["sim"],
+        &["backtest"],
+        &["features"],
+        &["import-csv"],
+        &["land"],
+        &["etl-features"],
+        &["feed"],
+        &["sql"],
+        &["athena-ddl"],
+    ] {
         let text = ok(tickloop().args(sub).arg("--help"));
         assert!(text.contains("Usage"), "{sub:?}: {text}");
     }
@@ -267,4 +276,119 @@ fn feed_publishes_the_market_to_kafka_at_the_requested_rate() {
     ]));
     assert!(out.contains("published 600 ticks of 20 symbols"), "{out}");
     assert!(started.elapsed() >= std::time::Duration::from_millis(290), "paced: {:?}", started.elapsed());
+}
+
+/// The Python with DuckDB that `cargo xtask test` (and so CI) sets up; `None` elsewhere.
+fn duckdb_python() -> Option<std::path::PathBuf> {
+    let python = std::env::var_os("TICKLOOP_PYTHON").map(std::path::PathBuf::from).or_else(|| {
+        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+        venv.exists().then_some(venv)
+    });
+    let usable = python
+        .as_ref()
+        .is_some_and(|p| Command::new(p).args(["-c", "import duckdb"]).status().is_ok_and(|s| s.success()));
+    assert!(usable || std::env::var_os("CI").is_none(), "CI must provide DuckDB (cargo xtask test installs it)");
+    python.filter(|_| usable)
+}
+
+fn sql(lake: &str, query: &str, format: &str) -> String {
+    ok(tickloop().args(["sql", query, "--lake", lake, "--format", format]))
+}
+
+/// `tickloop sql` and DuckDB, each reading the lake's files as they are, agree on row counts
+/// per partition and on per-symbol VWAP for one hour; a lake on S3 gives the same answers.
+#[test]
+fn sql_over_the_lake_agrees_with_duckdb_and_works_the_same_on_s3() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake_str = lake.to_str().unwrap();
+    let sim_args = ["sim", "--symbols", "6", "--start", "2024-01-02T14:30:00Z", "--duration", "2h", "--seed", "5"];
+    ok(tickloop().args(sim_args).args(["--lake", lake_str]));
+    ok(tickloop().args(["etl-features", "--set", "minimal", "--lake", lake_str]));
+
+    let per_hour = "SELECT date, hour, COUNT(*) AS n FROM ticks GROUP BY date, hour ORDER BY date, hour";
+    let vwap = "SELECT symbol, COUNT(*) AS n, SUM(close * volume) / SUM(volume) AS vwap FROM ticks \
+                WHERE date = '2024-01-02' AND hour = 15 GROUP BY symbol ORDER BY symbol";
+    let ours_hours = sql(lake_str, per_hour, "csv");
+    assert_eq!(ours_hours, "date,hour,n\n2024-01-02,14,10800\n2024-01-02,15,21600\n2024-01-02,16,10800\n");
+    let ours_vwap = sql(lake_str, vwap, "csv");
+    let features = sql(lake_str, "SELECT COUNT(*) AS n, COUNT(sma_60) AS warm FROM features", "json");
+    let features: serde_json::Value = serde_json::from_str(features.trim()).unwrap();
+    assert_eq!(features["n"], 43200, "one feature row per tick");
+    assert_eq!(features["warm"], 43200 - 6 * 59, "sma_60 is null for each symbol's first 59 ticks");
+
+    if let Some(python) = duckdb_python() {
+        let script = r#"
+import duckdb, sys
+lake, query = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+con.execute(f"CREATE VIEW ticks AS SELECT * FROM read_parquet('{lake}/raw/ticks/**/*.parquet', hive_partitioning=true)")
+for row in con.execute(query).fetchall():
+    print(",".join(repr(v) if isinstance(v, float) else str(v) for v in row))
+"#;
+        let duck = |query: &str| {
+            let out = Command::new(&python).args(["-c", script, lake_str, query]).output().unwrap();
+            assert!(out.status.success(), "duckdb: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let duck_hours = duck(per_hour);
+        assert_eq!(ours_hours.lines().skip(1).collect::<Vec<_>>(), duck_hours.lines().collect::<Vec<_>>());
+        let duck_vwap = duck(vwap);
+        let (ours, theirs): (Vec<&str>, Vec<&str>) = (ours_vwap.lines().skip(1).collect(), duck_vwap.lines().collect());
+        assert_eq!(ours.len(), 6);
+        assert_eq!(ours.len(), theirs.len());
+        for (a, b) in ours.iter().zip(&theirs) {
+            let (a, b): (Vec<&str>, Vec<&str>) = (a.split(',').collect(), b.split(',').collect());
+            assert_eq!(a[..2], b[..2]);
+            let (x, y): (f64, f64) = (a[2].parse().unwrap(), b[2].parse().unwrap());
+            assert!((x - y).abs() <= 1e-9 * y.abs(), "{}: ours {x} vs DuckDB {y}", a[0]);
+        }
+    } else {
+        eprintln!("DuckDB comparison skipped: no Python with duckdb (run through `cargo xtask test`)");
+    }
+
+    // Clear errors: bad SQL, and a table that has no data yet.
+    let bad = tickloop().args(["sql", "SELEC nonsense", "--lake", lake_str]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SQL error"), "{}", String::from_utf8_lossy(&bad.stderr));
+    let missing = tickloop().args(["sql", "SELECT * FROM predictions", "--lake", lake_str]).output().unwrap();
+    let message = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(message.contains("ticks (raw/ticks)") && message.contains("predictions (empty"), "{message}");
+
+    // The same market simulated onto S3 answers the same queries identically.
+    if let Ok(endpoint) = std::env::var("S3_ENDPOINT") {
+        let bucket = std::env::var("S3_BUCKET").unwrap_or_else(|_| "lake".into());
+        let url = format!("s3://{bucket}/tests/cli-sql-{}", std::process::id());
+        ok(tickloop().args(sim_args).args(["--lake", &url, "--s3-endpoint", &endpoint]));
+        let on_s3 = |query: &str| ok(tickloop().args(["sql", query, "--lake", &url, "--format", "csv"]));
+        assert_eq!(on_s3(per_hour), ours_hours);
+        assert_eq!(on_s3(vwap), ours_vwap);
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide S3_ENDPOINT");
+    }
+}
+
+#[test]
+fn athena_ddl_describes_the_files_the_lake_writes() {
+    let ddl = ok(tickloop().args(["athena-ddl", "--lake", "s3://bucket/lake", "--set", "minimal"]));
+    assert!(ddl.contains("CREATE EXTERNAL TABLE IF NOT EXISTS tickloop.ticks"), "{ddl}");
+    assert!(ddl.contains("'storage.location.template' = 's3://bucket/lake/raw/ticks/date=${date}/hour=${hour}/'"));
+    // Every column the DDL declares is in the files, in the same order.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake_str = lake.to_str().unwrap();
+    ok(tickloop().args(["sim", "--symbols", "2", "--duration", "5m", "--lake", lake_str]));
+    ok(tickloop().args(["etl-features", "--set", "minimal", "--lake", lake_str]));
+    for table in ["ticks", "features"] {
+        let header = sql(lake_str, &format!("SELECT * FROM {table} LIMIT 1"), "csv");
+        let file_columns: Vec<&str> =
+            header.lines().next().unwrap().split(',').filter(|c| *c != "date" && *c != "hour").collect();
+        let start = ddl.find(&format!("tickloop.{table} (")).unwrap();
+        let body = &ddl[start..start + ddl[start..].find("\n)").unwrap()];
+        let declared: Vec<&str> = body.lines().skip(1).map(|l| l.trim().split('`').nth(1).unwrap()).collect();
+        assert_eq!(declared, file_columns, "{table}");
+    }
+    let refused = tickloop().args(["athena-ddl", "--lake", "data/lake"]).output().unwrap();
+    assert!(!refused.status.success());
 }

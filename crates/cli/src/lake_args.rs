@@ -1,0 +1,78 @@
+//! Where the lake is: one set of flags shared by every subcommand that reads or writes it.
+
+#[cfg(feature = "s3")]
+use anyhow::Context;
+use clap::Args;
+use tickloop_lake::Lake;
+
+#[derive(Debug, Clone, Args)]
+pub struct LakeArgs {
+    /// Lake root: a directory, or s3://bucket/prefix (credentials from the standard AWS
+    /// chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or an instance role).
+    #[arg(long, env = "TICKLOOP_LAKE", default_value = "data/lake")]
+    pub lake: String,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// How to reach S3 or an S3-compatible server (ignored for a local lake).
+#[derive(Debug, Clone, Default, Args)]
+pub struct S3Args {
+    /// An S3-compatible endpoint, e.g. http://127.0.0.1:8333 (AWS when unset).
+    #[arg(long, env = "S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Region (default: the AWS chain's, else us-east-1).
+    #[arg(long, env = "AWS_REGION")]
+    pub s3_region: Option<String>,
+    /// Use virtual-hosted-style URLs even with --s3-endpoint (path style is the default
+    /// there, as most S3-compatible servers need it; virtual-hosted is the default on AWS).
+    #[arg(long)]
+    pub s3_virtual_hosted: bool,
+}
+
+impl S3Args {
+    #[cfg_attr(not(any(feature = "s3", feature = "sql")), allow(dead_code))]
+    fn path_style(&self) -> bool {
+        self.s3_endpoint.is_some() && !self.s3_virtual_hosted
+    }
+
+    #[cfg(feature = "s3")]
+    pub fn options(&self) -> tickloop_s3::S3Options {
+        tickloop_s3::S3Options {
+            region: self.s3_region.clone(),
+            endpoint: self.s3_endpoint.clone(),
+            path_style: self.path_style(),
+        }
+    }
+
+    #[cfg(feature = "sql")]
+    pub fn access(&self) -> tickloop_sql::S3Access {
+        tickloop_sql::S3Access {
+            region: self.s3_region.clone(),
+            endpoint: self.s3_endpoint.clone(),
+            path_style: self.path_style(),
+        }
+    }
+
+    /// Opens the lake at `root`: S3 for `s3://` URLs, a local directory otherwise.
+    pub fn open(&self, root: &str) -> anyhow::Result<Lake> {
+        if !root.starts_with("s3://") {
+            return Ok(Lake::local(root));
+        }
+        #[cfg(feature = "s3")]
+        {
+            let location = tickloop_s3::S3Location::parse(root)?;
+            let store =
+                tickloop_s3::S3Store::connect(location, &self.options()).with_context(|| format!("opening {root}"))?;
+            Ok(Lake::on(std::sync::Arc::new(store), root))
+        }
+        #[cfg(not(feature = "s3"))]
+        anyhow::bail!("{root}: this tickloop was built without S3 support (cargo feature `s3`)")
+    }
+}
+
+impl LakeArgs {
+    pub fn open(&self) -> anyhow::Result<Lake> {
+        self.s3.open(&self.lake)
+    }
+}

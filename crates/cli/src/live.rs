@@ -1,0 +1,98 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tickloop_backtest::ExperimentConfig;
+use tickloop_live::{LiveConfig, LiveRunner};
+
+use crate::lake_args::S3Args;
+
+/// Run the pipeline live: consume ticks in a consumer group, publish features, alerts and
+/// dead letters. At-least-once with idempotent ids; see the README's "Live" section.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Bootstrap brokers, comma-separated.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Consumer group: processes with the same group split the input's partitions.
+    #[arg(long, default_value = "tickloop-live")]
+    group: String,
+    /// The experiment whose [pipeline] section (features, cleaning, alert rules) to run, so
+    /// live outputs equal the backtest's.
+    #[arg(long, default_value = "experiments/default.toml")]
+    experiment: PathBuf,
+    #[arg(long, default_value = "ticks")]
+    input_topic: String,
+    #[arg(long, default_value = "features")]
+    features_topic: String,
+    #[arg(long, default_value = "alerts")]
+    alerts_topic: String,
+    /// Where refused records go, with the reason in a header.
+    #[arg(long, default_value = "ticks.dlq")]
+    dead_letter_topic: String,
+    /// Where partition state is saved at each checkpoint: a directory or s3://bucket/prefix.
+    #[arg(long, env = "TICKLOOP_STATE", default_value = "data/state")]
+    state: String,
+    #[command(flatten)]
+    s3: S3Args,
+    /// Checkpoint (flush outputs, save state, commit offsets) this often: 500ms, 5s, 1m…
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse_duration)]
+    commit_interval: Duration,
+    /// Log throughput and latency percentiles this often.
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse_duration)]
+    stats_interval: Duration,
+    /// Consumer-group session timeout.
+    #[arg(long, default_value_t = 10_000)]
+    session_timeout_ms: u32,
+    /// Stop after this long without input (catch-up jobs, tests); runs until SIGINT/SIGTERM
+    /// otherwise.
+    #[arg(long, value_parser = crate::duration::parse_duration)]
+    exit_when_idle: Option<Duration>,
+    /// Serve Prometheus metrics at http://<addr>/metrics.
+    #[arg(long)]
+    metrics: Option<String>,
+}
+
+pub fn run(args: LiveArgs) -> anyhow::Result<()> {
+    let experiment = ExperimentConfig::load(&args.experiment)?;
+    let mut config = LiveConfig::new(&args.brokers, &args.group);
+    config.input_topic = args.input_topic;
+    config.features_topic = args.features_topic;
+    config.alerts_topic = args.alerts_topic;
+    config.dead_letter_topic = args.dead_letter_topic;
+    config.session_timeout_ms = args.session_timeout_ms;
+    config.commit_interval = args.commit_interval;
+    config.stats_interval = args.stats_interval;
+    config.exit_when_idle = args.exit_when_idle;
+    config.pipeline = experiment.resolved_pipeline();
+    let state = args.s3.open(&args.state)?;
+    let mut runner = LiveRunner::new(config, state).context("starting the live runner")?;
+    if let Some(addr) = &args.metrics {
+        let bound = tickloop_live::serve_metrics(addr, runner.metrics()).with_context(|| format!("binding {addr}"))?;
+        eprintln!("metrics on http://{bound}/metrics");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
+    }
+    let summary = runner.run(&stop)?;
+    println!(
+        "live: {} records → {} features, {} alerts, {} dead letters; {} replayed records skipped; {} checkpoints",
+        summary.records,
+        summary.features,
+        summary.alerts,
+        summary.dead_letters,
+        summary.skipped_replayed,
+        summary.checkpoints
+    );
+    if let Some(l) = summary.latency {
+        println!(
+            "latency: processing p50 {:.0} µs, p99 {:.0} µs; end to end p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)",
+            l.processing_p50_us, l.processing_p99_us, l.e2e_p50_ms, l.e2e_p99_ms, l.e2e_max_ms, l.samples
+        );
+    }
+    Ok(())
+}
