@@ -1,0 +1,143 @@
+//! The lake's behaviour on S3 equals its behaviour on local disk: the same scenarios run on
+//! both backends against a real S3-compatible server (SeaweedFS, started by `cargo xtask
+//! test`), and the files each backend holds are byte-identical.
+
+use std::sync::Arc;
+
+use tickloop_core::{NANOS_PER_SECOND, Source, SymbolId, SymbolTable, Tick, Timestamp};
+use tickloop_features::FeatureSetDef;
+use tickloop_lake::{Dataset, Lake, LakeSource, ObjectStore, Partition, TickFileWriter, build_features, land_ndjson};
+use tickloop_s3::{S3Location, S3Options, S3Store};
+
+fn t0() -> Timestamp {
+    Timestamp::parse("2024-01-02T13:00:00Z").unwrap()
+}
+
+/// A fresh prefix of the test bucket, or `None` (test skipped) when no server is configured.
+/// Under CI a missing server is a failure, not a skip.
+fn s3_lake(name: &str) -> Option<Lake> {
+    let Ok(endpoint) = std::env::var("S3_ENDPOINT") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide S3_ENDPOINT (cargo xtask test starts SeaweedFS)");
+        eprintln!("skipping: S3_ENDPOINT is not set (cargo xtask test starts a server)");
+        return None;
+    };
+    let bucket = std::env::var("S3_BUCKET").unwrap_or_else(|_| "lake".to_owned());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let url = format!("s3://{bucket}/tests/{name}-{}-{nanos}", std::process::id());
+    let options = S3Options { region: None, endpoint: Some(endpoint), path_style: true };
+    let store = S3Store::connect(S3Location::parse(&url).unwrap(), &options).unwrap();
+    // The server may still be creating its bucket right after start-up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while let Err(e) = store.list("") {
+        assert!(std::time::Instant::now() < deadline, "S3 server not ready: {e}");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    Some(Lake::on(Arc::new(store), url))
+}
+
+fn ndjson_line(sym: &str, sec: i64, close: &str) -> String {
+    format!(
+        r#"{{"symbol":"{sym}","ts":"{}","open":10,"high":11,"low":9,"close":{close},"volume":{},"exchange":"XNAS","currency":"USD"}}"#,
+        t0().add_nanos(sec * NANOS_PER_SECOND),
+        5 + sec % 7
+    )
+}
+
+fn replay(lake: &Lake) -> Vec<Tick> {
+    let mut src = LakeSource::open(lake, Timestamp::MIN, Timestamp::MAX).unwrap();
+    std::iter::from_fn(|| src.next_tick().unwrap()).collect()
+}
+
+/// Landing (with rejects), incremental re-runs, replacement, feature engineering and replay:
+/// everything a lake job does, on whichever backend `lake` sits.
+fn lake_scenario(lake: &Lake, inbox: &std::path::Path) -> Vec<Tick> {
+    let mut lines: Vec<String> = Vec::new();
+    for s in 0..300 {
+        for sym in ["AAA", "BBB", "CCC"] {
+            lines.push(ndjson_line(sym, 3500 + s, &format!("{}", 10.0 + (s % 13) as f64 * 0.01)));
+        }
+    }
+    lines[10] = "{\"symbol\":\"AAA\", truncated".to_owned(); // line 11
+    lines.push(ndjson_line("AAA", 3600, "10")); // line 901: a duplicate
+    let file = inbox.join("batch-1.ndjson");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+
+    let first = land_ndjson(lake, std::slice::from_ref(&file)).unwrap();
+    assert_eq!((first.rows_written, first.rows_rejected, first.partitions_written), (898, 2, 2));
+    let rejects = lake.store().get("rejects/batch-1.jsonl").unwrap().expect("rejects are written");
+    let rejects: Vec<serde_json::Value> =
+        String::from_utf8(rejects).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let got: Vec<(u64, &str)> =
+        rejects.iter().map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap())).collect();
+    assert_eq!(got, [(11, "malformed"), (901, "duplicate")]);
+    assert_eq!(land_ndjson(lake, std::slice::from_ref(&file)).unwrap().skipped_unchanged, ["batch-1"]);
+
+    let set = FeatureSetDef::builtin("minimal").unwrap();
+    let built = build_features(lake, &set, Timestamp::MIN, Timestamp::MAX).unwrap();
+    assert_eq!((built.days_built.len(), built.rows), (1, 898));
+    assert_eq!(build_features(lake, &set, Timestamp::MIN, Timestamp::MAX).unwrap().days_unchanged, ["2024-01-02"]);
+
+    // Re-landing a shorter version (13:00 only) replaces the input's rows and drops its
+    // 14:00 file; the feature job then rebuilds the day and removes the 14:00 features.
+    std::fs::write(&file, lines[..60].join("\n")).unwrap();
+    let changed = land_ndjson(lake, std::slice::from_ref(&file)).unwrap();
+    assert_eq!((changed.rows_written, changed.partitions_written), (59, 1));
+    let hour14 = Partition::containing(t0().add_nanos(3600 * NANOS_PER_SECOND));
+    assert!(lake.partition_files(Dataset::RawTicks, hour14, ".parquet").unwrap().is_empty());
+    let rebuilt = build_features(lake, &set, Timestamp::MIN, Timestamp::MAX).unwrap();
+    assert_eq!(rebuilt.days_built, ["2024-01-02"]);
+    assert!(lake.partition_files(Dataset::Features, hour14, ".parquet").unwrap().is_empty());
+
+    // An interrupted write leaves nothing behind.
+    let mut table = SymbolTable::new();
+    let id = table.intern_with("ZZZ", "XNAS", "USD").unwrap();
+    let mut writer =
+        TickFileWriter::create(lake.object(Dataset::RawTicks, Partition::containing(t0()), "part-x.parquet")).unwrap();
+    let ticks: Vec<Tick> = replay(lake).into_iter().filter(|t| t.symbol == SymbolId::new(0)).collect();
+    let ticks: Vec<Tick> = ticks.into_iter().map(|t| Tick { symbol: id, ..t }).collect();
+    writer.write_run(table.meta(id), &ticks).unwrap();
+    drop(writer);
+    assert_eq!(lake.partition_files(Dataset::RawTicks, Partition::containing(t0()), ".parquet").unwrap().len(), 1);
+    replay(lake)
+}
+
+#[test]
+fn lake_jobs_behave_the_same_on_s3_and_on_local_disk_and_write_the_same_bytes() {
+    let Some(s3) = s3_lake("jobs") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let local = Lake::local(dir.path().join("lake"));
+    let (inbox_a, inbox_b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&inbox_a).unwrap();
+    std::fs::create_dir_all(&inbox_b).unwrap();
+    let on_local = lake_scenario(&local, &inbox_a);
+    let on_s3 = lake_scenario(&s3, &inbox_b);
+    assert_eq!(on_local.len(), 59);
+    assert_eq!(on_s3, on_local, "replay from S3 equals replay from disk");
+
+    for dataset in [Dataset::RawTicks, Dataset::Features] {
+        let prefix = format!("{}/", dataset.prefix());
+        let keys =
+            |lake: &Lake| -> Vec<String> { lake.store().list(&prefix).unwrap().into_iter().map(|m| m.key).collect() };
+        let keys_local = keys(&local);
+        assert!(!keys_local.is_empty());
+        assert_eq!(keys(&s3), keys_local, "same objects in {prefix}");
+        for key in &keys_local {
+            assert_eq!(s3.store().get(key).unwrap(), local.store().get(key).unwrap(), "{key} differs");
+        }
+    }
+}
+
+#[test]
+fn s3_errors_name_the_object_and_missing_objects_are_not_errors() {
+    let Some(s3) = s3_lake("errors") else { return };
+    assert_eq!(s3.store().get("nothing/here.json").unwrap(), None);
+    s3.store().delete("nothing/here.json").unwrap();
+    let err = s3.store().fetch("raw/ticks/date=2024-01-02/hour=13/missing.parquet").unwrap_err().to_string();
+    assert!(err.contains("s3://") && err.contains("missing.parquet"), "{err}");
+
+    let endpoint = std::env::var("S3_ENDPOINT").unwrap();
+    let options = S3Options { region: None, endpoint: Some(endpoint), path_style: true };
+    let store = S3Store::connect(S3Location::parse("s3://no-such-bucket-tickloop/x").unwrap(), &options).unwrap();
+    let err = store.list("raw/").unwrap_err().to_string();
+    assert!(err.contains("s3://no-such-bucket-tickloop/x/raw/"), "{err}");
+}
