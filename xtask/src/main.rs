@@ -17,6 +17,8 @@ tasks:
         run the whole test suite (what CI runs after starting services)
   bench [criterion args...]
         run the benchmarks (release) and print where results are
+  bench latency [--symbols N] [--duration 60s] [--rate 1]
+        feed → broker → tickloop live → broker, end to end, against a local broker
   ci    formatting, clippy (-D warnings) and the test suite, as CI runs them
   services
         start the test services (Kafka broker, S3 server) in the foreground and print
@@ -126,6 +128,9 @@ fn test(args: &[String]) -> Result<(), String> {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
+    if args.first().map(String::as_str) == Some("latency") {
+        return latency_bench(&args[1..]);
+    }
     for (package, bench) in [("tickloop-features", "indicators"), ("tickloop-backtest", "engine")] {
         let mut cmd = cargo();
         cmd.args(["bench", "-p", package, "--bench", bench, "--"]).args(args);
@@ -133,6 +138,55 @@ fn bench(args: &[String]) -> Result<(), String> {
     }
     println!("criterion reports: {}", root().join("target/criterion/report/index.html").display());
     Ok(())
+}
+
+/// End-to-end latency: `tickloop feed` publishes N symbols at 1 Hz (market seconds per wall
+/// second = `--rate`) into a local broker while `tickloop live` consumes them; live prints
+/// processing and end-to-end percentiles when the feed stops.
+fn latency_bench(args: &[String]) -> Result<(), String> {
+    let mut options = std::collections::BTreeMap::from([
+        ("--symbols", "1000".to_owned()),
+        ("--duration", "60s".to_owned()),
+        ("--rate", "1".to_owned()),
+    ]);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let key = options.keys().copied().find(|k| k == flag).ok_or_else(|| format!("unknown option {flag}"))?;
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        options.insert(key, value.clone());
+    }
+    let mut build = cargo();
+    build.args(["build", "--release", "--quiet", "-p", "tickloop", "--no-default-features"]);
+    run(build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let tickloop = target.join("release/tickloop");
+    let python = ensure_python()?;
+    let (_kafka, brokers) = start_kafka(&python)?;
+    let tag = std::process::id();
+    let topic = format!("bench-ticks-{tag}");
+    let state = root().join(format!(".services/bench-state-{tag}"));
+    let mut live = Command::new(&tickloop);
+    live.args(["live", "--brokers", &brokers, "--group", &format!("bench-{tag}"), "--input-topic", &topic])
+        .args(["--session-timeout-ms", "6000", "--exit-when-idle", "15s", "--stats-interval", "10s"])
+        .arg("--state")
+        .arg(&state)
+        .env("TICKLOOP_LOG", "tickloop_live=info");
+    let live = live.spawn().map_err(|e| format!("starting {}: {e}", tickloop.display()))?;
+    // Let the runner join its group before the first tick, so joining is not measured.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let mut feed = Command::new(&tickloop);
+    feed.args(["feed", "--brokers", &brokers, "--topic", &topic, "--partitions", "6"]).args([
+        "--symbols",
+        &options["--symbols"],
+        "--duration",
+        &options["--duration"],
+        "--rate",
+        &options["--rate"],
+    ]);
+    run(feed)?;
+    let out = live.wait_with_output().map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&state);
+    if out.status.success() { Ok(()) } else { Err(format!("tickloop live failed ({})", out.status)) }
 }
 
 /// Python packages the tests use as outside judges (DuckDB reads the lake). Pinned: the

@@ -32,25 +32,11 @@ pub struct S3Args {
 
 impl S3Args {
     #[cfg_attr(not(any(feature = "s3", feature = "sql")), allow(dead_code))]
-    fn path_style(&self) -> bool {
-        self.s3_endpoint.is_some() && !self.s3_virtual_hosted
-    }
-
-    #[cfg(feature = "s3")]
-    pub fn options(&self) -> tickloop_s3::S3Options {
-        tickloop_s3::S3Options {
+    pub fn options(&self) -> tickloop_lake::S3Options {
+        tickloop_lake::S3Options {
             region: self.s3_region.clone(),
             endpoint: self.s3_endpoint.clone(),
-            path_style: self.path_style(),
-        }
-    }
-
-    #[cfg(feature = "sql")]
-    pub fn access(&self) -> tickloop_sql::S3Access {
-        tickloop_sql::S3Access {
-            region: self.s3_region.clone(),
-            endpoint: self.s3_endpoint.clone(),
-            path_style: self.path_style(),
+            path_style: self.s3_endpoint.is_some() && !self.s3_virtual_hosted,
         }
     }
 

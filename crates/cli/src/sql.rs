@@ -55,7 +55,7 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
             present.push(name);
         }
     }
-    let tables = LakeTables::new(&args.lake.lake, present, &args.lake.s3.access());
+    let tables = LakeTables::new(&args.lake.lake, present, &args.lake.s3.options());
     if args.explain {
         let plan = tables.plan(&args.query)?;
         println!("{}", plan.describe_optimized_plan().context("optimising the plan")?);

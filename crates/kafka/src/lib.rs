@@ -10,7 +10,6 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use tickloop_core::{SymbolTable, Tick};
 use tickloop_features::encode_json_tick;
 
@@ -55,63 +54,37 @@ pub fn ensure_topic(brokers: &str, topic: &str, partitions: i32) -> Result<(), K
 /// Publishes ticks: key = symbol, value = the JSON wire format. Idempotent producer with
 /// `acks=all`, so a retried send never duplicates a record in the log.
 pub struct TickPublisher {
-    brokers: String,
     topic: String,
-    producer: BaseProducer,
-    sent: u64,
+    producer: OutputProducer,
     value: String,
 }
 
 impl std::fmt::Debug for TickPublisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TickPublisher").field("topic", &self.topic).field("sent", &self.sent).finish()
+        f.debug_struct("TickPublisher").field("topic", &self.topic).field("sent", &self.sent()).finish()
     }
 }
 
 impl TickPublisher {
     pub fn new(brokers: &str, topic: &str) -> Result<Self, KafkaAdapterError> {
-        let producer: BaseProducer = client_config(brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .create()
-            .map_err(|source| KafkaAdapterError::Kafka { brokers: brokers.to_owned(), source })?;
-        Ok(TickPublisher {
-            brokers: brokers.to_owned(),
-            topic: topic.to_owned(),
-            producer,
-            sent: 0,
-            value: String::new(),
-        })
+        Ok(TickPublisher { topic: topic.to_owned(), producer: OutputProducer::new(brokers, 5)?, value: String::new() })
     }
 
     /// Queues one tick; waits (serving delivery reports) while the local queue is full.
     pub fn publish(&mut self, tick: &Tick, symbols: &SymbolTable) -> Result<(), KafkaAdapterError> {
         self.value = encode_json_tick(tick, symbols);
         let key = symbols.name(tick.symbol);
-        loop {
-            let record = BaseRecord::to(&self.topic).key(key).payload(&self.value);
-            match self.producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((source, _)) => return Err(KafkaAdapterError::Kafka { brokers: self.brokers.clone(), source }),
-            }
-        }
-        self.sent += 1;
-        self.producer.poll(Duration::ZERO);
+        self.producer.send(&self.topic, key.as_bytes(), self.value.as_bytes(), &[])?;
+        self.producer.poll();
         Ok(())
     }
 
     /// Waits until every queued tick is acknowledged by the broker.
     pub fn flush(&mut self, timeout: Duration) -> Result<(), KafkaAdapterError> {
-        self.producer
-            .flush(timeout)
-            .map_err(|source| KafkaAdapterError::Kafka { brokers: self.brokers.clone(), source })
+        self.producer.flush(timeout)
     }
 
     pub fn sent(&self) -> u64 {
-        self.sent
+        self.producer.sent()
     }
 }

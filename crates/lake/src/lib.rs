@@ -32,5 +32,5 @@ pub use import::{ImportSummary, RejectedRow, import_csv};
 pub use landing::{LandingSummary, land_ndjson};
 pub use layout::{Dataset, Lake, Partition};
 pub use replay::LakeSource;
-pub use store::{LakeObject, LocalCopy, LocalStore, ObjectMeta, ObjectStore};
+pub use store::{LakeObject, LocalCopy, LocalStore, ObjectMeta, ObjectStore, S3Options};
 pub use tick_file::{TickFileReader, TickFileWriter, TickRun};

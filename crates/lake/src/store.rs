@@ -17,6 +17,19 @@ use std::sync::Arc;
 
 use crate::LakeError;
 
+/// How to reach S3 or an S3-compatible server: the one set of client settings shared by the
+/// S3 store (`tickloop-s3`) and SQL over an S3 lake (`tickloop-sql`). Credentials are not
+/// here: they come from the standard AWS chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Options {
+    /// Overrides the region of the AWS chain (`us-east-1` when neither says).
+    pub region: Option<String>,
+    /// An S3-compatible endpoint, e.g. `http://127.0.0.1:8333`.
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible servers need.
+    pub path_style: bool,
+}
+
 /// One stored object, as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMeta {

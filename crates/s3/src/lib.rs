@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
+pub use tickloop_lake::S3Options;
 use tickloop_lake::{LakeError, LocalCopy, ObjectMeta, ObjectStore};
 use tokio::io::AsyncWriteExt;
 
@@ -54,17 +55,6 @@ impl fmt::Display for S3Location {
             write!(f, "s3://{}/{}", self.bucket, self.prefix)
         }
     }
-}
-
-/// Client settings beyond the standard AWS chain.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct S3Options {
-    /// Overrides the region of the AWS chain (`us-east-1` when neither says).
-    pub region: Option<String>,
-    /// An S3-compatible server, e.g. `http://127.0.0.1:8333`.
-    pub endpoint: Option<String>,
-    /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible servers need.
-    pub path_style: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

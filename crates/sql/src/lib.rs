@@ -13,6 +13,7 @@ use std::io::Write;
 use polars::io::cloud::{AmazonS3ConfigKey, CloudOptions};
 use polars::prelude::*;
 use polars::sql::SQLContext;
+pub use tickloop_lake::S3Options;
 
 /// The tables `tickloop sql` knows, with the lake prefix each one reads.
 pub const TABLES: [(&str, &str); 4] = [
@@ -21,14 +22,6 @@ pub const TABLES: [(&str, &str); 4] = [
     ("predictions", "processed/predictions"),
     ("alerts", "processed/alerts"),
 ];
-
-/// How to reach a lake on S3 (ignored for a local lake).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct S3Access {
-    pub region: Option<String>,
-    pub endpoint: Option<String>,
-    pub path_style: bool,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
@@ -52,7 +45,7 @@ pub struct LakeTables {
 impl LakeTables {
     /// `root` is a local directory or `s3://bucket/prefix`. `present` names the tables that
     /// hold data (the caller lists the lake; a table with no files cannot be scanned).
-    pub fn new(root: &str, present: Vec<&'static str>, s3: &S3Access) -> Self {
+    pub fn new(root: &str, present: Vec<&'static str>, s3: &S3Options) -> Self {
         let root = root.trim_end_matches('/').to_owned();
         let cloud = root.starts_with("s3://").then(|| cloud_options(s3));
         LakeTables { root, cloud, present }
@@ -106,7 +99,7 @@ impl LakeTables {
     }
 }
 
-fn cloud_options(s3: &S3Access) -> CloudOptions {
+fn cloud_options(s3: &S3Options) -> CloudOptions {
     let mut config: Vec<(AmazonS3ConfigKey, String)> = Vec::new();
     // Credentials and region come from the environment (the standard AWS variables), read by
     // object_store itself; only what a user set explicitly is passed here.
