@@ -331,3 +331,53 @@ slow = 120
     expected.sort_by_key(id);
     assert_eq!(got, expected);
 }
+
+/// Two runners in one group split the partitions; when the second joins, partitions move,
+/// and the new owner continues from the old owner's checkpoint: every output id is
+/// published, and any published twice carries identical values.
+#[test]
+fn two_runners_in_one_group_split_the_work_and_a_moved_partition_continues_exactly() {
+    let Some((brokers, py)) = services() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("rebalance");
+    let mut lines = Vec::new();
+    for second in 0..400 {
+        for i in 0..24 {
+            let close = 30.0 + i as f64 + ((second * 5 + i as i64) % 17) as f64 * 0.04;
+            lines.push(tick_line(&format!("R{i:02}"), second, close, 200.0 + (second % 9) as f64));
+        }
+    }
+    let input = dir.path().join("input.jsonl");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    python(&py, CREATE, &[&brokers, &topics.input]);
+    let mut feeder = Command::new(&py)
+        .arg("-c")
+        .arg(PRODUCE)
+        .args([brokers.as_str(), topics.input.as_str(), input.to_str().unwrap(), "12"])
+        .spawn()
+        .unwrap();
+    let state = dir.path().join("state");
+    let idle = ["--exit-when-idle", "10s"];
+    let first = topics.live(&brokers, &state, &default_experiment(), &idle).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    let second = topics.live(&brokers, &state, &default_experiment(), &idle).stdout(Stdio::piped()).spawn().unwrap();
+    assert!(feeder.wait().unwrap().success());
+    let (first, second) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
+    let records = |out: &std::process::Output| -> u64 {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        text.split("live: ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+    };
+    let (a, b) = (records(&first), records(&second));
+    assert!(a > 0 && b > 0, "both members worked: {a} and {b} records");
+
+    let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for record in read_topic(&py, &brokers, &topics.features) {
+        let value: Value = serde_json::from_str(record["value"].as_str().unwrap()).unwrap();
+        by_id.entry(record["headers"]["id"].as_str().unwrap().to_owned()).or_default().push(value["features"].clone());
+    }
+    assert_eq!(by_id.len(), 24 * 400, "every input tick has its output ({a} + {b} records processed)");
+    for (id, copies) in &by_id {
+        assert!(copies.iter().all(|c| c == &copies[0]), "{id}: copies differ: {copies:?}");
+    }
+}

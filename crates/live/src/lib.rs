@@ -101,6 +101,8 @@ pub struct LiveRunner {
     producer: OutputProducer,
     state: Lake,
     workers: BTreeMap<i32, PartitionWorker>,
+    /// Partitions assigned to this member now.
+    owned: std::collections::BTreeSet<i32>,
     /// The offset each partition was last sought to: a gap after it is real (compaction,
     /// transaction markers), not a reason to seek again.
     sought: BTreeMap<i32, i64>,
@@ -135,6 +137,7 @@ impl LiveRunner {
             producer,
             state,
             workers: BTreeMap::new(),
+            owned: std::collections::BTreeSet::new(),
             sought: BTreeMap::new(),
             emitted: Vec::new(),
             latency: LatencyWindow::default(),
@@ -163,8 +166,11 @@ impl LiveRunner {
             for partition in self.consumer.take_revoked() {
                 // Its new owner (maybe us again) restores it from the last checkpoint.
                 self.workers.remove(&partition);
+                self.owned.remove(&partition);
             }
-            self.consumer.take_assigned();
+            self.owned.extend(self.consumer.take_assigned());
+            // A record fetched before its partition was revoked belongs to the new owner now.
+            let record = record.filter(|r| self.owned.contains(&r.partition));
             if let Some(record) = record {
                 last_record = Instant::now();
                 window_records += 1;
