@@ -36,6 +36,14 @@ pub struct LiveArgs {
     /// Where partition state is saved at each checkpoint: a directory or s3://bucket/prefix.
     #[arg(long, env = "TICKLOOP_STATE", default_value = "data/state")]
     state: String,
+    /// Also write clean ticks and their features to this lake (a directory or s3://…), in
+    /// hourly partitions, exactly once across crashes.
+    #[arg(long)]
+    lake: Option<String>,
+    /// Write a buffered hour at least this often (hours are also written when the stream
+    /// moves past them, and on shutdown).
+    #[arg(long, default_value = "1m", value_parser = crate::duration::parse_duration)]
+    lake_flush_interval: Duration,
     #[command(flatten)]
     s3: S3Args,
     /// Checkpoint (flush outputs, save state, commit offsets) this often: 500ms, 5s, 1m…
@@ -68,6 +76,8 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     config.stats_interval = args.stats_interval;
     config.exit_when_idle = args.exit_when_idle;
     config.pipeline = experiment.resolved_pipeline();
+    config.lake = args.lake.as_deref().map(|root| args.s3.open(root)).transpose()?;
+    config.lake_flush_interval = args.lake_flush_interval;
     let state = args.s3.open(&args.state)?;
     let mut runner = LiveRunner::new(config, state).context("starting the live runner")?;
     if let Some(addr) = &args.metrics {
@@ -80,13 +90,15 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     }
     let summary = runner.run(&stop)?;
     println!(
-        "live: {} records → {} features, {} alerts, {} dead letters; {} replayed records skipped; {} checkpoints",
+        "live: {} records → {} features, {} alerts, {} dead letters; {} replayed records skipped; {} checkpoints; {} rows in {} lake files",
         summary.records,
         summary.features,
         summary.alerts,
         summary.dead_letters,
         summary.skipped_replayed,
-        summary.checkpoints
+        summary.checkpoints,
+        summary.lake_rows,
+        summary.lake_files
     );
     if let Some(l) = summary.latency {
         println!(

@@ -220,8 +220,10 @@ fn kill_9_mid_stream_loses_no_input_and_duplicates_carry_identical_values() {
         .spawn()
         .unwrap();
     let state = dir.path().join("state");
+    let lake = dir.path().join("lake");
+    let lake_args = ["--lake", lake.to_str().unwrap(), "--lake-flush-interval", "1s"];
     let mut first = topics
-        .live(&brokers, &state, &default_experiment(), &[])
+        .live(&brokers, &state, &default_experiment(), &lake_args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -232,7 +234,8 @@ fn kill_9_mid_stream_loses_no_input_and_duplicates_carry_identical_values() {
     let before_restart = read_topic(&py, &brokers, &topics.features).len();
     assert!(before_restart > 0 && before_restart < 12_000, "killed mid-stream: {before_restart} outputs so far");
     // The dead member holds its partitions until its session times out (6 s): wait longer.
-    let second = topics.live(&brokers, &state, &default_experiment(), &["--exit-when-idle", "12s"]).output().unwrap();
+    let mut second = topics.live(&brokers, &state, &default_experiment(), &lake_args);
+    let second = second.args(["--exit-when-idle", "12s"]).output().unwrap();
     assert!(feeder.wait().unwrap().success());
     let stdout = String::from_utf8_lossy(&second.stdout);
     assert!(second.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&second.stderr));
@@ -249,6 +252,19 @@ fn kill_9_mid_stream_loses_no_input_and_duplicates_carry_identical_values() {
         assert!(copies.iter().all(|c| c == &copies[0]), "{id}: copies differ: {copies:?}");
     }
     eprintln!("{before_restart} outputs before the kill; {duplicated} published twice (identical); {stdout}");
+
+    // The lake holds every clean tick exactly once, though files were written before the kill.
+    let lake = tickloop_lake::Lake::local(&lake);
+    let mut source =
+        tickloop_lake::LakeSource::open(&lake, tickloop_core::Timestamp::MIN, tickloop_core::Timestamp::MAX).unwrap();
+    let mut rows = Vec::new();
+    while let Some(t) = tickloop_core::Source::next_tick(&mut source).unwrap() {
+        rows.push((t.symbol, t.ts_event));
+    }
+    assert_eq!(rows.len(), 20 * 600, "every tick once in raw/ticks");
+    rows.sort_unstable();
+    rows.dedup();
+    assert_eq!(rows.len(), 20 * 600);
 }
 
 /// The parity promise: the same recorded ticks through `tickloop backtest` (lake source)

@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tickloop_core::{NANOS_PER_HOUR, Timestamp};
 
 use crate::LakeError;
@@ -32,7 +32,7 @@ impl Dataset {
 }
 
 /// One `date=YYYY-MM-DD/hour=HH` partition of a dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Partition {
     /// The first instant of the hour.
     pub hour: Timestamp,

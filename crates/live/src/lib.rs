@@ -30,7 +30,7 @@ use tickloop_lake::{Lake, LakeError};
 use tickloop_pipeline::PipelineConfig;
 
 pub use latency::{LatencySummary, LatencyWindow};
-pub use worker::{OutRecord, OutputKind, PartitionSnapshot, PartitionWorker};
+pub use worker::{LakeBuffer, LakeFlush, OutRecord, OutputKind, PartitionSnapshot, PartitionWorker};
 
 /// Topics and knobs of a live runner.
 #[derive(Debug, Clone)]
@@ -46,6 +46,12 @@ pub struct LiveConfig {
     pub stats_interval: Duration,
     /// Stop after this long without a record (tests, batch catch-up); `None` runs forever.
     pub exit_when_idle: Option<Duration>,
+    /// Also write clean ticks (`raw/ticks`) and their features (`processed/features`) here.
+    pub lake: Option<Lake>,
+    /// Write a buffered hour at the first checkpoint after this long, even if it is not over.
+    pub lake_flush_interval: Duration,
+    /// Write a buffered hour once it holds this many rows.
+    pub lake_max_rows: usize,
     pub pipeline: PipelineConfig,
 }
 
@@ -62,6 +68,9 @@ impl LiveConfig {
             commit_interval: Duration::from_secs(5),
             stats_interval: Duration::from_secs(10),
             exit_when_idle: None,
+            lake: None,
+            lake_flush_interval: Duration::from_secs(60),
+            lake_max_rows: 250_000,
             pipeline: PipelineConfig::default(),
         }
     }
@@ -86,6 +95,8 @@ pub struct LiveSummary {
     pub dead_letters: u64,
     pub skipped_replayed: u64,
     pub checkpoints: u64,
+    pub lake_files: u64,
+    pub lake_rows: u64,
     pub latency: Option<LatencySummary>,
 }
 
@@ -158,6 +169,7 @@ impl LiveRunner {
     /// Runs until `stop` is set (or the idle limit passes); checkpoints before returning.
     pub fn run(&mut self, stop: &AtomicBool) -> Result<LiveSummary, LiveError> {
         let mut last_checkpoint = Instant::now();
+        let mut last_lake_flush = Instant::now();
         let mut last_stats = Instant::now();
         let mut last_record = Instant::now();
         let mut window_records = 0u64;
@@ -180,7 +192,11 @@ impl LiveRunner {
             }
             self.producer.poll();
             if last_checkpoint.elapsed() >= self.config.commit_interval {
-                self.checkpoint()?;
+                let force_lake = last_lake_flush.elapsed() >= self.config.lake_flush_interval;
+                self.checkpoint(force_lake)?;
+                if force_lake {
+                    last_lake_flush = Instant::now();
+                }
                 last_checkpoint = Instant::now();
             }
             if last_stats.elapsed() >= self.config.stats_interval {
@@ -189,7 +205,7 @@ impl LiveRunner {
                 last_stats = Instant::now();
             }
         }
-        self.checkpoint()?;
+        self.checkpoint(true)?;
         self.summary.latency = self.latency.total();
         Ok(self.summary.clone())
     }
@@ -253,14 +269,17 @@ impl LiveRunner {
         let key = self.state_key(partition);
         let Some(bytes) = self.state.store().get(&key)? else {
             tracing::info!(partition, "no saved state: starting fresh");
-            return Ok(PartitionWorker::new(partition, &self.config.pipeline));
+            return Ok(PartitionWorker::new(partition, &self.config.pipeline, self.config.lake.is_some()));
         };
         let fail = |reason: String| LiveError::Snapshot { partition, key: key.clone(), reason };
         let snapshot: PartitionSnapshot = postcard::from_bytes(&bytes).map_err(|e| fail(e.to_string()))?;
         if snapshot.format != worker::SNAPSHOT_FORMAT || snapshot.partition != partition {
             return Err(fail(format!("format {} of partition {}", snapshot.format, snapshot.partition)));
         }
-        let worker = PartitionWorker::restore(&self.config.pipeline, &snapshot).map_err(|e| fail(e.to_string()))?;
+        let mut worker = PartitionWorker::restore(&self.config.pipeline, &snapshot).map_err(|e| fail(e.to_string()))?;
+        if self.config.lake.is_some() {
+            worker.keep_lake_buffer();
+        }
         tracing::info!(
             partition,
             next_offset = snapshot.next_offset,
@@ -270,9 +289,18 @@ impl LiveRunner {
         Ok(worker)
     }
 
-    /// Outputs acknowledged → state saved → offsets committed, in that order.
-    fn checkpoint(&mut self) -> Result<(), LiveError> {
+    /// Outputs acknowledged → lake files written → state saved → offsets committed, in
+    /// that order.
+    fn checkpoint(&mut self, force_lake: bool) -> Result<(), LiveError> {
         self.producer.flush(Duration::from_secs(60))?;
+        if let Some(lake) = &self.config.lake {
+            for worker in self.workers.values_mut() {
+                let flushed =
+                    worker.flush_lake(lake, &self.config.input_topic, self.config.lake_max_rows, force_lake)?;
+                self.summary.lake_files += flushed.files as u64;
+                self.summary.lake_rows += flushed.rows as u64;
+            }
+        }
         let mut offsets = Vec::new();
         for (&partition, worker) in &self.workers {
             if let Some(snapshot) = worker.snapshot() {

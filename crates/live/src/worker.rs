@@ -2,11 +2,14 @@
 //! produce. Pure (no Kafka, no clock of its own), so it is unit-tested directly and its
 //! outputs are a function of the partition's records.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tickloop_core::{Alert, Component, Outputs, Rejection, Snapshot, SymbolTable, Timestamp};
+use tickloop_core::{Alert, Component, Outputs, Rejection, Snapshot, SymbolTable, Tick, Timestamp};
 use tickloop_features::decode_json_tick;
 use tickloop_kafka::Consumed;
+use tickloop_lake::{Dataset, FeatureFileWriter, Lake, LakeError, Partition, TickFileWriter};
 use tickloop_pipeline::{Pipeline, PipelineConfig};
 
 /// Which output topic a record goes to.
@@ -37,9 +40,53 @@ pub struct PartitionSnapshot {
     pub next_offset: i64,
     pub symbols: SymbolTable,
     pub pipeline: Snapshot,
+    /// Rows processed but not yet written to the lake.
+    pub lake: Option<LakeBuffer>,
 }
 
-pub(crate) const SNAPSHOT_FORMAT: u32 = 1;
+pub(crate) const SNAPSHOT_FORMAT: u32 = 2;
+
+/// Clean ticks and their features waiting to be written to the lake, by hour.
+///
+/// A file is named after the first offset of its rows (`part-<topic>-p<partition>-o<offset>`),
+/// and the buffer is part of the saved state. After a crash the restored buffer starts at
+/// the same offset, so the file written then has the same name and replaces any copy written
+/// before the crash: rows land exactly once, however flushes and crashes interleave.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LakeBuffer {
+    hours: BTreeMap<Partition, HourRows>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct HourRows {
+    first_offset: i64,
+    ticks: Vec<Tick>,
+    /// Row-major: `features.len() == ticks.len() * columns`.
+    features: Vec<f64>,
+}
+
+/// What one flush wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LakeFlush {
+    pub files: usize,
+    pub rows: usize,
+}
+
+impl LakeBuffer {
+    fn push(&mut self, offset: i64, tick: Tick, features: &[f64]) {
+        let rows = self.hours.entry(Partition::containing(tick.ts_event)).or_insert_with(|| HourRows {
+            first_offset: offset,
+            ticks: Vec::new(),
+            features: Vec::new(),
+        });
+        rows.ticks.push(tick);
+        rows.features.extend_from_slice(features);
+    }
+
+    pub fn rows(&self) -> usize {
+        self.hours.values().map(|h| h.ticks.len()).sum()
+    }
+}
 
 /// The pipeline of one partition, with its own symbol table (symbols hash to partitions by
 /// key, so no symbol's state is split across workers).
@@ -51,10 +98,12 @@ pub struct PartitionWorker {
     feature_names: Vec<String>,
     next_offset: Option<i64>,
     out: Outputs,
+    lake: Option<LakeBuffer>,
 }
 
 impl PartitionWorker {
-    pub fn new(partition: i32, config: &PipelineConfig) -> Self {
+    /// `lake`: buffer clean ticks and features for [`PartitionWorker::flush_lake`].
+    pub fn new(partition: i32, config: &PipelineConfig, lake: bool) -> Self {
         let feature_names = config.features.iter().map(ToString::to_string).collect();
         PartitionWorker {
             partition,
@@ -63,6 +112,7 @@ impl PartitionWorker {
             feature_names,
             next_offset: None,
             out: Outputs::default(),
+            lake: lake.then(LakeBuffer::default),
         }
     }
 
@@ -70,7 +120,8 @@ impl PartitionWorker {
         config: &PipelineConfig,
         snapshot: &PartitionSnapshot,
     ) -> Result<Self, tickloop_core::SnapshotError> {
-        let mut worker = PartitionWorker::new(snapshot.partition, config);
+        let mut worker = PartitionWorker::new(snapshot.partition, config, false);
+        worker.lake = snapshot.lake.clone();
         worker.pipeline.restore(&snapshot.pipeline)?;
         worker.symbols = snapshot.symbols.clone();
         worker.next_offset = Some(snapshot.next_offset);
@@ -86,7 +137,61 @@ impl PartitionWorker {
             next_offset,
             symbols: self.symbols.clone(),
             pipeline,
+            lake: self.lake.clone(),
         })
+    }
+
+    /// Writes buffered hours to the lake: hours the stream has moved past, hours holding
+    /// `max_rows` or more, or everything when `force` (a time bound, shutdown).
+    pub fn flush_lake(
+        &mut self,
+        lake: &Lake,
+        topic: &str,
+        max_rows: usize,
+        force: bool,
+    ) -> Result<LakeFlush, LakeError> {
+        let Some(buffer) = &mut self.lake else { return Ok(LakeFlush::default()) };
+        let latest = buffer.hours.keys().next_back().copied();
+        let due: Vec<Partition> = buffer
+            .hours
+            .iter()
+            .filter(|(hour, rows)| force || Some(**hour) != latest || rows.ticks.len() >= max_rows)
+            .map(|(hour, _)| *hour)
+            .collect();
+        let mut flushed = LakeFlush::default();
+        let columns = self.feature_names.len();
+        for hour in due {
+            let rows = buffer.hours.remove(&hour).expect("listed above");
+            let name = format!("part-{topic}-p{}-o{:012}.parquet", self.partition, rows.first_offset);
+            // One run per symbol, in name order; each symbol's ticks are already in time order.
+            let mut order: Vec<usize> = (0..rows.ticks.len()).collect();
+            order.sort_by(|&a, &b| {
+                let (x, y) = (&rows.ticks[a], &rows.ticks[b]);
+                self.symbols.name(x.symbol).cmp(self.symbols.name(y.symbol)).then(x.ts_event.cmp(&y.ts_event))
+            });
+            let mut ticks_file = TickFileWriter::create(lake.object(Dataset::RawTicks, hour, &name))?;
+            let mut features_file =
+                FeatureFileWriter::create(lake.object(Dataset::Features, hour, &name), &self.feature_names)?;
+            for run in order.chunk_by(|&a, &b| rows.ticks[a].symbol == rows.ticks[b].symbol) {
+                let symbol = rows.ticks[run[0]].symbol;
+                let ticks: Vec<Tick> = run.iter().map(|&i| rows.ticks[i]).collect();
+                ticks_file.write_run(self.symbols.meta(symbol), &ticks)?;
+                let ts: Vec<i64> = ticks.iter().map(|t| t.ts_event.as_nanos()).collect();
+                let values: Vec<Vec<f64>> =
+                    (0..columns).map(|c| run.iter().map(|&i| rows.features[i * columns + c]).collect()).collect();
+                features_file.write_symbol(self.symbols.name(symbol), &ts, &values)?;
+            }
+            ticks_file.finish()?;
+            features_file.finish()?;
+            flushed.files += 1;
+            flushed.rows += rows.ticks.len();
+        }
+        Ok(flushed)
+    }
+
+    /// Buffers lake rows from now on (a restored worker whose state had none).
+    pub fn keep_lake_buffer(&mut self) {
+        self.lake.get_or_insert_with(LakeBuffer::default);
     }
 
     pub fn next_offset(&self) -> Option<i64> {
@@ -121,6 +226,9 @@ impl PartitionWorker {
             emit.push(dead_letter(record, rejection, &source));
         }
         let Some(clean) = self.out.tick else { return };
+        if let Some(buffer) = &mut self.lake {
+            buffer.push(record.offset, clean, &self.out.features);
+        }
         let ts_emit = now();
         let symbol = self.symbols.name(clean.symbol);
         let mut features = Map::with_capacity(self.feature_names.len());
@@ -216,7 +324,7 @@ mod tests {
     #[test]
     fn bad_records_become_dead_letters_with_reasons_and_good_ones_flow() {
         let config = PipelineConfig::default();
-        let mut worker = PartitionWorker::new(0, &config);
+        let mut worker = PartitionWorker::new(0, &config, true);
         let records = [
             record(0, &tick_json(0, 10.0)),
             record(1, "{oops"),
@@ -238,13 +346,45 @@ mod tests {
     }
 
     #[test]
+    fn lake_rows_land_once_even_when_a_flush_is_repeated_from_restored_state() {
+        use tickloop_core::Source;
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::local(dir.path());
+        let config = PipelineConfig::default();
+        let mut worker = PartitionWorker::new(0, &config, true);
+        // 14:30:00 .. 15:29:59 UTC: an hour boundary at record 1800.
+        let records: Vec<Consumed> =
+            (0..3600).map(|i| record(i, &tick_json(i, 100.0 + (i % 7) as f64 * 0.1))).collect();
+        run(&mut worker, &records[..2000]);
+        let saved = worker.snapshot().unwrap();
+        // The stream moved past 14:00-15:00, so that hour is written; 15:00 waits.
+        assert_eq!(worker.flush_lake(&lake, "ticks", 1_000_000, false).unwrap(), LakeFlush { files: 1, rows: 1800 });
+        // A crash before the state was saved: the restored worker flushes the same hour again
+        // under the same name (replacing the file) and then carries on.
+        let mut restored = PartitionWorker::restore(&config, &saved).unwrap();
+        run(&mut restored, &records[2000..]);
+        assert_eq!(restored.flush_lake(&lake, "ticks", 1_000_000, true).unwrap(), LakeFlush { files: 2, rows: 3600 });
+        let mut source = tickloop_lake::LakeSource::open(&lake, Timestamp::MIN, Timestamp::MAX).unwrap();
+        let mut seen = Vec::new();
+        while let Some(t) = source.next_tick().unwrap() {
+            seen.push(t.ts_event);
+        }
+        assert_eq!(seen.len(), 3600, "every row once");
+        seen.dedup();
+        assert_eq!(seen.len(), 3600);
+        let files = lake.partition_files(Dataset::Features, Partition::containing(seen[0]), ".parquet").unwrap();
+        assert_eq!(files.len(), 1);
+        assert!(files[0].key.ends_with("part-ticks-p0-o000000000000.parquet"), "{}", files[0].key);
+    }
+
+    #[test]
     fn a_restored_worker_continues_exactly() {
         let config = PipelineConfig::default();
         let records: Vec<Consumed> =
             (0..400).map(|i| record(i, &tick_json(i, 100.0 + ((i * 37) % 11) as f64 * 0.1))).collect();
-        let mut whole = PartitionWorker::new(0, &config);
+        let mut whole = PartitionWorker::new(0, &config, true);
         let expected = run(&mut whole, &records);
-        let mut first = PartitionWorker::new(0, &config);
+        let mut first = PartitionWorker::new(0, &config, true);
         let mut got = run(&mut first, &records[..150]);
         let snapshot = first.snapshot().unwrap();
         let bytes = postcard::to_stdvec(&snapshot).unwrap();
