@@ -245,6 +245,8 @@ impl LiveRunner {
                 }
                 OutputKind::Alerts => {
                     self.summary.alerts += 1;
+                    // The log is an alert sink too (journald/CloudWatch pick it up).
+                    tracing::warn!(target: "tickloop::alerts", alert = %String::from_utf8_lossy(&out.value), "alert");
                     &self.config.alerts_topic
                 }
                 OutputKind::DeadLetter => {
