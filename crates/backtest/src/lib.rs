@@ -8,6 +8,7 @@
 
 mod broker;
 mod config;
+mod html;
 mod metrics;
 mod sample;
 
@@ -20,6 +21,7 @@ use tickloop_pipeline::{Pipeline, PipelineStats};
 
 pub use broker::{Broker, Fill};
 pub use config::{DataConfig, ExecutionConfig, ExperimentConfig, ReportConfig};
+pub use html::{AlertMark, render_report_html};
 pub use metrics::{EquityPoint, Metrics};
 pub use sample::{SampleSummary, generate_sample};
 
@@ -62,6 +64,10 @@ pub struct Report {
     pub pipeline: PipelineStats,
     pub metrics: Metrics,
     pub equity: Vec<EquityPoint>,
+    /// When each alert fired, for the report's timeline (the alerts themselves go to
+    /// `alerts.jsonl`).
+    #[serde(skip)]
+    pub alert_marks: Vec<AlertMark>,
 }
 
 /// The backtest as an engine sink: fills due orders, asks the strategy, samples equity.
@@ -72,6 +78,7 @@ struct BacktestSink {
     next_sample: Option<Timestamp>,
     equity: Vec<EquityPoint>,
     fingerprint: u64,
+    alert_marks: Vec<AlertMark>,
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -109,6 +116,7 @@ impl Sink for BacktestSink {
             Some(_) => {}
         }
         self.record_fingerprint(&tick);
+        self.alert_marks.extend(out.alerts.iter().map(|a| AlertMark { ts: a.ts_event, kind: a.kind }));
         self.broker.on_tick(&tick);
         if let Some(weight) = self.strategy.on_tick(&tick, out) {
             self.broker.set_target(&tick, weight);
@@ -141,6 +149,7 @@ pub fn run_backtest(
         next_sample: None,
         equity: Vec::new(),
         fingerprint: FNV_OFFSET,
+        alert_marks: Vec::new(),
     };
     let mut engine = Engine::new(pipeline);
     let mut sinks: Vec<&mut dyn Sink> = Vec::with_capacity(observers.len() + 1);
@@ -170,6 +179,7 @@ pub fn run_backtest(
         pipeline: pipeline_stats,
         metrics,
         equity: sink.equity,
+        alert_marks: sink.alert_marks,
     })
 }
 
@@ -177,7 +187,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Writes `report.json` and the resolved `config.toml` into `dir` (created if needed).
+/// Writes `report.json`, `report.html` and the resolved `config.toml` into `dir` (created
+/// if needed).
 pub fn write_report(dir: &Path, config: &ExperimentConfig, report: &Report) -> Result<(), BacktestError> {
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -188,6 +199,8 @@ pub fn write_report(dir: &Path, config: &ExperimentConfig, report: &Report) -> R
     json.push(b'\n');
     let report_path = dir.join("report.json");
     std::fs::write(&report_path, json).map_err(io(&report_path))?;
+    let html_path = dir.join("report.html");
+    std::fs::write(&html_path, render_report_html(report, &report.alert_marks)).map_err(io(&html_path))?;
     let config_path = dir.join("config.toml");
     std::fs::write(&config_path, config.resolved_toml()).map_err(io(&config_path))?;
     Ok(())

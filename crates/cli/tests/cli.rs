@@ -90,6 +90,10 @@ fn same_experiment_twice_gives_byte_identical_reports() {
     let a = std::fs::read(dirs[0].join("report.json")).unwrap();
     let b = std::fs::read(dirs[1].join("report.json")).unwrap();
     assert!(a == b, "report.json differs between identical runs");
+    let html = std::fs::read_to_string(dirs[0].join("report.html")).unwrap();
+    assert!(html == std::fs::read_to_string(dirs[1].join("report.html")).unwrap(), "report.html differs");
+    assert_eq!(html.matches("<svg").count(), 3, "equity, drawdown and alert charts");
+    assert!(html.contains("class=\"series\" d=\"M"), "the equity curve has points");
     let report: serde_json::Value = serde_json::from_slice(&a).unwrap();
     assert_eq!(report["data"]["ticks"], 12 * 40 * 60);
     assert!(report["metrics"]["trades"].as_u64().unwrap() > 0, "the strategy traded");

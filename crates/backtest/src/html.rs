@@ -1,0 +1,223 @@
+//! `report.html`: the backtest report as one self-contained page (inline SVG, no scripts,
+//! no network), so it opens from disk anywhere. Deterministic like `report.json`.
+
+use std::fmt::Write as _;
+
+use tickloop_core::{AlertKind, NANOS_PER_SECOND, Timestamp};
+
+use crate::Report;
+
+/// An alert as the report plots it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertMark {
+    pub ts: Timestamp,
+    pub kind: AlertKind,
+}
+
+const WIDTH: f64 = 960.0;
+const HEIGHT: f64 = 260.0;
+const MARGIN_LEFT: f64 = 80.0;
+const MARGIN_RIGHT: f64 = 20.0;
+const MARGIN_Y: f64 = 24.0;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A time axis shared by every chart of the report.
+#[derive(Clone, Copy)]
+struct TimeAxis {
+    from: i64,
+    to: i64,
+}
+
+impl TimeAxis {
+    fn x(&self, ts: Timestamp) -> f64 {
+        let span = (self.to - self.from).max(1) as f64;
+        MARGIN_LEFT + (ts.as_nanos() - self.from) as f64 / span * (WIDTH - MARGIN_LEFT - MARGIN_RIGHT)
+    }
+
+    /// Tick labels at round minutes/hours: about six of them.
+    fn ticks(&self) -> Vec<Timestamp> {
+        let span_secs = ((self.to - self.from) / NANOS_PER_SECOND).max(1);
+        let step = [60, 300, 900, 1800, 3600, 7200, 21_600, 86_400]
+            .into_iter()
+            .find(|s| span_secs / s <= 8)
+            .unwrap_or(86_400 * 7)
+            * NANOS_PER_SECOND;
+        let first = Timestamp::from_nanos(self.from).floor_to(step).as_nanos() + step;
+        (0..).map(|i| first + i * step).take_while(|&t| t <= self.to).map(Timestamp::from_nanos).collect()
+    }
+}
+
+/// One line chart as an SVG element. `y_label` formats the axis values.
+fn line_chart(
+    title: &str,
+    axis: TimeAxis,
+    points: &[(Timestamp, f64)],
+    fill: bool,
+    y_label: impl Fn(f64) -> String,
+) -> String {
+    let mut svg = String::new();
+    let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| (lo.min(v), hi.max(v)));
+    let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0) - 1.0, hi.max(0.0) + 1.0) };
+    let y = |v: f64| MARGIN_Y + (hi - v) / (hi - lo) * (HEIGHT - 2.0 * MARGIN_Y);
+    let _ = write!(
+        svg,
+        r#"<figure><figcaption>{}</figcaption><svg class="chart" role="img" aria-label="{}" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}">"#,
+        escape(title),
+        escape(title)
+    );
+    for i in 0..=4 {
+        let v = lo + (hi - lo) * f64::from(i) / 4.0;
+        let yy = y(v);
+        let _ = write!(
+            svg,
+            r##"<line x1="{MARGIN_LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e3e6ea"/><text x="{}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
+            WIDTH - MARGIN_RIGHT,
+            MARGIN_LEFT - 6.0,
+            yy + 4.0,
+            escape(&y_label(v))
+        );
+    }
+    for t in axis.ticks() {
+        let xx = axis.x(t);
+        let label = t.to_string();
+        let _ = write!(
+            svg,
+            r#"<text x="{xx:.1}" y="{}" text-anchor="middle" class="tick">{}</text>"#,
+            HEIGHT - 4.0,
+            escape(label.get(11..16).unwrap_or(&label))
+        );
+    }
+    if !points.is_empty() {
+        let mut path = String::new();
+        for (i, &(t, v)) in points.iter().enumerate() {
+            let _ = write!(path, "{}{:.1},{:.1}", if i == 0 { "M" } else { " L" }, axis.x(t), y(v));
+        }
+        if fill {
+            let base = y(hi.min(0.0).max(lo));
+            let _ = write!(
+                path,
+                " L{:.1},{base:.1} L{:.1},{base:.1} Z",
+                axis.x(points[points.len() - 1].0),
+                axis.x(points[0].0)
+            );
+            let _ =
+                write!(svg, r##"<path class="series" d="{path}" fill="#f3c2c2" stroke="#c0392b" stroke-width="1"/>"##);
+        } else {
+            let _ =
+                write!(svg, r##"<path class="series" d="{path}" fill="none" stroke="#1f6feb" stroke-width="1.5"/>"##);
+        }
+    }
+    svg.push_str("</svg></figure>\n");
+    svg
+}
+
+/// Alerts as marks on a time line, one row per kind.
+fn alert_timeline(axis: TimeAxis, alerts: &[AlertMark]) -> String {
+    let kinds = [
+        (AlertKind::VolumeSpike, "volume spike", "#d4a017"),
+        (AlertKind::PriceDrop, "price drop", "#c0392b"),
+        (AlertKind::ModelAnomaly, "model anomaly", "#8e44ad"),
+    ];
+    let height = 40.0 + 30.0 * kinds.len() as f64;
+    let mut svg = format!(
+        r#"<figure><figcaption>Alerts ({} in all)</figcaption><svg class="chart" role="img" aria-label="alert timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}">"#,
+        alerts.len()
+    );
+    for (row, (kind, name, color)) in kinds.iter().enumerate() {
+        let yy = 24.0 + 30.0 * row as f64;
+        let count = alerts.iter().filter(|a| a.kind == *kind).count();
+        let _ = write!(
+            svg,
+            r##"<text x="{}" y="{:.1}" text-anchor="end" class="tick">{name} ({count})</text><line x1="{MARGIN_LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e3e6ea"/>"##,
+            MARGIN_LEFT - 6.0,
+            yy + 4.0,
+            WIDTH - MARGIN_RIGHT
+        );
+        for a in alerts.iter().filter(|a| a.kind == *kind) {
+            let _ =
+                write!(svg, r#"<circle class="alert" cx="{:.1}" cy="{yy:.1}" r="3" fill="{color}"/>"#, axis.x(a.ts));
+        }
+    }
+    for t in axis.ticks() {
+        let label = t.to_string();
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle" class="tick">{}</text>"#,
+            axis.x(t),
+            height - 4.0,
+            escape(label.get(11..16).unwrap_or(&label))
+        );
+    }
+    svg.push_str("</svg></figure>\n");
+    svg
+}
+
+/// Renders the report page.
+pub fn render_report_html(report: &Report, alerts: &[AlertMark]) -> String {
+    let m = &report.metrics;
+    let from = report.data.first_ts.map_or(0, Timestamp::as_nanos);
+    let to = report.equity.last().map(|p| p.ts).or(report.data.last_ts).map_or(from + 1, Timestamp::as_nanos);
+    let axis = TimeAxis { from, to: to.max(from + 1) };
+    let mut equity: Vec<(Timestamp, f64)> = Vec::with_capacity(report.equity.len() + 1);
+    if let Some(first) = report.data.first_ts {
+        equity.push((first, m.initial_equity));
+    }
+    equity.extend(report.equity.iter().map(|p| (p.ts, p.equity)));
+    let mut peak = f64::NEG_INFINITY;
+    let drawdown: Vec<(Timestamp, f64)> = equity
+        .iter()
+        .map(|&(t, e)| {
+            peak = peak.max(e);
+            (t, -(peak - e) / peak * 100.0)
+        })
+        .collect();
+    let rows = [
+        ("Data", format!("{} ticks, {} symbols", report.data.ticks, report.data.symbols)),
+        ("Period", format!("{} .. {}", Timestamp::from_nanos(from), Timestamp::from_nanos(to))),
+        ("Total return", format!("{:+.4} %", m.total_return * 100.0)),
+        ("Annualised return", format!("{:+.2} %", m.annualized_return * 100.0)),
+        ("Annualised volatility", format!("{:.2} %", m.annualized_volatility * 100.0)),
+        ("Sharpe", format!("{:.3}", m.sharpe)),
+        ("Sortino", format!("{:.3}", m.sortino)),
+        ("Calmar", format!("{:.3}", m.calmar)),
+        ("Max drawdown", format!("{:.4} % over {} s", m.max_drawdown * 100.0, m.max_drawdown_secs)),
+        ("Positive periods", format!("{:.1} %", m.positive_periods * 100.0)),
+        ("Trades", m.trades.to_string()),
+        ("Fees paid", format!("{:.2}", m.fees_paid)),
+        ("Turnover", format!("{:.2}x", m.turnover)),
+        ("Final equity", format!("{:.2}", m.final_equity)),
+        ("Ticks rejected", report.pipeline.cleaning.total_rejected().to_string()),
+        ("Config SHA-256", report.config_sha256.clone()),
+    ];
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>tickloop backtest: {name}</title>
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 24px auto; max-width: 1000px; color: #1d2430; }}
+h1 {{ font-size: 22px; margin-bottom: 4px; }} .sub {{ color: #5b6573; margin-top: 0; }}
+table.metrics {{ border-collapse: collapse; margin: 16px 0; }}
+table.metrics td {{ padding: 3px 14px 3px 0; border-bottom: 1px solid #eef0f3; }}
+table.metrics td:first-child {{ color: #5b6573; }}
+figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px; }}
+.tick {{ font-size: 11px; fill: #5b6573; }}
+</style></head><body>
+<h1>Backtest: {name}</h1><p class="sub">tickloop report — deterministic: the same experiment and data give this same file</p>
+<table class="metrics">
+"#,
+        name = escape(&report.experiment)
+    );
+    for (k, v) in rows {
+        let _ = writeln!(html, "<tr><td>{}</td><td>{}</td></tr>", escape(k), escape(&v));
+    }
+    html.push_str("</table>\n");
+    html.push_str(&line_chart("Equity", axis, &equity, false, |v| format!("{v:.0}")));
+    html.push_str(&line_chart("Drawdown (%)", axis, &drawdown, true, |v| format!("{v:.3}")));
+    html.push_str(&alert_timeline(axis, alerts));
+    html.push_str("</body></html>\n");
+    html
+}
