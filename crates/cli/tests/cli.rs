@@ -396,3 +396,47 @@ fn athena_ddl_describes_the_files_the_lake_writes() {
     let refused = tickloop().args(["athena-ddl", "--lake", "data/lake"]).output().unwrap();
     assert!(!refused.status.success());
 }
+
+/// Headless Chromium, if installed (CI installs it); `None` skips the browser checks.
+fn chromium() -> Option<std::path::PathBuf> {
+    let found = ["chromium", "chromium-browser"].iter().find_map(|name| {
+        let ok = Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success());
+        ok.then(|| std::path::PathBuf::from(name))
+    });
+    assert!(found.is_some() || std::env::var_os("CI").is_none(), "CI must provide chromium (.ci/run installs it)");
+    found
+}
+
+fn headless(browser: &Path, profile: &Path) -> Command {
+    let mut cmd = Command::new(browser);
+    cmd.args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .arg(format!("--user-data-dir={}", profile.display()));
+    cmd
+}
+
+/// A real browser opens `report.html` from disk (no network) and renders its charts.
+#[test]
+fn report_html_renders_its_charts_in_a_browser() {
+    let Some(browser) = chromium() else {
+        eprintln!("skipped: no chromium");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, runs) = (dir.path().join("lake"), dir.path().join("runs"));
+    let exp = experiment(dir.path(), &lake);
+    ok(tickloop().arg("backtest").arg("--experiment").arg(&exp).arg("--runs-dir").arg(&runs).arg("--generate-missing"));
+    let report = run_dirs(&runs)[0].join("report.html");
+    let url = format!("file://{}", report.display());
+    let dom = ok(headless(&browser, &dir.path().join("profile")).arg("--dump-dom").arg(&url));
+    assert!(dom.contains("Backtest: tiny"), "{dom}");
+    assert_eq!(dom.matches("<svg").count(), 3);
+    assert!(dom.matches("<path class=\"series\"").count() >= 2, "equity and drawdown drawn");
+    let shot = dir.path().join("report.png");
+    ok(headless(&browser, &dir.path().join("profile2"))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1024,1400")
+        .arg(&url));
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a rendered page, not a blank one: {} bytes", png.len());
+}
