@@ -1,0 +1,169 @@
+//! Datasets: rows of features with their labels, in event-time order, and what models need
+//! from them — walk-forward splits with purge and embargo, and normalisation fitted on the
+//! training window only.
+
+use serde::{Deserialize, Serialize};
+use tickloop_core::{NANOS_PER_SECOND, SymbolId, Timestamp};
+
+/// Feature rows (row-major) with labels. `NaN` marks a feature still warming up.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dataset {
+    pub feature_names: Vec<String>,
+    pub features: Vec<f64>,
+    pub labels: Vec<f64>,
+    pub ts: Vec<Timestamp>,
+    pub symbols: Vec<SymbolId>,
+}
+
+impl Dataset {
+    pub fn new(feature_names: Vec<String>) -> Self {
+        Dataset { feature_names, ..Dataset::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn width(&self) -> usize {
+        self.feature_names.len()
+    }
+
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.features[i * self.width()..(i + 1) * self.width()]
+    }
+
+    pub fn push(&mut self, ts: Timestamp, symbol: SymbolId, features: &[f64], label: f64) {
+        assert_eq!(features.len(), self.width(), "row width");
+        self.features.extend_from_slice(features);
+        self.labels.push(label);
+        self.ts.push(ts);
+        self.symbols.push(symbol);
+    }
+
+    /// Keeps rows whose features are all finite (warm) and whose label is known.
+    pub fn complete_rows(&self) -> Dataset {
+        let mut out = Dataset::new(self.feature_names.clone());
+        for i in 0..self.len() {
+            let row = self.row(i);
+            if self.labels[i].is_finite() && row.iter().all(|x| x.is_finite()) {
+                out.push(self.ts[i], self.symbols[i], row, self.labels[i]);
+            }
+        }
+        out
+    }
+
+    /// The rows at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Dataset {
+        let mut out = Dataset::new(self.feature_names.clone());
+        for &i in indices {
+            out.push(self.ts[i], self.symbols[i], self.row(i), self.labels[i]);
+        }
+        out
+    }
+}
+
+/// One walk-forward fold: train on everything before the test window except the purge gap,
+/// test on the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fold {
+    pub train: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+/// Expanding-window walk-forward splits over rows sorted by time.
+///
+/// The time span is cut into `folds + 1` equal blocks; fold k tests on block k + 1 and
+/// trains on blocks 0..=k. Training rows whose label window reaches into the test block
+/// (`ts + horizon > test start`) are purged, and test rows within `embargo_secs` of the
+/// test start are dropped too, so no training label overlaps what is tested.
+pub fn walk_forward(ts: &[Timestamp], folds: usize, horizon_secs: u32, embargo_secs: u32) -> Vec<Fold> {
+    assert!(folds > 0, "at least one fold");
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "rows must be in time order");
+    let (Some(first), Some(last)) = (ts.first(), ts.last()) else { return Vec::new() };
+    let span = (last.as_nanos() - first.as_nanos() + 1) as f64;
+    let block = |k: usize| first.as_nanos() + (span * k as f64 / (folds + 1) as f64) as i64;
+    let horizon = i64::from(horizon_secs) * NANOS_PER_SECOND;
+    let embargo = i64::from(embargo_secs) * NANOS_PER_SECOND;
+    (0..folds)
+        .map(|k| {
+            let (start, end) = (block(k + 1), if k + 1 == folds { last.as_nanos() + 1 } else { block(k + 2) });
+            let train = (0..ts.len()).filter(|&i| ts[i].as_nanos() + horizon <= start).collect();
+            let test =
+                (0..ts.len()).filter(|&i| ts[i].as_nanos() >= start + embargo && ts[i].as_nanos() < end).collect();
+            Fold { train, test }
+        })
+        .collect()
+}
+
+/// Per-feature mean and standard deviation, fitted on training rows and saved with a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalizer {
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+impl Normalizer {
+    pub fn fit(data: &Dataset) -> Self {
+        let w = data.width();
+        let mut mean = vec![0.0; w];
+        let mut m2 = vec![0.0; w];
+        let mut n = vec![0u64; w];
+        for i in 0..data.len() {
+            for (j, &x) in data.row(i).iter().enumerate() {
+                if x.is_finite() {
+                    n[j] += 1;
+                    let d = x - mean[j];
+                    mean[j] += d / n[j] as f64;
+                    m2[j] += d * (x - mean[j]);
+                }
+            }
+        }
+        let std = m2.iter().zip(&n).map(|(&m, &k)| if k > 1 { (m / k as f64).sqrt() } else { 0.0 }).collect();
+        Normalizer { mean, std }
+    }
+
+    /// Scales `row` in place; a constant feature maps to 0.
+    pub fn apply(&self, row: &mut [f64]) {
+        for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+            *x = if *s > 0.0 { (*x - m) / s } else { 0.0 };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_purge_training_labels_that_reach_into_the_test_window() {
+        let ts: Vec<Timestamp> = (0..1000).map(|s| Timestamp::from_secs(s)).collect();
+        let folds = walk_forward(&ts, 3, 60, 30);
+        assert_eq!(folds.len(), 3);
+        for f in &folds {
+            let test_start = ts[f.test[0]].as_nanos();
+            let last_train = ts[*f.train.last().unwrap()].as_nanos();
+            assert!(last_train + 60 * NANOS_PER_SECOND <= test_start - 30 * NANOS_PER_SECOND);
+            assert!(f.train.windows(2).all(|w| w[0] < w[1]));
+        }
+        assert_eq!(*folds[2].test.last().unwrap(), 999, "the last fold tests to the end");
+        assert!(folds[0].train.len() < folds[1].train.len(), "the window expands");
+    }
+
+    #[test]
+    fn normalisation_uses_only_the_rows_it_was_fitted_on() {
+        let mut d = Dataset::new(vec!["a".into(), "b".into()]);
+        for i in 0..4 {
+            d.push(Timestamp::from_secs(i), SymbolId::new(0), &[i as f64, 5.0], 0.0);
+        }
+        let n = Normalizer::fit(&d);
+        assert_eq!(n.mean, vec![1.5, 5.0]);
+        let mut row = [3.0, 5.0];
+        n.apply(&mut row);
+        assert!((row[0] - 1.5 / 1.25f64.sqrt()).abs() < 1e-12);
+        assert_eq!(row[1], 0.0, "a constant feature carries no information");
+    }
+}
