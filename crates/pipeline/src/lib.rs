@@ -4,6 +4,9 @@
 //! training-data job and the live runner all build their pipeline with [`Pipeline::new`],
 //! which is what makes their features identical.
 
+mod dataset;
+
+pub use dataset::collect_dataset;
 use serde::{Deserialize, Serialize};
 pub use tickloop_alerts::AlertConfig;
 use tickloop_alerts::{AlertCounts, SymbolAlerts};
