@@ -62,6 +62,11 @@ pub struct LiveArgs {
     /// Serve Prometheus metrics at http://<addr>/metrics.
     #[arg(long)]
     metrics: Option<String>,
+    /// Serve the live dashboard at this address (e.g. 127.0.0.1:8080).
+    #[arg(long)]
+    dashboard: Option<String>,
+    #[command(flatten)]
+    dashboard_token: crate::dashboard::DashboardAddr,
 }
 
 pub fn run(args: LiveArgs) -> anyhow::Result<()> {
@@ -83,6 +88,10 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     if let Some(addr) = &args.metrics {
         let bound = tickloop_live::serve_metrics(addr, runner.metrics()).with_context(|| format!("binding {addr}"))?;
         eprintln!("metrics on http://{bound}/metrics");
+    }
+    if let Some(addr) = &args.dashboard {
+        let dashboard = crate::dashboard::serve(addr, args.dashboard_token.dashboard_token.clone())?;
+        runner.observe(Box::new(crate::dashboard::DashboardObserver(dashboard.state().clone())));
     }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -4,6 +4,7 @@
 
 mod athena;
 mod backtest;
+mod dashboard;
 mod duration;
 mod features;
 mod feed;
@@ -41,6 +42,8 @@ enum Command {
     Feed(feed::FeedArgs),
     /// Run the pipeline live on Kafka: ticks in, features, alerts and dead letters out.
     Live(live::LiveArgs),
+    /// Serve the live dashboard over a replay of the lake (no Kafka needed).
+    Dashboard(dashboard::DashboardArgs),
     /// Compute features over an OHLCV CSV (to compare with TA-Lib, pandas…).
     Features(features::FeaturesArgs),
     /// Import an OHLCV CSV (Yahoo-style or NinjaTrader minute bars) into the lake.
@@ -69,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         Command::Features(args) => features::run(args),
         Command::Feed(args) => feed::run(args),
         Command::Live(args) => live::run(args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::ImportCsv(args) => import::run(args),
         Command::Land(args) => land::run(args),
         Command::EtlFeatures(args) => land::run_features(args),

@@ -440,3 +440,85 @@ fn report_html_renders_its_charts_in_a_browser() {
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a rendered page, not a blank one: {} bytes", png.len());
 }
+
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// The live dashboard, fed by a replay of the lake, in a real browser: prices and alerts
+/// appear and change as the replay runs, and the page renders 1,000 symbols. (The event
+/// stream that updates an open page is tested over HTTP in tickloop-serve.)
+#[test]
+fn dashboard_shows_prices_and_alerts_that_update_in_a_browser() {
+    let Some(browser) = chromium() else {
+        eprintln!("skipped: no chromium");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    ok(tickloop().args(["sim", "--symbols", "1000", "--duration", "4m", "--lake", lake.to_str().unwrap()]));
+    let exp = dir.path().join("dash.toml");
+    std::fs::write(
+        &exp,
+        format!(
+            "name = \"dash\"\n[data]\nlake = \"{}\"\nstart = \"2024-01-02T14:30:00Z\"\nend = \"2024-01-02T14:34:00Z\"\n\
+             [pipeline.alerts]\nvolume_spike = {{ zscore = 3.0, window = 30 }}\nprice_drop = {{ pct = 0.2, window = 30 }}\n\
+             [strategy]\nkind = \"ma_crossover\"\nfast = 10\nslow = 30\n",
+            lake.display()
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = tickloop()
+        .args(["dashboard", "--replay", lake.to_str().unwrap(), "--speed", "8", "--addr", &addr])
+        .arg("--experiment")
+        .arg(&exp)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while http_get(&addr, "/api/overview").is_none_or(|r| !r.contains("\"price\"")) {
+        assert!(std::time::Instant::now() < deadline, "dashboard did not come up");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let url = format!("http://{addr}/");
+    let dump = |profile: &str| {
+        ok(headless(&browser, &dir.path().join(profile)).args(["--timeout=3000", "--dump-dom"]).arg(&url))
+    };
+    let version = |dom: &str| -> u64 {
+        dom.split("data-version=\"").nth(1).and_then(|r| r.split('"').next()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    let prices = |dom: &str| -> Vec<String> {
+        dom.split("<td class=\"price\">").skip(1).filter_map(|c| c.split('<').next()).map(str::to_owned).collect()
+    };
+    let first = dump("p1");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let second = dump("p2");
+    let shot = dir.path().join("dashboard.png");
+    ok(headless(&browser, &dir.path().join("p3"))
+        .args(["--timeout=3000", "--window-size=1400,900"])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url));
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    assert_eq!(prices(&first).len(), 1000, "every symbol has a row");
+    assert!(version(&second) > version(&first), "the page updated: {} then {}", version(&first), version(&second));
+    assert_ne!(prices(&first), prices(&second), "prices moved");
+    assert!(second.contains("class=\"badge\""), "alert badges appear");
+    assert!(second.split("<ul id=\"feed\">").nth(1).is_some_and(|f| f.starts_with("<li>")), "the alert feed has items");
+    let rendered_ms: u64 = second
+        .split("data-first-render-ms=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    eprintln!("first render of 1,000 symbols: {rendered_ms} ms after navigation start");
+    assert!(std::fs::read(&shot).unwrap().len() > 20_000, "a rendered screenshot");
+}

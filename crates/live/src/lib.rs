@@ -100,6 +100,14 @@ pub struct LiveSummary {
     pub latency: Option<LatencySummary>,
 }
 
+/// Sees what the runner does, for dashboards: every clean tick with its outputs, and the
+/// stats of each window.
+pub trait LiveObserver: Send {
+    fn on_tick(&mut self, symbol: &str, tick: &tickloop_core::Tick, outputs: &tickloop_core::Outputs);
+
+    fn on_stats(&mut self, _records_per_sec: f64, _latency: Option<&LatencySummary>, _summary: &LiveSummary) {}
+}
+
 /// The wall clock, read only at the runner's edge: `ts_recv` and `ts_emit` are metadata for
 /// latency accounting; the pipeline sees event time only.
 pub fn wall_clock() -> Timestamp {
@@ -122,6 +130,7 @@ pub struct LiveRunner {
     summary: LiveSummary,
     /// Shared with a metrics endpoint, if any.
     metrics: Arc<std::sync::Mutex<String>>,
+    observer: Option<Box<dyn LiveObserver>>,
 }
 
 impl std::fmt::Debug for LiveRunner {
@@ -154,7 +163,13 @@ impl LiveRunner {
             latency: LatencyWindow::default(),
             summary: LiveSummary::default(),
             metrics: Arc::new(std::sync::Mutex::new(String::new())),
+            observer: None,
         })
+    }
+
+    /// Shows every clean tick and each stats window to `observer` (a dashboard).
+    pub fn observe(&mut self, observer: Box<dyn LiveObserver>) {
+        self.observer = Some(observer);
     }
 
     /// The Prometheus text the runner last published (refreshed every stats interval).
@@ -237,6 +252,12 @@ impl LiveRunner {
         self.summary.records += 1;
         self.emitted.clear();
         worker.process(record, ts_recv, wall_clock, &mut self.emitted);
+        if let Some(observer) = &mut self.observer
+            && let (symbols, outputs) = worker.last_outputs()
+            && let Some(tick) = outputs.tick
+        {
+            observer.on_tick(symbols.name(tick.symbol), &tick, outputs);
+        }
         for out in &self.emitted {
             let topic = match out.kind {
                 OutputKind::Features => {
@@ -334,6 +355,9 @@ impl LiveRunner {
                 partitions = self.workers.len(),
                 "live"
             );
+        }
+        if let Some(observer) = &mut self.observer {
+            observer.on_stats(rate, window.as_ref(), &self.summary);
         }
         let text = latency::prometheus(&self.summary, rate, window.as_ref());
         *self.metrics.lock().expect("not poisoned") = text;

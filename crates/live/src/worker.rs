@@ -194,6 +194,11 @@ impl PartitionWorker {
         self.lake.get_or_insert_with(LakeBuffer::default);
     }
 
+    /// The symbol table and the outputs of the last processed record.
+    pub fn last_outputs(&self) -> (&SymbolTable, &Outputs) {
+        (&self.symbols, &self.out)
+    }
+
     pub fn next_offset(&self) -> Option<i64> {
         self.next_offset
     }
@@ -213,6 +218,7 @@ impl PartitionWorker {
         self.next_offset = Some(record.offset + 1);
         let payload = record.payload.as_deref().unwrap_or_default();
         let source = format!("{}@{}", self.partition, record.offset);
+        self.out.clear();
         let tick = match decode_json_tick(payload, &mut self.symbols, ts_recv) {
             Ok(tick) => tick,
             Err(rejection) => {
