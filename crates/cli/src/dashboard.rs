@@ -41,7 +41,7 @@ impl LiveObserver for DashboardObserver {
             ticks_per_sec: rate,
             e2e_p50_ms: latency.map_or(0.0, |l| l.e2e_p50_ms),
             e2e_p99_ms: latency.map_or(0.0, |l| l.e2e_p99_ms),
-            consumer_lag: 0,
+            consumer_lag: summary.consumer_lag,
             dead_letters: summary.dead_letters,
         };
         self.0.lock().expect("not poisoned").set_health(health);

@@ -121,6 +121,21 @@ impl GroupConsumer {
             .map_err(|e| self.fail(e))
     }
 
+    /// How many records the group has not read yet on this member's partitions: the high
+    /// watermark minus the next offset to process, summed (`next` gives, per partition,
+    /// the next offset the caller will process).
+    pub fn lag(&self, next: &[(i32, i64)]) -> Result<u64, KafkaAdapterError> {
+        let mut lag = 0u64;
+        for &(partition, offset) in next {
+            let (_, high) = self
+                .consumer
+                .fetch_watermarks(&self.topic, partition, Duration::from_secs(5))
+                .map_err(|e| self.fail(e))?;
+            lag += (high - offset).max(0) as u64;
+        }
+        Ok(lag)
+    }
+
     /// Commits `next_offset` (the offset of the next record to read) per partition.
     pub fn commit(&self, offsets: &[(i32, i64)]) -> Result<(), KafkaAdapterError> {
         if offsets.is_empty() {

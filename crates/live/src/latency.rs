@@ -97,6 +97,11 @@ pub(crate) fn prometheus(summary: &LiveSummary, rate: f64, window: Option<&Laten
         let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     }
     let _ = writeln!(text, "# TYPE tickloop_live_records_per_second gauge\ntickloop_live_records_per_second {rate}");
+    let _ = writeln!(
+        text,
+        "# HELP tickloop_live_consumer_lag Records not yet processed on this member's partitions.\n# TYPE tickloop_live_consumer_lag gauge\ntickloop_live_consumer_lag {}",
+        summary.consumer_lag
+    );
     if let Some(w) = window {
         let _ = writeln!(text, "# TYPE tickloop_live_e2e_latency_ms gauge");
         for (q, v) in [("0.5", w.e2e_p50_ms), ("0.99", w.e2e_p99_ms), ("1", w.e2e_max_ms)] {
@@ -126,5 +131,16 @@ mod tests {
         assert_eq!(s.processing_p50_us, 51.0);
         assert!(w.take_window().is_none());
         assert_eq!(w.total().unwrap().samples, 100);
+    }
+
+    #[test]
+    fn prometheus_text_has_counters_lag_and_quantiles() {
+        let summary = LiveSummary { records: 7, consumer_lag: 42, ..LiveSummary::default() };
+        let mut w = LatencyWindow::default();
+        w.record(1000, Some(2_000_000));
+        let text = prometheus(&summary, 3.5, w.take_window().as_ref());
+        assert!(text.contains("tickloop_live_records_total 7\n"));
+        assert!(text.contains("tickloop_live_consumer_lag 42\n"));
+        assert!(text.contains("tickloop_live_e2e_latency_ms{quantile=\"0.99\"} 2\n"), "{text}");
     }
 }

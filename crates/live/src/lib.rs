@@ -97,6 +97,8 @@ pub struct LiveSummary {
     pub checkpoints: u64,
     pub lake_files: u64,
     pub lake_rows: u64,
+    /// Records on this member's partitions not processed yet, at the last stats window.
+    pub consumer_lag: u64,
     pub latency: Option<LatencySummary>,
 }
 
@@ -344,6 +346,11 @@ impl LiveRunner {
 
     fn publish_stats(&mut self, records: u64, over: Duration) {
         let rate = records as f64 / over.as_secs_f64().max(1e-9);
+        let next: Vec<(i32, i64)> = self.workers.iter().filter_map(|(&p, w)| w.next_offset().map(|o| (p, o))).collect();
+        match self.consumer.lag(&next) {
+            Ok(lag) => self.summary.consumer_lag = lag,
+            Err(e) => tracing::warn!(error = %e, "could not read the consumer lag"),
+        }
         let window = self.latency.take_window();
         if let Some(w) = &window {
             tracing::info!(
@@ -352,6 +359,7 @@ impl LiveRunner {
                 e2e_p99_ms = w.e2e_p99_ms,
                 e2e_max_ms = w.e2e_max_ms,
                 proc_p99_us = w.processing_p99_us,
+                lag = self.summary.consumer_lag,
                 partitions = self.workers.len(),
                 "live"
             );

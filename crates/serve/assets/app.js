@@ -43,6 +43,7 @@ function renderHeader() {
   $("rate").textContent = fmt(h.ticks_per_sec, 0);
   $("latency").textContent = h.e2e_p50_ms || h.e2e_p99_ms ? `${fmt(h.e2e_p50_ms, 1)} / ${fmt(h.e2e_p99_ms, 1)} ms` : "—";
   $("dead").textContent = h.dead_letters;
+  $("lag").textContent = h.consumer_lag.toLocaleString("en-US");
 }
 
 function renderFeed() {
