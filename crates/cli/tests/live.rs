@@ -374,9 +374,19 @@ fn two_runners_in_one_group_split_the_work_and_a_moved_partition_continues_exact
         .unwrap();
     let state = dir.path().join("state");
     let idle = ["--exit-when-idle", "10s"];
-    let first = topics.live(&brokers, &state, &default_experiment(), &idle).stdout(Stdio::piped()).spawn().unwrap();
+    let first = topics
+        .live(&brokers, &state, &default_experiment(), &idle)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_secs(5));
-    let second = topics.live(&brokers, &state, &default_experiment(), &idle).stdout(Stdio::piped()).spawn().unwrap();
+    let second = topics
+        .live(&brokers, &state, &default_experiment(), &idle)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     assert!(feeder.wait().unwrap().success());
     let (first, second) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
     let records = |out: &std::process::Output| -> u64 {
