@@ -161,13 +161,28 @@ fn live_publishes_features_alerts_and_dead_letters_read_back_by_an_outside_clien
     python(&py, CREATE, &[&brokers, &topics.input]);
     python(&py, PRODUCE, &[&brokers, &topics.input, input.to_str().unwrap(), "0"]);
 
+    let lake = dir.path().join("lake");
     let out = topics
         .live(&brokers, &dir.path().join("state"), &default_experiment(), &["--exit-when-idle", "4s"])
+        .arg("--lake")
+        .arg(&lake)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("363 records"), "360 ticks and 3 bad records: {stdout}");
+
+    // The lake, read by DuckDB: the clean ticks, and the alert in processed/alerts.
+    let duck = r#"
+import duckdb, sys
+lake = sys.argv[1]
+q = lambda t: f"read_parquet('{lake}/{t}/**/*.parquet', hive_partitioning=true)"
+print(duckdb.sql(f"SELECT count(*) FROM {q('raw/ticks')}").fetchone()[0])
+print(duckdb.sql(f"SELECT count(*) FROM {q('processed/features')}").fetchone()[0])
+print(duckdb.sql(f"SELECT symbol || ' ' || kind || ' ' || CAST(hour AS VARCHAR) FROM {q('processed/alerts')}").fetchall())
+"#;
+    let checked = python(&py, duck, &[lake.to_str().unwrap()]);
+    assert_eq!(checked.lines().collect::<Vec<_>>(), ["360", "360", "[('BBB volume_spike 14',)]"], "{checked}");
 
     let features = read_topic(&py, &brokers, &topics.features);
     let ids: std::collections::BTreeSet<&str> = features.iter().map(|r| r["headers"]["id"].as_str().unwrap()).collect();

@@ -27,16 +27,26 @@ pub fn columns(dataset: Dataset, feature_columns: &[String]) -> Vec<(String, &'s
             cols.extend(feature_columns.iter().map(|c| (c.replace('.', "_"), "double")));
             cols
         }
-        Dataset::Predictions | Dataset::Alerts | Dataset::AnomalyLabels => Vec::new(),
+        Dataset::Alerts => fixed(&[
+            ("symbol", "string"),
+            ("ts_event", "timestamp"),
+            ("kind", "string"),
+            ("value", "double"),
+            ("threshold", "double"),
+            ("message", "string"),
+        ]),
+        Dataset::Predictions | Dataset::AnomalyLabels => Vec::new(),
     }
 }
 
-/// `CREATE EXTERNAL TABLE` statements for the tables with a parquet schema (`ticks`,
-/// `features`), for a lake at `location` (`s3://bucket/prefix`).
+/// `CREATE EXTERNAL TABLE` statements for the tables the lake writes (`ticks`, `features`,
+/// `alerts`), for a lake at `location` (`s3://bucket/prefix`). (`predictions` joins when
+/// models write to the lake.)
 pub fn ddl(location: &str, database: &str, feature_columns: &[String], first_date: &str) -> String {
     let location = location.trim_end_matches('/');
     let mut sql = format!("CREATE DATABASE IF NOT EXISTS {database};\n");
-    for (table, dataset) in [("ticks", Dataset::RawTicks), ("features", Dataset::Features)] {
+    for (table, dataset) in [("ticks", Dataset::RawTicks), ("features", Dataset::Features), ("alerts", Dataset::Alerts)]
+    {
         let cols = columns(dataset, feature_columns);
         let body: Vec<String> = cols.iter().map(|(n, t)| format!("  `{n}` {t}")).collect();
         let prefix = format!("{location}/{}", dataset.prefix());
@@ -79,6 +89,6 @@ mod tests {
         ));
         assert!(sql.contains("`bb_upper_20_2_5` double"));
         assert!(sql.contains("'projection.date.range' = '2024-01-01,NOW'"));
-        assert_eq!(sql.matches("CREATE EXTERNAL TABLE").count(), 2);
+        assert_eq!(sql.matches("CREATE EXTERNAL TABLE").count(), 3);
     }
 }

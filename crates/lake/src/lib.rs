@@ -10,6 +10,7 @@
 //! k-way merge whose memory is bounded by the number of open runs (symbol row groups in
 //! one hour), never by the amount of data.
 
+mod alert_table;
 pub mod athena;
 mod atomic;
 pub mod csv;
@@ -24,6 +25,7 @@ mod replay;
 mod store;
 mod tick_file;
 
+pub use alert_table::write_alert_table;
 pub use dead_letters::{AlertFile, DeadLetterFile, JsonLinesFile};
 pub use error::LakeError;
 pub use feature_file::FeatureFileWriter;

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use tickloop_core::{Alert, Component, Outputs, Rejection, Snapshot, SymbolTable, Tick, Timestamp};
 use tickloop_features::decode_json_tick;
 use tickloop_kafka::Consumed;
-use tickloop_lake::{Dataset, FeatureFileWriter, Lake, LakeError, Partition, TickFileWriter};
+use tickloop_lake::{Dataset, FeatureFileWriter, Lake, LakeError, Partition, TickFileWriter, write_alert_table};
 use tickloop_pipeline::{Pipeline, PipelineConfig};
 
 /// Which output topic a record goes to.
@@ -46,7 +46,8 @@ pub struct PartitionSnapshot {
 
 pub(crate) const SNAPSHOT_FORMAT: u32 = 2;
 
-/// Clean ticks and their features waiting to be written to the lake, by hour.
+/// Clean ticks, their features and the alerts they raised, waiting to be written to the
+/// lake (`raw/ticks`, `processed/features`, `processed/alerts`), by hour.
 ///
 /// A file is named after the first offset of its rows (`part-<topic>-p<partition>-o<offset>`),
 /// and the buffer is part of the saved state. After a crash the restored buffer starts at
@@ -61,6 +62,7 @@ pub struct LakeBuffer {
 struct HourRows {
     first_offset: i64,
     ticks: Vec<Tick>,
+    alerts: Vec<Alert>,
     /// Row-major: `features.len() == ticks.len() * columns`.
     features: Vec<f64>,
 }
@@ -73,14 +75,16 @@ pub struct LakeFlush {
 }
 
 impl LakeBuffer {
-    fn push(&mut self, offset: i64, tick: Tick, features: &[f64]) {
+    fn push(&mut self, offset: i64, tick: Tick, features: &[f64], alerts: &[Alert]) {
         let rows = self.hours.entry(Partition::containing(tick.ts_event)).or_insert_with(|| HourRows {
             first_offset: offset,
             ticks: Vec::new(),
+            alerts: Vec::new(),
             features: Vec::new(),
         });
         rows.ticks.push(tick);
         rows.features.extend_from_slice(features);
+        rows.alerts.extend_from_slice(alerts);
     }
 
     pub fn rows(&self) -> usize {
@@ -183,6 +187,9 @@ impl PartitionWorker {
             }
             ticks_file.finish()?;
             features_file.finish()?;
+            if !rows.alerts.is_empty() {
+                write_alert_table(lake.object(Dataset::Alerts, hour, &name), &self.symbols, &rows.alerts)?;
+            }
             flushed.files += 1;
             flushed.rows += rows.ticks.len();
         }
@@ -233,7 +240,7 @@ impl PartitionWorker {
         }
         let Some(clean) = self.out.tick else { return };
         if let Some(buffer) = &mut self.lake {
-            buffer.push(record.offset, clean, &self.out.features);
+            buffer.push(record.offset, clean, &self.out.features, &self.out.alerts);
         }
         let ts_emit = now();
         let symbol = self.symbols.name(clean.symbol);
