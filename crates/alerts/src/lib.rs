@@ -305,21 +305,10 @@ impl SymbolAlerts {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use tickloop_core::{Price, SymbolId, Volume};
+    use tickloop_core::SymbolId;
 
     fn tick(sec: i64, close: f64, volume: f64) -> Tick {
-        let ts = Timestamp::from_secs(1_704_205_800 + sec);
-        let p = Price(close);
-        Tick {
-            symbol: SymbolId::new(3),
-            ts_event: ts,
-            ts_recv: ts,
-            open: p,
-            high: p,
-            low: p,
-            close: p,
-            volume: Volume(volume),
-        }
+        Tick::at_price(SymbolId::new(3), Timestamp::from_secs(1_704_205_800 + sec), close, volume)
     }
 
     fn run(config: &AlertConfig, ticks: &[Tick]) -> Vec<Alert> {

@@ -209,31 +209,51 @@ print(duckdb.sql(f"SELECT symbol || ' ' || kind || ' ' || CAST(hour AS VARCHAR) 
     assert!(malformed["headers"]["source"].as_str().unwrap().contains('@'));
 }
 
+/// `symbols` × `seconds` of ticks as JSON lines, written to `dir/input.jsonl`.
+fn write_market(dir: &Path, prefix: &str, symbols: usize, seconds: i64) -> PathBuf {
+    let mut lines = Vec::new();
+    for second in 0..seconds {
+        for i in 0..symbols {
+            let close = 20.0 + i as f64 + ((second * 7 + i as i64) % 13) as f64 * 0.05;
+            lines.push(tick_line(&format!("{prefix}{i:02}"), second, close, 100.0 + (second % 11) as f64));
+        }
+    }
+    let input = dir.join("input.jsonl");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    input
+}
+
+/// Publishes `input` into the topic over `seconds` of wall time, in the background.
+fn feed_in_background(py: &Path, brokers: &str, topic: &str, input: &Path, seconds: u32) -> std::process::Child {
+    Command::new(py)
+        .arg("-c")
+        .arg(PRODUCE)
+        .args([brokers, topic, input.to_str().unwrap(), &seconds.to_string()])
+        .spawn()
+        .unwrap()
+}
+
+/// The feature records of a topic by id, each with every copy's feature values.
+fn features_by_id(py: &Path, brokers: &str, topic: &str) -> BTreeMap<String, Vec<Value>> {
+    let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for record in read_topic(py, brokers, topic) {
+        let value: Value = serde_json::from_str(record["value"].as_str().unwrap()).unwrap();
+        by_id.entry(record["headers"]["id"].as_str().unwrap().to_owned()).or_default().push(value["features"].clone());
+    }
+    by_id
+}
+
 #[test]
 fn kill_9_mid_stream_loses_no_input_and_duplicates_carry_identical_values() {
     let Some((brokers, py)) = services() else { return };
     let dir = tempfile::tempdir().unwrap();
     let topics = Topics::new("crash");
-    let symbols: Vec<String> = (0..20).map(|i| format!("S{i:02}")).collect();
-    let mut lines = Vec::new();
-    for second in 0..600 {
-        for (i, symbol) in symbols.iter().enumerate() {
-            let close = 20.0 + i as f64 + ((second * 7 + i as i64) % 13) as f64 * 0.05;
-            lines.push(tick_line(symbol, second, close, 100.0 + (second % 11) as f64));
-        }
-    }
-    let input = dir.path().join("input.jsonl");
-    std::fs::write(&input, lines.join("\n")).unwrap();
+    let input = write_market(dir.path(), "S", 20, 600);
     python(&py, CREATE, &[&brokers, &topics.input]);
 
     // The feed writes for ~10 s; the runner (which needs ~3 s to join its group on tansu) is
     // killed without warning after ~6 s of it and restarted while the feed goes on.
-    let mut feeder = Command::new(&py)
-        .arg("-c")
-        .arg(PRODUCE)
-        .args([brokers.as_str(), topics.input.as_str(), input.to_str().unwrap(), "10"])
-        .spawn()
-        .unwrap();
+    let mut feeder = feed_in_background(&py, &brokers, &topics.input, &input, 10);
     let state = dir.path().join("state");
     let lake = dir.path().join("lake");
     let lake_args = ["--lake", lake.to_str().unwrap(), "--lake-flush-interval", "1s"];
@@ -255,12 +275,7 @@ fn kill_9_mid_stream_loses_no_input_and_duplicates_carry_identical_values() {
     let stdout = String::from_utf8_lossy(&second.stdout);
     assert!(second.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&second.stderr));
 
-    let features = read_topic(&py, &brokers, &topics.features);
-    let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for record in &features {
-        let value: Value = serde_json::from_str(record["value"].as_str().unwrap()).unwrap();
-        by_id.entry(record["headers"]["id"].as_str().unwrap().to_owned()).or_default().push(value["features"].clone());
-    }
+    let by_id = features_by_id(&py, &brokers, &topics.features);
     assert_eq!(by_id.len(), 20 * 600, "every input tick has its output: {stdout}");
     let duplicated = by_id.values().filter(|copies| copies.len() > 1).count();
     for (id, copies) in &by_id {
@@ -371,22 +386,9 @@ fn two_runners_in_one_group_split_the_work_and_a_moved_partition_continues_exact
     let Some((brokers, py)) = services() else { return };
     let dir = tempfile::tempdir().unwrap();
     let topics = Topics::new("rebalance");
-    let mut lines = Vec::new();
-    for second in 0..400 {
-        for i in 0..24 {
-            let close = 30.0 + i as f64 + ((second * 5 + i as i64) % 17) as f64 * 0.04;
-            lines.push(tick_line(&format!("R{i:02}"), second, close, 200.0 + (second % 9) as f64));
-        }
-    }
-    let input = dir.path().join("input.jsonl");
-    std::fs::write(&input, lines.join("\n")).unwrap();
+    let input = write_market(dir.path(), "R", 24, 400);
     python(&py, CREATE, &[&brokers, &topics.input]);
-    let mut feeder = Command::new(&py)
-        .arg("-c")
-        .arg(PRODUCE)
-        .args([brokers.as_str(), topics.input.as_str(), input.to_str().unwrap(), "12"])
-        .spawn()
-        .unwrap();
+    let mut feeder = feed_in_background(&py, &brokers, &topics.input, &input, 12);
     let state = dir.path().join("state");
     let idle = ["--exit-when-idle", "10s"];
     let first = topics
@@ -412,11 +414,7 @@ fn two_runners_in_one_group_split_the_work_and_a_moved_partition_continues_exact
     let (a, b) = (records(&first), records(&second));
     assert!(a > 0 && b > 0, "both members worked: {a} and {b} records");
 
-    let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for record in read_topic(&py, &brokers, &topics.features) {
-        let value: Value = serde_json::from_str(record["value"].as_str().unwrap()).unwrap();
-        by_id.entry(record["headers"]["id"].as_str().unwrap().to_owned()).or_default().push(value["features"].clone());
-    }
+    let by_id = features_by_id(&py, &brokers, &topics.features);
     assert_eq!(by_id.len(), 24 * 400, "every input tick has its output ({a} + {b} records processed)");
     for (id, copies) in &by_id {
         assert!(copies.iter().all(|c| c == &copies[0]), "{id}: copies differ: {copies:?}");

@@ -54,6 +54,13 @@ pub struct Tick {
 }
 
 impl Tick {
+    /// A tick that traded at one price (open = high = low = close), received when it
+    /// happened: a trade print, or a test fixture.
+    pub fn at_price(symbol: SymbolId, ts: Timestamp, price: f64, volume: f64) -> Tick {
+        let p = Price(price);
+        Tick { symbol, ts_event: ts, ts_recv: ts, open: p, high: p, low: p, close: p, volume: Volume(volume) }
+    }
+
     /// The replay order of the engine: event time, then symbol.
     pub fn replay_key(&self) -> (Timestamp, SymbolId) {
         (self.ts_event, self.symbol)

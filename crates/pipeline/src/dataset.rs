@@ -42,7 +42,7 @@ pub fn collect_dataset(
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use tickloop_core::{Price, SymbolId, SymbolTable, Tick, Timestamp, VecSource, Volume};
+    use tickloop_core::{SymbolId, SymbolTable, Tick, Timestamp, VecSource};
 
     fn ticks(moves: &[(u8, f64, f64)]) -> Vec<Tick> {
         let mut px = [100.0, 50.0];
@@ -52,18 +52,7 @@ mod tests {
             .map(|(i, &(s, m, v))| {
                 let s = usize::from(s % 2);
                 px[s] *= 1.0 + m / 100.0;
-                let ts = Timestamp::from_secs(1_704_205_800 + i as i64);
-                let p = Price(px[s]);
-                Tick {
-                    symbol: SymbolId::new(s as u32),
-                    ts_event: ts,
-                    ts_recv: ts,
-                    open: p,
-                    high: p,
-                    low: p,
-                    close: p,
-                    volume: Volume(v),
-                }
+                Tick::at_price(SymbolId::new(s as u32), Timestamp::from_secs(1_704_205_800 + i as i64), px[s], v)
             })
             .collect()
     }

@@ -199,23 +199,11 @@ mod tests {
 
     #[test]
     fn the_event_stream_pushes_the_overview_as_it_changes() {
-        use tickloop_core::{Price, SymbolId, Tick, Timestamp, Volume};
+        use tickloop_core::{SymbolId, Tick, Timestamp};
         let state = Arc::new(Mutex::new(DashboardState::default()));
         let d = Dashboard::serve("127.0.0.1:0", None, state.clone()).unwrap();
-        let tick = |sec: i64, px: f64| {
-            let ts = Timestamp::from_secs(1_704_205_800 + sec);
-            let p = Price(px);
-            Tick {
-                symbol: SymbolId::new(0),
-                ts_event: ts,
-                ts_recv: ts,
-                open: p,
-                high: p,
-                low: p,
-                close: p,
-                volume: Volume(1.0),
-            }
-        };
+        let tick =
+            |sec: i64, px: f64| Tick::at_price(SymbolId::new(0), Timestamp::from_secs(1_704_205_800 + sec), px, 1.0);
         state.lock().unwrap().on_tick("AAA", &tick(0, 10.0), &[]);
         let mut s = TcpStream::connect(d.addr()).unwrap();
         write!(s, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();

@@ -162,21 +162,10 @@ impl DashboardState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tickloop_core::{AlertKind, Price, SymbolId, Volume};
+    use tickloop_core::{AlertKind, SymbolId};
 
     fn tick(sec: i64, close: f64) -> Tick {
-        let ts = Timestamp::from_secs(1_704_205_800 + sec);
-        let p = Price(close);
-        Tick {
-            symbol: SymbolId::new(0),
-            ts_event: ts,
-            ts_recv: ts,
-            open: p,
-            high: p,
-            low: p,
-            close: p,
-            volume: Volume(10.0),
-        }
+        Tick::at_price(SymbolId::new(0), Timestamp::from_secs(1_704_205_800 + sec), close, 10.0)
     }
 
     #[test]
