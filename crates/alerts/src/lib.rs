@@ -105,7 +105,8 @@ impl AlertConfig {
             if r.window < 2 {
                 return bad("volume_spike", "window must be at least 2 ticks");
             }
-            if r.absolute.is_some_and(|a| !(a > 0.0)) || r.zscore.is_some_and(|z| !(z > 0.0)) {
+            let positive = |x: f64| x.is_finite() && x > 0.0;
+            if r.absolute.is_some_and(|a| !positive(a)) || r.zscore.is_some_and(|z| !positive(z)) {
                 return bad("volume_spike", "absolute and zscore must be positive");
             }
         }
@@ -115,7 +116,7 @@ impl AlertConfig {
             return bad("price_drop", "needs window >= 2 and 0 < pct < 100");
         }
         if let Some(r) = &self.model_anomaly
-            && (r.window < 2 || !(r.sigmas > 0.0))
+            && (r.window < 2 || !(r.sigmas.is_finite() && r.sigmas > 0.0))
         {
             return bad("model_anomaly", "needs window >= 2 and sigmas > 0");
         }

@@ -62,7 +62,7 @@ impl LatencyWindow {
         }
         self.seen += 1;
         let stride = (self.seen as usize / RUN_SAMPLES).max(1) as u64;
-        if self.seen % stride == 0 && self.all_processing_ns.len() < 2 * RUN_SAMPLES {
+        if self.seen.is_multiple_of(stride) && self.all_processing_ns.len() < 2 * RUN_SAMPLES {
             self.all_processing_ns.push(processing_ns);
             if let Some(e) = e2e_ns {
                 self.all_e2e_ns.push(e);

@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn folds_purge_training_labels_that_reach_into_the_test_window() {
-        let ts: Vec<Timestamp> = (0..1000).map(|s| Timestamp::from_secs(s)).collect();
+        let ts: Vec<Timestamp> = (0..1000).map(Timestamp::from_secs).collect();
         let folds = walk_forward(&ts, 3, 60, 30);
         assert_eq!(folds.len(), 3);
         for f in &folds {
