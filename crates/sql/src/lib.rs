@@ -107,10 +107,8 @@ fn cloud_options(s3: &S3Options) -> CloudOptions {
         config.push((AmazonS3ConfigKey::Region, region.clone()));
     }
     if let Some(endpoint) = &s3.endpoint {
+        // polars' client allows plain http, which local S3-compatible servers use.
         config.push((AmazonS3ConfigKey::Endpoint, endpoint.clone()));
-        if endpoint.starts_with("http://") {
-            config.push((AmazonS3ConfigKey::Client(polars::io::cloud::ClientConfigKey::AllowHttp), "true".into()));
-        }
     }
     config.push((AmazonS3ConfigKey::VirtualHostedStyleRequest, (!s3.path_style).to_string()));
     CloudOptions::default().with_aws(config)
