@@ -63,7 +63,7 @@ fn lake_scenario(lake: &Lake, inbox: &std::path::Path) -> Vec<Tick> {
     std::fs::write(&file, lines.join("\n")).unwrap();
 
     let first = land_ndjson(lake, std::slice::from_ref(&file)).unwrap();
-    assert_eq!((first.rows_written, first.rows_rejected, first.partitions_written), (898, 2, 2));
+    assert_eq!((first.rows_written, first.rows_rejected, first.partitions_written), (899, 2, 2));
     let rejects = lake.store().get("rejects/batch-1.jsonl").unwrap().expect("rejects are written");
     let rejects: Vec<serde_json::Value> =
         String::from_utf8(rejects).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -74,7 +74,7 @@ fn lake_scenario(lake: &Lake, inbox: &std::path::Path) -> Vec<Tick> {
 
     let set = FeatureSetDef::builtin("minimal").unwrap();
     let built = build_features(lake, &set, Timestamp::MIN, Timestamp::MAX).unwrap();
-    assert_eq!((built.days_built.len(), built.rows), (1, 898));
+    assert_eq!((built.days_built.len(), built.rows), (1, 899));
     assert_eq!(build_features(lake, &set, Timestamp::MIN, Timestamp::MAX).unwrap().days_unchanged, ["2024-01-02"]);
 
     // Re-landing a shorter version (13:00 only) replaces the input's rows and drops its
