@@ -224,19 +224,18 @@ impl PartitionWorker {
     ) {
         self.next_offset = Some(record.offset + 1);
         let payload = record.payload.as_deref().unwrap_or_default();
-        let source = format!("{}@{}", self.partition, record.offset);
         self.out.clear();
         let tick = match decode_json_tick(payload, &mut self.symbols, ts_recv) {
             Ok(tick) => tick,
             Err(rejection) => {
-                emit.push(dead_letter(record, &rejection, &source));
+                emit.push(dead_letter(record, &rejection));
                 return;
             }
         };
         self.out.clear();
         self.pipeline.on_tick(&tick, &mut self.out);
         for rejection in &self.out.rejects {
-            emit.push(dead_letter(record, rejection, &source));
+            emit.push(dead_letter(record, rejection));
         }
         let Some(clean) = self.out.tick else { return };
         if let Some(buffer) = &mut self.lake {
@@ -289,7 +288,8 @@ fn alert_record(
 }
 
 /// The original record, untouched, with why it was refused in its headers.
-fn dead_letter(record: &Consumed, rejection: &Rejection, source: &str) -> OutRecord {
+fn dead_letter(record: &Consumed, rejection: &Rejection) -> OutRecord {
+    let source = format!("{}@{}", record.partition, record.offset);
     let reason = serde_json::to_value(rejection.reason).expect("reasons serialise");
     OutRecord {
         kind: OutputKind::DeadLetter,
