@@ -172,7 +172,7 @@ impl ObjectStore for S3Store {
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, LakeError> {
         let request = self.client.get_object().bucket(&self.location.bucket).key(self.location.key(key));
-        let result = self.block_on(async {
+        self.block_on(async {
             match request.send().await {
                 Ok(output) => {
                     output.body.collect().await.map(|b| Some(b.to_vec())).map_err(|e| self.fail(key, "reading", e))
@@ -182,8 +182,7 @@ impl ObjectStore for S3Store {
                     e => Err(self.fail(key, "getting", e)),
                 },
             }
-        });
-        result
+        })
     }
 
     fn fetch(&self, key: &str) -> Result<LocalCopy, LakeError> {
