@@ -17,8 +17,14 @@ tasks:
         run the whole test suite (what CI runs after starting services)
   bench [criterion args...]
         run the benchmarks (release) and print where results are
+  bench gbm [--symbols 100] [--hours 6] [--threads 1]
+        our booster against xgboost and lightgbm (PyPI wheels in .venv) on the same
+        rows: training time, prediction time, validation RMSE
   bench latency [--symbols N] [--duration 60s] [--rate 1]
         feed → broker → tickloop live → broker, end to end, against a local broker
+  train [--model gbm|lstm|all] [tickloop train args...]
+        train on the sample lake (simulated first if empty) with settings that take a
+        few minutes on 2 cores; models land in models/<kind>/vN
   ci    formatting, clippy (-D warnings) and the test suite, as CI runs them
   services
         start the test services (Kafka broker, S3 server) in the foreground and print
@@ -35,6 +41,7 @@ fn main() -> ExitCode {
         "backtest" => backtest(rest),
         "test" => test(rest),
         "bench" => bench(rest),
+        "train" => train(rest),
         "ci" => ci(),
         "services" => services(),
         "help" | "--help" | "-h" => {
@@ -139,9 +146,67 @@ fn test(args: &[String]) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("{shown} failed ({status})")) }
 }
 
+/// Builds the lean release binary (no S3, no SQL) and returns its path.
+fn lean_release_binary() -> Result<PathBuf, String> {
+    let mut build = cargo();
+    build.args(["build", "--release", "--quiet", "-p", "tickloop", "--no-default-features"]);
+    run(build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    Ok(target.join("release/tickloop"))
+}
+
+/// Parses `--flag value` pairs into `options`, refusing flags it does not list.
+fn options<'a>(
+    args: &[String],
+    mut options: std::collections::BTreeMap<&'a str, String>,
+) -> Result<std::collections::BTreeMap<&'a str, String>, String> {
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let key = options.keys().copied().find(|k| k == flag).ok_or_else(|| format!("unknown option {flag}"))?;
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        options.insert(key, value.clone());
+    }
+    Ok(options)
+}
+
+fn train(args: &[String]) -> Result<(), String> {
+    let (kinds, rest): (Vec<&str>, &[String]) = match args {
+        [flag, kind, rest @ ..] if flag == "--model" => match kind.as_str() {
+            "all" => (vec!["gbm", "lstm"], rest),
+            "gbm" => (vec!["gbm"], rest),
+            "lstm" => (vec!["lstm"], rest),
+            other => return Err(format!("unknown model {other:?}: gbm, lstm or all")),
+        },
+        _ => (vec!["gbm", "lstm"], args),
+    };
+    let tickloop = lean_release_binary()?;
+    let lake = root().join("data/lake");
+    if !lake.join("raw").exists() {
+        // The same market `cargo xtask backtest` simulates (experiments/default.toml).
+        let mut sim = Command::new(&tickloop);
+        sim.args(["sim", "--symbols", "200", "--seed", "42", "--lake"]).arg(&lake);
+        run(sim)?;
+    }
+    for kind in kinds {
+        let mut cmd = Command::new(&tickloop);
+        cmd.current_dir(root()).args(["train", "--model", kind, "--lake"]).arg(&lake);
+        if kind == "lstm" {
+            // Hidden 128 and 60-step windows as in the original design; a sample of
+            // windows and few epochs keep it to minutes on 2 cores.
+            cmd.args(["--epochs", "3", "--max-samples", "20000"]);
+        }
+        cmd.args(rest);
+        run(cmd)?;
+    }
+    Ok(())
+}
+
 fn bench(args: &[String]) -> Result<(), String> {
     if args.first().map(String::as_str) == Some("latency") {
         return latency_bench(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("gbm") {
+        return gbm_bench(&args[1..]);
     }
     for (package, bench) in [("tickloop-features", "indicators"), ("tickloop-backtest", "engine")] {
         let mut cmd = cargo();
@@ -156,22 +221,15 @@ fn bench(args: &[String]) -> Result<(), String> {
 /// second = `--rate`) into a local broker while `tickloop live` consumes them; live prints
 /// processing and end-to-end percentiles when the feed stops.
 fn latency_bench(args: &[String]) -> Result<(), String> {
-    let mut options = std::collections::BTreeMap::from([
-        ("--symbols", "1000".to_owned()),
-        ("--duration", "60s".to_owned()),
-        ("--rate", "1".to_owned()),
-    ]);
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let key = options.keys().copied().find(|k| k == flag).ok_or_else(|| format!("unknown option {flag}"))?;
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        options.insert(key, value.clone());
-    }
-    let mut build = cargo();
-    build.args(["build", "--release", "--quiet", "-p", "tickloop", "--no-default-features"]);
-    run(build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
-    let tickloop = target.join("release/tickloop");
+    let options = options(
+        args,
+        std::collections::BTreeMap::from([
+            ("--symbols", "1000".to_owned()),
+            ("--duration", "60s".to_owned()),
+            ("--rate", "1".to_owned()),
+        ]),
+    )?;
+    let tickloop = lean_release_binary()?;
     let python = ensure_python()?;
     let (_kafka, brokers) = start_kafka(&python)?;
     let tag = std::process::id();
@@ -199,6 +257,39 @@ fn latency_bench(args: &[String]) -> Result<(), String> {
     let out = live.wait_with_output().map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&state);
     if out.status.success() { Ok(()) } else { Err(format!("tickloop live failed ({})", out.status)) }
+}
+
+/// The booster against its peers on the same rows: our `compare` example simulates the
+/// market, writes the train/test CSVs and fits ours; `xtask/py/gbm_peers.py` fits xgboost
+/// and lightgbm (installed into .venv on first use) with the same settings.
+fn gbm_bench(args: &[String]) -> Result<(), String> {
+    let options = options(
+        args,
+        std::collections::BTreeMap::from([
+            ("--symbols", "100".to_owned()),
+            ("--hours", "6".to_owned()),
+            ("--threads", "1".to_owned()),
+        ]),
+    )?;
+    let python = ensure_python()?;
+    let peers = ["xgboost-cpu==3.2.0", "lightgbm==4.7.0"];
+    let has_peers = Command::new(&python).args(["-c", "import xgboost, lightgbm"]).status().is_ok_and(|s| s.success());
+    if !has_peers {
+        let mut pip = Command::new(root().join(".venv/bin/pip"));
+        pip.args(["install", "--quiet", "--disable-pip-version-check"]).args(peers);
+        run(pip)?;
+    }
+    let dir = root().join("target/bench-gbm");
+    let mut ours = cargo();
+    ours.args(["run", "--release", "--quiet", "-p", "tickloop-gbm", "--example", "compare", "--"]).arg(&dir).args([
+        &options["--symbols"],
+        &options["--hours"],
+        &options["--threads"],
+    ]);
+    run(ours)?;
+    let mut theirs = Command::new(&python);
+    theirs.arg(root().join("xtask/py/gbm_peers.py")).arg(&dir).arg(&options["--threads"]);
+    run(theirs)
 }
 
 /// Python packages the tests use as outside judges (DuckDB reads the lake). Pinned: the

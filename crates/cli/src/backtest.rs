@@ -122,7 +122,7 @@ fn unique_run_id(runs_dir: &Path, name: &str, at: Timestamp) -> String {
     id
 }
 
-fn git_commit() -> Option<String> {
+pub(crate) fn git_commit() -> Option<String> {
     let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }

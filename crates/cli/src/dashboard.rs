@@ -36,6 +36,10 @@ impl LiveObserver for DashboardObserver {
         self.0.lock().expect("not poisoned").on_tick(symbol, tick, &outputs.alerts);
     }
 
+    fn on_prediction(&mut self, symbol: &str, prediction: &tickloop_core::Prediction) {
+        self.0.lock().expect("not poisoned").on_prediction(symbol, prediction.value);
+    }
+
     fn on_stats(&mut self, rate: f64, latency: Option<&LatencySummary>, summary: &LiveSummary) {
         let health = Health {
             ticks_per_sec: rate,
@@ -62,6 +66,12 @@ pub struct DashboardArgs {
     /// Market seconds per wall-clock second.
     #[arg(long, default_value_t = 10.0)]
     speed: f64,
+    /// A trained model (models/<name> or models/<name>/vN) whose predictions to show.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Predict each symbol once per this many event seconds.
+    #[arg(long, default_value_t = 60)]
+    predict_every: u32,
     /// Listen address (loopback by default; elsewhere a token is required).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
@@ -79,7 +89,15 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<()> {
     let symbols = source.symbols().clone();
     let dashboard = serve(&args.addr, args.token.dashboard_token)?;
     let state = dashboard.state().clone();
-    let mut pipeline = Pipeline::new(&experiment.resolved_pipeline());
+    let mut config = experiment.resolved_pipeline();
+    let model = args.model.as_deref().map(crate::train::load_model).transpose()?;
+    if let Some(m) = &model {
+        config.require_model(m.card())?;
+    }
+    let mut pipeline = Pipeline::new(&config);
+    if let Some(m) = model {
+        pipeline = pipeline.with_model(std::sync::Arc::from(m), args.predict_every)?;
+    }
     let mut out = Outputs::default();
     let wall_start = Instant::now();
     let (mut window_start, mut window_ticks) = (Instant::now(), 0u64);
@@ -98,6 +116,9 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<()> {
         if let Some(clean) = out.tick {
             state.on_tick(symbols.name(clean.symbol), &clean, &out.alerts);
             window_ticks += 1;
+        }
+        for p in &out.predictions {
+            state.on_prediction(symbols.name(p.symbol), p.value);
         }
         if window_start.elapsed() >= Duration::from_secs(1) {
             let dead_letters = pipeline.stats().cleaning.total_rejected();

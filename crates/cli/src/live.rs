@@ -28,6 +28,15 @@ pub struct LiveArgs {
     input_topic: String,
     #[arg(long, default_value = "features")]
     features_topic: String,
+    #[arg(long, default_value = "predictions")]
+    predictions_topic: String,
+    /// A trained model (models/<name> = its latest version, or models/<name>/vN): adds
+    /// the prediction stage, publishing to the predictions topic.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Predict each symbol once per this many event seconds (one bar by default).
+    #[arg(long, default_value_t = 60)]
+    predict_every: u32,
     #[arg(long, default_value = "alerts")]
     alerts_topic: String,
     /// Where refused records go, with the reason in a header.
@@ -74,6 +83,7 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     let mut config = LiveConfig::new(&args.brokers, &args.group);
     config.input_topic = args.input_topic;
     config.features_topic = args.features_topic;
+    config.predictions_topic = args.predictions_topic;
     config.alerts_topic = args.alerts_topic;
     config.dead_letter_topic = args.dead_letter_topic;
     config.session_timeout_ms = args.session_timeout_ms;
@@ -81,6 +91,12 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     config.stats_interval = args.stats_interval;
     config.exit_when_idle = args.exit_when_idle;
     config.pipeline = experiment.resolved_pipeline();
+    if let Some(path) = &args.model {
+        let model = crate::train::load_model(path)?;
+        config.pipeline.require_model(model.card())?;
+        eprintln!("predicting with {} every {} s", model.card().id(), args.predict_every);
+        config.model = Some(tickloop_live::LiveModel { model: Arc::from(model), every_secs: args.predict_every });
+    }
     config.lake = args.lake.as_deref().map(|root| args.s3.open(root)).transpose()?;
     config.lake_flush_interval = args.lake_flush_interval;
     let state = args.s3.open(&args.state)?;

@@ -13,9 +13,11 @@ mod lake_args;
 mod land;
 mod live;
 mod progress;
+mod sagemaker;
 mod sim;
 #[cfg(feature = "sql")]
 mod sql;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -59,6 +61,14 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Print Athena DDL for the lake's tables on S3.
     AthenaDdl(athena::AthenaDdlArgs),
+    /// Train a model (lstm or gbm) on a lake date range; saves models/<name>/vN.
+    Train(train::TrainArgs),
+    /// Walk-forward evaluation: retrain per fold, report out-of-sample scores only.
+    Evaluate(train::EvaluateArgs),
+    /// Pack a model version as model.tar.gz for a SageMaker endpoint.
+    ExportSagemaker(sagemaker::ExportArgs),
+    /// Serve a model over HTTP with SageMaker's contract (GET /ping, POST /invocations).
+    ServeModel(sagemaker::ServeModelArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -81,5 +91,9 @@ fn main() -> anyhow::Result<()> {
         #[cfg(feature = "sql")]
         Command::Sql(args) => sql::run(args),
         Command::AthenaDdl(args) => athena::run(args),
+        Command::Train(args) => train::train(args),
+        Command::Evaluate(args) => train::evaluate(args),
+        Command::ExportSagemaker(args) => sagemaker::export(args),
+        Command::ServeModel(args) => sagemaker::serve(args),
     }
 }

@@ -34,7 +34,7 @@ pub use rolling::{Extreme, RealizedVol, RollingExtreme, RollingMoments, VolumeZS
 pub use rsi::Rsi;
 pub use sets::FeatureSetDef;
 pub use sma::Sma;
-pub use spec::{Band, FeatureIndex, FeatureSet, FeatureSpec, MacdOutput, UnknownFeature};
+pub use spec::{Band, FeatureIndex, FeatureSet, FeatureSpec, MacdOutput, Scale, UnknownFeature};
 pub use vwap::Vwap;
 pub use wire::{decode_json_tick, encode_json_tick};
 

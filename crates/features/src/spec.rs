@@ -210,7 +210,48 @@ impl From<FeatureSpec> for String {
     }
 }
 
+/// The unit a feature is measured in, which decides how a model sees it: a price level
+/// (SMA, bands, VWAP) means nothing across symbols until it is taken relative to the close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// Already comparable across symbols: returns, RSI, z-scores, realised volatility.
+    Free,
+    /// A price level: models see `value / close − 1`.
+    PriceLevel,
+    /// A difference of prices (MACD, ATR): models see `value / close`.
+    PriceDifference,
+}
+
+impl Scale {
+    /// The value a model sees for a feature of this scale at `close`.
+    pub fn relative_to(self, value: f64, close: f64) -> f64 {
+        match self {
+            Scale::Free => value,
+            Scale::PriceLevel => value / close - 1.0,
+            Scale::PriceDifference => value / close,
+        }
+    }
+}
+
 impl FeatureSpec {
+    pub fn scale(self) -> Scale {
+        match self {
+            FeatureSpec::Return
+            | FeatureSpec::LogReturn
+            | FeatureSpec::Rsi(_)
+            | FeatureSpec::RealizedVol(_)
+            | FeatureSpec::VolumeZ(_) => Scale::Free,
+            FeatureSpec::Sma(_)
+            | FeatureSpec::Ema(_)
+            | FeatureSpec::Min(_)
+            | FeatureSpec::Max(_)
+            | FeatureSpec::Vwap
+            | FeatureSpec::VwapRolling(_)
+            | FeatureSpec::Bollinger { .. } => Scale::PriceLevel,
+            FeatureSpec::Atr(_) | FeatureSpec::Macd { .. } => Scale::PriceDifference,
+        }
+    }
+
     /// The indicator instance this feature reads and which of its outputs: the three MACD
     /// outputs of one parameter set share one instance, and so do the three bands.
     fn instance(self) -> (FeatureSpec, usize) {

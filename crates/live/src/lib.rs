@@ -30,7 +30,9 @@ use tickloop_lake::{Lake, LakeError};
 use tickloop_pipeline::PipelineConfig;
 
 pub use latency::{LatencySummary, LatencyWindow};
-pub use worker::{LakeBuffer, LakeFlush, OutRecord, OutputKind, PartitionSnapshot, PartitionWorker};
+pub use worker::{
+    LakeBuffer, LakeFlush, LiveModel, OutRecord, OutputKind, PartitionSnapshot, PartitionWorker, WorkerError,
+};
 
 /// Topics and knobs of a live runner.
 #[derive(Debug, Clone)]
@@ -39,6 +41,7 @@ pub struct LiveConfig {
     pub group: String,
     pub input_topic: String,
     pub features_topic: String,
+    pub predictions_topic: String,
     pub alerts_topic: String,
     pub dead_letter_topic: String,
     pub session_timeout_ms: u32,
@@ -53,6 +56,8 @@ pub struct LiveConfig {
     /// Write a buffered hour once it holds this many rows.
     pub lake_max_rows: usize,
     pub pipeline: PipelineConfig,
+    /// The prediction stage's model, if any (its features must be in `pipeline`).
+    pub model: Option<LiveModel>,
 }
 
 impl LiveConfig {
@@ -62,6 +67,7 @@ impl LiveConfig {
             group: group.to_owned(),
             input_topic: "ticks".into(),
             features_topic: "features".into(),
+            predictions_topic: "predictions".into(),
             alerts_topic: "alerts".into(),
             dead_letter_topic: "ticks.dlq".into(),
             session_timeout_ms: 10_000,
@@ -72,6 +78,7 @@ impl LiveConfig {
             lake_flush_interval: Duration::from_secs(60),
             lake_max_rows: 250_000,
             pipeline: PipelineConfig::default(),
+            model: None,
         }
     }
 }
@@ -84,6 +91,10 @@ pub enum LiveError {
     State(#[from] LakeError),
     #[error("state of partition {partition} at {key}: {reason}")]
     Snapshot { partition: i32, key: String, reason: String },
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
+    #[error(transparent)]
+    Model(#[from] tickloop_models::ModelError),
 }
 
 /// What a run did, returned when it stops.
@@ -91,6 +102,7 @@ pub enum LiveError {
 pub struct LiveSummary {
     pub records: u64,
     pub features: u64,
+    pub predictions: u64,
     pub alerts: u64,
     pub dead_letters: u64,
     pub skipped_replayed: u64,
@@ -106,6 +118,8 @@ pub struct LiveSummary {
 /// stats of each window.
 pub trait LiveObserver: Send {
     fn on_tick(&mut self, symbol: &str, tick: &tickloop_core::Tick, outputs: &tickloop_core::Outputs);
+
+    fn on_prediction(&mut self, _symbol: &str, _prediction: &tickloop_core::Prediction) {}
 
     fn on_stats(&mut self, _records_per_sec: f64, _latency: Option<&LatencySummary>, _summary: &LiveSummary) {}
 }
@@ -147,7 +161,17 @@ impl std::fmt::Debug for LiveRunner {
 impl LiveRunner {
     /// Joins the group; `state` holds partition snapshots under `_state/live/<group>/`.
     pub fn new(config: LiveConfig, state: Lake) -> Result<Self, LiveError> {
-        for topic in [&config.input_topic, &config.features_topic, &config.alerts_topic, &config.dead_letter_topic] {
+        if config.model.is_some() {
+            // Fail now, naming any feature the model needs and the pipeline lacks.
+            PartitionWorker::new(0, &config.pipeline, config.model.as_ref(), false)?;
+        }
+        for topic in [
+            &config.input_topic,
+            &config.features_topic,
+            &config.predictions_topic,
+            &config.alerts_topic,
+            &config.dead_letter_topic,
+        ] {
             tickloop_kafka::ensure_topic(&config.brokers, topic, 3)?;
         }
         let consumer =
@@ -204,8 +228,13 @@ impl LiveRunner {
                 last_record = Instant::now();
                 window_records += 1;
                 self.handle(&record)?;
-            } else if self.config.exit_when_idle.is_some_and(|idle| last_record.elapsed() >= idle) {
-                break;
+            } else {
+                // The stream paused: predict what is queued rather than wait for the next
+                // second's first tick.
+                self.flush_predictions()?;
+                if self.config.exit_when_idle.is_some_and(|idle| last_record.elapsed() >= idle) {
+                    break;
+                }
             }
             self.producer.poll();
             if last_checkpoint.elapsed() >= self.config.commit_interval {
@@ -222,6 +251,7 @@ impl LiveRunner {
                 last_stats = Instant::now();
             }
         }
+        self.flush_predictions()?;
         self.checkpoint(true)?;
         self.summary.latency = self.latency.total();
         Ok(self.summary.clone())
@@ -254,17 +284,48 @@ impl LiveRunner {
         self.summary.records += 1;
         self.emitted.clear();
         worker.process(record, ts_recv, wall_clock, &mut self.emitted);
-        if let Some(observer) = &mut self.observer
-            && let (symbols, outputs) = worker.last_outputs()
-            && let Some(tick) = outputs.tick
-        {
-            observer.on_tick(symbols.name(tick.symbol), &tick, outputs);
+        if let Some(observer) = &mut self.observer {
+            let (symbols, outputs) = worker.last_outputs();
+            if let Some(tick) = outputs.tick {
+                observer.on_tick(symbols.name(tick.symbol), &tick, outputs);
+            }
+            for p in &outputs.predictions {
+                observer.on_prediction(symbols.name(p.symbol), p);
+            }
         }
+        self.publish(ts_recv)
+    }
+
+    /// Flushes every worker's queued predictions and publishes them.
+    fn flush_predictions(&mut self) -> Result<(), LiveError> {
+        if self.config.model.is_none() {
+            return Ok(());
+        }
+        let now = wall_clock();
+        self.emitted.clear();
+        for worker in self.workers.values_mut() {
+            worker.flush_predictions(now, now, &mut self.emitted);
+            if let Some(observer) = &mut self.observer {
+                let (symbols, _) = worker.last_outputs();
+                for p in worker.flushed_predictions() {
+                    observer.on_prediction(symbols.name(p.symbol), p);
+                }
+            }
+        }
+        self.publish(now)
+    }
+
+    /// Sends `self.emitted` to its topics.
+    fn publish(&mut self, ts_recv: Timestamp) -> Result<(), LiveError> {
         for out in &self.emitted {
             let topic = match out.kind {
                 OutputKind::Features => {
                     self.summary.features += 1;
                     &self.config.features_topic
+                }
+                OutputKind::Predictions => {
+                    self.summary.predictions += 1;
+                    &self.config.predictions_topic
                 }
                 OutputKind::Alerts => {
                     self.summary.alerts += 1;
@@ -294,14 +355,21 @@ impl LiveRunner {
         let key = self.state_key(partition);
         let Some(bytes) = self.state.store().get(&key)? else {
             tracing::info!(partition, "no saved state: starting fresh");
-            return Ok(PartitionWorker::new(partition, &self.config.pipeline, self.config.lake.is_some()));
+            let worker = PartitionWorker::new(
+                partition,
+                &self.config.pipeline,
+                self.config.model.as_ref(),
+                self.config.lake.is_some(),
+            )?;
+            return Ok(worker);
         };
         let fail = |reason: String| LiveError::Snapshot { partition, key: key.clone(), reason };
         let snapshot: PartitionSnapshot = postcard::from_bytes(&bytes).map_err(|e| fail(e.to_string()))?;
         if snapshot.format != worker::SNAPSHOT_FORMAT || snapshot.partition != partition {
             return Err(fail(format!("format {} of partition {}", snapshot.format, snapshot.partition)));
         }
-        let mut worker = PartitionWorker::restore(&self.config.pipeline, &snapshot).map_err(|e| fail(e.to_string()))?;
+        let mut worker = PartitionWorker::restore(&self.config.pipeline, self.config.model.as_ref(), &snapshot)
+            .map_err(|e| fail(e.to_string()))?;
         if self.config.lake.is_some() {
             worker.keep_lake_buffer();
         }

@@ -2,20 +2,23 @@
 //! produce. Pure (no Kafka, no clock of its own), so it is unit-tested directly and its
 //! outputs are a function of the partition's records.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tickloop_core::{Alert, Component, Outputs, Rejection, Snapshot, SymbolTable, Tick, Timestamp};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tickloop_core::{Alert, Component, Outputs, Prediction, Rejection, Snapshot, SymbolTable, Tick, Timestamp};
 use tickloop_features::decode_json_tick;
 use tickloop_kafka::Consumed;
 use tickloop_lake::{Dataset, FeatureFileWriter, Lake, LakeError, Partition, TickFileWriter, write_alert_table};
+use tickloop_models::{ModelError, Predictor};
 use tickloop_pipeline::{Pipeline, PipelineConfig};
 
 /// Which output topic a record goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputKind {
     Features,
+    Predictions,
     Alerts,
     DeadLetter,
 }
@@ -44,7 +47,7 @@ pub struct PartitionSnapshot {
     pub lake: Option<LakeBuffer>,
 }
 
-pub(crate) const SNAPSHOT_FORMAT: u32 = 2;
+pub(crate) const SNAPSHOT_FORMAT: u32 = 3;
 
 /// Clean ticks, their features and the alerts they raised, waiting to be written to the
 /// lake (`raw/ticks`, `processed/features`, `processed/alerts`), by hour.
@@ -102,29 +105,58 @@ pub struct PartitionWorker {
     feature_names: Vec<String>,
     next_offset: Option<i64>,
     out: Outputs,
+    /// Scratch for predictions flushed between records.
+    flushed: Outputs,
     lake: Option<LakeBuffer>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Snapshot(#[from] tickloop_core::SnapshotError),
+}
+
+/// A model in the live pipeline: what predicts, and how often per symbol (event seconds).
+#[derive(Debug, Clone)]
+pub struct LiveModel {
+    pub model: Arc<dyn Predictor>,
+    pub every_secs: u32,
+}
+
 impl PartitionWorker {
-    /// `lake`: buffer clean ticks and features for [`PartitionWorker::flush_lake`].
-    pub fn new(partition: i32, config: &PipelineConfig, lake: bool) -> Self {
+    /// `lake`: buffer clean ticks and features for [`PartitionWorker::flush_lake`];
+    /// `model`: add the prediction stage (the error names features the pipeline lacks).
+    pub fn new(
+        partition: i32,
+        config: &PipelineConfig,
+        model: Option<&LiveModel>,
+        lake: bool,
+    ) -> Result<Self, ModelError> {
         let feature_names = config.features.iter().map(ToString::to_string).collect();
-        PartitionWorker {
+        let mut pipeline = Pipeline::new(config);
+        if let Some(m) = model {
+            pipeline = pipeline.with_model(m.model.clone(), m.every_secs)?;
+        }
+        Ok(PartitionWorker {
             partition,
             symbols: SymbolTable::new(),
-            pipeline: Pipeline::new(config),
+            pipeline,
             feature_names,
             next_offset: None,
             out: Outputs::default(),
+            flushed: Outputs::default(),
             lake: lake.then(LakeBuffer::default),
-        }
+        })
     }
 
     pub fn restore(
         config: &PipelineConfig,
+        model: Option<&LiveModel>,
         snapshot: &PartitionSnapshot,
-    ) -> Result<Self, tickloop_core::SnapshotError> {
-        let mut worker = PartitionWorker::new(snapshot.partition, config, false);
+    ) -> Result<Self, WorkerError> {
+        let mut worker = PartitionWorker::new(snapshot.partition, config, model, false)?;
         worker.lake = snapshot.lake.clone();
         worker.pipeline.restore(&snapshot.pipeline)?;
         worker.symbols = snapshot.symbols.clone();
@@ -260,7 +292,49 @@ impl PartitionWorker {
         for alert in &self.out.alerts {
             emit.push(alert_record(alert, symbol, ts_recv, ts_emit, record.timestamp_ms));
         }
+        for p in &self.out.predictions {
+            let symbol = self.symbols.name(p.symbol);
+            emit.push(prediction_record(p, symbol, ts_recv, ts_emit, record.timestamp_ms));
+        }
     }
+
+    /// Predicts the windows queued so far (the runner calls this when the stream pauses,
+    /// so a prediction does not wait for the next second's first tick).
+    pub fn flush_predictions(&mut self, ts_recv: Timestamp, ts_emit: Timestamp, emit: &mut Vec<OutRecord>) {
+        self.flushed.clear();
+        self.pipeline.flush_predictions(&mut self.flushed);
+        for p in &self.flushed.predictions {
+            let symbol = self.symbols.name(p.symbol);
+            emit.push(prediction_record(p, symbol, ts_recv, ts_emit, None));
+        }
+    }
+
+    /// The predictions of the last [`PartitionWorker::flush_predictions`].
+    pub fn flushed_predictions(&self) -> &[Prediction] {
+        &self.flushed.predictions
+    }
+}
+
+/// `predictions/<symbol>/<model>/<ts_event>`: one record per symbol, window and model
+/// version, so a replay after a crash yields the same keys and values.
+fn prediction_record(
+    p: &Prediction,
+    symbol: &str,
+    ts_recv: Timestamp,
+    ts_emit: Timestamp,
+    source_ts_ms: Option<i64>,
+) -> OutRecord {
+    let id = format!("predictions/{symbol}/{}/{}", p.model_version, p.ts_event);
+    let value = json!({
+        "id": id,
+        "symbol": symbol,
+        "ts_event": p.ts_event.to_string(),
+        "model": p.model_version,
+        "return": p.value,
+        "ts_recv": ts_recv.to_string(),
+        "ts_emit": ts_emit.to_string(),
+    });
+    output(OutputKind::Predictions, symbol, id, &value, source_ts_ms)
 }
 
 fn output(kind: OutputKind, symbol: &str, id: String, value: &Value, source_ts_ms: Option<i64>) -> OutRecord {
@@ -337,7 +411,7 @@ mod tests {
     #[test]
     fn bad_records_become_dead_letters_with_reasons_and_good_ones_flow() {
         let config = PipelineConfig::default();
-        let mut worker = PartitionWorker::new(0, &config, true);
+        let mut worker = PartitionWorker::new(0, &config, None, true).unwrap();
         let records = [
             record(0, &tick_json(0, 10.0)),
             record(1, "{oops"),
@@ -364,7 +438,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::local(dir.path());
         let config = PipelineConfig::default();
-        let mut worker = PartitionWorker::new(0, &config, true);
+        let mut worker = PartitionWorker::new(0, &config, None, true).unwrap();
         // 14:30:00 .. 15:29:59 UTC: an hour boundary at record 1800.
         let records: Vec<Consumed> =
             (0..3600).map(|i| record(i, &tick_json(i, 100.0 + (i % 7) as f64 * 0.1))).collect();
@@ -374,7 +448,7 @@ mod tests {
         assert_eq!(worker.flush_lake(&lake, "ticks", 1_000_000, false).unwrap(), LakeFlush { files: 1, rows: 1800 });
         // A crash before the state was saved: the restored worker flushes the same hour again
         // under the same name (replacing the file) and then carries on.
-        let mut restored = PartitionWorker::restore(&config, &saved).unwrap();
+        let mut restored = PartitionWorker::restore(&config, None, &saved).unwrap();
         run(&mut restored, &records[2000..]);
         assert_eq!(restored.flush_lake(&lake, "ticks", 1_000_000, true).unwrap(), LakeFlush { files: 2, rows: 3600 });
         let mut source = tickloop_lake::LakeSource::open(&lake, Timestamp::MIN, Timestamp::MAX).unwrap();
@@ -395,13 +469,13 @@ mod tests {
         let config = PipelineConfig::default();
         let records: Vec<Consumed> =
             (0..400).map(|i| record(i, &tick_json(i, 100.0 + ((i * 37) % 11) as f64 * 0.1))).collect();
-        let mut whole = PartitionWorker::new(0, &config, true);
+        let mut whole = PartitionWorker::new(0, &config, None, true).unwrap();
         let expected = run(&mut whole, &records);
-        let mut first = PartitionWorker::new(0, &config, true);
+        let mut first = PartitionWorker::new(0, &config, None, true).unwrap();
         let mut got = run(&mut first, &records[..150]);
         let snapshot = first.snapshot().unwrap();
         let bytes = postcard::to_stdvec(&snapshot).unwrap();
-        let mut resumed = PartitionWorker::restore(&config, &postcard::from_bytes(&bytes).unwrap()).unwrap();
+        let mut resumed = PartitionWorker::restore(&config, None, &postcard::from_bytes(&bytes).unwrap()).unwrap();
         assert_eq!(resumed.next_offset(), Some(150));
         got.extend(run(&mut resumed, &records[150..]));
         assert_eq!(got.len(), expected.len());

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use tickloop_core::{NANOS_PER_SECOND, SymbolId, Timestamp};
 
 /// Feature rows (row-major) with labels. `NaN` marks a feature still warming up.
+///
+/// Each row also carries what the baselines need ([`Reference`]), computed from the past
+/// only, so every model can be reported beside them on exactly the same rows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Dataset {
     pub feature_names: Vec<String>,
@@ -13,6 +16,16 @@ pub struct Dataset {
     pub labels: Vec<f64>,
     pub ts: Vec<Timestamp>,
     pub symbols: Vec<SymbolId>,
+    pub references: Vec<Reference>,
+}
+
+/// The past-only quantities the baselines predict from.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Reference {
+    /// Log return over the previous horizon (`NaN` until there is one).
+    pub past_return: f64,
+    /// Close minus the mean close over the previous horizon.
+    pub ma_gap: f64,
 }
 
 impl Dataset {
@@ -36,12 +49,18 @@ impl Dataset {
         &self.features[i * self.width()..(i + 1) * self.width()]
     }
 
-    pub fn push(&mut self, ts: Timestamp, symbol: SymbolId, features: &[f64], label: f64) {
+    pub fn push(&mut self, ts: Timestamp, symbol: SymbolId, features: &[f64], label: f64, reference: Reference) {
         assert_eq!(features.len(), self.width(), "row width");
         self.features.extend_from_slice(features);
         self.labels.push(label);
         self.ts.push(ts);
         self.symbols.push(symbol);
+        self.references.push(reference);
+    }
+
+    /// The mean absolute label: the scale of a typical move, used by the sign baseline.
+    pub fn label_scale(&self) -> f64 {
+        self.labels.iter().map(|y| y.abs()).sum::<f64>() / self.len().max(1) as f64
     }
 
     /// Keeps rows whose features are all finite (warm) and whose label is known.
@@ -50,7 +69,7 @@ impl Dataset {
         for i in 0..self.len() {
             let row = self.row(i);
             if self.labels[i].is_finite() && row.iter().all(|x| x.is_finite()) {
-                out.push(self.ts[i], self.symbols[i], row, self.labels[i]);
+                out.push(self.ts[i], self.symbols[i], row, self.labels[i], self.references[i]);
             }
         }
         out
@@ -60,7 +79,7 @@ impl Dataset {
     pub fn select(&self, indices: &[usize]) -> Dataset {
         let mut out = Dataset::new(self.feature_names.clone());
         for &i in indices {
-            out.push(self.ts[i], self.symbols[i], self.row(i), self.labels[i]);
+            out.push(self.ts[i], self.symbols[i], self.row(i), self.labels[i], self.references[i]);
         }
         out
     }
@@ -97,6 +116,24 @@ pub fn walk_forward(ts: &[Timestamp], folds: usize, horizon_secs: u32, embargo_s
             Fold { train, test }
         })
         .collect()
+}
+
+impl Fold {
+    /// One split for a final model: the last `test_fraction` of the time span is tested;
+    /// training rows end one horizon before it, so no training label reaches into it.
+    pub fn holdout(ts: &[Timestamp], test_fraction: f64, horizon_secs: u32) -> Fold {
+        assert!(ts.windows(2).all(|w| w[0] <= w[1]), "rows must be in time order");
+        let (Some(first), Some(last)) = (ts.first(), ts.last()) else {
+            return Fold { train: Vec::new(), test: Vec::new() };
+        };
+        let span = (last.as_nanos() - first.as_nanos()) as f64;
+        let cut = last.as_nanos() - (span * test_fraction.clamp(0.0, 1.0)) as i64;
+        let horizon = i64::from(horizon_secs) * NANOS_PER_SECOND;
+        Fold {
+            train: (0..ts.len()).filter(|&i| ts[i].as_nanos() + horizon <= cut).collect(),
+            test: (0..ts.len()).filter(|&i| ts[i].as_nanos() >= cut).collect(),
+        }
+    }
 }
 
 /// Per-feature mean and standard deviation, fitted on training rows and saved with a model.
@@ -154,10 +191,20 @@ mod tests {
     }
 
     #[test]
+    fn a_holdout_purges_one_horizon_before_the_test_window() {
+        let ts: Vec<Timestamp> = (0..1000).map(Timestamp::from_secs).collect();
+        let f = Fold::holdout(&ts, 0.2, 60);
+        let cut = ts[f.test[0]].as_nanos();
+        assert_eq!(f.test.len(), 200);
+        assert!(ts[*f.train.last().unwrap()].as_nanos() + 60 * NANOS_PER_SECOND <= cut);
+        assert_eq!(f.train.len(), 740, "rows up to 739 s: their labels end by the cut at 799.2 s");
+    }
+
+    #[test]
     fn normalisation_uses_only_the_rows_it_was_fitted_on() {
         let mut d = Dataset::new(vec!["a".into(), "b".into()]);
         for i in 0..4 {
-            d.push(Timestamp::from_secs(i), SymbolId::new(0), &[i as f64, 5.0], 0.0);
+            d.push(Timestamp::from_secs(i), SymbolId::new(0), &[i as f64, 5.0], 0.0, Reference::default());
         }
         let n = Normalizer::fit(&d);
         assert_eq!(n.mean, vec![1.5, 5.0]);

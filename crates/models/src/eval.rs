@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Dataset;
+
 /// How good a set of predictions is.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Score {
@@ -16,6 +18,18 @@ pub struct Score {
 }
 
 impl Score {
+    /// Row-weighted combination of scores of disjoint row sets.
+    pub fn pooled(scores: &[Score]) -> Score {
+        let rows: usize = scores.iter().map(|s| s.rows).sum();
+        let w = |s: &Score| s.rows as f64 / rows.max(1) as f64;
+        Score {
+            rows,
+            mae: scores.iter().map(|s| s.mae * w(s)).sum(),
+            rmse: scores.iter().map(|s| s.rmse * s.rmse * w(s)).sum::<f64>().sqrt(),
+            directional_accuracy: scores.iter().map(|s| s.directional_accuracy * w(s)).sum(),
+        }
+    }
+
     pub fn of(predictions: &[f64], labels: &[f64]) -> Score {
         assert_eq!(predictions.len(), labels.len());
         let n = labels.len().max(1) as f64;
@@ -50,6 +64,14 @@ pub enum Baseline {
 impl Baseline {
     pub const ALL: [Baseline; 3] = [Baseline::Zero, Baseline::Persistence, Baseline::MovingAverageSign];
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Baseline::Zero => "zero",
+            Baseline::Persistence => "persistence",
+            Baseline::MovingAverageSign => "ma_sign",
+        }
+    }
+
     /// `past_return`: the log return over the previous horizon; `close_minus_ma`: close − MA;
     /// `scale`: the mean absolute label on the training window.
     pub fn predict(self, past_return: f64, close_minus_ma: f64, scale: f64) -> f64 {
@@ -70,6 +92,78 @@ impl Baseline {
                 }
             }
         }
+    }
+}
+
+/// A model's score beside the baselines' on the same rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub model: Score,
+    pub baselines: Vec<BaselineScore>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BaselineScore {
+    pub baseline: Baseline,
+    #[serde(flatten)]
+    pub score: Score,
+}
+
+impl Evaluation {
+    /// Scores `predictions` of `data`'s rows, and every baseline on the same rows;
+    /// `label_scale` is the training window's mean absolute label.
+    pub fn of(predictions: &[f64], data: &Dataset, label_scale: f64) -> Evaluation {
+        let baselines = Baseline::ALL
+            .iter()
+            .map(|&baseline| {
+                let p: Vec<f64> =
+                    data.references.iter().map(|r| baseline.predict(r.past_return, r.ma_gap, label_scale)).collect();
+                BaselineScore { baseline, score: Score::of(&p, &data.labels) }
+            })
+            .collect();
+        Evaluation { model: Score::of(predictions, &data.labels), baselines }
+    }
+
+    /// Whether the model has a lower MAE and a higher directional accuracy than every
+    /// baseline.
+    pub fn beats_baselines(&self) -> bool {
+        self.baselines
+            .iter()
+            .all(|b| self.model.mae < b.score.mae && self.model.directional_accuracy > b.score.directional_accuracy)
+    }
+
+    /// Combines per-fold evaluations into one, weighting each by its rows.
+    pub fn pooled(folds: &[Evaluation]) -> Option<Evaluation> {
+        let first = folds.first()?;
+        let pool = |scores: Vec<Score>| Score::pooled(&scores);
+        Some(Evaluation {
+            model: pool(folds.iter().map(|f| f.model).collect()),
+            baselines: (0..first.baselines.len())
+                .map(|k| BaselineScore {
+                    baseline: first.baselines[k].baseline,
+                    score: pool(folds.iter().map(|f| f.baselines[k].score).collect()),
+                })
+                .collect(),
+        })
+    }
+
+    /// A plain-text table: one line per predictor.
+    pub fn table(&self, model_name: &str) -> String {
+        let mut out = format!("{:<22} {:>9} {:>12} {:>12} {:>9}\n", "predictor", "rows", "MAE", "RMSE", "dir.acc");
+        let mut line = |name: &str, s: &Score| {
+            out.push_str(&format!(
+                "{name:<22} {:>9} {:>12.4e} {:>12.4e} {:>8.2}%\n",
+                s.rows,
+                s.mae,
+                s.rmse,
+                s.directional_accuracy * 100.0
+            ))
+        };
+        line(model_name, &self.model);
+        for b in &self.baselines {
+            line(&format!("baseline: {}", b.baseline.name()), &b.score);
+        }
+        out
     }
 }
 

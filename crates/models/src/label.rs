@@ -32,9 +32,10 @@ impl Labeller {
         Labeller { horizon_nanos: i64::from(horizon_secs) * NANOS_PER_SECOND, pending: VecDeque::new(), last: None }
     }
 
-    /// Feeds the next tick (`ts` strictly increasing) whose row index is `row`; pushes
-    /// `(row, label)` for every earlier row whose horizon this tick closes.
-    pub fn push(&mut self, row: usize, ts: Timestamp, close: f64, labelled: &mut Vec<(usize, f64)>) {
+    /// Feeds the next tick (`ts` strictly increasing) whose row index is `row` (`None`: a
+    /// tick that closes horizons but is not itself a row); pushes `(row, label)` for every
+    /// earlier row whose horizon this tick closes.
+    pub fn push(&mut self, row: Option<usize>, ts: Timestamp, close: f64, labelled: &mut Vec<(usize, f64)>) {
         while let Some(p) = self.pending.front().copied() {
             let due = p.ts.as_nanos() + self.horizon_nanos;
             if ts.as_nanos() < due {
@@ -48,7 +49,9 @@ impl Labeller {
                 labelled.push((p.row, (c / p.close).ln()));
             }
         }
-        self.pending.push_back(Pending { row, ts, close });
+        if let Some(row) = row {
+            self.pending.push_back(Pending { row, ts, close });
+        }
         self.last = Some((ts, close));
     }
 }
@@ -67,7 +70,7 @@ mod tests {
         let mut out = Vec::new();
         let closes = [100.0, 101.0, 102.0, 103.0, 104.0];
         for (i, c) in closes.iter().enumerate() {
-            l.push(i, at(i as i64), *c, &mut out);
+            l.push(Some(i), at(i as i64), *c, &mut out);
         }
         assert_eq!(out.len(), 3, "the last two rows have no future yet");
         assert_eq!(out[0], (0, (102.0f64 / 100.0).ln()));
@@ -78,9 +81,9 @@ mod tests {
     fn a_gap_uses_the_last_close_before_the_horizon_or_leaves_the_row_unlabelled() {
         let mut l = Labeller::new(60);
         let mut out = Vec::new();
-        l.push(0, at(0), 100.0, &mut out);
-        l.push(1, at(30), 110.0, &mut out);
-        l.push(2, at(500), 120.0, &mut out); // closes both horizons
+        l.push(Some(0), at(0), 100.0, &mut out);
+        l.push(Some(1), at(30), 110.0, &mut out);
+        l.push(None, at(500), 120.0, &mut out); // closes both horizons
         assert_eq!(out, vec![(0, (110.0f64 / 100.0).ln())], "row 1 has no tick in (30 s, 90 s]");
     }
 }

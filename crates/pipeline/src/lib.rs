@@ -5,8 +5,12 @@
 //! which is what makes their features identical.
 
 mod dataset;
+mod predict;
 
-pub use dataset::collect_dataset;
+use std::sync::Arc;
+
+pub use dataset::{ModelInputs, collect_dataset};
+use predict::{PredictionStage, PredictionState};
 use serde::{Deserialize, Serialize};
 pub use tickloop_alerts::AlertConfig;
 use tickloop_alerts::{AlertCounts, SymbolAlerts};
@@ -14,6 +18,7 @@ use tickloop_core::{Component, NANOS_PER_SECOND, Outputs, Snapshot, SnapshotErro
 use tickloop_features::{
     BarAggregator, Cleaner, CleaningPolicy, CleaningStats, FeatureIndex, FeatureSet, FeatureSetDef, FeatureSpec, Ohlcv,
 };
+use tickloop_models::{ModelCard, ModelError, Predictor};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -59,6 +64,24 @@ impl PipelineConfig {
         Ok(())
     }
 
+    /// Adds the features `card`'s model reads (an unknown name is an error naming it).
+    pub fn require_model(&mut self, card: &ModelCard) -> Result<(), ModelError> {
+        let specs = card
+            .features
+            .iter()
+            .map(|f| {
+                f.parse::<FeatureSpec>().map_err(|e| {
+                    ModelError::Backend(format!(
+                        "model {} reads feature {f:?} this build does not know: {e}",
+                        card.id()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.require(&specs);
+        Ok(())
+    }
+
     /// Adds `specs` that are not there yet, keeping the order of the ones that are.
     pub fn require(&mut self, specs: &[FeatureSpec]) {
         for &spec in specs {
@@ -75,6 +98,11 @@ pub struct PipelineStats {
     pub cleaning: CleaningStats,
     pub bars: u64,
     pub alerts: AlertCounts,
+    /// Windows predicted, and windows whose prediction failed (logged).
+    #[serde(default)]
+    pub predictions: u64,
+    #[serde(default)]
+    pub prediction_failures: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +123,7 @@ pub struct Pipeline {
     symbols: Vec<SymbolState>,
     bars: u64,
     alerts: AlertCounts,
+    predict: Option<PredictionStage>,
 }
 
 const COMPONENT: &str = "pipeline";
@@ -113,6 +142,22 @@ impl Pipeline {
             symbols: Vec::new(),
             bars: 0,
             alerts: AlertCounts::default(),
+            predict: None,
+        }
+    }
+
+    /// Adds the prediction stage: `model` predicts each symbol once every `every_secs` of
+    /// event time, from its last `card.window` rows. The pipeline must compute the model's
+    /// features (see [`PipelineConfig::require_model`]); the error names any it lacks.
+    pub fn with_model(mut self, model: Arc<dyn Predictor>, every_secs: u32) -> Result<Self, ModelError> {
+        self.predict = Some(PredictionStage::new(model, self.index.specs(), every_secs)?);
+        Ok(self)
+    }
+
+    /// Predicts the windows queued so far now instead of when event time moves on.
+    pub fn flush_predictions(&mut self, out: &mut Outputs) {
+        if let Some(stage) = &mut self.predict {
+            stage.flush(&mut out.predictions);
         }
     }
 
@@ -121,7 +166,13 @@ impl Pipeline {
     }
 
     pub fn stats(&self) -> PipelineStats {
-        PipelineStats { cleaning: *self.cleaner.stats(), bars: self.bars, alerts: self.alerts }
+        PipelineStats {
+            cleaning: *self.cleaner.stats(),
+            bars: self.bars,
+            alerts: self.alerts,
+            predictions: self.predict.as_ref().map_or(0, |p| p.predicted),
+            prediction_failures: self.predict.as_ref().map_or(0, |p| p.failed),
+        }
     }
 }
 
@@ -149,21 +200,35 @@ impl Component for Pipeline {
         state.features.update(&Ohlcv::from(&clean), &mut out.features);
         let before = out.alerts.len();
         state.alerts.on_tick(&clean, &mut out.alerts);
+        if let Some(stage) = &mut self.predict {
+            let alerts = &mut state.alerts;
+            stage.on_tick(&clean, &out.features, &mut out.predictions, |predicted, realized| {
+                alerts.on_prediction_error(&clean, predicted, realized, &mut out.alerts)
+            });
+        }
         self.alerts.count(&out.alerts[before..]);
         out.tick = Some(clean);
     }
 
     fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
-        Snapshot::of(COMPONENT, &(&self.cleaner, &self.symbols, self.bars, self.alerts))
+        let predict = self.predict.as_ref().map(|p| (&p.state, p.predicted, p.failed));
+        Snapshot::of(COMPONENT, &(&self.cleaner, &self.symbols, self.bars, self.alerts, predict))
     }
 
     fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
-        let (cleaner, symbols, bars, alerts): (Cleaner, Vec<SymbolState>, u64, AlertCounts) =
-            snapshot.decode(COMPONENT)?;
+        type Saved = (Cleaner, Vec<SymbolState>, u64, AlertCounts, Option<(PredictionState, u64, u64)>);
+        let (cleaner, symbols, bars, alerts, predict): Saved = snapshot.decode(COMPONENT)?;
         self.cleaner = cleaner;
         self.symbols = symbols;
         self.bars = bars;
         self.alerts = alerts;
+        // A snapshot taken with a model restores into a pipeline with one (and without:
+        // without); a model added or removed since starts its windows afresh.
+        if let (Some(stage), Some((state, predicted, failed))) = (&mut self.predict, predict) {
+            stage.state = state;
+            stage.predicted = predicted;
+            stage.failed = failed;
+        }
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! tickloop-serve: the live dashboard.
+//! tickloop-serve: the live dashboard and the model server (SageMaker's inference contract).
 //!
 //! A small HTTP server on std threads (no framework, no async runtime: the dashboard serves a
 //! handful of viewers, and the runner's hot loop must not share an executor with it). The
@@ -9,13 +9,17 @@
 //! Bound to a loopback address it is open; bound anywhere else it requires a token
 //! (`?token=` on the page URL, or `Authorization: Bearer`).
 
+mod http;
+mod model_server;
 mod state;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use http::{read_request, respond, respond_read_error};
+pub use model_server::{ModelServer, ModelServerConfig};
 pub use state::{DashboardState, Health};
 
 const INDEX_HTML: &str = include_str!("../assets/index.html");
@@ -29,7 +33,7 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0} is not a loopback address: set a dashboard token to serve it there")]
+    #[error("{0} is not a loopback address: set a token to serve it there")]
     TokenRequired(SocketAddr),
 }
 
@@ -75,57 +79,16 @@ impl Dashboard {
     }
 }
 
-struct Request {
-    path: String,
-    query: String,
-    bearer: Option<String>,
-}
-
-fn read_request(stream: &TcpStream) -> Option<Request> {
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    if parts.next()? != "GET" {
-        return Some(Request { path: "!method".into(), query: String::new(), bearer: None });
-    }
-    let target = parts.next()?.to_owned();
-    let mut bearer = None;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).ok()? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("authorization")
-        {
-            bearer = value.trim().strip_prefix("Bearer ").map(str::to_owned);
-        }
-    }
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    Some(Request { path: path.to_owned(), query: query.to_owned(), bearer })
-}
-
-fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body));
-}
-
-fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
-}
-
 fn handle(mut stream: TcpStream, state: &Mutex<DashboardState>, token: Option<&str>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let Some(request) = read_request(&stream) else { return };
-    if request.path == "!method" {
+    let request = match read_request(&mut stream, 0, Duration::from_secs(5)) {
+        Ok(r) => r,
+        Err(e) => return respond_read_error(&mut stream, &e),
+    };
+    if request.method != "GET" {
         return respond(&mut stream, "405 Method Not Allowed", "text/plain", b"GET only\n");
     }
     if let Some(expected) = token {
-        let given = request.bearer.as_deref().or_else(|| query_param(&request.query, "token"));
+        let given = request.bearer().or_else(|| request.query_param("token"));
         if given != Some(expected) {
             return respond(&mut stream, "401 Unauthorized", "text/plain", b"a valid token is required\n");
         }
@@ -146,7 +109,7 @@ fn handle(mut stream: TcpStream, state: &Mutex<DashboardState>, token: Option<&s
             respond(&mut stream, "200 OK", "application/json", &body);
         }
         "/api/symbol" => {
-            let symbol = query_param(&request.query, "s").unwrap_or_default();
+            let symbol = request.query_param("s").unwrap_or_default();
             match state.lock().expect("not poisoned").detail(symbol) {
                 Some(detail) => respond(&mut stream, "200 OK", "application/json", &json(detail)),
                 None => respond(&mut stream, "404 Not Found", "text/plain", b"no such symbol\n"),
@@ -187,7 +150,7 @@ fn stream_events(mut stream: TcpStream, state: &Mutex<DashboardState>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use std::io::{BufRead, BufReader, Read};
 
     fn get(addr: SocketAddr, target: &str) -> String {
         let mut s = TcpStream::connect(addr).unwrap();

@@ -10,9 +10,8 @@
 mod config;
 mod market;
 mod path;
-mod rng;
 
 pub use config::{Ceiling, ConfigError, MarketConfig};
 pub use market::MarketSim;
 pub use path::{AnomalyLabel, SymbolParams};
-pub use rng::Rng;
+pub use tickloop_core::Rng;

@@ -4,7 +4,7 @@ use tickloop_core::{NANOS_PER_HOUR, NANOS_PER_SECOND, Source, SourceError, Symbo
 
 use crate::config::{ConfigError, MarketConfig};
 use crate::path::{AnomalyLabel, Dynamics, SymbolParams, SymbolPath};
-use crate::rng::Rng;
+use tickloop_core::Rng;
 
 /// Stream ids 1..=N belong to symbols; these sit far above them.
 const MARKET_STREAM: u64 = 1 << 40;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use tickloop_core::{AlertKind, Price, SymbolId, Tick, Timestamp, Volume};
 
 use crate::config::{MarketConfig, signal_rho};
-use crate::rng::Rng;
+use tickloop_core::Rng;
 
 /// A symbol's fixed parameters, drawn once from the seed and published with the data so
 /// tests and users can compare what they measure against what was planted.

@@ -1,4 +1,4 @@
-//! The simulator's random numbers: xoshiro256++ seeded through SplitMix64.
+//! tickloop's random numbers (the simulator's market, model initialisation and dropout): xoshiro256++ seeded through SplitMix64.
 //!
 //! Owned here rather than taken from `rand` so that "same seed ⇒ same bytes" holds across
 //! dependency upgrades: `rand` does not promise stable streams between versions.

@@ -1,0 +1,263 @@
+//! Models end to end: train on a simulated lake with a planted signal, beat the baselines out
+//! of sample, reproduce the weights bit for bit, pack for SageMaker and serve over real HTTP.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tickloop_core::{Source, Timestamp};
+use tickloop_models::invocation::{InvocationRequest, InvocationResponse};
+use tickloop_models::{Evaluation, ModelCard, WindowBuffer};
+use tickloop_pipeline::{AlertConfig, ModelInputs, Pipeline, PipelineConfig};
+
+fn tickloop() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tickloop"))
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("tickloop runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// 32 symbols × 4 hours with a strong planted signal (an oracle reaches R² ≈ 0.33).
+fn planted_lake(dir: &Path) -> PathBuf {
+    let lake = dir.join("lake");
+    let sim = ["sim", "--symbols", "32", "--duration", "4h", "--signal-strength", "0.1", "--lake"];
+    let out = ok(tickloop().args(sim).arg(&lake));
+    assert!(out.contains("planted signal"), "{out}");
+    lake
+}
+
+fn card(dir: &Path) -> ModelCard {
+    tickloop_models::load_card(dir).unwrap()
+}
+
+fn assert_beats_baselines(what: &str, e: &Evaluation) {
+    assert!(e.model.rows > 500, "{what}: too few test rows: {e:?}");
+    assert!(e.beats_baselines(), "{what} does not beat every baseline out of sample:\n{}", e.table(what));
+}
+
+#[test]
+fn gbm_trains_reproducibly_beats_baselines_walks_forward_and_serves_sagemaker_style() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = planted_lake(dir.path());
+    let models = dir.path().join("models/gbm");
+    let train = |extra: &[&str]| {
+        ok(tickloop()
+            .args(["train", "--model", "gbm", "--stride", "5", "--lake"])
+            .arg(&lake)
+            .arg("--out")
+            .arg(&models)
+            .args(extra))
+    };
+    let out = train(&[]);
+    assert!(out.contains("baseline: persistence") && out.contains("saved gbm/v1"), "{out}");
+    train(&[]);
+    let (v1, v2) = (models.join("v1"), models.join("v2"));
+    assert_eq!(
+        std::fs::read(v1.join("model.json")).unwrap(),
+        std::fs::read(v2.join("model.json")).unwrap(),
+        "same data and seed ⇒ identical booster"
+    );
+    let c = card(&v1);
+    assert_eq!(c.features.len(), 21, "the default feature set");
+    assert_eq!((c.horizon_secs, c.window, c.seed), (60, 1, 42));
+    assert_eq!(c.normalizer.mean.len(), 21);
+    assert_beats_baselines("gbm", &c.validation);
+
+    // Walk-forward: out-of-sample only, each fold retrained.
+    let json = dir.path().join("wf.json");
+    ok(tickloop()
+        .args(["evaluate", "--model", "gbm", "--stride", "5", "--folds", "3", "--lake"])
+        .arg(&lake)
+        .arg("--json")
+        .arg(&json));
+    let wf: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(wf["folds"].as_array().unwrap().len(), 3);
+    let pooled: Evaluation = serde_json::from_value(wf["pooled"].clone()).unwrap();
+    assert_beats_baselines("gbm walk-forward", &pooled);
+
+    // SageMaker archive: artifacts at the root, read by an outside tool (tar).
+    let archive = dir.path().join("model.tar.gz");
+    ok(tickloop().args(["export-sagemaker", "--model"]).arg(&models).arg("--out").arg(&archive));
+    let listing = Command::new("tar").arg("-tzf").arg(&archive).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&listing.stdout), "config.json\nmodel.json\n");
+    let unpacked = dir.path().join("opt-ml-model");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    assert!(Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(&unpacked).status().unwrap().success());
+
+    serve_and_check(&unpacked, &lake, &c);
+}
+
+#[test]
+fn lstm_trains_bit_for_bit_and_beats_baselines_on_the_planted_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = planted_lake(dir.path());
+    let models = dir.path().join("models/lstm");
+    for _ in 0..2 {
+        ok(tickloop()
+            .args(["train", "--model", "lstm", "--hidden", "24", "--epochs", "6", "--window", "30"])
+            .args(["--stride", "10", "--max-samples", "12000", "--lake"])
+            .arg(&lake)
+            .arg("--out")
+            .arg(&models));
+    }
+    let weights = |v: &str| std::fs::read(models.join(v).join("model.safetensors")).unwrap();
+    assert_eq!(weights("v1"), weights("v2"), "same data and seed ⇒ identical weights file");
+    let c = card(&models.join("v1"));
+    assert_eq!((c.window, c.features.len()), (30, 5));
+    assert_beats_baselines("lstm", &c.validation);
+}
+
+/// Model inputs for the last full window of every symbol, built the way the live runner
+/// builds them: the pipeline, [`ModelInputs`] and a [`WindowBuffer`].
+fn live_windows(lake: &Path, card: &ModelCard) -> (Vec<f64>, Vec<String>) {
+    let lake = tickloop_lake::Lake::local(lake);
+    let start = Timestamp::parse("2024-01-02T14:30:00Z").unwrap();
+    let mut source = tickloop_lake::LakeSource::open(&lake, start, start.add_nanos(20 * 60 * 1_000_000_000)).unwrap();
+    let features: Vec<_> = card.features.iter().map(|f| f.parse().unwrap()).collect();
+    let config = PipelineConfig { features, alerts: AlertConfig::none(), ..PipelineConfig::default() };
+    let mut pipeline = Pipeline::new(&config);
+    let inputs = ModelInputs::for_model(card, pipeline.features().specs()).unwrap();
+    let mut buffer = WindowBuffer::new(card.window, card.features.len());
+    let mut out = tickloop_core::Outputs::default();
+    let mut row = Vec::new();
+    while let Some(tick) = source.next_tick().unwrap() {
+        out.clear();
+        tickloop_core::Component::on_tick(&mut pipeline, &tick, &mut out);
+        if let Some(clean) = out.tick {
+            row.clear();
+            inputs.write(&out.features, clean.close.get(), &mut row);
+            buffer.push(clean.symbol.index(), &row);
+        }
+    }
+    let mut windows = Vec::new();
+    let mut symbols = Vec::new();
+    for id in 0..source.symbols().len() {
+        if buffer.write_window(id, &mut windows) {
+            symbols.push(source.symbols().name(tickloop_core::SymbolId::new(id as u32)).to_owned());
+        }
+    }
+    assert!(symbols.len() >= 10, "warm windows for most symbols");
+    (windows, symbols)
+}
+
+/// One raw HTTP/1.1 exchange: (status code, body).
+fn http(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let code = out[9..12].parse().unwrap();
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (code, body)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_ping(addr: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+            assert!(out.ends_with("\r\n\r\n"), "ping answers with an empty body: {out:?}");
+            return;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "serve-model exited early");
+        assert!(Instant::now() < deadline, "serve-model did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn serve_and_check(model_dir: &Path, lake: &Path, card: &ModelCard) {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = tickloop()
+        .args(["serve-model", "--max-body", "200000", "--model-dir"])
+        .arg(model_dir)
+        .env("SAGEMAKER_BIND_TO_PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_ping(&addr, &mut child);
+
+    // The payload the live runner would send, answered as the local model answers it.
+    let (windows, symbols) = live_windows(lake, card);
+    let request = InvocationRequest::from_windows(&windows, card.window, card.features.len(), &symbols);
+    let (code, body) = http(&addr, "POST", "/invocations", "application/json", &serde_json::to_vec(&request).unwrap());
+    assert_eq!(code, 200, "{body}");
+    let response: InvocationResponse = serde_json::from_str(&body).unwrap();
+    assert_eq!(response.model, "gbm/v2");
+    let local = tickloop_gbm::GbmModel::load(model_dir, card.clone()).unwrap();
+    let expected = tickloop_models::Predictor::predict(&local, &windows).unwrap();
+    let got: Vec<f64> = response.predictions.iter().map(|p| p.log_return).collect();
+    assert_eq!(got, expected, "served predictions equal local ones");
+    assert_eq!(response.predictions[0].symbol.as_deref(), Some(symbols[0].as_str()));
+
+    // CSV in, the same numbers out.
+    let csv: String = windows
+        .chunks(card.window_len())
+        .map(|w| w.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(",") + "\n")
+        .collect();
+    let (code, body) = http(&addr, "POST", "/invocations", "text/csv", csv.as_bytes());
+    assert_eq!(code, 200, "{body}");
+
+    // Every error status, each with a reason.
+    let (code, body) = http(&addr, "POST", "/invocations", "application/json", b"{\"instances\": [");
+    assert!(code == 400 && body.contains("malformed JSON"), "{code} {body}");
+    let (code, body) =
+        http(&addr, "POST", "/invocations", "application/json", br#"{"instances":[{"window":[[1.0,2.0]]}]}"#);
+    assert!(code == 400 && body.contains("instance 0, row 0: 2 values"), "{code} {body}");
+    let (code, body) = http(&addr, "POST", "/invocations", "text/csv", b"1,2,nope\n");
+    assert!(code == 400 && body.contains("line 1"), "{code} {body}");
+    let (code, body) = http(&addr, "POST", "/invocations", "application/json", &vec![b' '; 300_000]);
+    assert!(code == 413 && body.contains("200000-byte limit"), "{code} {body}");
+    let (code, _) = http(&addr, "POST", "/invocations", "text/plain", b"hello");
+    assert_eq!(code, 415);
+    assert_eq!(http(&addr, "GET", "/invocations", "text/plain", b"").0, 405);
+    assert_eq!(http(&addr, "GET", "/nope", "text/plain", b"").0, 404);
+
+    // An outside client, when the machine has one.
+    if let Ok(out) = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{addr}/ping")])
+        .output()
+        && out.status.success()
+    {
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    }
+
+    // SIGTERM: a clean stop, exit 0, in bounded time.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "serve-model ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success() && stderr.contains("stopped cleanly"), "{status}: {stderr}");
+}

@@ -1,0 +1,256 @@
+//! What every trained model shares, whatever its kind: the card saved beside its weights
+//! (`config.json`), the [`Predictor`] interface the live runner, the backtest and the model
+//! server call, and the artifact directory layout `models/<name>/<version>/`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Evaluation, Normalizer};
+
+/// The file name of a model's card inside its version directory.
+pub const CARD_FILE: &str = "config.json";
+
+/// Bumped when the card's meaning changes; older cards are refused with a clear message.
+pub const CARD_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    Lstm,
+    Gbm,
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ModelKind::Lstm => "lstm",
+            ModelKind::Gbm => "gbm",
+        })
+    }
+}
+
+/// Where the training data came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataRange {
+    /// The lake (or other source) description.
+    pub source: String,
+    /// First and last UTC day, inclusive (`YYYY-MM-DD`).
+    pub from: String,
+    pub to: String,
+    pub rows: usize,
+    pub symbols: usize,
+}
+
+/// Everything needed to use a model correctly, saved as `config.json` beside its weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCard {
+    pub format: u32,
+    pub name: String,
+    pub version: u32,
+    pub kind: ModelKind,
+    /// Pipeline feature names, in the order of the model's input columns. Price-level
+    /// features are seen relative to the close (`tickloop_features::Scale`).
+    pub features: Vec<String>,
+    /// Rows per input window (1 for tabular models).
+    pub window: usize,
+    /// The label: log return over this many seconds after the row.
+    pub horizon_secs: u32,
+    /// Fitted on the training window only.
+    pub normalizer: Normalizer,
+    /// The weights file inside the version directory.
+    pub weights: String,
+    pub data: DataRange,
+    pub seed: u64,
+    pub git_commit: Option<String>,
+    /// The model's hyperparameters as it was trained.
+    pub params: serde_json::Value,
+    /// Scores on the validation window, beside the baselines.
+    pub validation: Evaluation,
+}
+
+impl ModelCard {
+    /// Values per window: `window × features`.
+    pub fn window_len(&self) -> usize {
+        self.window * self.features.len()
+    }
+
+    /// Checks that this model can read rows laid out as `available` (the pipeline's feature
+    /// names) and returns, for each model input, its column there.
+    pub fn columns_in(&self, available: &[String]) -> Result<Vec<usize>, ModelError> {
+        let missing: Vec<String> = self.features.iter().filter(|f| !available.contains(f)).cloned().collect();
+        if !missing.is_empty() {
+            return Err(ModelError::FeatureMismatch { model: self.id(), missing, available: available.to_vec() });
+        }
+        Ok(self.features.iter().map(|f| available.iter().position(|a| a == f).expect("checked")).collect())
+    }
+
+    /// `name/vN`, the version an output record names.
+    pub fn id(&self) -> String {
+        format!("{}/v{}", self.name, self.version)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(
+        "model {model} needs features the pipeline does not compute: {} (the pipeline has: {})",
+        missing.join(", "),
+        available.join(", ")
+    )]
+    FeatureMismatch { model: String, missing: Vec<String>, available: Vec<String> },
+    #[error("input has {got} values, expected a multiple of {per_window} ({window} rows × {features} features)")]
+    InputShape { got: usize, per_window: usize, window: usize, features: usize },
+    #[error("{path}: {reason}")]
+    Artifact { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Backend(String),
+}
+
+impl ModelError {
+    pub fn artifact(path: &Path, reason: impl fmt::Display) -> Self {
+        ModelError::Artifact { path: path.to_owned(), reason: reason.to_string() }
+    }
+}
+
+/// A trained model ready to predict. Inputs are raw model inputs (after the scale
+/// transform, before normalisation): the predictor applies its own normaliser, so callers
+/// cannot pair a model with the wrong statistics.
+pub trait Predictor: Send + Sync + fmt::Debug {
+    fn card(&self) -> &ModelCard;
+
+    /// Predicts `windows.len() / card().window_len()` windows laid out back to back, each
+    /// `window` rows of `features` values, oldest row first.
+    fn predict(&self, windows: &[f64]) -> Result<Vec<f64>, ModelError>;
+
+    /// Writes the weights and the card into the version directory `dir`.
+    fn save(&self, dir: &Path) -> Result<(), ModelError>;
+
+    /// The number of windows in `windows`, or the error a caller should see.
+    fn window_count(&self, windows: &[f64]) -> Result<usize, ModelError> {
+        let card = self.card();
+        let per = card.window_len();
+        if per == 0 || !windows.len().is_multiple_of(per) {
+            return Err(ModelError::InputShape {
+                got: windows.len(),
+                per_window: per,
+                window: card.window,
+                features: card.features.len(),
+            });
+        }
+        Ok(windows.len() / per)
+    }
+}
+
+/// Writes `card` into `dir` (created if needed).
+pub fn save_card(dir: &Path, card: &ModelCard) -> Result<(), ModelError> {
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::artifact(dir, e))?;
+    let path = dir.join(CARD_FILE);
+    let json = serde_json::to_vec_pretty(card).expect("a card serialises");
+    std::fs::write(&path, json).map_err(|e| ModelError::artifact(&path, e))
+}
+
+/// Reads the card of the model version in `dir`.
+pub fn load_card(dir: &Path) -> Result<ModelCard, ModelError> {
+    let path = dir.join(CARD_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| ModelError::artifact(&path, e))?;
+    let card: ModelCard = serde_json::from_slice(&bytes).map_err(|e| ModelError::artifact(&path, e))?;
+    if card.format != CARD_FORMAT {
+        return Err(ModelError::artifact(
+            &path,
+            format!("card format {} is not supported (this build reads {CARD_FORMAT})", card.format),
+        ));
+    }
+    Ok(card)
+}
+
+/// The version directories (`v1`, `v2`, …) under a model's directory, in version order.
+pub fn versions(model_dir: &Path) -> Vec<(u32, PathBuf)> {
+    let mut out: Vec<(u32, PathBuf)> = std::fs::read_dir(model_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.strip_prefix('v')?.parse().ok()?;
+            Some((v, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The directory the next version of a model goes to, and its number.
+pub fn next_version(model_dir: &Path) -> (u32, PathBuf) {
+    let v = versions(model_dir).last().map_or(1, |(v, _)| v + 1);
+    (v, model_dir.join(format!("v{v}")))
+}
+
+/// Resolves what a user names as a model: a version directory (holding `config.json`), or
+/// a model directory, meaning its latest version.
+pub fn resolve(path: &Path) -> Result<PathBuf, ModelError> {
+    if path.join(CARD_FILE).is_file() {
+        return Ok(path.to_owned());
+    }
+    match versions(path).pop() {
+        Some((_, dir)) if dir.join(CARD_FILE).is_file() => Ok(dir),
+        _ => Err(ModelError::artifact(path, format!("no {CARD_FILE} here and no version directories (v1, v2, …)"))),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::{Evaluation, Score};
+
+    pub(crate) fn card(features: &[&str]) -> ModelCard {
+        let score = Score { rows: 0, mae: 0.0, rmse: 0.0, directional_accuracy: 0.0 };
+        ModelCard {
+            format: CARD_FORMAT,
+            name: "m".into(),
+            version: 1,
+            kind: ModelKind::Gbm,
+            features: features.iter().map(|s| s.to_string()).collect(),
+            window: 1,
+            horizon_secs: 60,
+            normalizer: Normalizer { mean: vec![0.0; features.len()], std: vec![1.0; features.len()] },
+            weights: "model.json".into(),
+            data: DataRange {
+                source: "x".into(),
+                from: "2024-01-02".into(),
+                to: "2024-01-02".into(),
+                rows: 0,
+                symbols: 0,
+            },
+            seed: 7,
+            git_commit: None,
+            params: serde_json::json!({}),
+            validation: Evaluation { model: score, baselines: vec![] },
+        }
+    }
+
+    #[test]
+    fn a_feature_the_pipeline_lacks_is_named() {
+        let c = card(&["log_return", "rsi_14"]);
+        let have = vec!["sma_60".to_string(), "rsi_14".to_string(), "log_return".to_string()];
+        assert_eq!(c.columns_in(&have).unwrap(), vec![2, 1]);
+        let err = c.columns_in(&have[..2]).unwrap_err().to_string();
+        assert!(err.contains("m/v1 needs features the pipeline does not compute: log_return"), "{err}");
+    }
+
+    #[test]
+    fn versions_count_up_and_resolve_to_the_latest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("m");
+        assert_eq!(next_version(&dir).0, 1);
+        assert!(resolve(&dir).is_err());
+        for _ in 0..2 {
+            let (v, path) = next_version(&dir);
+            save_card(&path, &ModelCard { version: v, ..card(&["log_return"]) }).unwrap();
+        }
+        let latest = resolve(&dir).unwrap();
+        assert_eq!(load_card(&latest).unwrap().version, 2);
+        assert_eq!(resolve(&dir.join("v1")).unwrap(), dir.join("v1"));
+    }
+}

@@ -1,0 +1,44 @@
+"""The peers' side of `cargo xtask bench gbm`: xgboost and lightgbm on the CSVs that
+tickloop-gbm's `compare` example wrote, with the same settings, printed as JSON lines."""
+import json
+import sys
+import time
+
+import numpy as np
+
+out_dir, threads = sys.argv[1], int(sys.argv[2])
+train = np.loadtxt(f"{out_dir}/train.csv", delimiter=",")
+test = np.loadtxt(f"{out_dir}/test.csv", delimiter=",")
+y, x = train[:, 0], train[:, 1:]
+yt, xt = test[:, 0], test[:, 1:]
+
+
+def report(library, fit_secs, predict_secs, p):
+    rmse = float(np.sqrt(np.mean((p - yt) ** 2)))
+    print(json.dumps({"library": library, "threads": threads, "train_rows": len(y), "test_rows": len(yt),
+                      "features": x.shape[1], "fit_secs": fit_secs, "predict_secs": predict_secs,
+                      "test_rmse": rmse, "zero_rmse": float(np.sqrt(np.mean(yt ** 2)))}))
+
+
+import xgboost as xgb  # noqa: E402
+
+model = xgb.XGBRegressor(n_estimators=300, max_depth=3, learning_rate=0.05, max_bin=255, reg_lambda=10.0,
+                         min_child_weight=100, subsample=0.8, tree_method="hist", n_jobs=threads, random_state=42)
+t = time.perf_counter()
+model.fit(x, y)
+fit = time.perf_counter() - t
+t = time.perf_counter()
+p = model.predict(xt)
+report(f"xgboost {xgb.__version__}", fit, time.perf_counter() - t, p)
+
+import lightgbm as lgb  # noqa: E402
+
+model = lgb.LGBMRegressor(n_estimators=300, max_depth=3, num_leaves=8, learning_rate=0.05, max_bin=255,
+                          reg_lambda=10.0, min_child_weight=100, subsample=0.8, subsample_freq=1, n_jobs=threads,
+                          random_state=42, verbose=-1)
+t = time.perf_counter()
+model.fit(x, y)
+fit = time.perf_counter() - t
+t = time.perf_counter()
+p = model.predict(xt)
+report(f"lightgbm {lgb.__version__}", fit, time.perf_counter() - t, p)
