@@ -37,6 +37,13 @@ pub struct LiveArgs {
     /// Predict each symbol once per this many event seconds (one bar by default).
     #[arg(long, default_value_t = 60)]
     predict_every: u32,
+    /// Send windows to this model server (http://host:port, `tickloop serve-model`)
+    /// instead of predicting in process; --model still names the card (features, window).
+    #[arg(long, requires = "model")]
+    model_endpoint: Option<String>,
+    /// Bearer token for --model-endpoint.
+    #[arg(long, env = "TICKLOOP_MODEL_TOKEN", hide_env_values = true)]
+    model_token: Option<String>,
     #[arg(long, default_value = "alerts")]
     alerts_topic: String,
     /// Where refused records go, with the reason in a header.
@@ -92,7 +99,13 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     config.exit_when_idle = args.exit_when_idle;
     config.pipeline = experiment.resolved_pipeline();
     if let Some(path) = &args.model {
-        let model = crate::train::load_model(path)?;
+        let model: Box<dyn tickloop_models::Predictor> = match &args.model_endpoint {
+            Some(url) => {
+                let card = tickloop_models::load_card(&tickloop_models::resolve(path)?)?;
+                Box::new(tickloop_serve::RemoteModel::new(card, url, args.model_token.clone())?)
+            }
+            None => crate::train::load_model(path)?,
+        };
         config.pipeline.require_model(model.card())?;
         eprintln!("predicting with {} every {} s", model.card().id(), args.predict_every);
         config.model = Some(tickloop_live::LiveModel { model: Arc::from(model), every_secs: args.predict_every });

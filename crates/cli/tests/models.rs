@@ -213,6 +213,9 @@ fn serve_and_check(model_dir: &Path, lake: &Path, card: &ModelCard) {
     let got: Vec<f64> = response.predictions.iter().map(|p| p.log_return).collect();
     assert_eq!(got, expected, "served predictions equal local ones");
     assert_eq!(response.predictions[0].symbol.as_deref(), Some(symbols[0].as_str()));
+    // The live runner's remote-model client gets the same numbers.
+    let remote = tickloop_serve::RemoteModel::new(card.clone(), &format!("http://{addr}"), None).unwrap();
+    assert_eq!(tickloop_models::Predictor::predict(&remote, &windows).unwrap(), expected);
 
     // CSV in, the same numbers out.
     let csv: String = windows

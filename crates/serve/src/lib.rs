@@ -11,6 +11,7 @@
 
 mod http;
 mod model_server;
+mod remote;
 mod state;
 
 use std::io::Write;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use http::{read_request, respond, respond_read_error};
 pub use model_server::{ModelServer, ModelServerConfig};
+pub use remote::RemoteModel;
 pub use state::{DashboardState, Health};
 
 const INDEX_HTML: &str = include_str!("../assets/index.html");
