@@ -22,23 +22,23 @@ def report(library, fit_secs, predict_secs, p):
 
 import xgboost as xgb  # noqa: E402
 
-model = xgb.XGBRegressor(n_estimators=300, max_depth=3, learning_rate=0.05, max_bin=255, reg_lambda=10.0,
-                         min_child_weight=100, subsample=0.8, tree_method="hist", n_jobs=threads, random_state=42)
+params = {"objective": "reg:squarederror", "max_depth": 3, "eta": 0.05, "max_bin": 255, "lambda": 10.0,
+          "min_child_weight": 100, "subsample": 0.8, "tree_method": "hist", "nthread": threads, "seed": 42}
 t = time.perf_counter()
-model.fit(x, y)
+booster = xgb.train(params, xgb.DMatrix(x, label=y), num_boost_round=300)
 fit = time.perf_counter() - t
 t = time.perf_counter()
-p = model.predict(xt)
+p = booster.predict(xgb.DMatrix(xt))
 report(f"xgboost {xgb.__version__}", fit, time.perf_counter() - t, p)
 
 import lightgbm as lgb  # noqa: E402
 
-model = lgb.LGBMRegressor(n_estimators=300, max_depth=3, num_leaves=8, learning_rate=0.05, max_bin=255,
-                          reg_lambda=10.0, min_child_weight=100, subsample=0.8, subsample_freq=1, n_jobs=threads,
-                          random_state=42, verbose=-1)
+params = {"objective": "regression", "max_depth": 3, "num_leaves": 8, "learning_rate": 0.05, "max_bin": 255,
+          "lambda_l2": 10.0, "min_sum_hessian_in_leaf": 100, "bagging_fraction": 0.8, "bagging_freq": 1,
+          "num_threads": threads, "seed": 42, "verbose": -1}
 t = time.perf_counter()
-model.fit(x, y)
+booster = lgb.train(params, lgb.Dataset(x, label=y), num_boost_round=300)
 fit = time.perf_counter() - t
 t = time.perf_counter()
-p = model.predict(xt)
+p = booster.predict(xt)
 report(f"lightgbm {lgb.__version__}", fit, time.perf_counter() - t, p)

@@ -20,6 +20,9 @@ tasks:
   bench gbm [--symbols 100] [--hours 6] [--threads 1]
         our booster against xgboost and lightgbm (PyPI wheels in .venv) on the same
         rows: training time, prediction time, validation RMSE
+  bench lstm
+        LSTM forward (batch 1000 × 60 × 5, hidden 128) and training step, ours and
+        PyTorch's (TORCH_PYTHON=<python with torch>)
   bench latency [--symbols N] [--duration 60s] [--rate 1]
         feed → broker → tickloop live → broker, end to end, against a local broker
   train [--model gbm|lstm|all] [tickloop train args...]
@@ -208,6 +211,9 @@ fn bench(args: &[String]) -> Result<(), String> {
     if args.first().map(String::as_str) == Some("gbm") {
         return gbm_bench(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("lstm") {
+        return lstm_bench();
+    }
     for (package, bench) in [("tickloop-features", "indicators"), ("tickloop-backtest", "engine")] {
         let mut cmd = cargo();
         cmd.args(["bench", "-p", package, "--bench", bench, "--"]).args(args);
@@ -290,6 +296,31 @@ fn gbm_bench(args: &[String]) -> Result<(), String> {
     let mut theirs = Command::new(&python);
     theirs.arg(root().join("xtask/py/gbm_peers.py")).arg(&dir).arg(&options["--threads"]);
     run(theirs)
+}
+
+/// The LSTM at the original design's shapes: our Candle training step and forward pass,
+/// our inference path, and PyTorch's CPU LSTM on the same shapes when a Python with torch
+/// is given (`TORCH_PYTHON`, or .venv if it has torch). PyPI's torch wheel pulls ~4 GB of
+/// CUDA libraries even for CPU use, so it is not installed automatically.
+fn lstm_bench() -> Result<(), String> {
+    let mut ours = cargo();
+    ours.args(["run", "--release", "--quiet", "-p", "tickloop-lstm", "--example", "forward"]);
+    run(ours)?;
+    let python = std::env::var_os("TORCH_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"));
+    let has_torch = Command::new(&python).args(["-c", "import torch"]).status().is_ok_and(|s| s.success());
+    if !has_torch {
+        println!(
+            "PyTorch not found ({}): `python3 -m venv /tmp/torch && /tmp/torch/bin/pip install torch numpy`, then TORCH_PYTHON=/tmp/torch/bin/python",
+            python.display()
+        );
+        return Ok(());
+    }
+    for threads in ["1", "2"] {
+        let mut theirs = Command::new(&python);
+        theirs.arg(root().join("xtask/py/lstm_torch.py")).arg(threads);
+        run(theirs)?;
+    }
+    Ok(())
 }
 
 /// Python packages the tests use as outside judges (DuckDB reads the lake). Pinned: the

@@ -316,7 +316,7 @@ fn fit_and_score(
             card.params = serde_json::json!({ "lstm": params, "target_scale": label_std, "training": report });
             card.window = args.window;
             card.weights = tickloop_lstm::WEIGHTS_FILE.into();
-            let model = LstmModel::new(card, lstm, label_std);
+            let model = LstmModel::new(card, lstm, label_std)?;
             // Score through the same interface the live runner uses: raw windows in.
             let test_rows = complete(test);
             let identity = Normalizer { mean: vec![0.0; data.width()], std: vec![1.0; data.width()] };
@@ -327,7 +327,7 @@ fn fit_and_score(
             let mut card = model.card().clone();
             card.validation = evaluation.clone();
             let lstm = model.lstm().clone();
-            Ok(Fitted { model: Box::new(LstmModel::new(card, lstm, label_std)), evaluation })
+            Ok(Fitted { model: Box::new(LstmModel::new(card, lstm, label_std)?), evaluation })
         }
     }
 }

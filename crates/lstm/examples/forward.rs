@@ -29,6 +29,15 @@ fn main() {
         forward.push(t.elapsed().as_secs_f64());
     }
     forward.sort_by(f64::total_cmp);
+    let fast = tickloop_lstm::InferenceLstm::from_lstm(&model).unwrap();
+    fast.forward(&x, window);
+    let mut inference = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        fast.forward(&x, window);
+        inference.push(t.elapsed().as_secs_f64());
+    }
+    inference.sort_by(f64::total_cmp);
 
     // Training steps at batch 64 (one epoch of 640 windows = 10 steps).
     let data = Sequences { window, features, x: x[..640 * window * features].to_vec(), y: vec![0.1; 640] };
@@ -41,6 +50,7 @@ fn main() {
         serde_json::json!({
             "library": "tickloop-lstm (candle 0.11, CPU)", "batch": batch, "window": window, "features": features,
             "hidden": hidden, "forward_median_secs": forward[forward.len() / 2], "forward_min_secs": forward[0],
+            "inference_median_secs": inference[inference.len() / 2], "inference_min_secs": inference[0],
             "train_step_batch64_secs": step,
         })
     );
