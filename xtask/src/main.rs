@@ -161,8 +161,10 @@ fn lean_release_binary() -> Result<PathBuf, String> {
 /// Parses `--flag value` pairs into `options`, refusing flags it does not list.
 fn options<'a>(
     args: &[String],
-    mut options: std::collections::BTreeMap<&'a str, String>,
+    defaults: &[(&'a str, &str)],
 ) -> Result<std::collections::BTreeMap<&'a str, String>, String> {
+    let mut options: std::collections::BTreeMap<&'a str, String> =
+        defaults.iter().map(|&(k, v)| (k, v.to_owned())).collect();
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let key = options.keys().copied().find(|k| k == flag).ok_or_else(|| format!("unknown option {flag}"))?;
@@ -227,14 +229,7 @@ fn bench(args: &[String]) -> Result<(), String> {
 /// second = `--rate`) into a local broker while `tickloop live` consumes them; live prints
 /// processing and end-to-end percentiles when the feed stops.
 fn latency_bench(args: &[String]) -> Result<(), String> {
-    let options = options(
-        args,
-        std::collections::BTreeMap::from([
-            ("--symbols", "1000".to_owned()),
-            ("--duration", "60s".to_owned()),
-            ("--rate", "1".to_owned()),
-        ]),
-    )?;
+    let options = options(args, &[("--symbols", "1000"), ("--duration", "60s"), ("--rate", "1")])?;
     let tickloop = lean_release_binary()?;
     let python = ensure_python()?;
     let (_kafka, brokers) = start_kafka(&python)?;
@@ -269,14 +264,7 @@ fn latency_bench(args: &[String]) -> Result<(), String> {
 /// market, writes the train/test CSVs and fits ours; `xtask/py/gbm_peers.py` fits xgboost
 /// and lightgbm (installed into .venv on first use) with the same settings.
 fn gbm_bench(args: &[String]) -> Result<(), String> {
-    let options = options(
-        args,
-        std::collections::BTreeMap::from([
-            ("--symbols", "100".to_owned()),
-            ("--hours", "6".to_owned()),
-            ("--threads", "1".to_owned()),
-        ]),
-    )?;
+    let options = options(args, &[("--symbols", "100"), ("--hours", "6"), ("--threads", "1")])?;
     let python = ensure_python()?;
     let peers = ["xgboost-cpu==3.2.0", "lightgbm==4.7.0"];
     let has_peers = Command::new(&python).args(["-c", "import xgboost, lightgbm"]).status().is_ok_and(|s| s.success());

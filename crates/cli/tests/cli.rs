@@ -1,22 +1,11 @@
 //! The `tickloop` binary end to end: what a user types, what lands on disk.
 
+mod common;
+
+use common::{ok, tickloop};
+
 use std::path::Path;
 use std::process::Command;
-
-fn tickloop() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tickloop"))
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("tickloop runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn experiment(dir: &Path, lake: &Path) -> std::path::PathBuf {
     let path = dir.join("exp.toml");

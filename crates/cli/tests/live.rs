@@ -2,16 +2,16 @@
 //! test`), with Python's confluent-kafka as the independent client that writes the input
 //! and reads the outputs back.
 
+mod common;
+
+use common::tickloop;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-
-fn tickloop() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tickloop"))
-}
 
 /// The broker and a Python with confluent-kafka, or `None` (skipped) outside `cargo xtask test`.
 fn services() -> Option<(String, PathBuf)> {

@@ -1,6 +1,10 @@
 //! Models end to end: train on a simulated lake with a planted signal, beat the baselines out
 //! of sample, reproduce the weights bit for bit, pack for SageMaker and serve over real HTTP.
 
+mod common;
+
+use common::{ok, tickloop};
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -11,21 +15,6 @@ use tickloop_core::{Source, Timestamp};
 use tickloop_models::invocation::{InvocationRequest, InvocationResponse};
 use tickloop_models::{Evaluation, ModelCard, WindowBuffer};
 use tickloop_pipeline::{AlertConfig, ModelInputs, Pipeline, PipelineConfig};
-
-fn tickloop() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tickloop"))
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("tickloop runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// 32 symbols × 4 hours with a strong planted signal (an oracle reaches R² ≈ 0.33).
 fn planted_lake(dir: &Path) -> PathBuf {

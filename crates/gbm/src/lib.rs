@@ -246,10 +246,9 @@ impl Predictor for GbmModel {
     }
 
     fn save(&self, dir: &Path) -> Result<(), ModelError> {
-        std::fs::create_dir_all(dir).map_err(|e| ModelError::artifact(dir, e))?;
-        let path = dir.join(&self.card.weights);
-        std::fs::write(&path, self.gbm.to_json()).map_err(|e| ModelError::artifact(&path, e))?;
-        tickloop_models::save_card(dir, &self.card)
+        tickloop_models::save_version(dir, &self.card, |path| {
+            std::fs::write(path, self.gbm.to_json()).map_err(|e| e.to_string())
+        })
     }
 
     /// A booster reads the newest row of each window (its window is normally 1).

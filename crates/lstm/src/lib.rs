@@ -544,10 +544,7 @@ impl Predictor for LstmModel {
     }
 
     fn save(&self, dir: &Path) -> Result<(), ModelError> {
-        std::fs::create_dir_all(dir).map_err(|e| ModelError::artifact(dir, e))?;
-        let path = dir.join(&self.card.weights);
-        self.lstm.save(&path).map_err(|e| ModelError::artifact(&path, e))?;
-        tickloop_models::save_card(dir, &self.card)
+        tickloop_models::save_version(dir, &self.card, |path| self.lstm.save(path).map_err(|e| e.to_string()))
     }
 
     fn predict(&self, windows: &[f64]) -> Result<Vec<f64>, ModelError> {
@@ -560,8 +557,12 @@ impl Predictor for LstmModel {
             self.card.normalizer.apply(&mut row);
             x.extend(row.iter().map(|&v| v as f32));
         }
-        let out =
-            self.lstm.predict(&x, self.card.window, &self.device).map_err(|e| ModelError::Backend(e.to_string()))?;
+        // On a GPU the batch goes through Candle; on CPU through the allocation-free path.
+        let out = if self.device.is_cpu() {
+            self.fast.forward(&x, self.card.window)
+        } else {
+            self.lstm.predict(&x, self.card.window, &self.device).map_err(|e| ModelError::Backend(e.to_string()))?
+        };
         Ok(out.into_iter().map(|p| f64::from(p) * self.target_scale).collect())
     }
 }

@@ -22,6 +22,6 @@ pub use eval::{Baseline, BaselineScore, Evaluation, Score};
 pub use label::Labeller;
 pub use model::{
     CARD_FILE, CARD_FORMAT, DataRange, ModelCard, ModelError, ModelKind, Predictor, load_card, next_version, resolve,
-    save_card, versions,
+    save_card, save_version, versions,
 };
 pub use window::WindowBuffer;

@@ -152,6 +152,19 @@ pub fn save_card(dir: &Path, card: &ModelCard) -> Result<(), ModelError> {
     std::fs::write(&path, json).map_err(|e| ModelError::artifact(&path, e))
 }
 
+/// Writes a model version: the weights (by `write_weights`, given the weights path the card
+/// names) and then the card, into `dir` (created if needed).
+pub fn save_version(
+    dir: &Path,
+    card: &ModelCard,
+    write_weights: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), ModelError> {
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::artifact(dir, e))?;
+    let path = dir.join(&card.weights);
+    write_weights(&path).map_err(|e| ModelError::artifact(&path, e))?;
+    save_card(dir, card)
+}
+
 /// Reads the card of the model version in `dir`.
 pub fn load_card(dir: &Path) -> Result<ModelCard, ModelError> {
     let path = dir.join(CARD_FILE);
