@@ -75,6 +75,20 @@ pub struct LiveArgs {
     /// otherwise.
     #[arg(long, value_parser = crate::duration::parse_duration)]
     exit_when_idle: Option<Duration>,
+    /// Also POST every alert (JSON, id in X-Tickloop-Alert-Id) to this http(s) URL; repeatable.
+    #[arg(long)]
+    alert_webhook: Vec<String>,
+    /// Bearer token for --alert-webhook.
+    #[arg(long, env = "TICKLOOP_WEBHOOK_TOKEN", hide_env_values = true)]
+    alert_webhook_token: Option<String>,
+    /// Also publish every alert to this SNS topic ARN (credentials from the AWS chain).
+    #[cfg(feature = "s3")]
+    #[arg(long)]
+    alert_sns_topic: Option<String>,
+    /// An SNS-compatible endpoint for --alert-sns-topic (AWS when unset).
+    #[cfg(feature = "s3")]
+    #[arg(long, env = "SNS_ENDPOINT")]
+    sns_endpoint: Option<String>,
     /// Serve Prometheus metrics at http://<addr>/metrics.
     #[arg(long)]
     metrics: Option<String>,
@@ -122,6 +136,18 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
         let dashboard = crate::dashboard::serve(addr, args.dashboard_token.dashboard_token.clone())?;
         runner.observe(Box::new(crate::dashboard::DashboardObserver(dashboard.state().clone())));
     }
+    let mut sinks: Vec<Box<dyn tickloop_notify::AlertSink>> = Vec::new();
+    for url in &args.alert_webhook {
+        sinks.push(Box::new(tickloop_notify::Webhook::new(url, args.alert_webhook_token.clone())?));
+    }
+    #[cfg(feature = "s3")]
+    if let Some(arn) = &args.alert_sns_topic {
+        let region = args.s3.s3_region.as_deref();
+        sinks.push(Box::new(tickloop_notify::Sns::new(arn, args.sns_endpoint.as_deref(), region)?));
+    }
+    if !sinks.is_empty() {
+        runner.notify_with(tickloop_notify::Notifier::start(sinks, 10_000, 5));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
@@ -138,6 +164,12 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
         summary.lake_rows,
         summary.lake_files
     );
+    if summary.alerts_delivered + summary.alerts_undelivered > 0 {
+        println!(
+            "alert sinks: {} deliveries, {} failed or dropped",
+            summary.alerts_delivered, summary.alerts_undelivered
+        );
+    }
     if let Some(l) = summary.latency {
         println!(
             "latency: processing p50 {:.0} µs, p99 {:.0} µs; end to end p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)",

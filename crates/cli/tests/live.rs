@@ -162,15 +162,38 @@ fn live_publishes_features_alerts_and_dead_letters_read_back_by_an_outside_clien
     python(&py, PRODUCE, &[&brokers, &topics.input, input.to_str().unwrap(), "0"]);
 
     let lake = dir.path().join("lake");
-    let out = topics
-        .live(&brokers, &dir.path().join("state"), &default_experiment(), &["--exit-when-idle", "4s"])
-        .arg("--lake")
-        .arg(&lake)
-        .output()
-        .unwrap();
+    // Alert sinks: a webhook (a plain HTTP server here) and SNS (moto's, delivering to an
+    // SQS queue that boto3 reads back), when `cargo xtask test` started moto.
+    let (hook, hooked) = webhook_server();
+    let sns = std::env::var("SNS_ENDPOINT").ok().map(|endpoint| {
+        let out = python(&py, SNS_SETUP, &[&endpoint, &topics.group]);
+        let mut lines = out.lines();
+        (endpoint, lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned())
+    });
+    let mut live = topics.live(&brokers, &dir.path().join("state"), &default_experiment(), &["--exit-when-idle", "4s"]);
+    live.arg("--lake").arg(&lake).args(["--alert-webhook", &hook]);
+    if let Some((endpoint, arn, _)) = &sns {
+        live.args(["--alert-sns-topic", arn, "--sns-endpoint", endpoint]);
+    }
+    let out = live.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("363 records"), "360 ticks and 3 bad records: {stdout}");
+    let spike = "alerts/BBB/volume_spike/2024-01-02T14:31:40Z";
+    let posted = hooked.lock().unwrap().clone();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0].0, spike, "the alert id travels in X-Tickloop-Alert-Id");
+    let body: Value = serde_json::from_str(&posted[0].1).unwrap();
+    assert_eq!((body["id"].as_str(), body["symbol"].as_str()), (Some(spike), Some("BBB")));
+    if let Some((endpoint, _, queue)) = &sns {
+        let received = python(&py, SQS_READ, &[endpoint, queue]);
+        let messages: Vec<Value> = received.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(messages.len(), 1, "{received}");
+        let envelope = &messages[0];
+        assert_eq!(envelope["MessageAttributes"]["id"]["Value"], spike);
+        let alert: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+        assert_eq!(alert["id"], spike);
+    }
 
     // The lake, read by DuckDB: the clean ticks, and the alert in processed/alerts.
     let duck = r#"
@@ -207,6 +230,73 @@ print(duckdb.sql(f"SELECT symbol || ' ' || kind || ' ' || CAST(hour AS VARCHAR) 
     let malformed = dead.iter().find(|d| d["headers"]["reason"] == "malformed").unwrap();
     assert_eq!(malformed["value"], "{\"symbol\":\"AAA\", truncated", "the original bytes are kept");
     assert!(malformed["headers"]["source"].as_str().unwrap().contains('@'));
+}
+
+/// Creates an SNS topic and an SQS queue subscribed to it on moto; prints the topic ARN and
+/// the queue URL.
+const SNS_SETUP: &str = r#"
+import boto3, sys
+endpoint, name = sys.argv[1], sys.argv[2]
+kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+sns, sqs = boto3.client("sns", **kw), boto3.client("sqs", **kw)
+arn = sns.create_topic(Name=name)["TopicArn"]
+url = sqs.create_queue(QueueName=name)["QueueUrl"]
+queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+print(arn)
+print(url)
+"#;
+
+/// Drains the SQS queue: one SNS envelope (JSON) per line.
+const SQS_READ: &str = r#"
+import boto3, json, sys
+endpoint, url = sys.argv[1], sys.argv[2]
+kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+sqs = boto3.client("sqs", **kw)
+while True:
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    if not got:
+        break
+    for m in got:
+        print(json.dumps(json.loads(m["Body"])))
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+"#;
+
+/// What a webhook received: (alert id header, body) per POST.
+type Posted = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// A webhook receiver: every POST's `X-Tickloop-Alert-Id` and body, answered 200.
+fn webhook_server() -> (String, Posted) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let shared = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut id, mut length) = (String::new(), 0usize);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    match name.to_ascii_lowercase().as_str() {
+                        "x-tickloop-alert-id" => id = value.trim().to_owned(),
+                        "content-length" => length = value.trim().parse().unwrap_or(0),
+                        _ => {}
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            shared.lock().unwrap().push((id, String::from_utf8(body).unwrap()));
+            let mut stream = stream;
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (url, got)
 }
 
 /// `symbols` × `seconds` of ticks as JSON lines, written to `dir/input.jsonl`.

@@ -104,6 +104,9 @@ pub struct LiveSummary {
     pub features: u64,
     pub predictions: u64,
     pub alerts: u64,
+    /// Alert deliveries to the extra sinks (webhook, SNS), and those failed or dropped.
+    pub alerts_delivered: u64,
+    pub alerts_undelivered: u64,
     pub dead_letters: u64,
     pub skipped_replayed: u64,
     pub checkpoints: u64,
@@ -147,6 +150,8 @@ pub struct LiveRunner {
     /// Shared with a metrics endpoint, if any.
     metrics: Arc<std::sync::Mutex<String>>,
     observer: Option<Box<dyn LiveObserver>>,
+    /// Alert sinks beyond the topic (webhook, SNS), fed without waiting.
+    notifier: Option<tickloop_notify::Notifier>,
 }
 
 impl std::fmt::Debug for LiveRunner {
@@ -190,12 +195,18 @@ impl LiveRunner {
             summary: LiveSummary::default(),
             metrics: Arc::new(std::sync::Mutex::new(String::new())),
             observer: None,
+            notifier: None,
         })
     }
 
     /// Shows every clean tick and each stats window to `observer` (a dashboard).
     pub fn observe(&mut self, observer: Box<dyn LiveObserver>) {
         self.observer = Some(observer);
+    }
+
+    /// Also sends every alert to these sinks (webhook, SNS); see `tickloop-notify`.
+    pub fn notify_with(&mut self, notifier: tickloop_notify::Notifier) {
+        self.notifier = Some(notifier);
     }
 
     /// The Prometheus text the runner last published (refreshed every stats interval).
@@ -254,6 +265,12 @@ impl LiveRunner {
         self.flush_predictions()?;
         self.checkpoint(true)?;
         self.summary.latency = self.latency.total();
+        if let Some(notifier) = self.notifier.take() {
+            let stats = notifier.close();
+            let count = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+            self.summary.alerts_delivered = count(&stats.delivered);
+            self.summary.alerts_undelivered = count(&stats.failed) + count(&stats.dropped);
+        }
         Ok(self.summary.clone())
     }
 
@@ -331,6 +348,14 @@ impl LiveRunner {
                     self.summary.alerts += 1;
                     // The log is an alert sink too (journald/CloudWatch pick it up).
                     tracing::warn!(target: "tickloop::alerts", alert = %String::from_utf8_lossy(&out.value), "alert");
+                    if let Some(notifier) = &self.notifier {
+                        let id = out.headers.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.as_slice());
+                        notifier.notify(tickloop_notify::AlertMessage {
+                            id: String::from_utf8_lossy(id.unwrap_or_default()).into_owned(),
+                            symbol: String::from_utf8_lossy(&out.key).into_owned(),
+                            json: String::from_utf8_lossy(&out.value).into_owned(),
+                        });
+                    }
                     &self.config.alerts_topic
                 }
                 OutputKind::DeadLetter => {
