@@ -383,30 +383,44 @@ fn start_kafka(python: &Path) -> Result<(Service, String), String> {
     let tansu = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let port = free_port()?;
     let url = format!("tcp://127.0.0.1:{port}");
+    let mut cmd = Command::new(&tansu);
+    cmd.args([
+        "broker",
+        "--listener-url",
+        &url,
+        "--advertised-listener-url",
+        &url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]);
+    let service = spawn_service("tansu (Kafka broker)", cmd, "tansu.log", port, 30)?;
+    Ok((service, format!("127.0.0.1:{port}")))
+}
+
+/// Starts `cmd` with its output in `.services/<log>`, and waits up to `wait_secs` for it to
+/// listen on `port`.
+fn spawn_service(
+    name: &'static str,
+    mut cmd: Command,
+    log: &str,
+    port: u16,
+    wait_secs: u64,
+) -> Result<Service, String> {
     let dir = root().join(".services");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let logs = dir.join("tansu.log");
-    let log = std::fs::File::create(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-    let child = Command::new(&tansu)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-            "--storage-engine",
-            "memory://tansu/",
-        ])
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
+    let logs = dir.join(log);
+    let file = std::fs::File::create(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let child = cmd
+        .stdout(file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(file)
         .spawn()
-        .map_err(|e| format!("starting {tansu}: {e}"))?;
-    let service = Service { name: "tansu (Kafka broker)", child };
-    if !wait_for_port(port, std::time::Duration::from_secs(30)) {
-        return Err(format!("tansu did not listen on port {port} within 30 s; see {}", logs.display()));
+        .map_err(|e| format!("starting {name}: {e}"))?;
+    let service = Service { name, child };
+    if !wait_for_port(port, std::time::Duration::from_secs(wait_secs)) {
+        return Err(format!("{name} did not listen on port {port} within {wait_secs} s; see {}", logs.display()));
     }
-    eprintln!("xtask: tansu (Kafka broker) on 127.0.0.1:{port}");
-    Ok((service, format!("127.0.0.1:{port}")))
+    eprintln!("xtask: {name} on 127.0.0.1:{port}");
+    Ok(service)
 }
 
 /// How the tests reach the S3-compatible server ([`start_s3`]); the key is a local test key.
@@ -434,44 +448,21 @@ fn start_s3() -> Result<Service, String> {
     );
     let config = dir.join("s3.json");
     std::fs::write(&config, identities).map_err(|e| format!("{}: {e}", config.display()))?;
-    let logs = dir.join("weed.log");
-    let log = std::fs::File::create(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-    let child = Command::new(&weed)
-        .arg("mini")
+    let mut cmd = Command::new(&weed);
+    cmd.arg("mini")
         .arg(format!("-dir={}", dir.join("data").display()))
         .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false", "-bucket=lake"])
-        .arg(format!("-s3.config={}", config.display()))
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", weed.display()))?;
-    let service = Service { name: "SeaweedFS (S3)", child };
-    if !wait_for_port(8333, std::time::Duration::from_secs(60)) {
-        return Err(format!("SeaweedFS did not serve S3 on port 8333 within 60 s; see {}", logs.display()));
-    }
-    eprintln!("xtask: SeaweedFS (S3) on 127.0.0.1:8333, bucket lake");
-    Ok(service)
+        .arg(format!("-s3.config={}", config.display()));
+    spawn_service("SeaweedFS (S3)", cmd, "seaweedfs/weed.log", 8333, 60)
 }
 
 /// Starts moto's AWS-compatible server (SNS, SQS) on a free loopback port; returns it and
 /// its endpoint URL.
 fn start_moto() -> Result<(Service, String), String> {
     let port = free_port()?;
-    let dir = root().join(".services");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let logs = dir.join("moto.log");
-    let log = std::fs::File::create(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-    let child = Command::new(root().join(".venv/bin/moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("starting moto_server: {e}"))?;
-    let service = Service { name: "moto (SNS, SQS)", child };
-    if !wait_for_port(port, std::time::Duration::from_secs(30)) {
-        return Err(format!("moto did not listen on port {port} within 30 s; see {}", logs.display()));
-    }
-    eprintln!("xtask: moto (SNS, SQS) on 127.0.0.1:{port}");
+    let mut cmd = Command::new(root().join(".venv/bin/moto_server"));
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    let service = spawn_service("moto (SNS, SQS)", cmd, "moto.log", port, 30)?;
     Ok((service, format!("http://127.0.0.1:{port}")))
 }
 

@@ -25,18 +25,8 @@ impl Sns {
             .enable_all()
             .build()
             .map_err(|e| NotifyError::Config(format!("SNS runtime: {e}")))?;
-        let region = region.map(str::to_owned);
-        let shared = runtime.block_on(async move {
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-            if let Some(region) = region {
-                loader = loader.region(aws_config::Region::new(region));
-            }
-            loader.load().await
-        });
+        let shared = tickloop_s3::aws_sdk_config(&runtime, region.map(str::to_owned));
         let mut config = aws_sdk_sns::config::Builder::from(&shared);
-        if shared.region().is_none() {
-            config = config.region(aws_config::Region::from_static("us-east-1"));
-        }
         if let Some(endpoint) = endpoint {
             config = config.endpoint_url(endpoint);
         }

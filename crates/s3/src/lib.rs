@@ -79,22 +79,29 @@ impl fmt::Debug for S3Store {
     }
 }
 
+/// The configuration every AWS client of tickloop starts from: credentials from the
+/// standard chain (environment, profile, instance role), `region` or the chain's, else
+/// us-east-1.
+pub fn aws_sdk_config(runtime: &tokio::runtime::Runtime, region: Option<String>) -> aws_config::SdkConfig {
+    let shared = runtime.block_on(async move {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = region {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+        loader.load().await
+    });
+    if shared.region().is_some() {
+        return shared;
+    }
+    shared.into_builder().region(aws_config::Region::from_static("us-east-1")).build()
+}
+
 impl S3Store {
     /// Connects lazily (no request is made until the first operation).
     pub fn connect(location: S3Location, options: &S3Options) -> Result<Self, S3Error> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(S3Error::Runtime)?;
-        let region = options.region.clone();
-        let shared = runtime.block_on(async move {
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-            if let Some(region) = region {
-                loader = loader.region(aws_config::Region::new(region));
-            }
-            loader.load().await
-        });
+        let shared = aws_sdk_config(&runtime, options.region.clone());
         let mut config = aws_sdk_s3::config::Builder::from(&shared);
-        if shared.region().is_none() {
-            config = config.region(aws_config::Region::from_static("us-east-1"));
-        }
         if let Some(endpoint) = &options.endpoint {
             config = config.endpoint_url(endpoint);
         }
