@@ -20,6 +20,7 @@ fn experiment(lake: &std::path::Path, start: Timestamp, end: Timestamp) -> Exper
         sim: None,
         pipeline: Default::default(),
         strategy: Default::default(),
+        model: None,
         execution: Default::default(),
         report: Default::default(),
     }

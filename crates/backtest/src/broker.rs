@@ -119,11 +119,18 @@ impl Broker {
     /// Sets the target for `tick.symbol` as a fraction of its allocation, priced at the
     /// decision tick's close; an order for the difference replaces any pending one.
     pub fn set_target(&mut self, tick: &Tick, weight: f64) {
+        self.set_target_at(tick.symbol, tick.ts_event, weight);
+    }
+
+    /// Sets the target for `symbol`, decided at `decided_at` and priced at the symbol's last
+    /// close (a symbol without a close yet cannot be sized: its target is ignored).
+    pub fn set_target_at(&mut self, symbol: SymbolId, decided_at: Timestamp, weight: f64) {
         let weight = weight.clamp(-1.0, 1.0);
         let allocation = self.allocation;
-        let fill_from = tick.ts_event.add_nanos(self.config.latency_ms as i64 * 1_000_000 + TICK_SPAN);
-        let book = self.book(tick.symbol);
-        let target = (weight * allocation / tick.close.get()).trunc();
+        let fill_from = decided_at.add_nanos(self.config.latency_ms as i64 * 1_000_000 + TICK_SPAN);
+        let book = self.book(symbol);
+        let Some(close) = book.last_close else { return };
+        let target = (weight * allocation / close).trunc();
         let quantity = target - book.position;
         // Re-stating the target an order is already working towards keeps that order (and
         // its place in time); only a different target replaces it.

@@ -24,6 +24,9 @@ pub struct ExperimentConfig {
     pub pipeline: PipelineConfig,
     #[serde(default)]
     pub strategy: StrategyConfig,
+    /// A trained model whose predictions join the pipeline (`[model] path = "models/gbm"`).
+    #[serde(default)]
+    pub model: Option<ModelConfig>,
     #[serde(default)]
     pub execution: ExecutionConfig,
     #[serde(default)]
@@ -46,6 +49,21 @@ pub struct DataConfig {
 
 fn default_lake() -> PathBuf {
     PathBuf::from("data/lake")
+}
+
+/// Which model an experiment runs, and how often it predicts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A model directory (its latest version) or a version directory (`models/gbm/v3`).
+    pub path: PathBuf,
+    /// Predict each symbol once per this many event seconds.
+    #[serde(default = "default_predict_every")]
+    pub predict_every_secs: u32,
+}
+
+fn default_predict_every() -> u32 {
+    60
 }
 
 /// The simulated broker.
@@ -119,6 +137,12 @@ impl ExperimentConfig {
         }
         if let Err(e) = self.pipeline.alerts.validate() {
             return fail(format!("pipeline.alerts: {e}"));
+        }
+        if self.strategy.needs_model() && self.model.is_none() {
+            return fail("the strategy trades a model's predictions: add [model] path = \"models/<name>\"".into());
+        }
+        if self.model.as_ref().is_some_and(|m| m.predict_every_secs == 0) {
+            return fail("model.predict_every_secs must be at least 1".into());
         }
         if let Some(sim) = &self.sim {
             sim.validate().map_err(|e| BacktestError::Config { path: PathBuf::new(), reason: e.to_string() })?;

@@ -20,7 +20,7 @@ use tickloop_core::{Engine, Outputs, Sink, SinkError, Source, Strategy, Tick, Ti
 use tickloop_pipeline::{Pipeline, PipelineStats};
 
 pub use broker::{Broker, Fill};
-pub use config::{DataConfig, ExecutionConfig, ExperimentConfig, ReportConfig};
+pub use config::{DataConfig, ExecutionConfig, ExperimentConfig, ModelConfig, ReportConfig};
 pub use html::{AlertMark, render_report_html};
 pub use metrics::{EquityPoint, Metrics};
 pub use sample::{SampleSummary, generate_sample};
@@ -41,6 +41,8 @@ pub enum BacktestError {
     Engine(#[from] tickloop_core::EngineError),
     #[error(transparent)]
     Strategy(#[from] tickloop_strategies::StrategyError),
+    #[error(transparent)]
+    Model(#[from] tickloop_models::ModelError),
 }
 
 /// What the data looked like, so a report says what it was computed on.
@@ -68,11 +70,15 @@ pub struct Report {
     /// `alerts.jsonl`).
     #[serde(skip)]
     pub alert_marks: Vec<AlertMark>,
+    /// The model version whose predictions ran (`name/vN`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// The backtest as an engine sink: fills due orders, asks the strategy, samples equity.
 struct BacktestSink {
     strategy: Box<dyn Strategy + Send>,
+    targets: Vec<(tickloop_core::SymbolId, f64)>,
     broker: Broker,
     sample_step: i64,
     next_sample: Option<Timestamp>,
@@ -118,8 +124,11 @@ impl Sink for BacktestSink {
         self.record_fingerprint(&tick);
         self.alert_marks.extend(out.alerts.iter().map(|a| AlertMark { ts: a.ts_event, kind: a.kind }));
         self.broker.on_tick(&tick);
-        if let Some(weight) = self.strategy.on_tick(&tick, out) {
-            self.broker.set_target(&tick, weight);
+        self.targets.clear();
+        self.strategy.on_outputs(&tick, out, &mut self.targets);
+        for &(symbol, weight) in &self.targets {
+            // Decided now, at this tick's time: never earlier than the data behind it.
+            self.broker.set_target_at(symbol, tick.ts_event, weight);
         }
         Ok(())
     }
@@ -138,12 +147,40 @@ pub fn run_backtest(
     source: &mut dyn Source,
     observers: &mut [&mut dyn Sink],
 ) -> Result<Report, BacktestError> {
-    let pipeline_config = config.resolved_pipeline();
-    let pipeline = Pipeline::new(&pipeline_config);
+    run_backtest_with_model(config, source, observers, None)
+}
+
+/// [`run_backtest`] with the experiment's model loaded (the caller loads it: this crate
+/// sees the `Predictor` interface, not the model crates).
+pub fn run_backtest_with_model(
+    config: &ExperimentConfig,
+    source: &mut dyn Source,
+    observers: &mut [&mut dyn Sink],
+    model: Option<std::sync::Arc<dyn tickloop_models::Predictor>>,
+) -> Result<Report, BacktestError> {
+    let mut pipeline_config = config.resolved_pipeline();
+    let model_id = model.as_ref().map(|m| m.card().id());
+    let mut pipeline = match &model {
+        Some(m) => {
+            pipeline_config.require_model(m.card())?;
+            Pipeline::new(&pipeline_config)
+        }
+        None => Pipeline::new(&pipeline_config),
+    };
+    if let Some(m) = model {
+        let every = config.model.as_ref().map_or(60, |c| c.predict_every_secs);
+        pipeline = pipeline.with_model(m, every)?;
+    } else if config.strategy.needs_model() {
+        return Err(BacktestError::Config {
+            path: std::path::PathBuf::new(),
+            reason: "the strategy needs the experiment's model, and none was loaded".into(),
+        });
+    }
     let strategy = config.strategy.build(pipeline.features())?;
     let symbols = source.symbols().len();
     let mut sink = BacktestSink {
         strategy,
+        targets: Vec::new(),
         broker: Broker::new(config.execution.clone(), symbols),
         sample_step: i64::from(config.report.sample_secs) * tickloop_core::NANOS_PER_SECOND,
         next_sample: None,
@@ -180,6 +217,7 @@ pub fn run_backtest(
         metrics,
         equity: sink.equity,
         alert_marks: sink.alert_marks,
+        model: model_id,
     })
 }
 

@@ -4,7 +4,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
-use tickloop_backtest::{ExperimentConfig, Report, generate_sample, run_backtest, write_report};
+use tickloop_backtest::{ExperimentConfig, Report, generate_sample, run_backtest_with_model, write_report};
 use tickloop_core::{Source, Timestamp};
 use tickloop_lake::{AlertFile, Dataset, DeadLetterFile, LakeSource};
 
@@ -87,7 +87,17 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let mut progress = ProgressSink::new(tick_bar(source.remaining_hint().unwrap_or(0), "backtest"));
     let mut dead_letters = DeadLetterFile::new(dir.join("rejects.jsonl"), source.symbols().clone());
     let mut alerts = AlertFile::new(dir.join("alerts.jsonl"), source.symbols().clone());
-    let report = run_backtest(&config, &mut source, &mut [&mut progress, &mut dead_letters, &mut alerts])?;
+    let model = match &config.model {
+        Some(m) => {
+            let model = crate::train::load_model(&m.path)
+                .with_context(|| format!("loading the experiment's model {}", m.path.display()))?;
+            eprintln!("predicting with {} every {} s", model.card().id(), m.predict_every_secs);
+            Some(std::sync::Arc::from(model))
+        }
+        None => None,
+    };
+    let report =
+        run_backtest_with_model(&config, &mut source, &mut [&mut progress, &mut dead_letters, &mut alerts], model)?;
     let wall_secs = started.elapsed().as_secs_f64();
     write_report(&dir, &config, &report)?;
     let info = RunInfo {
@@ -136,6 +146,7 @@ fn print_summary(report: &Report, info: &RunInfo<'_>, dir: &Path) {
     };
     let rows = [
         ("experiment", report.experiment.clone()),
+        ("model", report.model.clone().unwrap_or_else(|| "none".into())),
         ("data", format!("{} ticks, {} symbols, {span}", d.ticks, d.symbols)),
         (
             "cleaning",

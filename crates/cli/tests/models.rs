@@ -84,6 +84,38 @@ fn gbm_trains_reproducibly_beats_baselines_walks_forward_and_serves_sagemaker_st
     assert!(Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(&unpacked).status().unwrap().success());
 
     serve_and_check(&unpacked, &lake, &c);
+
+    // A backtest trading the model's predictions: reproducible to the byte.
+    let experiment = |with_model: bool| {
+        let model = if with_model { format!("[model]\npath = \"{}\"\n", models.display()) } else { String::new() };
+        format!(
+            "name = \"gbm-trend\"\n[data]\nlake = \"{}\"\nstart = \"2024-01-02T14:30:00Z\"\nend = \"2024-01-02T18:30:00Z\"\n{model}[strategy]\nkind = \"model_trend\"\nthreshold_bps = 2.0\nallow_short = true\n",
+            lake.display()
+        )
+    };
+    let exp = dir.path().join("gbm-trend.toml");
+    std::fs::write(&exp, experiment(true)).unwrap();
+    let runs = dir.path().join("runs");
+    for _ in 0..2 {
+        let out = ok(tickloop().args(["backtest", "--experiment"]).arg(&exp).arg("--runs-dir").arg(&runs));
+        assert!(out.contains("gbm/v2"), "{out}");
+    }
+    let reports: Vec<Vec<u8>> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path().join("report.json")).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0], reports[1], "same model, data and config ⇒ byte-identical report.json");
+    let report: serde_json::Value = serde_json::from_slice(&reports[0]).unwrap();
+    assert_eq!(report["model"], "gbm/v2");
+    assert!(report["pipeline"]["predictions"].as_u64().unwrap() > 32 * 200, "{}", report["pipeline"]);
+    assert!(report["metrics"]["trades"].as_u64().unwrap() > 0, "{}", report["metrics"]);
+
+    // A model strategy without a model is refused up front, saying what to add.
+    std::fs::write(&exp, experiment(false)).unwrap();
+    let out = tickloop().args(["backtest", "--experiment"]).arg(&exp).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("[model]"), "{stderr}");
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! Strategies: each turns a tick's pipeline outputs into a target position for its symbol.
 
 mod ma_crossover;
+mod model_trend;
 
 pub use ma_crossover::MaCrossover;
+pub use model_trend::ModelTrend;
 
 use serde::{Deserialize, Serialize};
 use tickloop_core::Strategy;
@@ -22,6 +24,18 @@ pub enum StrategyConfig {
         #[serde(default)]
         allow_short: bool,
     },
+    /// Trades the experiment's `[model]`: long when the predicted next-horizon return is at
+    /// least `threshold_bps`, short (if allowed) at or below −`threshold_bps`, else flat.
+    ModelTrend {
+        #[serde(default = "default_threshold_bps")]
+        threshold_bps: f64,
+        #[serde(default)]
+        allow_short: bool,
+    },
+}
+
+fn default_threshold_bps() -> f64 {
+    2.0
 }
 
 impl Default for StrategyConfig {
@@ -43,7 +57,13 @@ impl StrategyConfig {
     pub fn required_features(&self) -> Vec<FeatureSpec> {
         match *self {
             StrategyConfig::MaCrossover { fast, slow, .. } => vec![FeatureSpec::Sma(fast), FeatureSpec::Sma(slow)],
+            StrategyConfig::ModelTrend { .. } => Vec::new(),
         }
+    }
+
+    /// Whether the strategy trades a model's predictions (the experiment needs `[model]`).
+    pub fn needs_model(&self) -> bool {
+        matches!(self, StrategyConfig::ModelTrend { .. })
     }
 
     pub fn build(&self, features: &FeatureIndex) -> Result<Box<dyn Strategy + Send>, StrategyError> {
@@ -62,6 +82,14 @@ impl StrategyConfig {
                     band_bps,
                     allow_short,
                 )))
+            }
+            StrategyConfig::ModelTrend { threshold_bps, allow_short } => {
+                if !(0.0..10_000.0).contains(&threshold_bps) {
+                    return Err(StrategyError::Invalid(format!(
+                        "threshold_bps must be in [0, 10000), got {threshold_bps}"
+                    )));
+                }
+                Ok(Box::new(ModelTrend::new(threshold_bps, allow_short)))
             }
         }
     }
