@@ -6,7 +6,7 @@ use clap::Args;
 use serde::Serialize;
 use tickloop_backtest::{ExperimentConfig, Report, generate_sample, run_backtest_with_model, write_report};
 use tickloop_core::{Source, Timestamp};
-use tickloop_lake::{AlertFile, Dataset, DeadLetterFile, LakeSource};
+use tickloop_lake::{Dataset, DeadLetterFile, LakeSource, OutputFile};
 
 use crate::lake_args::S3Args;
 use crate::progress::{ProgressSink, tick_bar};
@@ -86,7 +86,8 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let mut source = LakeSource::open(&lake, start, end).with_context(|| format!("opening lake {}", lake_root))?;
     let mut progress = ProgressSink::new(tick_bar(source.remaining_hint().unwrap_or(0), "backtest"));
     let mut dead_letters = DeadLetterFile::new(dir.join("rejects.jsonl"), source.symbols().clone());
-    let mut alerts = AlertFile::new(dir.join("alerts.jsonl"), source.symbols().clone());
+    let mut alerts = OutputFile::alerts(dir.join("alerts.jsonl"), source.symbols().clone());
+    let mut predictions = OutputFile::predictions(dir.join("predictions.jsonl"), source.symbols().clone());
     let model = match &config.model {
         Some(m) => {
             let model = crate::train::load_model(&m.path)
@@ -96,8 +97,12 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let report =
-        run_backtest_with_model(&config, &mut source, &mut [&mut progress, &mut dead_letters, &mut alerts], model)?;
+    let report = run_backtest_with_model(
+        &config,
+        &mut source,
+        &mut [&mut progress, &mut dead_letters, &mut alerts, &mut predictions],
+        model,
+    )?;
     let wall_secs = started.elapsed().as_secs_f64();
     write_report(&dir, &config, &report)?;
     let info = RunInfo {
@@ -146,7 +151,13 @@ fn print_summary(report: &Report, info: &RunInfo<'_>, dir: &Path) {
     };
     let rows = [
         ("experiment", report.experiment.clone()),
-        ("model", report.model.clone().unwrap_or_else(|| "none".into())),
+        (
+            "model",
+            match &report.model {
+                Some(id) => format!("{id}: {} predictions (see predictions.jsonl)", report.pipeline.predictions),
+                None => "none".into(),
+            },
+        ),
         ("data", format!("{} ticks, {} symbols, {span}", d.ticks, d.symbols)),
         (
             "cleaning",
@@ -159,8 +170,10 @@ fn print_summary(report: &Report, info: &RunInfo<'_>, dir: &Path) {
         (
             "alerts",
             format!(
-                "{} volume spikes, {} price drops (see alerts.jsonl)",
-                report.pipeline.alerts.volume_spike, report.pipeline.alerts.price_drop
+                "{} volume spikes, {} price drops, {} model anomalies (see alerts.jsonl)",
+                report.pipeline.alerts.volume_spike,
+                report.pipeline.alerts.price_drop,
+                report.pipeline.alerts.model_anomaly
             ),
         ),
         ("total return", format!("{:+.4} %", m.total_return * 100.0)),

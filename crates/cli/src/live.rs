@@ -31,15 +31,18 @@ pub struct LiveArgs {
     #[arg(long, default_value = "predictions")]
     predictions_topic: String,
     /// A trained model (models/<name> = its latest version, or models/<name>/vN): adds
-    /// the prediction stage, publishing to the predictions topic.
+    /// the prediction stage, publishing to the predictions topic. Defaults to the
+    /// experiment's [model] path, so live predicts as the backtest does.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Predict each symbol once per this many event seconds (one bar by default).
-    #[arg(long, default_value_t = 60)]
-    predict_every: u32,
+    /// Predict each symbol once per this many event seconds [default: the experiment's
+    /// predict_every_secs, or 60].
+    #[arg(long)]
+    predict_every: Option<u32>,
     /// Send windows to this model server (http://host:port, `tickloop serve-model`)
-    /// instead of predicting in process; --model still names the card (features, window).
-    #[arg(long, requires = "model")]
+    /// instead of predicting in process; --model (or the experiment's [model]) still names
+    /// the card (features, window).
+    #[arg(long)]
     model_endpoint: Option<String>,
     /// Bearer token for --model-endpoint.
     #[arg(long, env = "TICKLOOP_MODEL_TOKEN", hide_env_values = true)]
@@ -112,7 +115,15 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     config.stats_interval = args.stats_interval;
     config.exit_when_idle = args.exit_when_idle;
     config.pipeline = experiment.resolved_pipeline();
-    if let Some(path) = &args.model {
+    let model_path = args.model.clone().or_else(|| experiment.model.as_ref().map(|m| m.path.clone()));
+    let predict_every =
+        args.predict_every.or_else(|| experiment.model.as_ref().map(|m| m.predict_every_secs)).unwrap_or(60);
+    if model_path.is_none() && args.model_endpoint.is_some() {
+        anyhow::bail!(
+            "--model-endpoint needs the model's card: pass --model, or give the experiment a [model] section"
+        );
+    }
+    if let Some(path) = &model_path {
         let model: Box<dyn tickloop_models::Predictor> = match &args.model_endpoint {
             Some(url) => {
                 let card = tickloop_models::load_card(&tickloop_models::resolve(path)?)?;
@@ -121,8 +132,8 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
             None => crate::train::load_model(path)?,
         };
         config.pipeline.require_model(model.card())?;
-        eprintln!("predicting with {} every {} s", model.card().id(), args.predict_every);
-        config.model = Some(tickloop_live::LiveModel { model: Arc::from(model), every_secs: args.predict_every });
+        eprintln!("predicting with {} every {predict_every} s", model.card().id());
+        config.model = Some(tickloop_live::LiveModel { model: Arc::from(model), every_secs: predict_every });
     }
     config.lake = args.lake.as_deref().map(|root| args.s3.open(root)).transpose()?;
     config.lake_flush_interval = args.lake_flush_interval;

@@ -110,6 +110,7 @@ struct Topics {
     input: String,
     features: String,
     alerts: String,
+    predictions: String,
     dlq: String,
     group: String,
 }
@@ -121,6 +122,7 @@ impl Topics {
             input: format!("ticks-{tag}"),
             features: format!("features-{tag}"),
             alerts: format!("alerts-{tag}"),
+            predictions: format!("predictions-{tag}"),
             dlq: format!("dlq-{tag}"),
             group: format!("live-{tag}"),
         }
@@ -131,6 +133,7 @@ impl Topics {
         cmd.args(["live", "--brokers", brokers, "--group", &self.group])
             .args(["--input-topic", &self.input, "--features-topic", &self.features])
             .args(["--alerts-topic", &self.alerts, "--dead-letter-topic", &self.dlq])
+            .args(["--predictions-topic", &self.predictions])
             .arg("--experiment")
             .arg(experiment)
             .arg("--state")
@@ -390,17 +393,26 @@ fn kill_9_mid_stream_loses_no_input_and_duplicates_carry_identical_values() {
 /// The parity promise: the same recorded ticks through `tickloop backtest` (lake source)
 /// and through the broker (`feed --replay` → `live`) raise identical alerts — same ids, same
 /// values — because both run the experiment's one pipeline.
+/// The parity the live runner promises: the same recorded ticks through `tickloop
+/// backtest` (lake source) and through the broker (`feed --replay` → `live`) give the same
+/// predictions and alerts, id for id and value for value.
 #[test]
-fn replaying_the_lake_through_kafka_raises_exactly_the_backtests_alerts() {
+fn replaying_the_lake_through_kafka_gives_exactly_the_backtests_predictions_and_alerts() {
     let Some((brokers, py)) = services() else { return };
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let sim = tickloop()
-        .args(["sim", "--symbols", "8", "--duration", "40m", "--seed", "3", "--lake"])
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(tickloop().args(["sim", "--symbols", "8", "--duration", "2401s", "--seed", "3", "--lake"]).arg(&lake));
+    let models = dir.path().join("models/gbm");
+    run(tickloop()
+        .args(["train", "--model", "gbm", "--features", "log_return,rsi_14", "--iterations", "20", "--lake"])
         .arg(&lake)
-        .output()
-        .unwrap();
-    assert!(sim.status.success(), "{}", String::from_utf8_lossy(&sim.stderr));
+        .arg("--out")
+        .arg(&models));
     let experiment = dir.path().join("parity.toml");
     std::fs::write(
         &experiment,
@@ -410,62 +422,78 @@ name = "parity"
 [data]
 lake = "{}"
 start = "2024-01-02T14:30:00Z"
-end = "2024-01-02T15:10:00Z"
+end = "2024-01-02T15:10:01Z"
 [pipeline]
 features = ["log_return", "sma_60", "rsi_14"]
 [pipeline.alerts]
 cooldown_secs = 60
 volume_spike = {{ zscore = 3.0, window = 60 }}
 price_drop = {{ pct = 0.3, window = 60 }}
+model_anomaly = {{ sigmas = 1.5, window = 10 }}
+[model]
+path = "{}"
+predict_every_secs = 60
 [strategy]
 kind = "ma_crossover"
 fast = 30
 slow = 120
 "#,
-            lake.display()
+            lake.display(),
+            models.display()
         ),
     )
     .unwrap();
     let runs = dir.path().join("runs");
-    let backtest =
-        tickloop().arg("backtest").arg("--experiment").arg(&experiment).arg("--runs-dir").arg(&runs).output().unwrap();
-    assert!(backtest.status.success(), "{}", String::from_utf8_lossy(&backtest.stderr));
+    run(tickloop().arg("backtest").arg("--experiment").arg(&experiment).arg("--runs-dir").arg(&runs));
     let run_dir = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
-    let expected: Vec<Value> = std::fs::read_to_string(run_dir.join("alerts.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(expected.len() >= 5, "the rules should fire on 40 minutes of 8 symbols: {}", expected.len());
+    let from_file = |name: &str| -> Vec<Value> {
+        let mut lines: Vec<Value> = std::fs::read_to_string(run_dir.join(name))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        lines.sort_by_key(|v| v["id"].as_str().unwrap().to_owned());
+        lines
+    };
+    let (expected_alerts, expected_predictions) = (from_file("alerts.jsonl"), from_file("predictions.jsonl"));
+    assert!(expected_alerts.len() >= 5, "the rules should fire on 40 minutes of 8 symbols: {}", expected_alerts.len());
+    assert!(
+        expected_alerts.iter().any(|a| a["kind"] == "model_anomaly"),
+        "the model-anomaly rule fires too: {expected_alerts:?}"
+    );
+    // Each symbol is predicted when warm and then once a minute. The data ends on a minute
+    // boundary: that second's batch is predicted only because the engine flushes it when
+    // the input ends, as the live runner flushes when the stream pauses.
+    assert!(expected_predictions.len() >= 8 * 40, "{} predictions", expected_predictions.len());
+    let last_minute = "2024-01-02T15:10:00Z";
+    assert!(expected_predictions.iter().filter(|p| p["ts_event"] == last_minute).count() == 8);
 
     let topics = Topics::new("parity");
-    let feed = tickloop()
+    let fed = run(tickloop()
         .args(["feed", "--brokers", &brokers, "--topic", &topics.input, "--partitions", "3"])
-        .args(["--start", "2024-01-02T14:30:00Z", "--duration", "40m", "--rate", "100000", "--replay"])
-        .arg(&lake)
-        .output()
-        .unwrap();
-    assert!(feed.status.success(), "{}", String::from_utf8_lossy(&feed.stderr));
-    assert!(String::from_utf8_lossy(&feed.stdout).contains("published 19200 ticks of 8 symbols"));
-    let out =
-        topics.live(&brokers, &dir.path().join("state"), &experiment, &["--exit-when-idle", "4s"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        .args(["--start", "2024-01-02T14:30:00Z", "--duration", "2401s", "--rate", "100000", "--replay"])
+        .arg(&lake));
+    assert!(fed.contains("published 19208 ticks of 8 symbols"), "{fed}");
+    // No --model: live takes the experiment's [model], as the backtest did.
+    run(&mut topics.live(&brokers, &dir.path().join("state"), &experiment, &["--exit-when-idle", "4s"]));
 
-    let mut got: Vec<Value> = read_topic(&py, &brokers, &topics.alerts)
-        .iter()
-        .map(|r| {
-            let mut v: Value = serde_json::from_str(r["value"].as_str().unwrap()).unwrap();
-            let map = v.as_object_mut().unwrap();
-            map.remove("ts_recv");
-            map.remove("ts_emit");
-            v
-        })
-        .collect();
-    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
-    got.sort_by_key(id);
-    let mut expected = expected;
-    expected.sort_by_key(id);
-    assert_eq!(got, expected);
+    let published = |topic: &str| -> Vec<Value> {
+        let mut got: Vec<Value> = read_topic(&py, &brokers, topic)
+            .iter()
+            .map(|r| {
+                let mut v: Value = serde_json::from_str(r["value"].as_str().unwrap()).unwrap();
+                assert_eq!(r["headers"]["id"], v["id"], "the id header names the value");
+                let map = v.as_object_mut().unwrap();
+                map.remove("ts_recv");
+                map.remove("ts_emit");
+                v
+            })
+            .collect();
+        got.sort_by_key(|v| v["id"].as_str().unwrap().to_owned());
+        got
+    };
+    assert_eq!(published(&topics.predictions), expected_predictions);
+    assert_eq!(published(&topics.alerts), expected_alerts);
 }
 
 /// Two runners in one group split the partitions; when the second joins, partitions move,
@@ -529,13 +557,12 @@ fn live_predicts_with_a_trained_model_exactly_as_the_pipeline_does_in_process() 
         .arg(&models));
 
     let topics = Topics::new("predict");
-    let predictions_topic = format!("predictions-{}", std::process::id());
     let input = write_market(dir.path(), "P", 3, 180);
     python(&py, CREATE, &[&brokers, &topics.input]);
     python(&py, PRODUCE, &[&brokers, &topics.input, input.to_str().unwrap(), "0"]);
     let out = topics
         .live(&brokers, &dir.path().join("state"), &default_experiment(), &["--exit-when-idle", "4s"])
-        .args(["--predictions-topic", &predictions_topic, "--model"])
+        .arg("--model")
         .arg(&models)
         .output()
         .unwrap();
@@ -564,7 +591,7 @@ fn live_predicts_with_a_trained_model_exactly_as_the_pipeline_does_in_process() 
         }
     }
     outputs.clear();
-    pipeline.flush_predictions(&mut outputs);
+    tickloop_core::Component::flush(&mut pipeline, &mut outputs);
     for p in &outputs.predictions {
         expected.insert(format!("predictions/{}/gbm/v1/{}", symbols.name(p.symbol), p.ts_event), p.value);
     }
@@ -572,7 +599,7 @@ fn live_predicts_with_a_trained_model_exactly_as_the_pipeline_does_in_process() 
     assert!(expected.contains_key("predictions/P01/gbm/v1/2024-01-02T14:31:00Z"));
 
     let mut published = BTreeMap::new();
-    for record in read_topic(&py, &brokers, &predictions_topic) {
+    for record in read_topic(&py, &brokers, &topics.predictions) {
         let value: Value = serde_json::from_str(record["value"].as_str().unwrap()).unwrap();
         assert_eq!(record["headers"]["id"], value["id"]);
         assert_eq!(value["model"], "gbm/v1");

@@ -38,6 +38,11 @@ impl Outputs {
 pub trait Component {
     fn on_tick(&mut self, tick: &Tick, out: &mut Outputs);
 
+    /// The input paused or ended: emit anything held back for batching (the prediction
+    /// stage batches one event second's windows until the next second starts). Outputs
+    /// must not depend on when this is called, only on the ticks seen.
+    fn flush(&mut self, _out: &mut Outputs) {}
+
     fn snapshot(&self) -> Result<Snapshot, SnapshotError>;
 
     fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError>;

@@ -29,6 +29,12 @@ pub trait Sink {
     /// Called once per input tick, in order, with what the pipeline produced for it.
     fn on_outputs(&mut self, input: &Tick, out: &Outputs) -> Result<(), SinkError>;
 
+    /// Called with what [`Component::flush`] produced when the input ended (no input tick
+    /// goes with it). Sinks of predictions must handle it; the default ignores it.
+    fn on_flush(&mut self, _out: &Outputs) -> Result<(), SinkError> {
+        Ok(())
+    }
+
     /// Called once after the source is exhausted: flush and close.
     fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())
@@ -141,6 +147,11 @@ impl<P: Component> Engine<P> {
             self.step(&tick, sinks)?;
         }
         let ts = self.clock.now();
+        self.outputs.clear();
+        self.pipeline.flush(&mut self.outputs);
+        for (index, sink) in sinks.iter_mut().enumerate() {
+            sink.on_flush(&self.outputs).map_err(|source| EngineError::Sink { index, ts, source })?;
+        }
         for (index, sink) in sinks.iter_mut().enumerate() {
             sink.finish().map_err(|source| EngineError::Sink { index, ts, source })?;
         }
@@ -205,6 +216,7 @@ mod tests {
     #[derive(Default)]
     struct Collect {
         closes: Vec<f64>,
+        flushed: Vec<f64>,
         finished: bool,
     }
 
@@ -213,10 +225,50 @@ mod tests {
             self.closes.extend_from_slice(&out.features);
             Ok(())
         }
+        fn on_flush(&mut self, out: &Outputs) -> Result<(), SinkError> {
+            assert!(!self.finished, "flushed outputs come before finish");
+            self.flushed.extend_from_slice(&out.features);
+            Ok(())
+        }
         fn finish(&mut self) -> Result<(), SinkError> {
             self.finished = true;
             Ok(())
         }
+    }
+
+    /// Holds every close back until flushed, like the prediction stage's batches.
+    #[derive(Default)]
+    struct Holder {
+        held: Vec<f64>,
+    }
+
+    impl Component for Holder {
+        fn on_tick(&mut self, tick: &Tick, out: &mut Outputs) {
+            out.tick = Some(*tick);
+            self.held.push(tick.close.get());
+        }
+        fn flush(&mut self, out: &mut Outputs) {
+            out.features.append(&mut self.held);
+        }
+        fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
+            Snapshot::of("holder", &self.held)
+        }
+        fn restore(&mut self, s: &Snapshot) -> Result<(), SnapshotError> {
+            self.held = s.decode("holder")?;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn run_hands_what_the_pipeline_held_back_to_every_sink_when_the_input_ends() {
+        let symbols = SymbolTable::from_names(["A"]).unwrap();
+        let mut source = VecSource::new(symbols, vec![tick(1, 10.0), tick(2, 11.0)]);
+        let (mut a, mut b) = (Collect::default(), Collect::default());
+        Engine::new(Holder::default()).run(&mut source, &mut [&mut a, &mut b]).unwrap();
+        assert!(a.closes.is_empty());
+        assert_eq!(a.flushed, vec![10.0, 11.0]);
+        assert_eq!(b.flushed, a.flushed);
+        assert!(a.finished && b.finished);
     }
 
     fn tick(secs: i64, close: f64) -> Tick {

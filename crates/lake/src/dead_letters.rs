@@ -1,5 +1,5 @@
 //! Run outputs on disk as JSON lines: dead letters (every rejected record with its reason)
-//! and alerts (in the same JSON as the live runner publishes).
+//! and alerts and predictions (in the same JSON as the live runner publishes).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -133,31 +133,67 @@ impl Sink for DeadLetterFile {
     }
 }
 
-/// A [`Sink`] that writes every alert as a JSON line ([`tickloop_alerts::alert_json`]), so
-/// a backtest's alerts can be compared with what the live runner publishes.
+/// Which of the pipeline's outputs an [`OutputFile`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// Every alert ([`tickloop_alerts::alert_json`]).
+    Alerts,
+    /// Every prediction ([`tickloop_models::prediction_json`]), including those a final
+    /// flush produces.
+    Predictions,
+}
+
+/// A [`Sink`] that writes alerts or predictions as JSON lines, in the JSON the live runner
+/// publishes (without its receive/emit stamps), so a backtest's outputs can be compared
+/// with the topics record for record.
 #[derive(Debug)]
-pub struct AlertFile {
+pub struct OutputFile {
+    kind: OutputKind,
     file: JsonLinesFile,
     symbols: SymbolTable,
 }
 
-impl AlertFile {
-    pub fn new(path: impl Into<PathBuf>, symbols: SymbolTable) -> Self {
-        AlertFile { file: JsonLinesFile::new(path), symbols }
+impl OutputFile {
+    pub fn new(kind: OutputKind, path: impl Into<PathBuf>, symbols: SymbolTable) -> Self {
+        OutputFile { kind, file: JsonLinesFile::new(path), symbols }
+    }
+
+    pub fn alerts(path: impl Into<PathBuf>, symbols: SymbolTable) -> Self {
+        Self::new(OutputKind::Alerts, path, symbols)
+    }
+
+    pub fn predictions(path: impl Into<PathBuf>, symbols: SymbolTable) -> Self {
+        Self::new(OutputKind::Predictions, path, symbols)
     }
 
     pub fn written(&self) -> u64 {
         self.file.written()
     }
-}
 
-impl Sink for AlertFile {
-    fn on_outputs(&mut self, _input: &Tick, out: &Outputs) -> Result<(), SinkError> {
-        for alert in &out.alerts {
-            let line = tickloop_alerts::alert_json(self.symbols.name(alert.symbol), alert);
+    fn write(&mut self, out: &Outputs) -> Result<(), SinkError> {
+        let symbols = &self.symbols;
+        let lines: Box<dyn Iterator<Item = _>> = match self.kind {
+            OutputKind::Alerts => {
+                Box::new(out.alerts.iter().map(|a| tickloop_alerts::alert_json(symbols.name(a.symbol), a)))
+            }
+            OutputKind::Predictions => {
+                Box::new(out.predictions.iter().map(|p| tickloop_models::prediction_json(symbols.name(p.symbol), p)))
+            }
+        };
+        for line in lines {
             self.file.append(&line).map_err(SinkError::new)?;
         }
         Ok(())
+    }
+}
+
+impl Sink for OutputFile {
+    fn on_outputs(&mut self, _input: &Tick, out: &Outputs) -> Result<(), SinkError> {
+        self.write(out)
+    }
+
+    fn on_flush(&mut self, out: &Outputs) -> Result<(), SinkError> {
+        self.write(out)
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {

@@ -26,7 +26,7 @@ mod store;
 mod tick_file;
 
 pub use alert_table::write_alert_table;
-pub use dead_letters::{AlertFile, DeadLetterFile, JsonLinesFile};
+pub use dead_letters::{DeadLetterFile, JsonLinesFile, OutputFile, OutputKind};
 pub use error::LakeError;
 pub use feature_file::FeatureFileWriter;
 pub use features_job::{FeatureJobSummary, build_features};

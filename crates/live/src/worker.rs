@@ -302,7 +302,7 @@ impl PartitionWorker {
     /// so a prediction does not wait for the next second's first tick).
     pub fn flush_predictions(&mut self, ts_recv: Timestamp, ts_emit: Timestamp, emit: &mut Vec<OutRecord>) {
         self.flushed.clear();
-        self.pipeline.flush_predictions(&mut self.flushed);
+        self.pipeline.flush(&mut self.flushed);
         for p in &self.flushed.predictions {
             let symbol = self.symbols.name(p.symbol);
             emit.push(prediction_record(p, symbol, ts_recv, ts_emit, None));
@@ -315,8 +315,7 @@ impl PartitionWorker {
     }
 }
 
-/// `predictions/<symbol>/<model>/<ts_event>`: one record per symbol, window and model
-/// version, so a replay after a crash yields the same keys and values.
+/// A prediction as published: [`tickloop_models::prediction_json`] plus the live stamps.
 fn prediction_record(
     p: &Prediction,
     symbol: &str,
@@ -324,17 +323,11 @@ fn prediction_record(
     ts_emit: Timestamp,
     source_ts_ms: Option<i64>,
 ) -> OutRecord {
-    let id = format!("predictions/{symbol}/{}/{}", p.model_version, p.ts_event);
-    let value = json!({
-        "id": id,
-        "symbol": symbol,
-        "ts_event": p.ts_event.to_string(),
-        "model": p.model_version,
-        "return": p.value,
-        "ts_recv": ts_recv.to_string(),
-        "ts_emit": ts_emit.to_string(),
-    });
-    output(OutputKind::Predictions, symbol, id, &value, source_ts_ms)
+    let mut value = tickloop_models::prediction_json(symbol, p);
+    let id = tickloop_models::prediction_id(symbol, p);
+    value.insert("ts_recv".into(), json!(ts_recv.to_string()));
+    value.insert("ts_emit".into(), json!(ts_emit.to_string()));
+    output(OutputKind::Predictions, symbol, id, &Value::Object(value), source_ts_ms)
 }
 
 fn output(kind: OutputKind, symbol: &str, id: String, value: &Value, source_ts_ms: Option<i64>) -> OutRecord {

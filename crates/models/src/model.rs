@@ -212,6 +212,28 @@ pub fn resolve(path: &Path) -> Result<PathBuf, ModelError> {
     }
 }
 
+/// `predictions/<symbol>/<model>/<ts_event>`: one id per symbol, window and model version,
+/// so a replay after a crash yields the same ids and downstream consumers can de-duplicate.
+pub fn prediction_id(symbol: &str, p: &tickloop_core::Prediction) -> String {
+    format!("predictions/{symbol}/{}/{}", p.model_version, p.ts_event)
+}
+
+/// A prediction as JSON, the same wherever it is published (the `predictions` topic, a
+/// backtest's `predictions.jsonl`): id, symbol, ts_event, model, return.
+pub fn prediction_json(symbol: &str, p: &tickloop_core::Prediction) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::json;
+    let mut map = serde_json::Map::new();
+    map.insert("id".into(), json!(prediction_id(symbol, p)));
+    map.insert("symbol".into(), json!(symbol));
+    map.insert("ts_event".into(), json!(p.ts_event.to_string()));
+    map.insert("model".into(), json!(p.model_version));
+    map.insert("return".into(), if p.value.is_finite() { json!(p.value) } else { serde_json::Value::Null });
+    if let Some(prob) = p.prob_up {
+        map.insert("prob_up".into(), json!(prob));
+    }
+    map
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -155,12 +155,6 @@ impl Pipeline {
     }
 
     /// Predicts the windows queued so far now instead of when event time moves on.
-    pub fn flush_predictions(&mut self, out: &mut Outputs) {
-        if let Some(stage) = &mut self.predict {
-            stage.flush(&mut out.predictions);
-        }
-    }
-
     pub fn features(&self) -> &FeatureIndex {
         &self.index
     }
@@ -177,6 +171,13 @@ impl Pipeline {
 }
 
 impl Component for Pipeline {
+    /// Predicts the windows queued for the current event second.
+    fn flush(&mut self, out: &mut Outputs) {
+        if let Some(stage) = &mut self.predict {
+            stage.flush(&mut out.predictions);
+        }
+    }
+
     fn on_tick(&mut self, tick: &Tick, out: &mut Outputs) {
         let clean = match self.cleaner.check(tick) {
             Ok(clean) => clean,

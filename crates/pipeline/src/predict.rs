@@ -224,12 +224,12 @@ mod tests {
             out.clear();
             pipeline.on_tick(t, &mut out);
             if flush_each_second && ticks.get(i + 1).is_none_or(|n| n.ts_event != t.ts_event) {
-                pipeline.flush_predictions(&mut out);
+                pipeline.flush(&mut out);
             }
             all.extend(out.predictions.iter().cloned());
         }
         out.clear();
-        pipeline.flush_predictions(&mut out);
+        pipeline.flush(&mut out);
         all.extend(out.predictions);
         all
     }
