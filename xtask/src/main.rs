@@ -239,6 +239,15 @@ fn latency_bench(args: &[String]) -> Result<(), String> {
     let tag = std::process::id();
     let topic = format!("bench-ticks-{tag}");
     let state = root().join(format!(".services/bench-state-{tag}"));
+    // The topic exists before the runner subscribes: a topic created later is found only at
+    // the next metadata refresh and costs a rebalance, which would be measured as latency.
+    let create = "import sys; from confluent_kafka.admin import AdminClient, NewTopic; \
+                  admin = AdminClient({'bootstrap.servers': sys.argv[1]}); \
+                  f = admin.create_topics([NewTopic(sys.argv[2], 6, 1)]); \
+                  [v.result() for v in f.values()]";
+    let mut admin = Command::new(&python);
+    admin.args(["-c", create, &brokers, &topic]);
+    run(admin)?;
     let mut live = Command::new(&tickloop);
     live.args(["live", "--brokers", &brokers, "--group", &format!("bench-{tag}"), "--input-topic", &topic])
         .args(["--session-timeout-ms", "6000", "--exit-when-idle", "15s", "--stats-interval", "10s"])

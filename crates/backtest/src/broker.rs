@@ -13,7 +13,7 @@ const TICK_SPAN: i64 = NANOS_PER_SECOND;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Order {
-    /// Signed quantity to trade.
+    /// Signed quantity still to trade.
     quantity: f64,
     /// The first `ts_event` whose tick can fill the order.
     fill_from: Timestamp,
@@ -22,8 +22,45 @@ struct Order {
 #[derive(Debug, Clone, Default)]
 struct Book {
     position: f64,
+    /// Average entry price of the open position (0 when flat).
+    avg_cost: f64,
     last_close: Option<f64>,
     pending: Option<Order>,
+    realized: f64,
+    fees: f64,
+    fills: u64,
+    /// Fills that reduced the position, and those of them that closed above cost (long)
+    /// or below it (short).
+    closing_fills: u64,
+    winning_closes: u64,
+}
+
+impl Book {
+    /// Books a fill of `quantity` at `price`: realises P&L on the part that reduces the
+    /// position, and moves the average cost on the part that extends it.
+    fn apply(&mut self, quantity: f64, price: f64, fee: f64) {
+        let old = self.position;
+        let new = old + quantity;
+        if old != 0.0 && old.signum() != quantity.signum() {
+            let closed = quantity.abs().min(old.abs());
+            let pnl = closed * (price - self.avg_cost) * old.signum();
+            self.realized += pnl;
+            self.closing_fills += 1;
+            self.winning_closes += u64::from(pnl > 0.0);
+        }
+        self.avg_cost = if new == 0.0 {
+            0.0
+        } else if old == 0.0 || old.signum() != new.signum() {
+            price
+        } else if new.abs() > old.abs() {
+            (self.avg_cost * old.abs() + price * quantity.abs()) / new.abs()
+        } else {
+            self.avg_cost
+        };
+        self.position = new;
+        self.fees += fee;
+        self.fills += 1;
+    }
 }
 
 /// A fill, as the trade log and metrics see it.
@@ -36,6 +73,18 @@ pub struct Fill {
     pub fee: f64,
 }
 
+/// One symbol's trading at the end of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SymbolTrading {
+    /// Realised plus unrealised (at the last close) P&L, after fees.
+    pub pnl: f64,
+    pub fees: f64,
+    pub fills: u64,
+    pub closing_fills: u64,
+    pub winning_closes: u64,
+    pub position: f64,
+}
+
 /// Cash, positions and pending orders of every symbol.
 #[derive(Debug, Clone)]
 pub struct Broker {
@@ -45,6 +94,8 @@ pub struct Broker {
     cash: f64,
     /// Σ position × last close, kept incrementally.
     market_value: f64,
+    /// Σ |position × last close|, kept incrementally.
+    gross_value: f64,
     books: Vec<Book>,
     pub fees_paid: f64,
     pub traded_notional: f64,
@@ -58,6 +109,7 @@ impl Broker {
             cash: config.initial_capital,
             config,
             market_value: 0.0,
+            gross_value: 0.0,
             books: Vec::new(),
             fees_paid: 0.0,
             traded_notional: 0.0,
@@ -73,9 +125,36 @@ impl Broker {
         self.cash
     }
 
+    /// Σ |position × last close|.
+    pub fn gross_value(&self) -> f64 {
+        self.gross_value
+    }
+
+    /// Gross exposure over equity (0 once equity is gone).
+    pub fn exposure(&self) -> f64 {
+        let equity = self.equity();
+        if equity > 0.0 { self.gross_value / equity } else { 0.0 }
+    }
+
     /// Shares held in `symbol` (negative when short).
     pub fn position(&self, symbol: SymbolId) -> f64 {
         self.books.get(symbol.index()).map_or(0.0, |b| b.position)
+    }
+
+    /// Every symbol's trading so far, indexed by symbol (symbols never traded or priced
+    /// are all zeros).
+    pub fn by_symbol(&self) -> impl Iterator<Item = SymbolTrading> + '_ {
+        self.books.iter().map(|b| {
+            let unrealized = b.last_close.map_or(0.0, |c| b.position * (c - b.avg_cost));
+            SymbolTrading {
+                pnl: b.realized + unrealized - b.fees,
+                fees: b.fees,
+                fills: b.fills,
+                closing_fills: b.closing_fills,
+                winning_closes: b.winning_closes,
+                position: b.position,
+            }
+        })
     }
 
     fn book(&mut self, symbol: SymbolId) -> &mut Book {
@@ -86,33 +165,53 @@ impl Broker {
         &mut self.books[i]
     }
 
-    /// Fills a due order on `tick`, then marks the position to `tick.close`.
+    /// Fills (all or part of) a due order on `tick`, then marks the position to
+    /// `tick.close`.
+    ///
+    /// The fill price is the tick's open moved against the order by `slippage_bps` and by
+    /// `slippage_range_share` of the tick's high–low range (wider, more volatile ticks cost
+    /// more). With `max_participation`, at most that share of the tick's volume fills; the
+    /// rest keeps working on the following ticks.
     pub fn on_tick(&mut self, tick: &Tick) -> Option<Fill> {
-        let (fee_rate, slip) = (self.config.fee_bps / 10_000.0, self.config.slippage_bps / 10_000.0);
+        let cfg = &self.config;
+        let (fee_rate, fee_per_share, slip) = (cfg.fee_bps / 10_000.0, cfg.fee_per_share, cfg.slippage_bps / 10_000.0);
+        let (range_share, participation) = (cfg.slippage_range_share, cfg.max_participation);
         let book = self.book(tick.symbol);
         let mut fill = None;
         if let Some(order) = book.pending
             && tick.ts_event >= order.fill_from
         {
-            book.pending = None;
-            let price = tick.open.get() * if order.quantity > 0.0 { 1.0 + slip } else { 1.0 - slip };
-            let notional = order.quantity * price;
-            let fee = notional.abs() * fee_rate;
-            let old_close = book.last_close.unwrap_or(price);
-            let delta_mv = order.quantity * old_close;
-            book.position += order.quantity;
-            self.cash -= notional + fee;
-            self.market_value += delta_mv;
-            self.fees_paid += fee;
-            self.traded_notional += notional.abs();
-            self.fills += 1;
-            fill = Some(Fill { symbol: tick.symbol, ts: tick.ts_event, quantity: order.quantity, price, fee });
+            let side = order.quantity.signum();
+            let quantity = match participation {
+                Some(cap) => side * order.quantity.abs().min((cap * tick.volume.get()).floor()),
+                None => order.quantity,
+            };
+            let remaining = order.quantity - quantity;
+            book.pending = (remaining != 0.0).then_some(Order { quantity: remaining, ..order });
+            if quantity != 0.0 {
+                let range = tick.high.get() - tick.low.get();
+                let price = tick.open.get() * (1.0 + side * slip) + side * range_share * range;
+                let notional = quantity * price;
+                let fee = notional.abs() * fee_rate + quantity.abs() * fee_per_share;
+                let mark = book.last_close.unwrap_or(price);
+                let gross_before = (book.position * mark).abs();
+                book.apply(quantity, price, fee);
+                let gross_after = (book.position * mark).abs();
+                self.cash -= notional + fee;
+                self.market_value += quantity * mark;
+                self.gross_value += gross_after - gross_before;
+                self.fees_paid += fee;
+                self.traded_notional += notional.abs();
+                self.fills += 1;
+                fill = Some(Fill { symbol: tick.symbol, ts: tick.ts_event, quantity, price, fee });
+            }
         }
         let book = self.book(tick.symbol);
         let close = tick.close.get();
         let old_close = book.last_close.replace(close).unwrap_or(close);
         let position = book.position;
         self.market_value += position * (close - old_close);
+        self.gross_value += (position * close).abs() - (position * old_close).abs();
         fill
     }
 
@@ -146,6 +245,19 @@ mod tests {
     use super::*;
     use tickloop_core::{Price, Volume};
 
+    /// No fees, no slippage, no latency, no participation cap.
+    fn costless() -> ExecutionConfig {
+        ExecutionConfig {
+            fee_bps: 0.0,
+            fee_per_share: 0.0,
+            slippage_bps: 0.0,
+            slippage_range_share: 0.0,
+            max_participation: None,
+            latency_ms: 0,
+            ..ExecutionConfig::default()
+        }
+    }
+
     fn tick(secs: i64, open: f64, close: f64) -> Tick {
         Tick {
             symbol: SymbolId::new(0),
@@ -161,8 +273,13 @@ mod tests {
 
     #[test]
     fn fills_at_the_next_eligible_open_with_costs_never_on_the_signal_tick() {
-        let config =
-            ExecutionConfig { initial_capital: 10_000.0, fee_bps: 10.0, slippage_bps: 100.0, latency_ms: 1500 };
+        let config = ExecutionConfig {
+            initial_capital: 10_000.0,
+            fee_bps: 10.0,
+            slippage_bps: 100.0,
+            latency_ms: 1500,
+            ..costless()
+        };
         let mut b = Broker::new(config, 1);
         let t1 = tick(1, 100.0, 100.0);
         assert!(b.on_tick(&t1).is_none());
@@ -181,7 +298,7 @@ mod tests {
 
     #[test]
     fn restating_the_same_target_does_not_delay_the_order() {
-        let config = ExecutionConfig { initial_capital: 1_000.0, fee_bps: 0.0, slippage_bps: 0.0, latency_ms: 1500 };
+        let config = ExecutionConfig { initial_capital: 1_000.0, latency_ms: 1500, ..costless() };
         let mut b = Broker::new(config, 1);
         for secs in 1..=3 {
             let t = tick(secs, 10.0, 10.0);
@@ -193,24 +310,34 @@ mod tests {
 
     proptest::proptest! {
         /// The books balance: equity kept incrementally equals initial capital plus, over
-        /// every fill, quantity × (last close − fill price), minus fees; and the position
-        /// is the sum of filled quantities.
+        /// every fill, quantity × (last close − fill price), minus fees; the position is the
+        /// sum of filled quantities; and the per-symbol P&L adds up to the change in equity.
         #[test]
         fn accounting_balances_after_any_sequence(
-            steps in proptest::collection::vec((0u32..3, 1.0f64..500.0, 0.0f64..0.05, proptest::option::of(-1.0f64..1.0)), 1..200),
+            steps in proptest::collection::vec((0u32..3, 1.0f64..500.0, 0.0f64..0.05, proptest::option::of(-1.0f64..1.0), 0.0f64..5_000.0), 1..200),
             fee_bps in 0.0f64..20.0,
+            fee_per_share in 0.0f64..0.01,
             slippage_bps in 0.0f64..20.0,
+            slippage_range_share in 0.0f64..0.5,
+            max_participation in proptest::option::of(0.01f64..1.0),
             latency_ms in 0u64..3000,
         ) {
-            let config = ExecutionConfig { initial_capital: 1_000_000.0, fee_bps, slippage_bps, latency_ms };
+            let config = ExecutionConfig {
+                initial_capital: 1_000_000.0, fee_bps, fee_per_share, slippage_bps, slippage_range_share, max_participation, latency_ms,
+            };
             let mut b = Broker::new(config, 3);
             let mut fills = Vec::new();
             let mut last_close = [None::<f64>; 3];
-            for (i, &(sym, close, gap, target)) in steps.iter().enumerate() {
+            for (i, &(sym, close, gap, target, volume)) in steps.iter().enumerate() {
                 let open = close * (1.0 + gap);
                 let mut t = tick(i as i64 + 1, open, close);
                 t.symbol = SymbolId::new(sym);
-                fills.extend(b.on_tick(&t));
+                t.volume = Volume(volume);
+                let fill = b.on_tick(&t);
+                if let (Some(f), Some(cap)) = (fill, max_participation) {
+                    proptest::prop_assert!(f.quantity.abs() <= cap * volume, "{} shares of {volume} at cap {cap}", f.quantity);
+                }
+                fills.extend(fill);
                 last_close[sym as usize] = Some(close);
                 if let Some(w) = target {
                     b.set_target(&t, w);
@@ -228,12 +355,73 @@ mod tests {
             for (i, p) in positions.iter().enumerate() {
                 proptest::prop_assert_eq!(b.position(SymbolId::new(i as u32)), *p);
             }
+            let pnl: f64 = b.by_symbol().map(|s| s.pnl).sum();
+            proptest::prop_assert!((pnl - (b.equity() - 1_000_000.0)).abs() < tolerance, "Σ symbol P&L {pnl} vs {}", b.equity() - 1_000_000.0);
+            let gross: f64 = (0..3).map(|i| (positions[i] * last_close[i].unwrap_or(0.0)).abs()).sum();
+            proptest::prop_assert!((b.gross_value() - gross).abs() < 1e-6 * gross.max(1.0));
         }
     }
 
     #[test]
+    fn a_participation_cap_fills_an_order_over_several_ticks_at_their_own_prices() {
+        let config = ExecutionConfig { initial_capital: 10_000.0, max_participation: Some(0.1), ..costless() };
+        let mut b = Broker::new(config, 1);
+        let t1 = tick(1, 10.0, 10.0);
+        b.on_tick(&t1);
+        b.set_target(&t1, 1.0); // 1,000 shares; each tick trades 100 × 10 % = 10
+        let mut filled = Vec::new();
+        for secs in 2..=5 {
+            let mut t = tick(secs, 10.0 + secs as f64, 10.0);
+            t.volume = Volume(if secs == 3 { 4_000.0 } else { 100.0 });
+            filled.extend(b.on_tick(&t).map(|f| (f.quantity, f.price)));
+        }
+        assert_eq!(filled, vec![(10.0, 12.0), (400.0, 13.0), (10.0, 14.0), (10.0, 15.0)]);
+        assert_eq!(b.position(SymbolId::new(0)), 430.0, "570 shares still working");
+    }
+
+    #[test]
+    fn per_share_fees_and_range_slippage_are_charged_against_the_order() {
+        let config =
+            ExecutionConfig { fee_per_share: 0.005, slippage_range_share: 0.5, initial_capital: 1_000.0, ..costless() };
+        let mut b = Broker::new(config, 1);
+        let t1 = tick(1, 10.0, 10.0);
+        b.on_tick(&t1);
+        b.set_target(&t1, 1.0);
+        let mut t2 = tick(2, 10.0, 10.0);
+        (t2.high, t2.low) = (Price(10.4), Price(9.8));
+        let buy = b.on_tick(&t2).unwrap();
+        assert!((buy.price - 10.3).abs() < 1e-12, "open + half the 0.6 range: {}", buy.price);
+        assert!((buy.fee - 0.5).abs() < 1e-12, "100 shares × 0.005");
+        b.set_target(&t2, -1.0);
+        let mut t3 = tick(3, 10.0, 10.0);
+        (t3.high, t3.low) = (Price(10.2), Price(9.8));
+        let sell = b.on_tick(&t3).unwrap();
+        assert_eq!(sell.quantity, -200.0);
+        assert!((sell.price - 9.8).abs() < 1e-12, "a sell pays the concession downwards");
+    }
+
+    #[test]
+    fn hit_rate_counts_closing_fills_against_the_average_entry() {
+        let mut b = Broker::new(ExecutionConfig { initial_capital: 1_000.0, ..costless() }, 1);
+        // Buy at 10 and 12 (average 11), sell half at 13 (win), the rest at 10 (loss).
+        let steps =
+            [(1, 10.0, Some(0.5)), (2, 10.0, Some(1.0)), (3, 12.0, Some(0.5)), (4, 13.0, Some(0.0)), (5, 10.0, None)];
+        for (secs, price, target) in steps {
+            let t = tick(secs, price, price);
+            b.on_tick(&t);
+            if let Some(w) = target {
+                b.set_target(&t, w);
+            }
+        }
+        let s = b.by_symbol().next().unwrap();
+        assert_eq!((s.fills, s.closing_fills, s.winning_closes), (4, 2, 1));
+        assert_eq!(s.position, 0.0);
+        assert!((s.pnl - (b.equity() - 1_000.0)).abs() < 1e-9);
+    }
+
+    #[test]
     fn a_new_target_replaces_the_pending_order() {
-        let config = ExecutionConfig { initial_capital: 1_000.0, fee_bps: 0.0, slippage_bps: 0.0, latency_ms: 0 };
+        let config = ExecutionConfig { initial_capital: 1_000.0, latency_ms: 0, ..costless() };
         let mut b = Broker::new(config, 1);
         let t1 = tick(1, 10.0, 10.0);
         b.on_tick(&t1);

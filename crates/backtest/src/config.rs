@@ -73,15 +73,31 @@ pub struct ExecutionConfig {
     pub initial_capital: f64,
     /// Commission in basis points of traded notional.
     pub fee_bps: f64,
+    /// Commission per share traded (added to `fee_bps`), as US brokers charge.
+    pub fee_per_share: f64,
     /// Price concession in basis points, paid on every fill.
     pub slippage_bps: f64,
+    /// Extra concession as a share of the fill tick's high–low range: a spread and
+    /// volatility proxy, so fills in wide, fast markets cost more (0.5 ≈ half the range).
+    pub slippage_range_share: f64,
+    /// At most this share of a tick's volume fills; the rest of the order keeps working on
+    /// later ticks (partial fills). Unlimited when unset.
+    pub max_participation: Option<f64>,
     /// Time from a decision to the order reaching the market.
     pub latency_ms: u64,
 }
 
 impl Default for ExecutionConfig {
     fn default() -> Self {
-        ExecutionConfig { initial_capital: 1_000_000.0, fee_bps: 0.5, slippage_bps: 1.0, latency_ms: 100 }
+        ExecutionConfig {
+            initial_capital: 1_000_000.0,
+            fee_bps: 0.5,
+            fee_per_share: 0.0,
+            slippage_bps: 1.0,
+            slippage_range_share: 0.0,
+            max_participation: None,
+            latency_ms: 100,
+        }
     }
 }
 
@@ -126,8 +142,11 @@ impl ExperimentConfig {
         if !(e.initial_capital.is_finite() && e.initial_capital > 0.0) {
             return fail("execution.initial_capital must be positive".into());
         }
-        if !(e.fee_bps >= 0.0 && e.slippage_bps >= 0.0) {
-            return fail("execution.fee_bps and slippage_bps must be >= 0".into());
+        if !(e.fee_bps >= 0.0 && e.fee_per_share >= 0.0 && e.slippage_bps >= 0.0 && e.slippage_range_share >= 0.0) {
+            return fail("execution fees and slippage must be >= 0".into());
+        }
+        if e.max_participation.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+            return fail("execution.max_participation must be in (0, 1]".into());
         }
         if self.report.sample_secs == 0 || self.report.periods_per_year <= 0.0 {
             return fail("report.sample_secs and periods_per_year must be positive".into());

@@ -3,13 +3,14 @@
 
 use std::fmt::Write as _;
 
-use tickloop_core::{AlertKind, NANOS_PER_SECOND, Timestamp};
+use tickloop_core::{AlertKind, NANOS_PER_SECOND, SymbolId, Timestamp};
 
-use crate::Report;
+use crate::{Report, SymbolResult};
 
 /// An alert as the report plots it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AlertMark {
+    pub symbol: SymbolId,
     pub ts: Timestamp,
     pub kind: AlertKind,
 }
@@ -114,6 +115,55 @@ fn line_chart(
     svg
 }
 
+/// Each symbol's return on its allocation as a horizontal bar, best first; with many
+/// symbols, the best and worst `SHOWN / 2`.
+fn symbol_returns(symbols: &[SymbolResult]) -> String {
+    const SHOWN: usize = 30;
+    const ROW: f64 = 16.0;
+    let mut sorted: Vec<&SymbolResult> = symbols.iter().collect();
+    sorted.sort_by(|a, b| b.return_on_allocation.total_cmp(&a.return_on_allocation).then(a.symbol.cmp(&b.symbol)));
+    let skipped = sorted.len().saturating_sub(SHOWN);
+    if skipped > 0 {
+        sorted.drain(SHOWN / 2..sorted.len() - SHOWN / 2);
+    }
+    let height = 20.0 + ROW * sorted.len().max(1) as f64;
+    let caption = if skipped > 0 {
+        format!("Return by symbol (best and worst {} of {})", SHOWN / 2, symbols.len())
+    } else {
+        format!("Return by symbol ({})", symbols.len())
+    };
+    let mut svg = format!(
+        r#"<figure><figcaption>{}</figcaption><svg class="chart" role="img" aria-label="return by symbol" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}">"#,
+        escape(&caption)
+    );
+    let extent = sorted.iter().map(|s| s.return_on_allocation.abs()).fold(0.0, f64::max).max(1e-12);
+    let zero = MARGIN_LEFT + (WIDTH - MARGIN_LEFT - MARGIN_RIGHT) / 2.0;
+    let scale = (WIDTH - MARGIN_LEFT - MARGIN_RIGHT) / 2.0 / extent;
+    for (i, s) in sorted.iter().enumerate() {
+        let y = 10.0 + ROW * i as f64;
+        let w = s.return_on_allocation * scale;
+        let (x, color) = if w >= 0.0 { (zero, "#2e8b57") } else { (zero + w, "#c0392b") };
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{}</text><rect class="bar" x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{color}"><title>{}: {:+.3} %</title></rect>"#,
+            MARGIN_LEFT - 6.0,
+            y + ROW * 0.7,
+            escape(&s.symbol),
+            w.abs().max(0.5),
+            ROW - 4.0,
+            escape(&s.symbol),
+            s.return_on_allocation * 100.0
+        );
+    }
+    let _ = write!(
+        svg,
+        r##"<line x1="{zero:.1}" x2="{zero:.1}" y1="6" y2="{:.1}" stroke="#5b6573"/></svg></figure>"##,
+        height - 6.0
+    );
+    svg.push('\n');
+    svg
+}
+
 /// Alerts as marks on a time line, one row per kind.
 fn alert_timeline(axis: TimeAxis, alerts: &[AlertMark]) -> String {
     let kinds = [
@@ -185,13 +235,38 @@ pub fn render_report_html(report: &Report, alerts: &[AlertMark]) -> String {
         ("Calmar", format!("{:.3}", m.calmar)),
         ("Max drawdown", format!("{:.4} % over {} s", m.max_drawdown * 100.0, m.max_drawdown_secs)),
         ("Positive periods", format!("{:.1} %", m.positive_periods * 100.0)),
-        ("Trades", m.trades.to_string()),
+        ("Trades", format!("{} ({} closing)", m.trades, m.closing_trades)),
+        ("Hit rate", format!("{:.1} % of closing trades", m.hit_rate * 100.0)),
+        ("Exposure", format!("{:.1} % of equity on average", m.exposure * 100.0)),
         ("Fees paid", format!("{:.2}", m.fees_paid)),
         ("Turnover", format!("{:.2}x", m.turnover)),
         ("Final equity", format!("{:.2}", m.final_equity)),
         ("Ticks rejected", report.pipeline.cleaning.total_rejected().to_string()),
         ("Config SHA-256", report.config_sha256.clone()),
     ];
+    let mut rows = rows.to_vec();
+    if let Some(a) = &report.model_accuracy {
+        let model = report.model.clone().unwrap_or_default();
+        rows.push(("Model", format!("{model}: {} predictions matured", a.matured)));
+        rows.push(("Model MAE", format!("{:.3e} (log return)", a.mae)));
+        rows.push(("Model direction", format!("{:.1} % right", a.directional_accuracy * 100.0)));
+    }
+    if let Some(q) = &report.alert_quality {
+        for (name, r) in [("Volume spikes", &q.volume_spike), ("Price drops", &q.price_drop)] {
+            rows.push((
+                name,
+                format!(
+                    "precision {:.1} % ({} of {} alerts), recall {:.1} % ({} of {} planted)",
+                    r.precision * 100.0,
+                    r.true_alerts,
+                    r.alerts,
+                    r.recall * 100.0,
+                    r.detected_events,
+                    r.events
+                ),
+            ));
+        }
+    }
     let mut html = String::new();
     let _ = write!(
         html,
@@ -217,6 +292,7 @@ figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px;
     html.push_str("</table>\n");
     html.push_str(&line_chart("Equity", axis, &equity, false, |v| format!("{v:.0}")));
     html.push_str(&line_chart("Drawdown (%)", axis, &drawdown, true, |v| format!("{v:.3}")));
+    html.push_str(&symbol_returns(&report.symbols));
     html.push_str(&alert_timeline(axis, alerts));
     html.push_str("</body></html>\n");
     html

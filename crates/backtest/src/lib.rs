@@ -6,6 +6,7 @@
 //! and the data, so two runs give byte-identical `report.json`; run metadata (wall time,
 //! paths, git commit) goes to a separate `run.json`.
 
+mod alert_quality;
 mod broker;
 mod config;
 mod html;
@@ -17,9 +18,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tickloop_core::{Engine, Outputs, Sink, SinkError, Source, Strategy, Tick, Timestamp};
-use tickloop_pipeline::{Pipeline, PipelineStats};
+use tickloop_pipeline::{ModelAccuracy, Pipeline, PipelineStats};
 
-pub use broker::{Broker, Fill};
+pub use alert_quality::{AlertQuality, RuleQuality};
+pub use broker::{Broker, Fill, SymbolTrading};
 pub use config::{DataConfig, ExecutionConfig, ExperimentConfig, ModelConfig, ReportConfig};
 pub use html::{AlertMark, render_report_html};
 pub use metrics::{EquityPoint, Metrics};
@@ -65,6 +67,15 @@ pub struct Report {
     pub data: DataSummary,
     pub pipeline: PipelineStats,
     pub metrics: Metrics,
+    /// Per symbol, in symbol-name order.
+    pub symbols: Vec<SymbolResult>,
+    /// How the model's predictions compared with the realised returns over their horizon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_accuracy: Option<ModelAccuracy>,
+    /// Alert precision and recall against planted anomalies, when the data has labels (the
+    /// simulator writes them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_quality: Option<AlertQuality>,
     pub equity: Vec<EquityPoint>,
     /// When each alert fired, for the report's timeline (the alerts themselves go to
     /// `alerts.jsonl`).
@@ -73,6 +84,20 @@ pub struct Report {
     /// The model version whose predictions ran (`name/vN`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+}
+
+/// One symbol's part of the portfolio.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SymbolResult {
+    pub symbol: String,
+    /// Realised and unrealised P&L after fees.
+    pub pnl: f64,
+    /// P&L over the capital allotted to the symbol.
+    pub return_on_allocation: f64,
+    pub trades: u64,
+    pub fees: f64,
+    pub hit_rate: f64,
+    pub final_position: f64,
 }
 
 /// The backtest as an engine sink: fills due orders, asks the strategy, samples equity.
@@ -85,6 +110,14 @@ struct BacktestSink {
     equity: Vec<EquityPoint>,
     fingerprint: u64,
     alert_marks: Vec<AlertMark>,
+    exposure_sum: f64,
+}
+
+impl BacktestSink {
+    fn sample(&mut self, ts: Timestamp) {
+        self.equity.push(EquityPoint { ts, equity: self.broker.equity() });
+        self.exposure_sum += self.broker.exposure();
+    }
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -116,13 +149,17 @@ impl Sink for BacktestSink {
         match self.next_sample {
             None => self.next_sample = Some(boundary.add_nanos(self.sample_step)),
             Some(next) if tick.ts_event >= next => {
-                self.equity.push(EquityPoint { ts: boundary, equity: self.broker.equity() });
+                self.sample(boundary);
                 self.next_sample = Some(boundary.add_nanos(self.sample_step));
             }
             Some(_) => {}
         }
         self.record_fingerprint(&tick);
-        self.alert_marks.extend(out.alerts.iter().map(|a| AlertMark { ts: a.ts_event, kind: a.kind }));
+        self.alert_marks.extend(out.alerts.iter().map(|a| AlertMark {
+            symbol: a.symbol,
+            ts: a.ts_event,
+            kind: a.kind,
+        }));
         self.broker.on_tick(&tick);
         self.targets.clear();
         self.strategy.on_outputs(&tick, out, &mut self.targets);
@@ -135,7 +172,7 @@ impl Sink for BacktestSink {
 
     fn finish(&mut self) -> Result<(), SinkError> {
         if let Some(next) = self.next_sample {
-            self.equity.push(EquityPoint { ts: next, equity: self.broker.equity() });
+            self.sample(next);
         }
         Ok(())
     }
@@ -178,6 +215,8 @@ pub fn run_backtest_with_model(
     }
     let strategy = config.strategy.build(pipeline.features())?;
     let symbols = source.symbols().len();
+    let symbol_names: Vec<String> =
+        (0..symbols).map(|i| source.symbols().name(tickloop_core::SymbolId::new(i as u32)).to_owned()).collect();
     let mut sink = BacktestSink {
         strategy,
         targets: Vec::new(),
@@ -187,6 +226,7 @@ pub fn run_backtest_with_model(
         equity: Vec::new(),
         fingerprint: FNV_OFFSET,
         alert_marks: Vec::new(),
+        exposure_sum: 0.0,
     };
     let mut engine = Engine::new(pipeline);
     let mut sinks: Vec<&mut dyn Sink> = Vec::with_capacity(observers.len() + 1);
@@ -196,13 +236,33 @@ pub fn run_backtest_with_model(
     }
     let stats = engine.run(source, &mut sinks)?;
     let pipeline_stats = engine.pipeline().stats();
+    let model_accuracy = engine.pipeline().model_accuracy();
     let broker = &sink.broker;
-    let metrics = Metrics::compute(
-        config.execution.initial_capital,
-        &sink.equity,
-        metrics::Trading { trades: broker.fills, fees_paid: broker.fees_paid, traded_notional: broker.traded_notional },
-        config.report.periods_per_year,
-    );
+    let allocation = config.execution.initial_capital / symbols.max(1) as f64;
+    let mut trading = metrics::Trading {
+        trades: broker.fills,
+        fees_paid: broker.fees_paid,
+        traded_notional: broker.traded_notional,
+        exposure_sum: sink.exposure_sum,
+        ..metrics::Trading::default()
+    };
+    let mut per_symbol = Vec::with_capacity(symbols);
+    for (i, t) in broker.by_symbol().enumerate() {
+        trading.closing_trades += t.closing_fills;
+        trading.winning_closes += t.winning_closes;
+        per_symbol.push(SymbolResult {
+            symbol: symbol_names.get(i).cloned().unwrap_or_else(|| format!("#{i}")),
+            pnl: t.pnl,
+            return_on_allocation: t.pnl / allocation,
+            trades: t.fills,
+            fees: t.fees,
+            hit_rate: if t.closing_fills == 0 { 0.0 } else { t.winning_closes as f64 / t.closing_fills as f64 },
+            final_position: t.position,
+        });
+    }
+    per_symbol.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+    let metrics =
+        Metrics::compute(config.execution.initial_capital, &sink.equity, trading, config.report.periods_per_year);
     Ok(Report {
         experiment: config.name.clone(),
         config_sha256: hex(&Sha256::digest(config.resolved_toml().as_bytes())),
@@ -215,6 +275,9 @@ pub fn run_backtest_with_model(
         },
         pipeline: pipeline_stats,
         metrics,
+        symbols: per_symbol,
+        model_accuracy,
+        alert_quality: None,
         equity: sink.equity,
         alert_marks: sink.alert_marks,
         model: model_id,

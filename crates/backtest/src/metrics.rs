@@ -33,15 +33,27 @@ pub struct Metrics {
     /// Share of sample returns above zero.
     pub positive_periods: f64,
     pub trades: u64,
+    /// Fills that reduced a position.
+    pub closing_trades: u64,
+    /// Share of closing trades that closed above the average entry (below, for shorts),
+    /// before fees.
+    pub hit_rate: f64,
+    /// Mean gross exposure (Σ |position × price|) over equity, across equity samples.
+    pub exposure: f64,
     pub fees_paid: f64,
     /// Traded notional over initial capital.
     pub turnover: f64,
 }
 
+#[derive(Default)]
 pub(crate) struct Trading {
     pub trades: u64,
+    pub closing_trades: u64,
+    pub winning_closes: u64,
     pub fees_paid: f64,
     pub traded_notional: f64,
+    /// Σ exposure over the equity samples (one per sample).
+    pub exposure_sum: f64,
 }
 
 impl Metrics {
@@ -98,6 +110,9 @@ impl Metrics {
                 returns.iter().filter(|&&r| r > 0.0).count() as f64 / n
             },
             trades: trading.trades,
+            closing_trades: trading.closing_trades,
+            hit_rate: ratio(trading.winning_closes as f64, trading.closing_trades as f64),
+            exposure: if equity.is_empty() { 0.0 } else { trading.exposure_sum / equity.len() as f64 },
             fees_paid: trading.fees_paid,
             turnover: trading.traded_notional / initial,
         }
@@ -118,7 +133,7 @@ mod tests {
 
     #[test]
     fn every_metric_by_hand() {
-        let none = || Trading { trades: 0, fees_paid: 0.0, traded_notional: 0.0 };
+        let none = Trading::default;
         let m = Metrics::compute(100.0, &curve(&[110.0, 99.0, 120.0, 108.0]), none(), 4.0);
         let r = [0.1, -0.1, 120.0 / 99.0 - 1.0, 108.0 / 120.0 - 1.0];
         let mean = r.iter().sum::<f64>() / 4.0;
@@ -135,6 +150,9 @@ mod tests {
         assert_eq!(m.max_drawdown_secs, 1, "each fall lasted one sample");
         assert!(close(m.positive_periods, 0.5));
         let flat = Metrics::compute(100.0, &curve(&[100.0, 100.0]), none(), 1.0);
+        let traded = Trading { closing_trades: 4, winning_closes: 3, exposure_sum: 1.5, ..Trading::default() };
+        let m = Metrics::compute(100.0, &curve(&[100.0, 101.0, 102.0]), traded, 1.0);
+        assert!(close(m.hit_rate, 0.75) && close(m.exposure, 0.5));
         assert_eq!((flat.sharpe, flat.sortino, flat.calmar), (0.0, 0.0, 0.0));
     }
 }

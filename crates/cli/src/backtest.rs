@@ -4,11 +4,19 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
-use tickloop_backtest::{ExperimentConfig, Report, generate_sample, run_backtest_with_model, write_report};
+use tickloop_backtest::{
+    AlertQuality, ExperimentConfig, Report, generate_sample, run_backtest_with_model, write_report,
+};
 use tickloop_core::{Source, Timestamp};
 use tickloop_lake::{Dataset, DeadLetterFile, LakeSource, OutputFile};
 
+use tickloop_sim::AnomalyLabel;
+
 use crate::lake_args::S3Args;
+
+/// An alert up to this long after a planted event still counts for it: the rules look at
+/// rolling windows and fire when the event shows in them.
+const LABEL_GRACE_SECS: u32 = 60;
 use crate::progress::{ProgressSink, tick_bar};
 
 #[derive(Debug, Args)]
@@ -97,12 +105,17 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let report = run_backtest_with_model(
+    let mut report = run_backtest_with_model(
         &config,
         &mut source,
         &mut [&mut progress, &mut dead_letters, &mut alerts, &mut predictions],
         model,
     )?;
+    let labels: Vec<AnomalyLabel> = lake.read_json_lines(Dataset::AnomalyLabels, start, end)?;
+    if !labels.is_empty() {
+        report.alert_quality =
+            Some(AlertQuality::score(&report.alert_marks, &labels, source.symbols(), LABEL_GRACE_SECS));
+    }
     let wall_secs = started.elapsed().as_secs_f64();
     write_report(&dir, &config, &report)?;
     let info = RunInfo {
@@ -179,13 +192,36 @@ fn print_summary(report: &Report, info: &RunInfo<'_>, dir: &Path) {
         ("total return", format!("{:+.4} %", m.total_return * 100.0)),
         ("sharpe (annualised)", format!("{:.3}", m.sharpe)),
         ("max drawdown", format!("{:.4} %", m.max_drawdown * 100.0)),
-        ("trades", m.trades.to_string()),
+        ("trades", format!("{} ({} closing, hit rate {:.1} %)", m.trades, m.closing_trades, m.hit_rate * 100.0)),
+        ("exposure", format!("{:.1} % of equity on average", m.exposure * 100.0)),
         ("fees paid", format!("{:.2}", m.fees_paid)),
         ("turnover", format!("{:.2}x", m.turnover)),
         ("final equity", format!("{:.2}", m.final_equity)),
         ("speed", format!("{:.2} M ticks/s in {:.2} s", info.ticks_per_sec / 1e6, info.wall_secs)),
         ("report", dir.join("report.json").display().to_string()),
     ];
+    let mut rows = rows.to_vec();
+    if let Some(a) = &report.model_accuracy {
+        rows.insert(
+            2,
+            (
+                "model accuracy",
+                format!(
+                    "MAE {:.3e}, direction {:.1} % over {} matured predictions",
+                    a.mae,
+                    a.directional_accuracy * 100.0,
+                    a.matured
+                ),
+            ),
+        );
+    }
+    if let Some(q) = &report.alert_quality {
+        let rule = |r: &tickloop_backtest::RuleQuality| {
+            format!("precision {:.0} %, recall {:.0} % ({} events)", r.precision * 100.0, r.recall * 100.0, r.events)
+        };
+        let at = rows.iter().position(|(k, _)| *k == "alerts").map_or(rows.len(), |i| i + 1);
+        rows.insert(at, ("  vs planted", format!("spikes {}; drops {}", rule(&q.volume_spike), rule(&q.price_drop))));
+    }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     println!();
     for (k, v) in rows {

@@ -241,6 +241,19 @@ impl OutputProducer {
         Ok(())
     }
 
+    /// Connects to the cluster and learns `topics`' partitions before the first record, so
+    /// the first records do not wait for the connection (their timestamps are taken when
+    /// they are queued, and end-to-end latency is measured from them).
+    pub fn connect(&self, topics: &[&str], timeout: Duration) -> Result<(), KafkaAdapterError> {
+        for topic in topics {
+            self.producer
+                .client()
+                .fetch_metadata(Some(topic), timeout)
+                .map_err(|source| KafkaAdapterError::Kafka { brokers: self.brokers.clone(), source })?;
+        }
+        Ok(())
+    }
+
     /// Serves delivery reports without blocking.
     pub fn poll(&self) {
         self.producer.poll(Duration::ZERO);

@@ -67,7 +67,9 @@ impl std::fmt::Debug for TickPublisher {
 
 impl TickPublisher {
     pub fn new(brokers: &str, topic: &str) -> Result<Self, KafkaAdapterError> {
-        Ok(TickPublisher { topic: topic.to_owned(), producer: OutputProducer::new(brokers, 5)?, value: String::new() })
+        let producer = OutputProducer::new(brokers, 5)?;
+        producer.connect(&[topic], Duration::from_secs(10))?;
+        Ok(TickPublisher { topic: topic.to_owned(), producer, value: String::new() })
     }
 
     /// Queues one tick; waits (serving delivery reports) while the local queue is full.

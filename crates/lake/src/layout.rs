@@ -155,6 +155,31 @@ impl Lake {
         Ok(object)
     }
 
+    /// Every JSON line of every `.jsonl` file of `dataset` in the partitions overlapping
+    /// `[from, to)`, oldest partition first; a line that does not decode is an error naming
+    /// the file and line.
+    pub fn read_json_lines<T: serde::de::DeserializeOwned>(
+        &self,
+        dataset: Dataset,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<T>, LakeError> {
+        let mut items = Vec::new();
+        for partition in self.partitions(dataset, from, to)? {
+            for meta in self.partition_files(dataset, partition, ".jsonl")? {
+                let bytes = self.store.get(&meta.key)?.unwrap_or_default();
+                for (n, line) in bytes.split(|&b| b == b'\n').enumerate().filter(|(_, l)| !l.is_empty()) {
+                    let item = serde_json::from_slice(line).map_err(|source| LakeError::Json {
+                        path: self.store.location(&format!("{}:{}", meta.key, n + 1)),
+                        source,
+                    })?;
+                    items.push(item);
+                }
+            }
+        }
+        Ok(items)
+    }
+
     /// Writes a small JSON document at `key` under the root, atomically.
     pub fn write_json<T: Serialize>(&self, key: &str, value: &T) -> Result<LakeObject, LakeError> {
         let object = self.object_at(key);

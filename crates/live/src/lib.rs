@@ -182,6 +182,9 @@ impl LiveRunner {
         let consumer =
             GroupConsumer::join(&config.brokers, &config.group, &config.input_topic, config.session_timeout_ms)?;
         let producer = OutputProducer::new(&config.brokers, 1)?;
+        let outputs =
+            [&config.features_topic, &config.predictions_topic, &config.alerts_topic, &config.dead_letter_topic];
+        producer.connect(&outputs.map(String::as_str), Duration::from_secs(10))?;
         Ok(LiveRunner {
             config,
             consumer,

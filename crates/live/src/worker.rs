@@ -47,7 +47,7 @@ pub struct PartitionSnapshot {
     pub lake: Option<LakeBuffer>,
 }
 
-pub(crate) const SNAPSHOT_FORMAT: u32 = 3;
+pub(crate) const SNAPSHOT_FORMAT: u32 = 4;
 
 /// Clean ticks, their features and the alerts they raised, waiting to be written to the
 /// lake (`raw/ticks`, `processed/features`, `processed/alerts`), by hour.

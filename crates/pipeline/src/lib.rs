@@ -10,6 +10,7 @@ mod predict;
 use std::sync::Arc;
 
 pub use dataset::{ModelInputs, collect_dataset};
+pub use predict::ModelAccuracy;
 use predict::{PredictionStage, PredictionState};
 use serde::{Deserialize, Serialize};
 pub use tickloop_alerts::AlertConfig;
@@ -155,6 +156,12 @@ impl Pipeline {
     }
 
     /// Predicts the windows queued so far now instead of when event time moves on.
+    /// How the model's matured predictions compare with what happened (`None` without a
+    /// model).
+    pub fn model_accuracy(&self) -> Option<ModelAccuracy> {
+        self.predict.as_ref().map(|p| p.state.accuracy.summary())
+    }
+
     pub fn features(&self) -> &FeatureIndex {
         &self.index
     }

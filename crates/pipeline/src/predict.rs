@@ -29,6 +29,51 @@ pub(crate) struct PredictionState {
     queued: Vec<f64>,
     /// Per symbol, predictions waiting for their horizon: (due, close then, predicted).
     pending: Vec<VecDeque<(i64, f64, f64)>>,
+    /// How the matured predictions fared.
+    pub(crate) accuracy: AccuracySums,
+}
+
+/// Running sums over predictions whose horizon has passed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AccuracySums {
+    matured: u64,
+    abs_error: f64,
+    /// Matured predictions whose realised return was not exactly zero, and those of them
+    /// whose predicted sign was right.
+    moved: u64,
+    right_direction: u64,
+}
+
+impl AccuracySums {
+    fn add(&mut self, predicted: f64, realized: f64) {
+        self.matured += 1;
+        self.abs_error += (predicted - realized).abs();
+        if realized != 0.0 {
+            self.moved += 1;
+            self.right_direction += u64::from(predicted * realized > 0.0);
+        }
+    }
+
+    pub(crate) fn summary(&self) -> ModelAccuracy {
+        let ratio = |a: f64, n: u64| if n == 0 { 0.0 } else { a / n as f64 };
+        ModelAccuracy {
+            matured: self.matured,
+            mae: ratio(self.abs_error, self.matured),
+            directional_accuracy: ratio(self.right_direction as f64, self.moved),
+        }
+    }
+}
+
+/// How a model's predictions compared with what happened over their horizon, counted as
+/// each one matures (the same comparison the model-anomaly rule makes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelAccuracy {
+    /// Predictions whose horizon has passed.
+    pub matured: u64,
+    /// Mean absolute error of the predicted log return.
+    pub mae: f64,
+    /// Share of matured predictions (with a non-zero realised return) whose sign was right.
+    pub directional_accuracy: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +99,7 @@ impl PredictionStage {
             queue: Vec::new(),
             queued: Vec::new(),
             pending: Vec::new(),
+            accuracy: AccuracySums::default(),
         };
         Ok(PredictionStage {
             model_id: card.id(),
@@ -84,7 +130,9 @@ impl PredictionStage {
                     break;
                 }
                 pending.pop_front();
-                realized(predicted, (clean.close.get() / close).ln());
+                let actual = (clean.close.get() / close).ln();
+                self.state.accuracy.add(predicted, actual);
+                realized(predicted, actual);
             }
         }
         if let Some(&(_, first, _)) = self.state.queue.first()
