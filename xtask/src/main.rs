@@ -254,9 +254,24 @@ fn latency_bench(args: &[String]) -> Result<(), String> {
         .arg("--state")
         .arg(&state)
         .env("TICKLOOP_LOG", "tickloop_live=info");
-    let live = live.spawn().map_err(|e| format!("starting {}: {e}", tickloop.display()))?;
-    // Let the runner join its group before the first tick, so joining is not measured.
-    std::thread::sleep(std::time::Duration::from_secs(8));
+    live.stderr(std::process::Stdio::piped());
+    let mut live = live.spawn().map_err(|e| format!("starting {}: {e}", tickloop.display()))?;
+    // Start the feed once the runner owns its partitions, so joining the group (which can
+    // take several seconds on a fresh broker) is not measured as latency.
+    let (joined_tx, joined) = std::sync::mpsc::channel();
+    let stderr = live.stderr.take().expect("piped");
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            if line.contains("partitions assigned") {
+                let _ = joined_tx.send(());
+            }
+        }
+    });
+    joined
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .map_err(|_| "tickloop live was not assigned its partitions within 60 s".to_owned())?;
     let mut feed = Command::new(&tickloop);
     feed.args(["feed", "--brokers", &brokers, "--topic", &topic, "--partitions", "6"]).args([
         "--symbols",

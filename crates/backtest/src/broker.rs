@@ -26,6 +26,8 @@ struct Book {
     avg_cost: f64,
     last_close: Option<f64>,
     pending: Option<Order>,
+    /// The weight last asked for: asking again does not re-size the position.
+    target_weight: Option<f64>,
     realized: f64,
     fees: f64,
     fills: u64,
@@ -223,19 +225,22 @@ impl Broker {
 
     /// Sets the target for `symbol`, decided at `decided_at` and priced at the symbol's last
     /// close (a symbol without a close yet cannot be sized: its target is ignored).
+    ///
+    /// Strategies state their target on every tick; re-stating the weight last asked for
+    /// keeps the position and any order working towards it (rather than re-sizing to each
+    /// new price, which would trade every tick); a different weight is sized afresh.
     pub fn set_target_at(&mut self, symbol: SymbolId, decided_at: Timestamp, weight: f64) {
         let weight = weight.clamp(-1.0, 1.0);
         let allocation = self.allocation;
         let fill_from = decided_at.add_nanos(self.config.latency_ms as i64 * 1_000_000 + TICK_SPAN);
         let book = self.book(symbol);
         let Some(close) = book.last_close else { return };
-        let target = (weight * allocation / close).trunc();
-        let quantity = target - book.position;
-        // Re-stating the target an order is already working towards keeps that order (and
-        // its place in time); only a different target replaces it.
-        if book.pending.is_some_and(|o| o.quantity == quantity) {
+        if book.target_weight == Some(weight) {
             return;
         }
+        book.target_weight = Some(weight);
+        let target = (weight * allocation / close).trunc();
+        let quantity = target - book.position;
         book.pending = (quantity != 0.0).then_some(Order { quantity, fill_from });
     }
 }
@@ -417,6 +422,23 @@ mod tests {
         assert_eq!((s.fills, s.closing_fills, s.winning_closes), (4, 2, 1));
         assert_eq!(s.position, 0.0);
         assert!((s.pnl - (b.equity() - 1_000.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn restating_a_weight_after_the_price_moved_keeps_the_position() {
+        let mut b = Broker::new(ExecutionConfig { initial_capital: 1_000.0, ..costless() }, 1);
+        let mut fills = 0;
+        for (secs, price) in [(1, 10.0), (2, 10.0), (3, 12.5), (4, 8.0), (5, 9.0)] {
+            let t = tick(secs, price, price);
+            fills += usize::from(b.on_tick(&t).is_some());
+            b.set_target(&t, 1.0);
+        }
+        assert_eq!((fills, b.position(SymbolId::new(0))), (1, 100.0), "bought once at 10, never re-sized");
+        let t = tick(6, 9.0, 9.0);
+        b.on_tick(&t);
+        b.set_target(&t, 0.5);
+        b.on_tick(&tick(7, 9.0, 9.0));
+        assert_eq!(b.position(SymbolId::new(0)), 55.0, "a new weight is sized at the new price: 500 / 9");
     }
 
     #[test]

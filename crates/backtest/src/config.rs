@@ -31,6 +31,58 @@ pub struct ExperimentConfig {
     pub execution: ExecutionConfig,
     #[serde(default)]
     pub report: ReportConfig,
+    /// A parameter grid: the experiment runs once per combination (`[sweep.grid]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepConfig>,
+}
+
+/// `[sweep]`: every combination of the grid's values is one backtest; the results are
+/// ranked by `rank_by`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    /// A metric of `report.json` (`sharpe`, `sortino`, `calmar`, `total_return`,
+    /// `hit_rate`…); higher ranks first, except for drawdown, volatility, fees and
+    /// turnover.
+    #[serde(default = "default_rank_by")]
+    pub rank_by: String,
+    /// Dotted paths into this file (`"strategy.fast"`, `"execution.slippage_bps"`) and the
+    /// values each takes.
+    pub grid: std::collections::BTreeMap<String, Vec<toml::Value>>,
+}
+
+fn default_rank_by() -> String {
+    "sharpe".into()
+}
+
+/// One combination of a sweep: its parameters (`path=value` pairs) and the experiment
+/// they give, or why that combination is invalid.
+#[derive(Debug, Clone)]
+pub struct SweepPoint {
+    pub index: usize,
+    pub params: Vec<(String, toml::Value)>,
+    pub config: Result<ExperimentConfig, String>,
+}
+
+impl SweepPoint {
+    /// `strategy.fast=30 strategy.slow=300`.
+    pub fn label(&self) -> String {
+        self.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    }
+}
+
+impl SweepConfig {
+    /// Whether a larger value of the ranking metric is better.
+    pub fn higher_is_better(&self) -> bool {
+        !matches!(
+            self.rank_by.as_str(),
+            "max_drawdown" | "max_drawdown_secs" | "annualized_volatility" | "fees_paid" | "turnover"
+        )
+    }
+
+    pub fn combinations(&self) -> usize {
+        self.grid.values().map(Vec::len).product()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +215,22 @@ impl ExperimentConfig {
         if self.model.as_ref().is_some_and(|m| m.predict_every_secs == 0) {
             return fail("model.predict_every_secs must be at least 1".into());
         }
+        if let Some(sweep) = &self.sweep {
+            if sweep.grid.is_empty() || sweep.grid.values().any(Vec::is_empty) {
+                return fail("sweep.grid needs at least one path with at least one value".into());
+            }
+            if crate::Metrics::default().get(&sweep.rank_by).is_none() {
+                return fail(format!(
+                    "sweep.rank_by = {:?} is not a metric; one of: {}",
+                    sweep.rank_by,
+                    crate::Metrics::names().join(", ")
+                ));
+            }
+            let mut probe = toml::Value::try_from(self).expect("experiment config serialises");
+            for (path, values) in &sweep.grid {
+                set_path(&mut probe, path, values[0].clone()).or_else(fail)?;
+            }
+        }
         if let Some(sim) = &self.sim {
             sim.validate().map_err(|e| BacktestError::Config { path: PathBuf::new(), reason: e.to_string() })?;
         }
@@ -178,10 +246,104 @@ impl ExperimentConfig {
         pipeline
     }
 
+    /// Every combination of the sweep's grid, in a fixed order (the grid's keys sorted, the
+    /// last key varying fastest); the experiment itself when it has no sweep.
+    pub fn sweep_points(&self) -> Vec<SweepPoint> {
+        let Some(sweep) = &self.sweep else {
+            return vec![SweepPoint { index: 0, params: Vec::new(), config: Ok(self.clone()) }];
+        };
+        let mut base = self.clone();
+        base.sweep = None;
+        let base = toml::Value::try_from(&base).expect("experiment config serialises");
+        let keys: Vec<&String> = sweep.grid.keys().collect();
+        let total = sweep.combinations();
+        (0..total)
+            .map(|index| {
+                let mut rest = index;
+                let mut params = vec![(String::new(), toml::Value::Boolean(false)); keys.len()];
+                for (k, key) in keys.iter().enumerate().rev() {
+                    let values = &sweep.grid[*key];
+                    params[k] = ((*key).clone(), values[rest % values.len()].clone());
+                    rest /= values.len();
+                }
+                let mut value = base.clone();
+                let config = params
+                    .iter()
+                    .try_for_each(|(path, v)| set_path(&mut value, path, v.clone()))
+                    .and_then(|()| value.try_into::<ExperimentConfig>().map_err(|e| e.to_string()))
+                    .and_then(|c| c.validate().map(|()| c).map_err(|e| e.to_string()));
+                SweepPoint { index, params, config }
+            })
+            .collect()
+    }
+
     /// The config as it ran (strategy features added), in TOML: saved next to each report.
     pub fn resolved_toml(&self) -> String {
         let mut resolved = self.clone();
         resolved.pipeline = self.resolved_pipeline();
         toml::to_string_pretty(&resolved).expect("experiment config serialises")
+    }
+}
+
+/// Sets `path` (`strategy.fast`) in a TOML tree to `value`; the parent tables must exist.
+fn set_path(root: &mut toml::Value, path: &str, value: toml::Value) -> Result<(), String> {
+    let mut node = root;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let table = node.as_table_mut().ok_or_else(|| format!("sweep path {path}: {part} is not inside a table"))?;
+        if parts.peek().is_none() {
+            table.insert(part.to_owned(), value);
+            return Ok(());
+        }
+        node = table.get_mut(part).ok_or_else(|| format!("sweep path {path}: the experiment has no [{part}]"))?;
+    }
+    Err(format!("sweep path {path:?} is empty"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+name = "sweep"
+[data]
+start = "2024-01-02T14:30:00Z"
+end = "2024-01-02T15:00:00Z"
+[strategy]
+kind = "ma_crossover"
+fast = 30
+slow = 120
+[sweep]
+rank_by = "sortino"
+[sweep.grid]
+"strategy.fast" = [10, 60, 200]
+"execution.slippage_bps" = [0.0, 2.5]
+"#;
+
+    #[test]
+    fn a_grid_expands_to_every_combination_in_a_fixed_order() {
+        let config = ExperimentConfig::parse(BASE).unwrap();
+        let points = config.sweep_points();
+        assert_eq!(points.len(), 6);
+        let labels: Vec<String> = points.iter().map(SweepPoint::label).collect();
+        assert_eq!(labels[0], "execution.slippage_bps=0.0 strategy.fast=10");
+        assert_eq!(labels[1], "execution.slippage_bps=0.0 strategy.fast=60");
+        assert_eq!(labels[5], "execution.slippage_bps=2.5 strategy.fast=200");
+        let second = points[4].config.as_ref().unwrap();
+        assert_eq!(second.execution.slippage_bps, 2.5);
+        assert!(matches!(second.strategy, StrategyConfig::MaCrossover { fast: 60, slow: 120, .. }));
+        assert!(second.sweep.is_none(), "a point is a plain experiment");
+        assert!(points[2].config.is_ok(), "fast ≥ slow is the strategy's to refuse when it is built");
+    }
+
+    #[test]
+    fn a_grid_naming_a_missing_section_or_field_of_the_wrong_type_is_refused() {
+        let bad = BASE.replace("\"strategy.fast\"", "\"strategy.fast\" = [1]\n\"nonsense.x\"");
+        let err = ExperimentConfig::parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("no [nonsense]"), "{err}");
+        let wrong = BASE.replace("[10, 60, 200]", "[\"ten\"]");
+        let config = ExperimentConfig::parse(&wrong).unwrap();
+        let point = &config.sweep_points()[0];
+        assert!(point.config.as_ref().unwrap_err().contains("invalid type"), "{:?}", point.config);
     }
 }

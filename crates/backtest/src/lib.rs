@@ -4,7 +4,7 @@
 //! A backtest is just another [`Sink`] of the engine: the pipeline and the features are the
 //! same objects live mode runs. Everything in [`Report`] is a function of the experiment
 //! and the data, so two runs give byte-identical `report.json`; run metadata (wall time,
-//! paths, git commit) goes to a separate `run.json`.
+//! paths, git commit) goes to the run's `manifest.json`, written by the CLI.
 
 mod alert_quality;
 mod broker;
@@ -22,7 +22,7 @@ use tickloop_pipeline::{ModelAccuracy, Pipeline, PipelineStats};
 
 pub use alert_quality::{AlertQuality, RuleQuality};
 pub use broker::{Broker, Fill, SymbolTrading};
-pub use config::{DataConfig, ExecutionConfig, ExperimentConfig, ModelConfig, ReportConfig};
+pub use config::{DataConfig, ExecutionConfig, ExperimentConfig, ModelConfig, ReportConfig, SweepConfig, SweepPoint};
 pub use html::{AlertMark, render_report_html};
 pub use metrics::{EquityPoint, Metrics};
 pub use sample::{SampleSummary, generate_sample};
@@ -184,17 +184,56 @@ pub fn run_backtest(
     source: &mut dyn Source,
     observers: &mut [&mut dyn Sink],
 ) -> Result<Report, BacktestError> {
-    run_backtest_with_model(config, source, observers, None)
+    Backtest::new(config).run(source, observers)
 }
 
-/// [`run_backtest`] with the experiment's model loaded (the caller loads it: this crate
-/// sees the `Predictor` interface, not the model crates).
-pub fn run_backtest_with_model(
-    config: &ExperimentConfig,
+/// A backtest to run: the experiment, plus what the caller supplies that the experiment file
+/// only names (the loaded model) or cannot express (a strategy written in Rust).
+pub struct Backtest<'a> {
+    config: &'a ExperimentConfig,
+    model: Option<std::sync::Arc<dyn tickloop_models::Predictor>>,
+    strategy: Option<Box<dyn Strategy + Send>>,
+}
+
+impl std::fmt::Debug for Backtest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backtest")
+            .field("experiment", &self.config.name)
+            .field("model", &self.model.as_ref().map(|m| m.card().id()))
+            .field("custom_strategy", &self.strategy.is_some())
+            .finish()
+    }
+}
+
+impl<'a> Backtest<'a> {
+    pub fn new(config: &'a ExperimentConfig) -> Self {
+        Backtest { config, model: None, strategy: None }
+    }
+
+    /// The experiment's model, loaded (this crate sees the `Predictor` interface, not the
+    /// model crates).
+    pub fn model(mut self, model: Option<std::sync::Arc<dyn tickloop_models::Predictor>>) -> Self {
+        self.model = model;
+        self
+    }
+
+    /// Trades `strategy` instead of the experiment's `[strategy]`.
+    pub fn strategy(mut self, strategy: Box<dyn Strategy + Send>) -> Self {
+        self.strategy = Some(strategy);
+        self
+    }
+
+    pub fn run(self, source: &mut dyn Source, observers: &mut [&mut dyn Sink]) -> Result<Report, BacktestError> {
+        run(self, source, observers)
+    }
+}
+
+fn run(
+    backtest: Backtest<'_>,
     source: &mut dyn Source,
     observers: &mut [&mut dyn Sink],
-    model: Option<std::sync::Arc<dyn tickloop_models::Predictor>>,
 ) -> Result<Report, BacktestError> {
+    let Backtest { config, model, strategy } = backtest;
     let mut pipeline_config = config.resolved_pipeline();
     let model_id = model.as_ref().map(|m| m.card().id());
     let mut pipeline = match &model {
@@ -207,13 +246,16 @@ pub fn run_backtest_with_model(
     if let Some(m) = model {
         let every = config.model.as_ref().map_or(60, |c| c.predict_every_secs);
         pipeline = pipeline.with_model(m, every)?;
-    } else if config.strategy.needs_model() {
+    } else if config.strategy.needs_model() && strategy.is_none() {
         return Err(BacktestError::Config {
             path: std::path::PathBuf::new(),
             reason: "the strategy needs the experiment's model, and none was loaded".into(),
         });
     }
-    let strategy = config.strategy.build(pipeline.features())?;
+    let strategy = match strategy {
+        Some(s) => s,
+        None => config.strategy.build(pipeline.features())?,
+    };
     let symbols = source.symbols().len();
     let symbol_names: Vec<String> =
         (0..symbols).map(|i| source.symbols().name(tickloop_core::SymbolId::new(i as u32)).to_owned()).collect();

@@ -10,7 +10,7 @@ pub struct EquityPoint {
 
 /// The headline numbers of a backtest. Per-sample statistics use the equity samples
 /// (`report.sample_secs` apart); annualised figures scale by `report.periods_per_year`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     pub initial_equity: f64,
     pub final_equity: f64,
@@ -57,6 +57,18 @@ pub(crate) struct Trading {
 }
 
 impl Metrics {
+    /// This metric by its name in `report.json` (`sharpe`, `total_return`…).
+    pub fn get(&self, name: &str) -> Option<f64> {
+        serde_json::to_value(self).ok()?.get(name)?.as_f64()
+    }
+
+    /// The names [`Metrics::get`] knows.
+    pub fn names() -> Vec<String> {
+        match serde_json::to_value(Metrics::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
     pub(crate) fn compute(initial: f64, equity: &[EquityPoint], trading: Trading, periods_per_year: f64) -> Self {
         let final_equity = equity.last().map_or(initial, |p| p.equity);
         let returns: Vec<f64> = equity

@@ -17,6 +17,7 @@ mod sagemaker;
 mod sim;
 #[cfg(feature = "sql")]
 mod sql;
+mod sweep;
 mod train;
 
 use clap::{Parser, Subcommand};

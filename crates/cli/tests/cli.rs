@@ -81,14 +81,96 @@ fn same_experiment_twice_gives_byte_identical_reports() {
     assert!(a == b, "report.json differs between identical runs");
     let html = std::fs::read_to_string(dirs[0].join("report.html")).unwrap();
     assert!(html == std::fs::read_to_string(dirs[1].join("report.html")).unwrap(), "report.html differs");
-    assert_eq!(html.matches("<svg").count(), 3, "equity, drawdown and alert charts");
+    assert_eq!(html.matches("<svg").count(), 4, "equity, drawdown, per-symbol and alert charts");
+    assert_eq!(html.matches("class=\"bar\"").count(), 12, "one bar per symbol");
     assert!(html.contains("class=\"series\" d=\"M"), "the equity curve has points");
     let report: serde_json::Value = serde_json::from_slice(&a).unwrap();
     assert_eq!(report["data"]["ticks"], 12 * 40 * 60);
     assert!(report["metrics"]["trades"].as_u64().unwrap() > 0, "the strategy traded");
-    assert!(dirs[0].join("config.toml").exists() && dirs[0].join("run.json").exists());
+    assert!(dirs[0].join("config.toml").exists() && dirs[0].join("manifest.json").exists());
+    let symbols = report["symbols"].as_array().unwrap();
+    assert_eq!(symbols.len(), 12);
+    let pnl: f64 = symbols.iter().map(|s| s["pnl"].as_f64().unwrap()).sum();
+    let change = report["metrics"]["final_equity"].as_f64().unwrap() - 1_000_000.0;
+    assert!((pnl - change).abs() < 1e-6 * 1_000_000.0, "per-symbol P&L {pnl} adds up to the equity change {change}");
+    let quality = &report["alert_quality"];
+    assert!(quality["volume_spike"]["events"].as_u64().unwrap() > 0, "the simulator planted spikes: {quality}");
     let config = std::fs::read_to_string(dirs[0].join("config.toml")).unwrap();
     assert!(config.contains("sma_120"), "resolved config lists the features the strategy needed:\n{config}");
+}
+
+#[test]
+fn a_run_reproduces_from_its_manifest_and_a_changed_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, runs) = (dir.path().join("lake"), dir.path().join("runs"));
+    let exp = experiment(dir.path(), &lake);
+    ok(tickloop().arg("backtest").arg("--experiment").arg(&exp).arg("--runs-dir").arg(&runs).arg("--generate-missing"));
+    let original = run_dirs(&runs)[0].clone();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(original.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["sim_seed"], 7);
+    assert_eq!(manifest["config_sha256"].as_str().unwrap().len(), 64);
+    assert!(manifest["data_fingerprint"].as_str().is_some_and(|f| !f.is_empty()));
+
+    let again = ok(tickloop().arg("backtest").arg("--reproduce").arg(&original).arg("--runs-dir").arg(&runs));
+    assert!(again.contains("reproduced: report.json is byte-identical"), "{again}");
+    let dirs = run_dirs(&runs);
+    assert_eq!(dirs.len(), 2);
+    assert_eq!(
+        std::fs::read(dirs[0].join("report.json")).unwrap(),
+        std::fs::read(dirs[1].join("report.json")).unwrap()
+    );
+
+    // Someone edits the saved config: the re-run differs, and says why.
+    let config = std::fs::read_to_string(original.join("config.toml")).unwrap();
+    std::fs::write(original.join("config.toml"), config.replace("fee_bps = 0.5", "fee_bps = 5.0")).unwrap();
+    let out =
+        tickloop().arg("backtest").arg("--reproduce").arg(&original).arg("--runs-dir").arg(&runs).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not reproduced") && err.contains("config"), "{err}");
+}
+
+/// A grid of 2 × 3 runs in parallel; every member's report equals what the same config gives
+/// on its own (so parallel runs do not disturb each other), an invalid member fails alone,
+/// and the ranking is ordered by the chosen metric.
+#[test]
+fn a_sweep_runs_every_combination_in_parallel_and_ranks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, runs) = (dir.path().join("lake"), dir.path().join("runs"));
+    let exp = experiment(dir.path(), &lake);
+    let mut text = std::fs::read_to_string(&exp).unwrap();
+    text.push_str("[sweep]\nrank_by = \"total_return\"\n[sweep.grid]\n\"strategy.fast\" = [20, 60, 150]\n\"execution.fee_bps\" = [0.0, 2.0]\n");
+    std::fs::write(&exp, text).unwrap();
+    let out = ok(tickloop()
+        .arg("backtest")
+        .arg("--experiment")
+        .arg(&exp)
+        .arg("--runs-dir")
+        .arg(&runs)
+        .arg("--generate-missing")
+        .args(["--jobs", "2"]));
+    assert!(out.contains("6 backtests (2 failed)"), "fast=150 ≥ slow=120 fails, twice: {out}");
+    let sweep_dir = run_dirs(&runs).into_iter().find(|d| d.join("ranking.json").exists()).unwrap();
+    let ranking: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(sweep_dir.join("ranking.json")).unwrap()).unwrap();
+    assert_eq!(ranking.len(), 6);
+    let scores: Vec<f64> = ranking.iter().filter_map(|r| r["score"].as_f64()).collect();
+    assert_eq!(scores.len(), 4);
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "ranked best first: {scores:?}");
+    assert!(ranking[4]["error"].as_str().unwrap().contains("fast < slow"), "{:?}", ranking[4]);
+    let lines = std::fs::read_to_string(sweep_dir.join("results.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 6, "every result streamed to disk");
+    assert!(std::fs::read_to_string(sweep_dir.join("ranking.md")).unwrap().contains("| 1 |"));
+
+    // Member 0 (fee 0, fast 20) on its own gives the same bytes.
+    let member = sweep_dir.join("000");
+    let alone = dir.path().join("alone");
+    ok(tickloop().arg("backtest").arg("--experiment").arg(member.join("config.toml")).arg("--runs-dir").arg(&alone));
+    let solo = run_dirs(&alone)[0].join("report.json");
+    assert_eq!(std::fs::read(member.join("report.json")).unwrap(), std::fs::read(solo).unwrap());
+    let config = std::fs::read_to_string(member.join("config.toml")).unwrap();
+    assert!(config.contains("fast = 20") && config.contains("fee_bps = 0.0"), "{config}");
 }
 
 #[test]
@@ -419,7 +501,7 @@ fn report_html_renders_its_charts_in_a_browser() {
     let url = format!("file://{}", report.display());
     let dom = ok(headless(&browser, &dir.path().join("profile")).arg("--dump-dom").arg(&url));
     assert!(dom.contains("Backtest: tiny"), "{dom}");
-    assert_eq!(dom.matches("<svg").count(), 3);
+    assert_eq!(dom.matches("<svg").count(), 4);
     assert!(dom.matches("<path class=\"series\"").count() >= 2, "equity and drawdown drawn");
     let shot = dir.path().join("report.png");
     ok(headless(&browser, &dir.path().join("profile2"))

@@ -1,6 +1,28 @@
 /// Turns what the pipeline produced for a tick into a target position for that tick's
 /// symbol. Strategies see event data only; fills, costs and accounting belong to whoever
 /// executes the targets (the backtest's simulated broker, or a live order router).
+///
+/// Look-ahead cannot be written against this trait: the engine calls it once per tick, in
+/// event order, with that tick and what the pipeline produced for it; a strategy has no
+/// handle on the source, and the outputs it is lent cannot be kept for later, so nothing
+/// newer than the current tick is ever within reach. A target decided here is executed by
+/// the broker no earlier than the first tick that starts after the decision plus latency.
+///
+/// ```compile_fail
+/// use tickloop_core::{Outputs, Strategy, Tick};
+///
+/// /// Tries to keep the engine's buffer to read it again later.
+/// struct Hoarder<'a> {
+///     kept: Option<&'a Outputs>,
+/// }
+///
+/// impl<'a> Strategy for Hoarder<'a> {
+///     fn on_tick(&mut self, _tick: &Tick, out: &Outputs) -> Option<f64> {
+///         self.kept = Some(out); // error: the outputs are only lent for this call
+///         None
+///     }
+/// }
+/// ```
 pub trait Strategy {
     /// The target for `tick.symbol` as a fraction of the capital allotted to that symbol,
     /// in `[-1, 1]` (negative is short), or `None` to leave the current target unchanged.

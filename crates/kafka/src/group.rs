@@ -78,6 +78,9 @@ impl GroupConsumer {
             .set("session.timeout.ms", session_timeout_ms.to_string())
             .set("heartbeat.interval.ms", (session_timeout_ms / 4).max(100).to_string())
             .set("fetch.wait.max.ms", "10")
+            // A fetch that errors (some brokers answer one for a partition with nothing in it
+            // yet) backs off for 500 ms by default: the first records would wait that long.
+            .set("fetch.error.backoff.ms", "20")
             .set("enable.partition.eof", "false")
             .create_with_context(GroupContext::default())
             .map_err(fail)?;

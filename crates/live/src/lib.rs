@@ -235,7 +235,11 @@ impl LiveRunner {
                 self.workers.remove(&partition);
                 self.owned.remove(&partition);
             }
-            self.owned.extend(self.consumer.take_assigned());
+            let assigned = self.consumer.take_assigned();
+            if !assigned.is_empty() {
+                tracing::info!(partitions = ?assigned, "partitions assigned");
+                self.owned.extend(assigned);
+            }
             // A record fetched before its partition was revoked belongs to the new owner now.
             let record = record.filter(|r| self.owned.contains(&r.partition));
             if let Some(record) = record {

@@ -320,6 +320,39 @@ mod tests {
     }
 
     #[test]
+    fn accuracy_compares_each_matured_prediction_with_the_return_over_its_horizon() {
+        let ticks = ticks();
+        let mut whole = pipeline(model());
+        let all = run(&mut whole, &ticks, false);
+        let close = |symbol: SymbolId, ts: Timestamp| {
+            ticks.iter().find(|t| t.symbol == symbol && t.ts_event == ts).map(|t| t.close.get())
+        };
+        let (mut matured, mut abs_error, mut moved, mut right) = (0u64, 0.0, 0u64, 0u64);
+        for p in &all {
+            let then = close(p.symbol, p.ts_event).unwrap();
+            // Ticks come every second, so the horizon's tick is exactly 60 s later.
+            let Some(later) = close(p.symbol, p.ts_event.add_nanos(60 * NANOS_PER_SECOND)) else { continue };
+            let realised = (later / then).ln();
+            matured += 1;
+            abs_error += (p.value - realised).abs();
+            moved += u64::from(realised != 0.0);
+            right += u64::from(p.value * realised > 0.0);
+        }
+        assert_eq!(matured, 6, "predictions at 2, 60 and 120 s matured for both symbols; 180 s did not");
+        let got = whole.model_accuracy().unwrap();
+        assert_eq!(got.matured, matured);
+        assert!((got.mae - abs_error / matured as f64).abs() < 1e-15);
+        assert_eq!(got.directional_accuracy, right as f64 / moved as f64);
+
+        let mut first = pipeline(model());
+        run(&mut first, &ticks[..151], false);
+        let mut resumed = pipeline(model());
+        resumed.restore(&first.snapshot().unwrap()).unwrap();
+        run(&mut resumed, &ticks[151..], false);
+        assert_eq!(resumed.model_accuracy(), whole.model_accuracy(), "the sums travel in the snapshot");
+    }
+
+    #[test]
     fn a_model_needing_a_feature_the_pipeline_lacks_is_refused_by_name() {
         let config = PipelineConfig { features: vec![FeatureSpec::Sma(5)], ..PipelineConfig::default() };
         let err = Pipeline::new(&config).with_model(model(), 60).unwrap_err().to_string();
