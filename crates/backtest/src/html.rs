@@ -51,24 +51,44 @@ impl TimeAxis {
     }
 }
 
-/// One line chart as an SVG element. `y_label` formats the axis values.
+/// One chart of the report: an `<svg>` element (inline in report.html, rasterised to
+/// `<file>` beside it) and its title.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    /// The PNG's file name (`equity.png`).
+    pub file: &'static str,
+    pub title: String,
+    pub svg: String,
+    pub width: f64,
+    pub height: f64,
+}
+
+impl Chart {
+    fn figure(&self) -> String {
+        format!("<figure><figcaption>{}</figcaption>{}</figure>\n", escape(&self.title), self.svg)
+    }
+}
+
+fn open_svg(label: &str, height: f64) -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="{}" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}">"#,
+        escape(label)
+    )
+}
+
+/// One line chart. `y_label` formats the axis values.
 fn line_chart(
+    file: &'static str,
     title: &str,
     axis: TimeAxis,
     points: &[(Timestamp, f64)],
     fill: bool,
     y_label: impl Fn(f64) -> String,
-) -> String {
-    let mut svg = String::new();
+) -> Chart {
     let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| (lo.min(v), hi.max(v)));
     let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0) - 1.0, hi.max(0.0) + 1.0) };
     let y = |v: f64| MARGIN_Y + (hi - v) / (hi - lo) * (HEIGHT - 2.0 * MARGIN_Y);
-    let _ = write!(
-        svg,
-        r#"<figure><figcaption>{}</figcaption><svg class="chart" role="img" aria-label="{}" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}">"#,
-        escape(title),
-        escape(title)
-    );
+    let mut svg = open_svg(title, HEIGHT);
     for i in 0..=4 {
         let v = lo + (hi - lo) * f64::from(i) / 4.0;
         let yy = y(v);
@@ -111,13 +131,13 @@ fn line_chart(
                 write!(svg, r##"<path class="series" d="{path}" fill="none" stroke="#1f6feb" stroke-width="1.5"/>"##);
         }
     }
-    svg.push_str("</svg></figure>\n");
-    svg
+    svg.push_str("</svg>");
+    Chart { file, title: title.to_owned(), svg, width: WIDTH, height: HEIGHT }
 }
 
 /// Each symbol's return on its allocation as a horizontal bar, best first; with many
 /// symbols, the best and worst `SHOWN / 2`.
-fn symbol_returns(symbols: &[SymbolResult]) -> String {
+fn symbol_returns(symbols: &[SymbolResult]) -> Chart {
     const SHOWN: usize = 30;
     const ROW: f64 = 16.0;
     let mut sorted: Vec<&SymbolResult> = symbols.iter().collect();
@@ -126,16 +146,13 @@ fn symbol_returns(symbols: &[SymbolResult]) -> String {
     if skipped > 0 {
         sorted.drain(SHOWN / 2..sorted.len() - SHOWN / 2);
     }
-    let height = 20.0 + ROW * sorted.len().max(1) as f64;
+    let height = 34.0 + ROW * sorted.len().max(1) as f64;
     let caption = if skipped > 0 {
         format!("Return by symbol (best and worst {} of {})", SHOWN / 2, symbols.len())
     } else {
         format!("Return by symbol ({})", symbols.len())
     };
-    let mut svg = format!(
-        r#"<figure><figcaption>{}</figcaption><svg class="chart" role="img" aria-label="return by symbol" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}">"#,
-        escape(&caption)
-    );
+    let mut svg = open_svg("return by symbol", height);
     let extent = sorted.iter().map(|s| s.return_on_allocation.abs()).fold(0.0, f64::max).max(1e-12);
     let zero = MARGIN_LEFT + (WIDTH - MARGIN_LEFT - MARGIN_RIGHT) / 2.0;
     let scale = (WIDTH - MARGIN_LEFT - MARGIN_RIGHT) / 2.0 / extent;
@@ -157,25 +174,27 @@ fn symbol_returns(symbols: &[SymbolResult]) -> String {
     }
     let _ = write!(
         svg,
-        r##"<line x1="{zero:.1}" x2="{zero:.1}" y1="6" y2="{:.1}" stroke="#5b6573"/></svg></figure>"##,
-        height - 6.0
+        r##"<line x1="{zero:.1}" x2="{zero:.1}" y1="6" y2="{:.1}" stroke="#5b6573"/><text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{:+.2} %</text><text x="{:.1}" y="{:.1}" class="tick">{:+.2} %</text></svg>"##,
+        height - 18.0,
+        WIDTH - MARGIN_RIGHT,
+        height - 4.0,
+        extent * 100.0,
+        MARGIN_LEFT,
+        height - 4.0,
+        -extent * 100.0
     );
-    svg.push('\n');
-    svg
+    Chart { file: "symbols.png", title: caption, svg, width: WIDTH, height }
 }
 
 /// Alerts as marks on a time line, one row per kind.
-fn alert_timeline(axis: TimeAxis, alerts: &[AlertMark]) -> String {
+fn alert_timeline(axis: TimeAxis, alerts: &[AlertMark]) -> Chart {
     let kinds = [
         (AlertKind::VolumeSpike, "volume spike", "#d4a017"),
         (AlertKind::PriceDrop, "price drop", "#c0392b"),
         (AlertKind::ModelAnomaly, "model anomaly", "#8e44ad"),
     ];
     let height = 40.0 + 30.0 * kinds.len() as f64;
-    let mut svg = format!(
-        r#"<figure><figcaption>Alerts ({} in all)</figcaption><svg class="chart" role="img" aria-label="alert timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}">"#,
-        alerts.len()
-    );
+    let mut svg = open_svg("alert timeline", height);
     for (row, (kind, name, color)) in kinds.iter().enumerate() {
         let yy = 24.0 + 30.0 * row as f64;
         let count = alerts.iter().filter(|a| a.kind == *kind).count();
@@ -201,12 +220,71 @@ fn alert_timeline(axis: TimeAxis, alerts: &[AlertMark]) -> String {
             escape(label.get(11..16).unwrap_or(&label))
         );
     }
-    svg.push_str("</svg></figure>\n");
-    svg
+    svg.push_str("</svg>");
+    Chart { file: "alerts.png", title: format!("Alerts ({} in all)", alerts.len()), svg, width: WIDTH, height }
 }
 
-/// Renders the report page.
-pub fn render_report_html(report: &Report, alerts: &[AlertMark]) -> String {
+/// Predicted against realised log return over the model's horizon, one dot per matured
+/// prediction (a thinned, deterministic sample when there are many), with the diagonal a
+/// perfect model would sit on.
+fn predictions_vs_realised(pairs: &[(f64, f64)]) -> Chart {
+    const SIDE: f64 = 420.0;
+    const PAD: f64 = 56.0;
+    let extent = pairs.iter().flat_map(|&(p, r)| [p.abs(), r.abs()]).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let extent = if extent > 0.0 { extent } else { 1e-3 };
+    let scale = (SIDE - 2.0 * PAD) / (2.0 * extent);
+    let x = |v: f64| PAD + (v + extent) * scale;
+    let y = |v: f64| SIDE - PAD - (v + extent) * scale;
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="predictions vs realised" viewBox="0 0 {SIDE} {SIDE}" width="{SIDE}" height="{SIDE}">"#
+    );
+    let _ = write!(
+        svg,
+        r##"<rect x="{PAD}" y="{PAD}" width="{w:.1}" height="{w:.1}" fill="none" stroke="#e3e6ea"/><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#9aa3ad" stroke-dasharray="4 3"/>"##,
+        x(-extent),
+        y(-extent),
+        x(extent),
+        y(extent),
+        w = SIDE - 2.0 * PAD
+    );
+    for (v, anchor_x, anchor_y) in [(-extent, x(-extent), y(-extent)), (extent, x(extent), y(extent))] {
+        let label = format!("{:+.2} %", v * 100.0);
+        let _ = write!(
+            svg,
+            r#"<text x="{anchor_x:.1}" y="{:.1}" text-anchor="middle" class="tick">{label}</text><text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{label}</text>"#,
+            SIDE - PAD + 16.0,
+            PAD - 6.0,
+            anchor_y + 4.0
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="tick">predicted</text><text x="14" y="{:.1}" class="tick" transform="rotate(-90 14 {:.1})" text-anchor="middle">realised</text>"#,
+        SIDE / 2.0,
+        SIDE - 8.0,
+        SIDE / 2.0,
+        SIDE / 2.0
+    );
+    for &(p, r) in pairs.iter().filter(|(p, r)| p.is_finite() && r.is_finite()) {
+        let _ = write!(
+            svg,
+            r##"<circle class="pair" cx="{:.1}" cy="{:.1}" r="1.6" fill="#1f6feb" fill-opacity="0.45"/>"##,
+            x(p),
+            y(r)
+        );
+    }
+    svg.push_str("</svg>");
+    Chart {
+        file: "predictions.png",
+        title: format!("Predicted vs realised return ({} matured predictions shown)", pairs.len()),
+        svg,
+        width: SIDE,
+        height: SIDE,
+    }
+}
+
+/// Every chart of the report, in page order.
+pub fn report_charts(report: &Report, alerts: &[AlertMark]) -> Vec<Chart> {
     let m = &report.metrics;
     let from = report.data.first_ts.map_or(0, Timestamp::as_nanos);
     let to = report.equity.last().map(|p| p.ts).or(report.data.last_ts).map_or(from + 1, Timestamp::as_nanos);
@@ -224,6 +302,23 @@ pub fn render_report_html(report: &Report, alerts: &[AlertMark]) -> String {
             (t, -(peak - e) / peak * 100.0)
         })
         .collect();
+    let mut charts = vec![
+        line_chart("equity.png", "Equity", axis, &equity, false, |v| format!("{v:.0}")),
+        line_chart("drawdown.png", "Drawdown (%)", axis, &drawdown, true, |v| format!("{v:.3}")),
+        symbol_returns(&report.symbols),
+    ];
+    if report.model.is_some() {
+        charts.push(predictions_vs_realised(&report.prediction_pairs));
+    }
+    charts.push(alert_timeline(axis, alerts));
+    charts
+}
+
+/// Renders the report page.
+pub fn render_report_html(report: &Report, alerts: &[AlertMark]) -> String {
+    let m = &report.metrics;
+    let from = report.data.first_ts.map_or(0, Timestamp::as_nanos);
+    let to = report.equity.last().map(|p| p.ts).or(report.data.last_ts).map_or(from + 1, Timestamp::as_nanos);
     let rows = [
         ("Data", format!("{} ticks, {} symbols", report.data.ticks, report.data.symbols)),
         ("Period", format!("{} .. {}", Timestamp::from_nanos(from), Timestamp::from_nanos(to))),
@@ -290,10 +385,9 @@ figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px;
         let _ = writeln!(html, "<tr><td>{}</td><td>{}</td></tr>", escape(k), escape(&v));
     }
     html.push_str("</table>\n");
-    html.push_str(&line_chart("Equity", axis, &equity, false, |v| format!("{v:.0}")));
-    html.push_str(&line_chart("Drawdown (%)", axis, &drawdown, true, |v| format!("{v:.3}")));
-    html.push_str(&symbol_returns(&report.symbols));
-    html.push_str(&alert_timeline(axis, alerts));
+    for chart in report_charts(report, alerts) {
+        html.push_str(&chart.figure());
+    }
     html.push_str("</body></html>\n");
     html
 }

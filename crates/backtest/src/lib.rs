@@ -11,6 +11,7 @@ mod broker;
 mod config;
 mod html;
 mod metrics;
+mod png;
 mod sample;
 
 use std::path::{Path, PathBuf};
@@ -23,8 +24,9 @@ use tickloop_pipeline::{ModelAccuracy, Pipeline, PipelineStats};
 pub use alert_quality::{AlertQuality, RuleQuality};
 pub use broker::{Broker, Fill, SymbolTrading};
 pub use config::{DataConfig, ExecutionConfig, ExperimentConfig, ModelConfig, ReportConfig, SweepConfig, SweepPoint};
-pub use html::{AlertMark, render_report_html};
+pub use html::{AlertMark, Chart, render_report_html, report_charts};
 pub use metrics::{EquityPoint, Metrics};
+pub use png::render_png;
 pub use sample::{SampleSummary, generate_sample};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub enum BacktestError {
     },
     #[error("experiment {path}: {reason}")]
     Config { path: PathBuf, reason: String },
+    #[error("drawing {path}: {reason}")]
+    Chart { path: PathBuf, reason: String },
     #[error(transparent)]
     Lake(#[from] tickloop_lake::LakeError),
     #[error(transparent)]
@@ -81,9 +85,44 @@ pub struct Report {
     /// `alerts.jsonl`).
     #[serde(skip)]
     pub alert_marks: Vec<AlertMark>,
+    /// (predicted, realised) log returns of matured predictions, for the report's chart: a
+    /// deterministic thinning to at most [`PAIR_SAMPLE`] pairs.
+    #[serde(skip)]
+    pub prediction_pairs: Vec<(f64, f64)>,
     /// The model version whose predictions ran (`name/vN`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+}
+
+/// At most this many (predicted, realised) pairs are kept for the report's chart.
+pub const PAIR_SAMPLE: usize = 4096;
+
+/// Keeps every `stride`-th of a stream of pairs, doubling the stride (and dropping every
+/// other kept pair) whenever [`PAIR_SAMPLE`] are held: bounded memory, an even spread over
+/// the run, and the same pairs for the same input.
+#[derive(Debug, Default)]
+struct PairSample {
+    pairs: Vec<(f64, f64)>,
+    stride: u64,
+    seen: u64,
+}
+
+impl PairSample {
+    fn push(&mut self, pair: (f64, f64)) {
+        let stride = self.stride.max(1);
+        if self.seen.is_multiple_of(stride) {
+            self.pairs.push(pair);
+            if self.pairs.len() >= PAIR_SAMPLE {
+                let mut i = 0;
+                self.pairs.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                self.stride = stride * 2;
+            }
+        }
+        self.seen += 1;
+    }
 }
 
 /// One symbol's part of the portfolio.
@@ -111,6 +150,7 @@ struct BacktestSink {
     fingerprint: u64,
     alert_marks: Vec<AlertMark>,
     exposure_sum: f64,
+    pairs: PairSample,
 }
 
 impl BacktestSink {
@@ -160,6 +200,9 @@ impl Sink for BacktestSink {
             ts: a.ts_event,
             kind: a.kind,
         }));
+        for m in &out.matured {
+            self.pairs.push((m.predicted, m.realized));
+        }
         self.broker.on_tick(&tick);
         self.targets.clear();
         self.strategy.on_outputs(&tick, out, &mut self.targets);
@@ -269,6 +312,7 @@ fn run(
         fingerprint: FNV_OFFSET,
         alert_marks: Vec::new(),
         exposure_sum: 0.0,
+        pairs: PairSample::default(),
     };
     let mut engine = Engine::new(pipeline);
     let mut sinks: Vec<&mut dyn Sink> = Vec::with_capacity(observers.len() + 1);
@@ -322,6 +366,7 @@ fn run(
         alert_quality: None,
         equity: sink.equity,
         alert_marks: sink.alert_marks,
+        prediction_pairs: sink.pairs.pairs,
         model: model_id,
     })
 }
@@ -330,8 +375,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Writes `report.json`, `report.html` and the resolved `config.toml` into `dir` (created
-/// if needed).
+/// Writes `report.json`, `report.html`, a PNG per chart and the resolved `config.toml` into
+/// `dir` (created if needed).
 pub fn write_report(dir: &Path, config: &ExperimentConfig, report: &Report) -> Result<(), BacktestError> {
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -344,6 +389,11 @@ pub fn write_report(dir: &Path, config: &ExperimentConfig, report: &Report) -> R
     std::fs::write(&report_path, json).map_err(io(&report_path))?;
     let html_path = dir.join("report.html");
     std::fs::write(&html_path, render_report_html(report, &report.alert_marks)).map_err(io(&html_path))?;
+    for chart in report_charts(report, &report.alert_marks) {
+        let path = dir.join(chart.file);
+        let png = render_png(&chart).map_err(|reason| BacktestError::Chart { path: path.clone(), reason })?;
+        std::fs::write(&path, png).map_err(io(&path))?;
+    }
     let config_path = dir.join("config.toml");
     std::fs::write(&config_path, config.resolved_toml()).map_err(io(&config_path))?;
     Ok(())

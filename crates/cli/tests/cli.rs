@@ -83,6 +83,11 @@ fn same_experiment_twice_gives_byte_identical_reports() {
     assert!(html == std::fs::read_to_string(dirs[1].join("report.html")).unwrap(), "report.html differs");
     assert_eq!(html.matches("<svg").count(), 4, "equity, drawdown, per-symbol and alert charts");
     assert_eq!(html.matches("class=\"bar\"").count(), 12, "one bar per symbol");
+    for png in ["equity.png", "drawdown.png", "symbols.png", "alerts.png"] {
+        let bytes = std::fs::read(dirs[0].join(png)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 5_000, "{png}: {} bytes", bytes.len());
+        assert!(bytes == std::fs::read(dirs[1].join(png)).unwrap(), "{png} differs between identical runs");
+    }
     assert!(html.contains("class=\"series\" d=\"M"), "the equity curve has points");
     let report: serde_json::Value = serde_json::from_slice(&a).unwrap();
     assert_eq!(report["data"]["ticks"], 12 * 40 * 60);

@@ -110,6 +110,15 @@ fn gbm_trains_reproducibly_beats_baselines_walks_forward_and_serves_sagemaker_st
     assert_eq!(report["model"], "gbm/v2");
     assert!(report["pipeline"]["predictions"].as_u64().unwrap() > 32 * 200, "{}", report["pipeline"]);
     assert!(report["metrics"]["trades"].as_u64().unwrap() > 0, "{}", report["metrics"]);
+    // Model metrics in the report, measured on the same planted signal the evaluation saw.
+    let accuracy = &report["model_accuracy"];
+    assert!(accuracy["matured"].as_u64().unwrap() > 32 * 190, "{accuracy}");
+    assert!(accuracy["directional_accuracy"].as_f64().unwrap() > 0.55, "the planted signal shows: {accuracy}");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let scatter = std::fs::read(run.join("predictions.png")).unwrap();
+    assert!(scatter.starts_with(b"\x89PNG"), "predicted vs realised chart");
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.matches("class=\"pair\"").count() > 1_000, "the scatter has its dots");
 
     // A model strategy without a model is refused up front, saying what to add.
     std::fs::write(&exp, experiment(false)).unwrap();

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::{Alert, Bar, Prediction, Rejection, Tick};
+use crate::{Alert, Bar, MaturedPrediction, Prediction, Rejection, Tick};
 
 /// What the pipeline produced for one input tick.
 ///
@@ -17,6 +17,8 @@ pub struct Outputs {
     pub features: Vec<f64>,
     pub bars: Vec<Bar>,
     pub predictions: Vec<Prediction>,
+    /// Earlier predictions of this tick's symbol whose horizon this tick reached.
+    pub matured: Vec<MaturedPrediction>,
     pub alerts: Vec<Alert>,
     /// Records the cleaning stage refused, for the dead-letter sink.
     pub rejects: Vec<Rejection>,
@@ -28,6 +30,7 @@ impl Outputs {
         self.features.clear();
         self.bars.clear();
         self.predictions.clear();
+        self.matured.clear();
         self.alerts.clear();
         self.rejects.clear();
     }

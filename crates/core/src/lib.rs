@@ -17,7 +17,7 @@ mod time;
 pub use clock::{Clock, EventClock};
 pub use component::{Component, Outputs, Snapshot, SnapshotError};
 pub use engine::{Engine, EngineError, EngineStats, Sink, SinkError, Source, SourceError, VecSource};
-pub use market::{Alert, AlertKind, Bar, Prediction, Price, RejectReason, Rejection, Tick, Volume};
+pub use market::{Alert, AlertKind, Bar, MaturedPrediction, Prediction, Price, RejectReason, Rejection, Tick, Volume};
 pub use rng::Rng;
 pub use strategy::Strategy;
 pub use symbol::{SymbolId, SymbolMeta, SymbolTable, SymbolTableError};

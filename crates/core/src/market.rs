@@ -95,6 +95,19 @@ pub struct Prediction {
     pub prob_up: Option<f64>,
 }
 
+/// A prediction whose horizon has passed, beside what happened: the pipeline emits one when
+/// the first tick at or after the horizon arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MaturedPrediction {
+    pub symbol: SymbolId,
+    /// When the prediction was made.
+    pub predicted_at: Timestamp,
+    /// The predicted log return over the horizon.
+    pub predicted: f64,
+    /// The log return that happened (close at the horizon's tick over close then).
+    pub realized: f64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {

@@ -15,7 +15,7 @@ use predict::{PredictionStage, PredictionState};
 use serde::{Deserialize, Serialize};
 pub use tickloop_alerts::AlertConfig;
 use tickloop_alerts::{AlertCounts, SymbolAlerts};
-use tickloop_core::{Component, NANOS_PER_SECOND, Outputs, Snapshot, SnapshotError, Tick};
+use tickloop_core::{Component, MaturedPrediction, NANOS_PER_SECOND, Outputs, Snapshot, SnapshotError, Tick};
 use tickloop_features::{
     BarAggregator, Cleaner, CleaningPolicy, CleaningStats, FeatureIndex, FeatureSet, FeatureSetDef, FeatureSpec, Ohlcv,
 };
@@ -210,8 +210,9 @@ impl Component for Pipeline {
         state.alerts.on_tick(&clean, &mut out.alerts);
         if let Some(stage) = &mut self.predict {
             let alerts = &mut state.alerts;
-            stage.on_tick(&clean, &out.features, &mut out.predictions, |predicted, realized| {
-                alerts.on_prediction_error(&clean, predicted, realized, &mut out.alerts)
+            stage.on_tick(&clean, &out.features, &mut out.predictions, |predicted_at, predicted, realized| {
+                alerts.on_prediction_error(&clean, predicted, realized, &mut out.alerts);
+                out.matured.push(MaturedPrediction { symbol: clean.symbol, predicted_at, predicted, realized });
             });
         }
         self.alerts.count(&out.alerts[before..]);

@@ -114,14 +114,15 @@ impl PredictionStage {
         })
     }
 
-    /// Takes one clean tick and its feature row; calls `realized(predicted, realised log
-    /// return)` for each of the symbol's predictions whose horizon this tick reaches.
+    /// Takes one clean tick and its feature row; calls `realized(predicted at, predicted,
+    /// realised log return)` for each of the symbol's predictions whose horizon this tick
+    /// reaches.
     pub(crate) fn on_tick(
         &mut self,
         clean: &Tick,
         features: &[f64],
         out: &mut Vec<Prediction>,
-        mut realized: impl FnMut(f64, f64),
+        mut realized: impl FnMut(Timestamp, f64, f64),
     ) {
         let ts = clean.ts_event;
         if let Some(pending) = self.state.pending.get_mut(clean.symbol.index()) {
@@ -132,7 +133,7 @@ impl PredictionStage {
                 pending.pop_front();
                 let actual = (clean.close.get() / close).ln();
                 self.state.accuracy.add(predicted, actual);
-                realized(predicted, actual);
+                realized(Timestamp::from_nanos(due - self.horizon_nanos), predicted, actual);
             }
         }
         if let Some(&(_, first, _)) = self.state.queue.first()
