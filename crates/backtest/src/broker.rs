@@ -229,19 +229,46 @@ impl Broker {
     /// Strategies state their target on every tick; re-stating the weight last asked for
     /// keeps the position and any order working towards it (rather than re-sizing to each
     /// new price, which would trade every tick); a different weight is sized afresh.
+    ///
+    /// `max_symbol_weight` caps the weight; `max_gross_exposure` cuts a target that would
+    /// take gross exposure (valued at last closes, counting other symbols' working orders as
+    /// filled) above that multiple of equity to what fits.
     pub fn set_target_at(&mut self, symbol: SymbolId, decided_at: Timestamp, weight: f64) {
-        let weight = weight.clamp(-1.0, 1.0);
+        let cap = self.config.max_symbol_weight.unwrap_or(1.0);
+        let weight = weight.clamp(-cap, cap);
         let allocation = self.allocation;
         let fill_from = decided_at.add_nanos(self.config.latency_ms as i64 * 1_000_000 + TICK_SPAN);
+        let headroom = self.config.max_gross_exposure.map(|g| g * self.equity() - self.committed_gross(symbol));
         let book = self.book(symbol);
         let Some(close) = book.last_close else { return };
         if book.target_weight == Some(weight) {
             return;
         }
         book.target_weight = Some(weight);
-        let target = (weight * allocation / close).trunc();
+        let mut target = (weight * allocation / close).trunc();
+        if let Some(room) = headroom
+            && target.abs() > book.position.abs()
+            && target.abs() * close > room
+        {
+            // Never below what is held: cutting a new target must not force a trade.
+            target = target.signum() * (room.max(0.0) / close).trunc().max(book.position.abs().min(target.abs()));
+        }
         let quantity = target - book.position;
         book.pending = (quantity != 0.0).then_some(Order { quantity, fill_from });
+    }
+
+    /// Gross exposure of every symbol but `except`, as if their working orders had filled,
+    /// at last closes.
+    fn committed_gross(&self, except: SymbolId) -> f64 {
+        self.books
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != except.index())
+            .map(|(_, b)| {
+                let shares = b.position + b.pending.map_or(0.0, |o| o.quantity);
+                (shares * b.last_close.unwrap_or(0.0)).abs()
+            })
+            .sum()
     }
 }
 
@@ -325,10 +352,13 @@ mod tests {
             slippage_bps in 0.0f64..20.0,
             slippage_range_share in 0.0f64..0.5,
             max_participation in proptest::option::of(0.01f64..1.0),
+            max_symbol_weight in proptest::option::of(0.1f64..1.0),
+            max_gross_exposure in proptest::option::of(0.1f64..3.0),
             latency_ms in 0u64..3000,
         ) {
             let config = ExecutionConfig {
                 initial_capital: 1_000_000.0, fee_bps, fee_per_share, slippage_bps, slippage_range_share, max_participation, latency_ms,
+                max_symbol_weight, max_gross_exposure,
             };
             let mut b = Broker::new(config, 3);
             let mut fills = Vec::new();
@@ -439,6 +469,48 @@ mod tests {
         b.set_target(&t, 0.5);
         b.on_tick(&tick(7, 9.0, 9.0));
         assert_eq!(b.position(SymbolId::new(0)), 55.0, "a new weight is sized at the new price: 500 / 9");
+    }
+
+    #[test]
+    fn symbol_and_gross_exposure_limits_cut_targets() {
+        let config = ExecutionConfig {
+            initial_capital: 3_000.0,
+            max_symbol_weight: Some(0.5),
+            max_gross_exposure: Some(1.0),
+            ..costless()
+        };
+        let mut b = Broker::new(config, 3); // 1,000 allotted to each symbol
+        let at = |symbol: u32, secs: i64| {
+            let mut t = tick(secs, 10.0, 10.0);
+            t.symbol = SymbolId::new(symbol);
+            t
+        };
+        for s in 0..3 {
+            b.on_tick(&at(s, 1));
+        }
+        b.set_target(&at(0, 1), 1.0);
+        for s in 0..3 {
+            b.on_tick(&at(s, 2));
+        }
+        assert_eq!(b.position(SymbolId::new(0)), 50.0, "weight capped at 0.5 of 1,000");
+        // Gross capped at 0.3 × equity = 900.
+        let config = ExecutionConfig { initial_capital: 3_000.0, max_gross_exposure: Some(0.3), ..costless() };
+        let mut b = Broker::new(config, 3);
+        for s in 0..3 {
+            b.on_tick(&at(s, 1));
+        }
+        b.set_target(&at(0, 1), 0.6); // 600 of 900 allowed
+        b.set_target(&at(1, 1), 0.6); // only 300 left: cut to 30 shares
+        b.set_target(&at(2, 1), -0.5); // nothing left
+        for s in 0..3 {
+            b.on_tick(&at(s, 2));
+        }
+        let positions: Vec<f64> = (0..3).map(|s| b.position(SymbolId::new(s))).collect();
+        assert_eq!(positions, vec![60.0, 30.0, 0.0]);
+        assert!((b.gross_value() - 900.0).abs() < 1e-9);
+        b.set_target(&at(0, 2), 0.0); // reducing is always allowed
+        b.on_tick(&at(0, 3));
+        assert_eq!(b.position(SymbolId::new(0)), 0.0);
     }
 
     #[test]

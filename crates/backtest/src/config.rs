@@ -137,6 +137,12 @@ pub struct ExecutionConfig {
     pub max_participation: Option<f64>,
     /// Time from a decision to the order reaching the market.
     pub latency_ms: u64,
+    /// Caps each symbol's target at this fraction of its allocation (capital over the
+    /// number of symbols), long or short.
+    pub max_symbol_weight: Option<f64>,
+    /// Caps gross exposure (Σ |position × price|) at this multiple of equity: an order that
+    /// would exceed it is cut to what fits (orders that reduce exposure always go through).
+    pub max_gross_exposure: Option<f64>,
 }
 
 impl Default for ExecutionConfig {
@@ -149,6 +155,8 @@ impl Default for ExecutionConfig {
             slippage_range_share: 0.0,
             max_participation: None,
             latency_ms: 100,
+            max_symbol_weight: None,
+            max_gross_exposure: None,
         }
     }
 }
@@ -199,6 +207,12 @@ impl ExperimentConfig {
         }
         if e.max_participation.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
             return fail("execution.max_participation must be in (0, 1]".into());
+        }
+        if e.max_symbol_weight.is_some_and(|w| !(w > 0.0 && w <= 1.0)) {
+            return fail("execution.max_symbol_weight must be in (0, 1]".into());
+        }
+        if e.max_gross_exposure.is_some_and(|g| !(g > 0.0 && g.is_finite())) {
+            return fail("execution.max_gross_exposure must be positive".into());
         }
         if self.report.sample_secs == 0 || self.report.periods_per_year <= 0.0 {
             return fail("report.sample_secs and periods_per_year must be positive".into());

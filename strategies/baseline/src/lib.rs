@@ -26,11 +26,15 @@ pub enum StrategyConfig {
     },
     /// Trades the experiment's `[model]`: long when the predicted next-horizon return is at
     /// least `threshold_bps`, short (if allowed) at or below −`threshold_bps`, else flat.
+    /// With `full_size_bps`, positions scale with the predicted return (full at that many
+    /// basis points); without it every position is full.
     ModelTrend {
         #[serde(default = "default_threshold_bps")]
         threshold_bps: f64,
         #[serde(default)]
         allow_short: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        full_size_bps: Option<f64>,
     },
 }
 
@@ -83,13 +87,20 @@ impl StrategyConfig {
                     allow_short,
                 )))
             }
-            StrategyConfig::ModelTrend { threshold_bps, allow_short } => {
+            StrategyConfig::ModelTrend { threshold_bps, allow_short, full_size_bps } => {
                 if !(0.0..10_000.0).contains(&threshold_bps) {
                     return Err(StrategyError::Invalid(format!(
                         "threshold_bps must be in [0, 10000), got {threshold_bps}"
                     )));
                 }
-                Ok(Box::new(ModelTrend::new(threshold_bps, allow_short)))
+                let strategy = ModelTrend::new(threshold_bps, allow_short);
+                Ok(Box::new(match full_size_bps {
+                    Some(full) if full > 0.0 && full.is_finite() => strategy.sized(full),
+                    Some(full) => {
+                        return Err(StrategyError::Invalid(format!("full_size_bps must be positive, got {full}")));
+                    }
+                    None => strategy,
+                }))
             }
         }
     }

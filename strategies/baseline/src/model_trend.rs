@@ -1,5 +1,6 @@
 //! Trading on a model's predictions: long when the predicted next-horizon return clears a
-//! threshold, short (or flat) when it is below minus the threshold, flat in between.
+//! threshold, short (or flat) when it is below minus the threshold, flat in between; the
+//! position is full size, or scaled with the size of the predicted move.
 
 use tickloop_core::{Outputs, Strategy, SymbolId, Tick};
 
@@ -10,19 +11,29 @@ use tickloop_core::{Outputs, Strategy, SymbolId, Tick};
 pub struct ModelTrend {
     threshold: f64,
     allow_short: bool,
+    /// The predicted return that earns a full position; `None`: every position is full.
+    full_size: Option<f64>,
 }
 
 impl ModelTrend {
     /// `threshold_bps`: the predicted log return, in basis points, needed to hold a position.
     pub fn new(threshold_bps: f64, allow_short: bool) -> Self {
-        ModelTrend { threshold: threshold_bps / 10_000.0, allow_short }
+        ModelTrend { threshold: threshold_bps / 10_000.0, allow_short, full_size: None }
+    }
+
+    /// Sizes positions in proportion to the predicted return: a prediction of
+    /// `full_size_bps` or more holds a full position, half that a half one.
+    pub fn sized(mut self, full_size_bps: f64) -> Self {
+        self.full_size = Some(full_size_bps / 10_000.0);
+        self
     }
 
     fn weight(&self, predicted: f64) -> f64 {
+        let size = |p: f64| self.full_size.map_or(1.0, |full| (p.abs() / full).min(1.0));
         if predicted >= self.threshold {
-            1.0
+            size(predicted)
         } else if predicted <= -self.threshold && self.allow_short {
-            -1.0
+            -size(predicted)
         } else {
             0.0
         }
@@ -66,5 +77,11 @@ mod tests {
         targets.clear();
         long_only.on_outputs(&tick, &out, &mut targets);
         assert_eq!(targets[1], (SymbolId::new(4), 0.0));
+        let mut sized = ModelTrend::new(5.0, true).sized(20.0);
+        targets.clear();
+        sized.on_outputs(&tick, &out, &mut targets);
+        let weights: Vec<f64> = targets.iter().map(|t| t.1).collect();
+        assert!((weights[0] - 0.5).abs() < 1e-12 && (weights[1] + 0.3).abs() < 1e-12, "{weights:?}");
+        assert_eq!(weights[2], 0.0, "below the threshold: flat");
     }
 }
