@@ -5,6 +5,8 @@
 
 use std::process::Command;
 
+pub mod kafka;
+
 /// The binary under test.
 pub fn tickloop() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tickloop"))
