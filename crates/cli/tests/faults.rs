@@ -39,7 +39,7 @@ fn ten_kill_9s_while_the_feed_runs_lose_nothing_and_duplicate_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let topics = Topics::new("kills");
     python(&py, CREATE, &[&brokers, &topics.input]);
-    let mut feed = tickloop()
+    let feed = tickloop()
         .args(["feed", "--brokers", &brokers, "--topic", &topics.input, "--seed", "11"])
         .args(["--symbols", &SYMBOLS.to_string(), "--rate", "1", "--duration", &format!("{SECONDS}s")])
         .stdout(Stdio::piped())
@@ -58,11 +58,12 @@ fn ten_kill_9s_while_the_feed_runs_lose_nothing_and_duplicate_nothing() {
     };
     let mut delays = Vec::new();
     for _ in 0..KILLS {
-        let mut live = topics
+        let mut child = topics
             .live(&brokers, &state, &default_experiment(), &lake_args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let mut child = live.spawn().unwrap();
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let delay = next_delay();
         std::thread::sleep(delay);
         child.kill().unwrap(); // SIGKILL: no checkpoint, no goodbye

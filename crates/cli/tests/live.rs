@@ -8,7 +8,6 @@ use common::kafka::*;
 use common::tickloop;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

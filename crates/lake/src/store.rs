@@ -182,6 +182,7 @@ impl ObjectStore for LocalStore {
         let path = self.path(key);
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
+            remove_orphaned_temp_files(dir);
         }
         Ok(hidden_temp_name(&path))
     }
@@ -228,6 +229,38 @@ pub(crate) fn hidden_temp_name(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
+/// The process id in a [`hidden_temp_name`] (`.name.<pid>.<n>.tmp`).
+fn temp_file_owner(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = stem.rsplitn(3, '.');
+    let _counter: u64 = parts.next()?.parse().ok()?;
+    parts.next()?.parse().ok()
+}
+
+/// Removes the temporary files in `dir` left by processes that no longer run (a writer
+/// killed with SIGKILL cannot clean up after itself; its successor does, on its next write
+/// to the directory). Where process liveness cannot be checked (no `/proc`), nothing is
+/// removed: a live writer's file must never go.
+fn remove_orphaned_temp_files(dir: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_file_owner) else { continue };
+        if pid != std::process::id() && !proc.join(pid.to_string()).exists() {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!(file = %entry.path().display(), pid, "removed a dead writer's temporary file"),
+                Err(e) => {
+                    tracing::warn!(file = %entry.path().display(), error = %e, "cannot remove a dead writer's temporary file")
+                }
+            }
+        }
+    }
+}
+
 /// Names of the entries of `dir`, sorted; an absent directory has none.
 pub(crate) fn sorted_dir_names(dir: &Path) -> Result<Vec<String>, LakeError> {
     let entries = match fs::read_dir(dir) {
@@ -249,6 +282,25 @@ pub(crate) fn sorted_dir_names(dir: &Path) -> Result<Vec<String>, LakeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dead_writers_temporary_files_go_on_the_next_write_and_a_live_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        store.put("p/a.parquet", b"a").unwrap();
+        // No process has pid 4,000,000 (above Linux's maximum): a writer killed mid-write.
+        let dead = dir.path().join("p/.a.parquet.4000000.7.tmp");
+        let live = dir.path().join(format!("p/.b.parquet.{}.99.tmp", std::process::id()));
+        let foreign = dir.path().join("p/.notes.tmp");
+        for f in [&dead, &live, &foreign] {
+            fs::write(f, b"partial").unwrap();
+        }
+        store.put("p/c.parquet", b"c").unwrap();
+        assert_eq!(dead.exists(), !Path::new("/proc/self").exists(), "removed wherever liveness can be checked");
+        assert!(live.exists() && foreign.exists(), "a running writer's file and other files stay");
+        assert_eq!(temp_file_owner(".x.parquet.123.4.tmp"), Some(123));
+        assert_eq!(temp_file_owner(".x.tmp"), None);
+    }
 
     #[test]
     fn local_store_lists_recursively_skips_hidden_files_and_puts_atomically() {
