@@ -113,3 +113,49 @@ fn ten_kill_9s_while_the_feed_runs_lose_nothing_and_duplicate_nothing() {
         copies - expected
     );
 }
+
+/// SIGTERM: the runner stops consuming, publishes what it owes, writes the lake buffers it
+/// holds (the flush interval here is an hour, so only shutdown can write them), commits,
+/// and exits 0 well inside the 30 s a container orchestrator allows. A second runner in the
+/// same group then has nothing to re-read.
+#[test]
+fn sigterm_flushes_outputs_and_lake_commits_offsets_and_exits_zero_quickly() {
+    let Some((brokers, py)) = services() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("sigterm");
+    let input = write_market(dir.path(), "T", 20, 100);
+    python(&py, CREATE, &[&brokers, &topics.input]);
+    python(&py, PRODUCE, &[&brokers, &topics.input, input.to_str().unwrap(), "0"]);
+    let (state, lake) = (dir.path().join("state"), dir.path().join("lake"));
+    let lake_args = ["--lake", lake.to_str().unwrap(), "--lake-flush-interval", "1h"];
+    let runner = topics
+        .live(&brokers, &state, &default_experiment(), &lake_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until every output is out (the group join takes a few seconds on tansu).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while read_topic(&py, &brokers, &topics.features).len() < 2_000 {
+        assert!(std::time::Instant::now() < deadline, "the runner did not process the input");
+    }
+    assert!(!lake.join("raw").exists(), "nothing written to the lake before shutdown");
+    let asked = std::time::Instant::now();
+    let term = std::process::Command::new("kill").args(["-TERM", &runner.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let out = runner.wait_with_output().unwrap();
+    let took = asked.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "exit status {:?}: {stdout}", out.status);
+    assert!(took < Duration::from_secs(30), "shut down in {took:?}");
+    assert!(stdout.contains("2000 rows in"), "the lake buffers were written at shutdown: {stdout}");
+
+    let again = topics
+        .live(&brokers, &state, &default_experiment(), &lake_args)
+        .args(["--exit-when-idle", "4s"])
+        .output()
+        .unwrap();
+    let again = String::from_utf8_lossy(&again.stdout);
+    assert!(again.contains("live: 0 records") && again.contains("0 replayed records skipped"), "{again}");
+    eprintln!("SIGTERM to exit: {took:?}; {stdout}");
+}
