@@ -28,6 +28,10 @@ pub struct S3Args {
     /// there, as most S3-compatible servers need it; virtual-hosted is the default on AWS).
     #[arg(long)]
     pub s3_virtual_hosted: bool,
+    /// Attempts per S3 request before giving up (retries back off exponentially, with
+    /// jitter); a run that still cannot read or write then fails, naming the object.
+    #[arg(long, default_value_t = tickloop_lake::S3Options::DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub s3_max_attempts: u32,
 }
 
 impl S3Args {
@@ -37,6 +41,7 @@ impl S3Args {
             region: self.s3_region.clone(),
             endpoint: self.s3_endpoint.clone(),
             path_style: self.s3_endpoint.is_some() && !self.s3_virtual_hosted,
+            max_attempts: self.s3_max_attempts,
         }
     }
 

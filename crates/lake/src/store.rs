@@ -20,7 +20,7 @@ use crate::LakeError;
 /// How to reach S3 or an S3-compatible server: the one set of client settings shared by the
 /// S3 store (`tickloop-s3`) and SQL over an S3 lake (`tickloop-sql`). Credentials are not
 /// here: they come from the standard AWS chain.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Options {
     /// Overrides the region of the AWS chain (`us-east-1` when neither says).
     pub region: Option<String>,
@@ -28,6 +28,21 @@ pub struct S3Options {
     pub endpoint: Option<String>,
     /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible servers need.
     pub path_style: bool,
+    /// Attempts per request (the first try included) before an error is returned; retries
+    /// back off exponentially with jitter. See [`S3Options::DEFAULT_MAX_ATTEMPTS`].
+    pub max_attempts: u32,
+}
+
+impl S3Options {
+    /// Enough to ride out a restarting or throttling server (about half a minute of
+    /// backoff), few enough that a run that cannot write fails within a minute or so.
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        S3Options { region: None, endpoint: None, path_style: false, max_attempts: Self::DEFAULT_MAX_ATTEMPTS }
+    }
 }
 
 /// One stored object, as listed.

@@ -106,6 +106,22 @@ impl S3Store {
             config = config.endpoint_url(endpoint);
         }
         config = config.force_path_style(options.path_style);
+        // Throttling, 5xx and connection failures are retried (standard mode: exponential
+        // backoff with full jitter), and every attempt is bounded in time, so a stopped or
+        // hanging server turns into an error naming the object rather than a stuck run.
+        config = config
+            .retry_config(
+                aws_sdk_s3::config::retry::RetryConfig::standard()
+                    .with_max_attempts(options.max_attempts.max(1))
+                    .with_initial_backoff(std::time::Duration::from_millis(200))
+                    .with_max_backoff(std::time::Duration::from_secs(8)),
+            )
+            .timeout_config(
+                aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .operation_attempt_timeout(std::time::Duration::from_secs(60))
+                    .build(),
+            );
         let client = Client::from_conf(config.build());
         tracing::debug!(lake = %location, endpoint = ?options.endpoint, path_style = options.path_style, "S3 lake");
         Ok(S3Store { client, location, runtime, scratch: std::env::temp_dir() })

@@ -24,7 +24,7 @@ fn s3_lake(name: &str) -> Option<Lake> {
     let bucket = std::env::var("S3_BUCKET").unwrap_or_else(|_| "lake".to_owned());
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let url = format!("s3://{bucket}/tests/{name}-{}-{nanos}", std::process::id());
-    let options = S3Options { region: None, endpoint: Some(endpoint), path_style: true };
+    let options = S3Options { endpoint: Some(endpoint), path_style: true, ..S3Options::default() };
     let store = S3Store::connect(S3Location::parse(&url).unwrap(), &options).unwrap();
     // The server may still be creating its bucket right after start-up.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -136,8 +136,95 @@ fn s3_errors_name_the_object_and_missing_objects_are_not_errors() {
     assert!(err.contains("s3://") && err.contains("missing.parquet"), "{err}");
 
     let endpoint = std::env::var("S3_ENDPOINT").unwrap();
-    let options = S3Options { region: None, endpoint: Some(endpoint), path_style: true };
+    let options = S3Options { endpoint: Some(endpoint), path_style: true, max_attempts: 2, ..S3Options::default() };
     let store = S3Store::connect(S3Location::parse("s3://no-such-bucket-tickloop/x").unwrap(), &options).unwrap();
     let err = store.list("raw/").unwrap_err().to_string();
     assert!(err.contains("s3://no-such-bucket-tickloop/x/raw/"), "{err}");
+}
+
+/// A TCP proxy in front of the S3 server that answers the first `faults` connections with
+/// `503 Slow Down` (what S3 says when it throttles) and passes the rest through untouched.
+struct FaultyProxy {
+    addr: String,
+    faults_served: Arc<std::sync::atomic::AtomicUsize>,
+    passed: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FaultyProxy {
+    fn start(upstream: &str, faults: usize) -> Self {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering::SeqCst;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let faults_served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let passed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (served, through) = (faults_served.clone(), passed.clone());
+        std::thread::spawn(move || {
+            for mut client in listener.incoming().flatten() {
+                if served.load(SeqCst) < faults {
+                    served.fetch_add(1, SeqCst);
+                    // Read the request head and whatever body arrived, then refuse it.
+                    let _ = client.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+                    let mut buf = [0u8; 65536];
+                    while client.read(&mut buf).is_ok_and(|n| n > 0) {}
+                    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+                    let _ = write!(
+                        client,
+                        "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    continue;
+                }
+                through.fetch_add(1, SeqCst);
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else { continue };
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut client, mut server) = (client, server);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut s2);
+                    let _ = s2.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut server, &mut client);
+                    let _ = client.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        FaultyProxy { addr, faults_served, passed }
+    }
+}
+
+fn store_via(endpoint: String, url: &str, max_attempts: u32) -> S3Store {
+    let options = S3Options { endpoint: Some(endpoint), path_style: true, max_attempts, ..S3Options::default() };
+    S3Store::connect(S3Location::parse(url).unwrap(), &options).unwrap()
+}
+
+/// Throttling and server errors are retried with backoff, and the write lands; a server that
+/// is gone makes the write fail after the last attempt, naming the object, rather than hang.
+#[test]
+fn s3_faults_are_retried_and_a_dead_server_fails_loudly_in_bounded_time() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let Some(direct) = s3_lake("faults") else { return };
+    let url = direct.description().to_owned();
+    let proxy = FaultyProxy::start(&std::env::var("S3_ENDPOINT").unwrap(), 3);
+    let flaky = store_via(format!("http://{}", proxy.addr), &url, 8);
+    let started = std::time::Instant::now();
+    flaky.put("raw/ticks/date=2024-01-02/hour=13/part-0.parquet", b"survived three 503s").unwrap();
+    assert_eq!(proxy.faults_served.load(SeqCst), 3, "three attempts were refused");
+    assert!(proxy.passed.load(SeqCst) >= 1);
+    let waited = started.elapsed();
+    assert!(waited >= std::time::Duration::from_millis(100), "retries backed off: {waited:?}");
+    assert_eq!(
+        direct.store().get("raw/ticks/date=2024-01-02/hour=13/part-0.parquet").unwrap().as_deref(),
+        Some(&b"survived three 503s"[..]),
+        "the object is on the server"
+    );
+
+    // A stopped server: nothing listens on the port any more.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let gone = store_via(format!("http://{closed}"), &url, 3);
+    let started = std::time::Instant::now();
+    let err = gone.put("raw/ticks/date=2024-01-02/hour=14/part-0.parquet", b"lost?").unwrap_err().to_string();
+    assert!(err.contains("hour=14/part-0.parquet"), "the error names the object: {err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "failed in {:?}", started.elapsed());
 }
