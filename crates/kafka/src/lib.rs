@@ -27,6 +27,40 @@ pub enum KafkaAdapterError {
     Delivery { failed: u64, first: String },
 }
 
+impl KafkaAdapterError {
+    /// Whether the error says the cluster is unreachable for now (broker down, restarting,
+    /// network trouble, a wait that timed out, a group that re-formed meanwhile): librdkafka
+    /// reconnects and rejoins by itself, so the caller should keep going and try again
+    /// rather than stop. Skipping a commit is always safe here: uncommitted records are
+    /// re-read, and the saved state skips what it already holds.
+    pub fn is_transient(&self) -> bool {
+        use RDKafkaErrorCode::*;
+        let KafkaAdapterError::Kafka { source, .. } = self else { return false };
+        matches!(
+            source.rdkafka_error_code(),
+            Some(
+                AllBrokersDown
+                    | BrokerTransportFailure
+                    | BrokerNotAvailable
+                    | NetworkException
+                    | Resolve
+                    | OperationTimedOut
+                    | RequestTimedOut
+                    | TimedOutQueue
+                    | CoordinatorNotAvailable
+                    | CoordinatorLoadInProgress
+                    | NotCoordinator
+                    | LeaderNotAvailable
+                    | NotLeaderForPartition
+                    | RebalanceInProgress
+                    | WaitingForCoordinator
+                    | UnknownMemberId
+                    | IllegalGeneration
+            )
+        )
+    }
+}
+
 fn client_config(brokers: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers);

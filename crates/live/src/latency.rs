@@ -93,6 +93,12 @@ pub(crate) fn prometheus(summary: &LiveSummary, rate: f64, window: Option<&Laten
         ("tickloop_live_alerts_total", "Alerts published.", summary.alerts),
         ("tickloop_live_dead_letters_total", "Records sent to the dead-letter topic.", summary.dead_letters),
         ("tickloop_live_checkpoints_total", "Checkpoints (flush, save state, commit).", summary.checkpoints),
+        (
+            "tickloop_live_checkpoints_deferred_total",
+            "Checkpoints put off while the broker was unreachable.",
+            summary.checkpoints_deferred,
+        ),
+        ("tickloop_live_broker_errors_total", "Transient broker errors ridden out.", summary.broker_errors),
     ] {
         let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     }

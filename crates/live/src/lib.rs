@@ -110,6 +110,10 @@ pub struct LiveSummary {
     pub dead_letters: u64,
     pub skipped_replayed: u64,
     pub checkpoints: u64,
+    /// Checkpoints put off because the broker was unreachable (an outage's length shows here).
+    pub checkpoints_deferred: u64,
+    /// Transient broker errors the consumer rode out.
+    pub broker_errors: u64,
     pub lake_files: u64,
     pub lake_rows: u64,
     /// Records on this member's partitions not processed yet, at the last stats window.
@@ -257,9 +261,16 @@ impl LiveRunner {
             self.producer.poll();
             if last_checkpoint.elapsed() >= self.config.commit_interval {
                 let force_lake = last_lake_flush.elapsed() >= self.config.lake_flush_interval;
-                self.checkpoint(force_lake)?;
-                if force_lake {
-                    last_lake_flush = Instant::now();
+                match self.checkpoint(force_lake) {
+                    Ok(()) if force_lake => last_lake_flush = Instant::now(),
+                    Ok(()) => {}
+                    // The broker is away: nothing is committed, so nothing can be lost; the
+                    // next checkpoint tries again, and outputs wait in the producer's queue.
+                    Err(LiveError::Kafka(e)) if e.is_transient() => {
+                        self.summary.checkpoints_deferred += 1;
+                        tracing::warn!(error = %e, "checkpoint deferred: broker unreachable");
+                    }
+                    Err(e) => return Err(e),
                 }
                 last_checkpoint = Instant::now();
             }
@@ -271,6 +282,7 @@ impl LiveRunner {
         }
         self.flush_predictions()?;
         self.checkpoint(true)?;
+        self.summary.broker_errors = self.consumer.transient_errors();
         self.summary.latency = self.latency.total();
         if let Some(notifier) = self.notifier.take() {
             let stats = notifier.close();
@@ -451,6 +463,7 @@ impl LiveRunner {
             Ok(lag) => self.summary.consumer_lag = lag,
             Err(e) => tracing::warn!(error = %e, "could not read the consumer lag"),
         }
+        self.summary.broker_errors = self.consumer.transient_errors();
         let window = self.latency.take_window();
         if let Some(w) = &window {
             tracing::info!(
