@@ -33,6 +33,13 @@ slow = 120
     path
 }
 
+/// `tickloop backtest --experiment EXP --runs-dir RUNS --generate-missing`.
+fn backtest(exp: &Path, runs: &Path) -> Command {
+    let mut cmd = tickloop();
+    cmd.arg("backtest").arg("--experiment").arg(exp).arg("--runs-dir").arg(runs).arg("--generate-missing");
+    cmd
+}
+
 fn run_dirs(runs: &Path) -> Vec<std::path::PathBuf> {
     let mut dirs: Vec<_> = std::fs::read_dir(runs).unwrap().map(|e| e.unwrap().path()).collect();
     dirs.sort();
@@ -65,13 +72,7 @@ fn same_experiment_twice_gives_byte_identical_reports() {
     let (lake, runs) = (dir.path().join("lake"), dir.path().join("runs"));
     let exp = experiment(dir.path(), &lake);
     for _ in 0..2 {
-        let out = ok(tickloop()
-            .arg("backtest")
-            .arg("--experiment")
-            .arg(&exp)
-            .arg("--runs-dir")
-            .arg(&runs)
-            .arg("--generate-missing"));
+        let out = ok(&mut backtest(&exp, &runs));
         assert!(out.contains("sharpe"), "{out}");
     }
     let dirs = run_dirs(&runs);
@@ -109,7 +110,7 @@ fn a_run_reproduces_from_its_manifest_and_a_changed_input_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let (lake, runs) = (dir.path().join("lake"), dir.path().join("runs"));
     let exp = experiment(dir.path(), &lake);
-    ok(tickloop().arg("backtest").arg("--experiment").arg(&exp).arg("--runs-dir").arg(&runs).arg("--generate-missing"));
+    ok(&mut backtest(&exp, &runs));
     let original = run_dirs(&runs)[0].clone();
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(original.join("manifest.json")).unwrap()).unwrap();
@@ -147,14 +148,7 @@ fn a_sweep_runs_every_combination_in_parallel_and_ranks_them() {
     let mut text = std::fs::read_to_string(&exp).unwrap();
     text.push_str("[sweep]\nrank_by = \"total_return\"\n[sweep.grid]\n\"strategy.fast\" = [20, 60, 150]\n\"execution.fee_bps\" = [0.0, 2.0]\n");
     std::fs::write(&exp, text).unwrap();
-    let out = ok(tickloop()
-        .arg("backtest")
-        .arg("--experiment")
-        .arg(&exp)
-        .arg("--runs-dir")
-        .arg(&runs)
-        .arg("--generate-missing")
-        .args(["--jobs", "2"]));
+    let out = ok(backtest(&exp, &runs).args(["--jobs", "2"]));
     assert!(out.contains("6 backtests (2 failed)"), "fast=150 ≥ slow=120 fails, twice: {out}");
     let sweep_dir = run_dirs(&runs).into_iter().find(|d| d.join("ranking.json").exists()).unwrap();
     let ranking: Vec<serde_json::Value> =
@@ -501,7 +495,7 @@ fn report_html_renders_its_charts_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let (lake, runs) = (dir.path().join("lake"), dir.path().join("runs"));
     let exp = experiment(dir.path(), &lake);
-    ok(tickloop().arg("backtest").arg("--experiment").arg(&exp).arg("--runs-dir").arg(&runs).arg("--generate-missing"));
+    ok(&mut backtest(&exp, &runs));
     let report = run_dirs(&runs)[0].join("report.html");
     let url = format!("file://{}", report.display());
     let dom = ok(headless(&browser, &dir.path().join("profile")).arg("--dump-dom").arg(&url));

