@@ -11,6 +11,14 @@ use std::time::Duration;
 use common::kafka::*;
 use common::tickloop;
 
+/// The fault tests load the machine on purpose (1,000 symbols/s, a broker restart); run
+/// them one at a time so none measures another's load.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 const SYMBOLS: usize = 1000;
 const SECONDS: u64 = 90;
 const KILLS: usize = 10;
@@ -40,6 +48,7 @@ fn leftovers(dir: &Path, found: &mut Vec<String>) {
 /// partial files.
 #[test]
 fn ten_kill_9s_while_the_feed_runs_lose_nothing_and_duplicate_nothing() {
+    let _serial = serial();
     let Some((brokers, py)) = services() else { return };
     let dir = tempfile::tempdir().unwrap();
     let topics = Topics::new("kills");
@@ -121,6 +130,7 @@ fn ten_kill_9s_while_the_feed_runs_lose_nothing_and_duplicate_nothing() {
 /// same group then has nothing to re-read.
 #[test]
 fn sigterm_flushes_outputs_and_lake_commits_offsets_and_exits_zero_quickly() {
+    let _serial = serial();
     let Some((brokers, py)) = services() else { return };
     let dir = tempfile::tempdir().unwrap();
     let topics = Topics::new("sigterm");
@@ -226,6 +236,7 @@ impl Drop for DurableBroker {
 /// every input tick has its output.
 #[test]
 fn a_30_second_broker_outage_is_ridden_out_by_feed_and_live_without_loss() {
+    let _serial = serial();
     let Some((_, py)) = services() else { return };
     let Some(mut broker) = DurableBroker::start(&py) else {
         assert!(std::env::var_os("CI").is_none(), "CI must provide S3_ENDPOINT");
