@@ -170,18 +170,23 @@ impl OutputFile {
         self.file.written()
     }
 
+    /// Called for every tick: no allocation unless there is something to write.
     fn write(&mut self, out: &Outputs) -> Result<(), SinkError> {
         let symbols = &self.symbols;
-        let lines: Box<dyn Iterator<Item = _>> = match self.kind {
+        match self.kind {
             OutputKind::Alerts => {
-                Box::new(out.alerts.iter().map(|a| tickloop_alerts::alert_json(symbols.name(a.symbol), a)))
+                for a in &out.alerts {
+                    self.file
+                        .append(&tickloop_alerts::alert_json(symbols.name(a.symbol), a))
+                        .map_err(SinkError::new)?;
+                }
             }
             OutputKind::Predictions => {
-                Box::new(out.predictions.iter().map(|p| tickloop_models::prediction_json(symbols.name(p.symbol), p)))
+                for p in &out.predictions {
+                    let line = tickloop_models::prediction_json(symbols.name(p.symbol), p);
+                    self.file.append(&line).map_err(SinkError::new)?;
+                }
             }
-        };
-        for line in lines {
-            self.file.append(&line).map_err(SinkError::new)?;
         }
         Ok(())
     }
