@@ -174,6 +174,12 @@ pub struct AlertCounts {
 }
 
 impl AlertCounts {
+    pub fn merge(&mut self, other: &AlertCounts) {
+        self.volume_spike += other.volume_spike;
+        self.price_drop += other.price_drop;
+        self.model_anomaly += other.model_anomaly;
+    }
+
     pub fn count(&mut self, alerts: &[Alert]) {
         for alert in alerts {
             *match alert.kind {

@@ -23,6 +23,7 @@ fn experiment(lake: &std::path::Path, start: Timestamp, end: Timestamp) -> Exper
         model: None,
         execution: Default::default(),
         report: Default::default(),
+        walk_forward: None,
         sweep: None,
     }
 }

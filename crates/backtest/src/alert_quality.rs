@@ -33,7 +33,35 @@ pub struct AlertQuality {
     pub price_drop: RuleQuality,
 }
 
+impl RuleQuality {
+    fn with_ratios(mut self) -> Self {
+        let ratio = |a: u64, n: u64| if n == 0 { 0.0 } else { a as f64 / n as f64 };
+        self.precision = ratio(self.true_alerts, self.alerts);
+        self.recall = ratio(self.detected_events, self.events);
+        self
+    }
+
+    fn merge(&mut self, other: &RuleQuality) {
+        self.alerts += other.alerts;
+        self.true_alerts += other.true_alerts;
+        self.events += other.events;
+        self.detected_events += other.detected_events;
+        *self = self.with_ratios();
+    }
+}
+
 impl AlertQuality {
+    /// Scores of separate runs (walk-forward folds) as one: counts summed, ratios recomputed.
+    pub fn pooled<'a>(scores: impl IntoIterator<Item = &'a AlertQuality>) -> Option<AlertQuality> {
+        let mut scores = scores.into_iter();
+        let mut total = *scores.next()?;
+        for q in scores {
+            total.volume_spike.merge(&q.volume_spike);
+            total.price_drop.merge(&q.price_drop);
+        }
+        Some(total)
+    }
+
     /// Scores `alerts` against `labels`. Labels of symbols the run never saw are ignored,
     /// so a run over a subset of a lake's symbols is judged on its own symbols.
     pub fn score(alerts: &[AlertMark], labels: &[AnomalyLabel], symbols: &SymbolTable, grace_secs: u32) -> Self {
@@ -58,9 +86,7 @@ impl AlertQuality {
             }
             q.events = events.len() as u64;
             q.detected_events = detected.iter().filter(|&&d| d).count() as u64;
-            q.precision = if q.alerts == 0 { 0.0 } else { q.true_alerts as f64 / q.alerts as f64 };
-            q.recall = if q.events == 0 { 0.0 } else { q.detected_events as f64 / q.events as f64 };
-            q
+            q.with_ratios()
         };
         AlertQuality { grace_secs, volume_spike: rule(AlertKind::VolumeSpike), price_drop: rule(AlertKind::PriceDrop) }
     }

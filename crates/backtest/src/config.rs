@@ -31,6 +31,9 @@ pub struct ExperimentConfig {
     pub execution: ExecutionConfig,
     #[serde(default)]
     pub report: ReportConfig,
+    /// Walk-forward mode: a model is trained per test window (`[walk_forward]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walk_forward: Option<crate::WalkForwardConfig>,
     /// A parameter grid: the experiment runs once per combination (`[sweep.grid]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepConfig>,
@@ -223,8 +226,14 @@ impl ExperimentConfig {
         if let Err(e) = self.pipeline.alerts.validate() {
             return fail(format!("pipeline.alerts: {e}"));
         }
-        if self.strategy.needs_model() && self.model.is_none() {
-            return fail("the strategy trades a model's predictions: add [model] path = \"models/<name>\"".into());
+        if let Some(wf) = &self.walk_forward {
+            if self.model.is_some() {
+                return fail("[walk_forward] trains its own model per fold: remove [model]".into());
+            }
+            wf.validate().or_else(fail)?;
+            wf.windows(self.data.start, self.data.end).map(drop).or_else(fail)?;
+        } else if self.strategy.needs_model() && self.model.is_none() {
+            return fail("the strategy trades a model's predictions: add [model] path = \"models/<name>\" (or [walk_forward] to train one per fold)".into());
         }
         if self.model.as_ref().is_some_and(|m| m.predict_every_secs == 0) {
             return fail("model.predict_every_secs must be at least 1".into());
@@ -249,6 +258,15 @@ impl ExperimentConfig {
             sim.validate().map_err(|e| BacktestError::Config { path: PathBuf::new(), reason: e.to_string() })?;
         }
         Ok(())
+    }
+
+    /// How often the model predicts each symbol, from `[model]` or `[walk_forward]`.
+    pub fn predict_every_secs(&self) -> u32 {
+        match (&self.model, &self.walk_forward) {
+            (Some(m), _) => m.predict_every_secs,
+            (None, Some(wf)) => wf.predict_every_secs,
+            (None, None) => 60,
+        }
     }
 
     /// The pipeline config with the named feature set expanded and every feature the

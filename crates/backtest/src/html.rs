@@ -385,6 +385,31 @@ figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px;
         let _ = writeln!(html, "<tr><td>{}</td><td>{}</td></tr>", escape(k), escape(&v));
     }
     html.push_str("</table>\n");
+    if let Some(folds) = &report.walk_forward {
+        html.push_str(
+            "<h2>Walk-forward folds</h2><p class=\"sub\">Each fold's model was trained only on data ending an embargo before its test window; the metrics above chain the test windows alone.</p>\n<table class=\"metrics\"><tr><td>fold</td><td>trained on</td><td>tested on</td><td>model</td><td>rows</td><td>return</td><td>sharpe</td><td>direction</td></tr>\n",
+        );
+        for f in folds {
+            let w = &f.window;
+            let direction =
+                f.model_accuracy.map_or("–".to_owned(), |a| format!("{:.1} %", a.directional_accuracy * 100.0));
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>{} .. {}</td><td>{} .. {}</td><td>{}</td><td>{}</td><td>{:+.4} %</td><td>{:.3}</td><td>{}</td></tr>",
+                f.fold,
+                w.train_from,
+                w.train_to,
+                w.test_from,
+                w.test_to,
+                escape(&f.model),
+                f.training_rows,
+                f.metrics.total_return * 100.0,
+                f.metrics.sharpe,
+                direction
+            );
+        }
+        html.push_str("</table>\n");
+    }
     for chart in report_charts(report, alerts) {
         html.push_str(&chart.figure());
     }

@@ -13,13 +13,14 @@ mod html;
 mod metrics;
 mod png;
 mod sample;
+mod walk_forward;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tickloop_core::{Engine, Outputs, Sink, SinkError, Source, Strategy, Tick, Timestamp};
-use tickloop_pipeline::{ModelAccuracy, Pipeline, PipelineStats};
+use tickloop_pipeline::{AccuracySums, ModelAccuracy, Pipeline, PipelineStats};
 
 pub use alert_quality::{AlertQuality, RuleQuality};
 pub use broker::{Broker, Fill, SymbolTrading};
@@ -28,6 +29,7 @@ pub use html::{AlertMark, Chart, render_report_html, report_charts};
 pub use metrics::{EquityPoint, Metrics};
 pub use png::render_png;
 pub use sample::{SampleSummary, generate_sample};
+pub use walk_forward::{FoldResult, FoldWindow, TrainConfig, WalkForwardConfig, stitch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BacktestError {
@@ -92,6 +94,12 @@ pub struct Report {
     /// The model version whose predictions ran (`name/vN`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// A walk-forward run's folds: the calendar, each fold's model and its metrics alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walk_forward: Option<Vec<FoldResult>>,
+    /// The broker's counts behind the metrics, for stitching folds.
+    #[serde(skip)]
+    pub(crate) trading: metrics::Trading,
 }
 
 /// At most this many (predicted, realised) pairs are kept for the report's chart.
@@ -135,7 +143,13 @@ pub struct SymbolResult {
     pub return_on_allocation: f64,
     pub trades: u64,
     pub fees: f64,
+    /// Winning closes over closing trades.
     pub hit_rate: f64,
+    /// Fills that reduced or closed a position, and those that closed at a profit.
+    #[serde(default)]
+    pub closing_trades: u64,
+    #[serde(default)]
+    pub winning_trades: u64,
     pub final_position: f64,
 }
 
@@ -151,6 +165,9 @@ struct BacktestSink {
     alert_marks: Vec<AlertMark>,
     exposure_sum: f64,
     pairs: PairSample,
+    accuracy: Option<AccuracySums>,
+    /// Ticks before this only warm the pipeline up: no trading, no samples, no scores.
+    trade_from: Option<Timestamp>,
 }
 
 impl BacktestSink {
@@ -183,6 +200,10 @@ impl BacktestSink {
 impl Sink for BacktestSink {
     fn on_outputs(&mut self, _input: &Tick, out: &Outputs) -> Result<(), SinkError> {
         let Some(tick) = out.tick else { return Ok(()) };
+        self.record_fingerprint(&tick);
+        if self.trade_from.is_some_and(|from| tick.ts_event < from) {
+            return Ok(());
+        }
         // Sample equity as of all ticks before the boundary this tick crosses; idle gaps
         // (nights, halts) produce one sample, not a run of flat ones.
         let boundary = tick.ts_event.floor_to(self.sample_step);
@@ -194,14 +215,19 @@ impl Sink for BacktestSink {
             }
             Some(_) => {}
         }
-        self.record_fingerprint(&tick);
         self.alert_marks.extend(out.alerts.iter().map(|a| AlertMark {
             symbol: a.symbol,
             ts: a.ts_event,
             kind: a.kind,
         }));
         for m in &out.matured {
-            self.pairs.push((m.predicted, m.realized));
+            // Scored by when the prediction was made: one made during warm-up is not.
+            if self.trade_from.is_none_or(|from| m.predicted_at >= from) {
+                self.pairs.push((m.predicted, m.realized));
+                if let Some(a) = &mut self.accuracy {
+                    a.add(m.predicted, m.realized);
+                }
+            }
         }
         self.broker.on_tick(&tick);
         self.targets.clear();
@@ -236,6 +262,7 @@ pub struct Backtest<'a> {
     config: &'a ExperimentConfig,
     model: Option<std::sync::Arc<dyn tickloop_models::Predictor>>,
     strategy: Option<Box<dyn Strategy + Send>>,
+    trade_from: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for Backtest<'_> {
@@ -244,13 +271,21 @@ impl std::fmt::Debug for Backtest<'_> {
             .field("experiment", &self.config.name)
             .field("model", &self.model.as_ref().map(|m| m.card().id()))
             .field("custom_strategy", &self.strategy.is_some())
+            .field("trade_from", &self.trade_from)
             .finish()
     }
 }
 
 impl<'a> Backtest<'a> {
     pub fn new(config: &'a ExperimentConfig) -> Self {
-        Backtest { config, model: None, strategy: None }
+        Backtest { config, model: None, strategy: None, trade_from: None }
+    }
+
+    /// Trades and scores from `ts` on; earlier ticks only warm the pipeline's features up
+    /// (a walk-forward test window replays some history before it opens).
+    pub fn trade_from(mut self, ts: Timestamp) -> Self {
+        self.trade_from = Some(ts);
+        self
     }
 
     /// The experiment's model, loaded (this crate sees the `Predictor` interface, not the
@@ -276,7 +311,7 @@ fn run(
     source: &mut dyn Source,
     observers: &mut [&mut dyn Sink],
 ) -> Result<Report, BacktestError> {
-    let Backtest { config, model, strategy } = backtest;
+    let Backtest { config, model, strategy, trade_from } = backtest;
     let mut pipeline_config = config.resolved_pipeline();
     let model_id = model.as_ref().map(|m| m.card().id());
     let mut pipeline = match &model {
@@ -287,7 +322,7 @@ fn run(
         None => Pipeline::new(&pipeline_config),
     };
     if let Some(m) = model {
-        let every = config.model.as_ref().map_or(60, |c| c.predict_every_secs);
+        let every = config.predict_every_secs();
         pipeline = pipeline.with_model(m, every)?;
     } else if config.strategy.needs_model() && strategy.is_none() {
         return Err(BacktestError::Config {
@@ -313,6 +348,8 @@ fn run(
         alert_marks: Vec::new(),
         exposure_sum: 0.0,
         pairs: PairSample::default(),
+        accuracy: model_id.is_some().then(AccuracySums::default),
+        trade_from,
     };
     let mut engine = Engine::new(pipeline);
     let mut sinks: Vec<&mut dyn Sink> = Vec::with_capacity(observers.len() + 1);
@@ -322,7 +359,6 @@ fn run(
     }
     let stats = engine.run(source, &mut sinks)?;
     let pipeline_stats = engine.pipeline().stats();
-    let model_accuracy = engine.pipeline().model_accuracy();
     let broker = &sink.broker;
     let allocation = config.execution.initial_capital / symbols.max(1) as f64;
     let mut trading = metrics::Trading {
@@ -343,12 +379,18 @@ fn run(
             trades: t.fills,
             fees: t.fees,
             hit_rate: if t.closing_fills == 0 { 0.0 } else { t.winning_closes as f64 / t.closing_fills as f64 },
+            closing_trades: t.closing_fills,
+            winning_trades: t.winning_closes,
             final_position: t.position,
         });
     }
     per_symbol.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-    let metrics =
-        Metrics::compute(config.execution.initial_capital, &sink.equity, trading, config.report.periods_per_year);
+    let metrics = Metrics::compute(
+        config.execution.initial_capital,
+        &sink.equity,
+        trading.clone(),
+        config.report.periods_per_year,
+    );
     Ok(Report {
         experiment: config.name.clone(),
         config_sha256: hex(&Sha256::digest(config.resolved_toml().as_bytes())),
@@ -362,12 +404,14 @@ fn run(
         pipeline: pipeline_stats,
         metrics,
         symbols: per_symbol,
-        model_accuracy,
+        model_accuracy: sink.accuracy.map(|a| a.summary()),
         alert_quality: None,
         equity: sink.equity,
         alert_marks: sink.alert_marks,
         prediction_pairs: sink.pairs.pairs,
         model: model_id,
+        walk_forward: None,
+        trading,
     })
 }
 

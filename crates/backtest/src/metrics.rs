@@ -45,7 +45,7 @@ pub struct Metrics {
     pub turnover: f64,
 }
 
-#[derive(Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Trading {
     pub trades: u64,
     pub closing_trades: u64,
@@ -54,6 +54,18 @@ pub(crate) struct Trading {
     pub traded_notional: f64,
     /// Σ exposure over the equity samples (one per sample).
     pub exposure_sum: f64,
+}
+
+impl Trading {
+    /// Adds a fold's counts, its money amounts scaled to the chained equity.
+    pub fn add_scaled(&mut self, other: &Trading, scale: f64) {
+        self.trades += other.trades;
+        self.closing_trades += other.closing_trades;
+        self.winning_closes += other.winning_closes;
+        self.fees_paid += other.fees_paid * scale;
+        self.traded_notional += other.traded_notional * scale;
+        self.exposure_sum += other.exposure_sum;
+    }
 }
 
 impl Metrics {

@@ -127,3 +127,31 @@ fn the_strategy_never_sees_anything_newer_than_the_tick_it_is_asked_about() {
         assert!(newest <= tick, "shown data from {newest} while deciding at {tick}");
     }
 }
+
+/// A walk-forward test window replays history before it opens so the features are warm:
+/// that history must neither trade nor be scored nor even be shown to the strategy.
+#[test]
+fn nothing_before_trade_from_is_traded_sampled_or_shown_to_the_strategy() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    // "Buys" on bar 5, inside the warm-up: it must never be asked, so it never buys.
+    let strategy = BuyOnBar { signal: Timestamp::from_secs(START + 5), seen: seen.clone() };
+    let config = experiment(0);
+    let open = Timestamp::from_secs(START + 20);
+    let mut source = VecSource::new(SymbolTable::from_names(["CANARY"]).unwrap(), ticks(60));
+    let report =
+        Backtest::new(&config).strategy(Box::new(strategy)).trade_from(open).run(&mut source, &mut []).unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 40, "asked about the 40 ticks from trade_from on, and no others");
+    assert!(seen.iter().all(|(tick, _)| *tick >= open));
+    assert_eq!(report.metrics.trades, 0);
+    assert_eq!(report.metrics.final_equity, 100_000.0);
+    assert!(report.equity.iter().all(|p| p.ts >= open), "no equity sample from the warm-up");
+    assert_eq!(report.data.ticks, 60, "the warm-up is replayed (features need it)");
+
+    // The same strategy trading from the start does buy on bar 5: the window is what stops it.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let strategy = BuyOnBar { signal: Timestamp::from_secs(START + 5), seen };
+    let mut source = VecSource::new(SymbolTable::from_names(["CANARY"]).unwrap(), ticks(60));
+    let report = Backtest::new(&config).strategy(Box::new(strategy)).run(&mut source, &mut []).unwrap();
+    assert_eq!(report.metrics.trades, 1);
+}

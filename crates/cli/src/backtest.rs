@@ -15,7 +15,7 @@ use crate::progress::{ProgressSink, tick_bar};
 
 /// An alert up to this long after a planted event still counts for it: the rules look at
 /// rolling windows and fire when the event shows in them.
-const LABEL_GRACE_SECS: u32 = 60;
+pub(crate) const LABEL_GRACE_SECS: u32 = 60;
 
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
@@ -122,8 +122,16 @@ pub(crate) fn wall_now() -> Timestamp {
     Timestamp::from_nanos(since_epoch.as_nanos() as i64)
 }
 
+/// What one run produced besides its report: the model behind it, for the manifest.
+pub(crate) struct RunOutcome {
+    pub report: Report,
+    pub model_sha256: Option<String>,
+    pub model_seed: Option<u64>,
+}
+
 /// Runs one experiment into `dir`: report.json, report.html, config.toml, manifest.json,
-/// and the alerts, predictions and rejects as JSON lines.
+/// and the alerts, predictions and rejects as JSON lines (a walk-forward run: one
+/// directory per fold, and the out-of-sample report at the top).
 pub(crate) fn execute(
     config: &ExperimentConfig,
     experiment_file: Option<&Path>,
@@ -132,40 +140,30 @@ pub(crate) fn execute(
     dir: &Path,
     show_progress: bool,
 ) -> anyhow::Result<(Report, Manifest)> {
-    let (start, end) = (config.data.start, config.data.end);
     let started_at = wall_now();
     let started = Instant::now();
-    let mut source = LakeSource::open(lake, start, end).with_context(|| format!("opening lake {lake_root}"))?;
-    let bar = if show_progress {
-        tick_bar(source.remaining_hint().unwrap_or(0), "backtest")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let mut progress = ProgressSink::new(bar);
-    let mut dead_letters = DeadLetterFile::new(dir.join("rejects.jsonl"), source.symbols().clone());
-    let mut alerts = OutputFile::alerts(dir.join("alerts.jsonl"), source.symbols().clone());
-    let mut predictions = OutputFile::predictions(dir.join("predictions.jsonl"), source.symbols().clone());
-    let (model, model_sha256) = match &config.model {
-        Some(m) => {
-            let model = crate::train::load_model(&m.path)
-                .with_context(|| format!("loading the experiment's model {}", m.path.display()))?;
-            if show_progress {
-                eprintln!("predicting with {} every {} s", model.card().id(), m.predict_every_secs);
-            }
-            let hash = hash_dir(&tickloop_models::resolve(&m.path)?)?;
-            (Some(std::sync::Arc::from(model)), Some(hash))
+    let outcome = match &config.walk_forward {
+        Some(wf) => crate::walk_forward::run(config, wf, lake, lake_root, dir, show_progress)?,
+        None => {
+            let (model, model_sha256) = match &config.model {
+                Some(m) => {
+                    let model = crate::train::load_model(&m.path)
+                        .with_context(|| format!("loading the experiment's model {}", m.path.display()))?;
+                    if show_progress {
+                        eprintln!("predicting with {} every {} s", model.card().id(), m.predict_every_secs);
+                    }
+                    let hash = hash_dir(&tickloop_models::resolve(&m.path)?)?;
+                    (Some(std::sync::Arc::from(model)), Some(hash))
+                }
+                None => (None, None),
+            };
+            let model_seed = model.as_ref().map(|m: &std::sync::Arc<dyn tickloop_models::Predictor>| m.card().seed);
+            let window = Window { replay_from: config.data.start, trade_from: None, end: config.data.end };
+            let report = backtest_window(config, lake, lake_root, dir, window, model, show_progress)?;
+            RunOutcome { report, model_sha256, model_seed }
         }
-        None => (None, None),
     };
-    let model_seed = model.as_ref().map(|m: &std::sync::Arc<dyn tickloop_models::Predictor>| m.card().seed);
-    let mut report = Backtest::new(config)
-        .model(model)
-        .run(&mut source, &mut [&mut progress, &mut dead_letters, &mut alerts, &mut predictions])?;
-    let labels: Vec<AnomalyLabel> = lake.read_json_lines(Dataset::AnomalyLabels, start, end)?;
-    if !labels.is_empty() {
-        report.alert_quality =
-            Some(AlertQuality::score(&report.alert_marks, &labels, source.symbols(), LABEL_GRACE_SECS));
-    }
+    let RunOutcome { report, model_sha256, model_seed } = outcome;
     let wall_secs = started.elapsed().as_secs_f64();
     write_report(dir, config, &report)?;
     let report_bytes = std::fs::read(dir.join("report.json"))?;
@@ -193,6 +191,56 @@ pub(crate) fn execute(
     std::fs::write(dir.join("manifest.json"), json)
         .with_context(|| format!("writing {}", dir.join("manifest.json").display()))?;
     Ok((report, manifest))
+}
+
+/// The stretch of the lake one backtest replays: `[replay_from, end)`, trading and scoring
+/// from `trade_from` (the replay's start when unset).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    pub replay_from: Timestamp,
+    pub trade_from: Option<Timestamp>,
+    pub end: Timestamp,
+}
+
+/// One backtest over `window` of the lake, its JSON-lines outputs into `dir`, its alerts
+/// scored against the planted labels that start in the scored part.
+pub(crate) fn backtest_window(
+    config: &ExperimentConfig,
+    lake: &Lake,
+    lake_root: &str,
+    dir: &Path,
+    window: Window,
+    model: Option<std::sync::Arc<dyn tickloop_models::Predictor>>,
+    show_progress: bool,
+) -> anyhow::Result<Report> {
+    let mut source =
+        LakeSource::open(lake, window.replay_from, window.end).with_context(|| format!("opening lake {lake_root}"))?;
+    let bar = if show_progress {
+        tick_bar(source.remaining_hint().unwrap_or(0), "backtest")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut progress = ProgressSink::new(bar);
+    let mut dead_letters = DeadLetterFile::new(dir.join("rejects.jsonl"), source.symbols().clone());
+    let mut alerts = OutputFile::alerts(dir.join("alerts.jsonl"), source.symbols().clone());
+    let mut predictions = OutputFile::predictions(dir.join("predictions.jsonl"), source.symbols().clone());
+    let mut backtest = Backtest::new(config).model(model);
+    if let Some(from) = window.trade_from {
+        backtest = backtest.trade_from(from);
+    }
+    let mut report =
+        backtest.run(&mut source, &mut [&mut progress, &mut dead_letters, &mut alerts, &mut predictions])?;
+    let scored_from = window.trade_from.unwrap_or(window.replay_from);
+    let labels: Vec<AnomalyLabel> = lake
+        .read_json_lines::<AnomalyLabel>(Dataset::AnomalyLabels, scored_from, window.end)?
+        .into_iter()
+        .filter(|l| l.start >= scored_from && l.start < window.end)
+        .collect();
+    if !labels.is_empty() {
+        report.alert_quality =
+            Some(AlertQuality::score(&report.alert_marks, &labels, source.symbols(), LABEL_GRACE_SECS));
+    }
+    Ok(report)
 }
 
 /// Re-runs `run_dir`'s config.toml on its manifest's lake and checks that report.json comes
@@ -254,7 +302,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// SHA-256 over a directory's files (names and contents, in name order).
-fn hash_dir(dir: &Path) -> anyhow::Result<String> {
+pub(crate) fn hash_dir(dir: &Path) -> anyhow::Result<String> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -350,6 +398,32 @@ fn print_summary(report: &Report, info: &Manifest, dir: &Path) {
                 ),
             ),
         );
+    }
+    if let Some(folds) = &report.walk_forward {
+        let at = rows.iter().position(|(k, _)| *k == "total return").unwrap_or(rows.len());
+        for (i, f) in folds.iter().enumerate() {
+            let direction = f
+                .model_accuracy
+                .map_or(String::new(), |a| format!(", direction {:.1} %", a.directional_accuracy * 100.0));
+            rows.insert(
+                at + i,
+                (
+                    "  fold",
+                    format!(
+                        "{}: trained on {} .. {} ({} rows), tested {} .. {}: {:+.4} %, sharpe {:.2}{direction}",
+                        f.fold,
+                        f.window.train_from,
+                        f.window.train_to,
+                        f.training_rows,
+                        f.window.test_from,
+                        f.window.test_to,
+                        f.metrics.total_return * 100.0,
+                        f.metrics.sharpe
+                    ),
+                ),
+            );
+        }
+        rows.insert(at, ("walk-forward", format!("{} folds; the metrics below are out of sample only", folds.len())));
     }
     if let Some(q) = &report.alert_quality {
         let rule = |r: &tickloop_backtest::RuleQuality| {

@@ -19,6 +19,7 @@ mod sim;
 mod sql;
 mod sweep;
 mod train;
+mod walk_forward;
 
 use clap::{Parser, Subcommand};
 

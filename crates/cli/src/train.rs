@@ -116,56 +116,78 @@ enum Params {
     Gbm(GbmParams),
 }
 
-impl ModelDataArgs {
-    fn kind(&self) -> ModelKind {
-        self.model.into()
-    }
-
-    fn features(&self) -> Vec<FeatureSpec> {
-        if !self.features.is_empty() {
-            return self.features.clone();
-        }
-        match self.model {
-            KindArg::Lstm => ["log_return", "sma_20", "sma_60", "rsi_14", "volume_z_300"]
-                .iter()
-                .map(|n| n.parse().expect("built-in feature"))
-                .collect(),
-            KindArg::Gbm => FeatureSetDef::builtin("default").expect("built-in set").features,
-        }
-    }
-
-    fn stride(&self) -> usize {
-        self.stride.unwrap_or(match self.model {
-            KindArg::Lstm => 30,
-            KindArg::Gbm => 10,
+impl Params {
+    /// `table` over the kind's defaults; `seed` always wins (it is part of the run's config).
+    fn from_table(kind: ModelKind, table: toml::Table, seed: u64) -> Result<Params, toml::de::Error> {
+        Ok(match kind {
+            ModelKind::Lstm => Params::Lstm(LstmParams { seed, ..table.try_into()? }),
+            ModelKind::Gbm => Params::Gbm(GbmParams { seed, ..table.try_into()? }),
         })
     }
+}
 
-    fn params(&self) -> anyhow::Result<Params> {
+/// What to fit and on which rows: from `train`/`evaluate` flags, or from an experiment's
+/// `[walk_forward.train]`.
+#[derive(Debug, Clone)]
+pub(crate) struct TrainSpec {
+    kind: ModelKind,
+    features: Vec<FeatureSpec>,
+    horizon: u32,
+    stride: usize,
+    window: usize,
+    max_samples: usize,
+    seed: u64,
+    params: Params,
+}
+
+fn default_features(kind: ModelKind) -> Vec<FeatureSpec> {
+    match kind {
+        ModelKind::Lstm => ["log_return", "sma_20", "sma_60", "rsi_14", "volume_z_300"]
+            .iter()
+            .map(|n| n.parse().expect("built-in feature"))
+            .collect(),
+        ModelKind::Gbm => FeatureSetDef::builtin("default").expect("built-in set").features,
+    }
+}
+
+fn default_stride(kind: ModelKind) -> usize {
+    match kind {
+        ModelKind::Lstm => 30,
+        ModelKind::Gbm => 10,
+    }
+}
+
+impl ModelDataArgs {
+    fn spec(&self) -> anyhow::Result<TrainSpec> {
+        let kind: ModelKind = self.model.into();
         let text = match &self.params {
             Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
             None => String::new(),
         };
         let what = || self.params.as_ref().map_or("params".to_owned(), |p| p.display().to_string());
-        Ok(match self.model {
-            KindArg::Lstm => {
-                let mut p: LstmParams = toml::from_str(&text).with_context(what)?;
-                p.seed = self.seed;
+        let table: toml::Table = toml::from_str(&text).with_context(what)?;
+        let mut params = Params::from_table(kind, table, self.seed).with_context(what)?;
+        match &mut params {
+            Params::Lstm(p) => {
                 p.epochs = self.epochs.unwrap_or(p.epochs);
                 p.hidden = self.hidden.unwrap_or(p.hidden);
-                Params::Lstm(p)
             }
-            KindArg::Gbm => {
-                let mut p: GbmParams = toml::from_str(&text).with_context(what)?;
-                p.seed = self.seed;
-                p.iterations = self.iterations.unwrap_or(p.iterations);
-                Params::Gbm(p)
-            }
+            Params::Gbm(p) => p.iterations = self.iterations.unwrap_or(p.iterations),
+        }
+        Ok(TrainSpec {
+            kind,
+            features: if self.features.is_empty() { default_features(kind) } else { self.features.clone() },
+            horizon: self.horizon,
+            stride: self.stride.unwrap_or(default_stride(kind)),
+            window: self.window,
+            max_samples: self.max_samples,
+            seed: self.seed,
+            params,
         })
     }
 
-    /// Runs the pipeline over the date range and collects the rows.
-    fn dataset(&self) -> anyhow::Result<(Dataset, DataRange)> {
+    /// The spec and its dataset over the flags' date range.
+    fn dataset(&self) -> anyhow::Result<(TrainSpec, Dataset, DataRange)> {
         let day = |d: &str| {
             Timestamp::parse(&format!("{d}T00:00:00Z")).with_context(|| format!("{d:?} is not a day (YYYY-MM-DD)"))
         };
@@ -174,32 +196,64 @@ impl ModelDataArgs {
             bail!("--to {} is before --from {}", self.to, self.from);
         }
         let end = Timestamp::from_nanos(end.as_nanos() + 86_400 * NANOS_PER_SECOND);
+        let spec = self.spec()?;
         let lake = self.lake.open()?;
-        let mut source =
-            LakeSource::open(&lake, start, end).with_context(|| format!("opening lake {}", self.lake.lake))?;
+        let (data, mut range) = spec.dataset(&lake, &self.lake.lake, start, end)?;
+        range.from.clone_from(&self.from);
+        range.to.clone_from(&self.to);
+        Ok((spec, data, range))
+    }
+}
+
+impl TrainSpec {
+    /// The spec of an experiment's `[walk_forward.train]`.
+    pub(crate) fn from_config(train: &tickloop_backtest::TrainConfig) -> anyhow::Result<TrainSpec> {
+        let kind = train.model;
+        let params =
+            Params::from_table(kind, train.params.clone(), train.seed).context("[walk_forward.train.params]")?;
+        Ok(TrainSpec {
+            kind,
+            features: if train.features.is_empty() { default_features(kind) } else { train.features.clone() },
+            horizon: train.horizon_secs,
+            stride: train.stride.unwrap_or(default_stride(kind)),
+            window: train.window,
+            max_samples: train.max_samples,
+            seed: train.seed,
+            params,
+        })
+    }
+
+    /// Runs the pipeline over `[start, end)` of the lake and collects the rows. Rows whose
+    /// label horizon reaches past `end` keep no label: the data cannot leak past it.
+    pub(crate) fn dataset(
+        &self,
+        lake: &tickloop_lake::Lake,
+        lake_name: &str,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> anyhow::Result<(Dataset, DataRange)> {
+        let mut source = LakeSource::open(lake, start, end).with_context(|| format!("opening lake {lake_name}"))?;
         let total = source.remaining_hint().unwrap_or(0);
         if total == 0 {
             bail!(
-                "lake {} has no ticks from {} to {}: run `cargo xtask backtest` (it simulates the sample lake) or `tickloop sim`",
-                self.lake.lake,
-                self.from,
-                self.to
+                "lake {lake_name} has no ticks from {start} to {end}: run `cargo xtask backtest` (it simulates the sample lake) or `tickloop sim`"
             );
         }
         let symbols = source.symbols().len();
-        let config = PipelineConfig { features: self.features(), alerts: AlertConfig::none(), ..Default::default() };
+        let config =
+            PipelineConfig { features: self.features.clone(), alerts: AlertConfig::none(), ..Default::default() };
         let bar = tick_bar(total, "features");
         let mut counted = Counting { inner: &mut source, bar: &bar, seen: 0 };
-        let stride = match self.model {
-            KindArg::Lstm => 1, // windows need every second; samples are thinned later
-            KindArg::Gbm => self.stride(),
+        let stride = match self.kind {
+            ModelKind::Lstm => 1, // windows need every second; samples are thinned later
+            ModelKind::Gbm => self.stride,
         };
         let data = collect_dataset(&config, &mut counted, self.horizon, stride)?;
         bar.finish_and_clear();
         let range = DataRange {
             source: lake.description().to_owned(),
-            from: self.from.clone(),
-            to: self.to.clone(),
+            from: start.to_string(),
+            to: end.to_string(),
             rows: data.len(),
             symbols,
         };
@@ -239,14 +293,17 @@ fn at_most(rows: Vec<usize>, max: usize) -> Vec<usize> {
 }
 
 /// A fitted model and its out-of-sample evaluation.
-struct Fitted {
-    model: Box<dyn Predictor>,
-    evaluation: Evaluation,
+pub(crate) struct Fitted {
+    pub model: Box<dyn Predictor>,
+    pub evaluation: Evaluation,
+    /// Complete rows (gbm) or windows (lstm) the model was fitted on.
+    pub fitted_on: usize,
 }
 
-/// Fits on `train` rows and scores on `test` rows of `data`; `card` is completed here.
-fn fit_and_score(
-    args: &ModelDataArgs,
+/// Fits on `train` rows and scores on `test` rows of `data` (no score when `test` is
+/// empty); `card` is completed here.
+pub(crate) fn fit_and_score(
+    args: &TrainSpec,
     data: &Dataset,
     train: &[usize],
     test: &[usize],
@@ -265,7 +322,7 @@ fn fit_and_score(
     let normalizer = Normalizer::fit(&data.select(&train_rows));
     let label_scale = data.select(&train_rows).label_scale();
     card.normalizer = normalizer.clone();
-    match args.params()? {
+    match args.params.clone() {
         Params::Gbm(params) => {
             let train_rows = at_most(train_rows, args.max_samples);
             let (x, y) = normalised(data, &train_rows, &normalizer);
@@ -275,14 +332,18 @@ fn fit_and_score(
             card.window = 1;
             card.weights = tickloop_gbm::WEIGHTS_FILE.into();
             let test_rows = complete(test);
-            let (xt, _) = normalised(data, &test_rows, &normalizer);
-            let predictions = gbm.predict(&xt).to_vec();
-            let evaluation = Evaluation::of(&predictions, &data.select(&test_rows), label_scale);
+            let evaluation = if test_rows.is_empty() {
+                unscored()
+            } else {
+                let (xt, _) = normalised(data, &test_rows, &normalizer);
+                let predictions = gbm.predict(&xt).to_vec();
+                Evaluation::of(&predictions, &data.select(&test_rows), label_scale)
+            };
             card.validation = evaluation.clone();
-            Ok(Fitted { model: Box::new(GbmModel::new(card, gbm)), evaluation })
+            Ok(Fitted { model: Box::new(GbmModel::new(card, gbm)), evaluation, fitted_on: train_rows.len() })
         }
         Params::Lstm(params) => {
-            let stride = args.stride();
+            let stride = args.stride;
             let thin = |rows: Vec<usize>| -> Vec<usize> { rows.into_iter().step_by(stride).collect() };
             let label_std = {
                 let ys: Vec<f64> = train_rows.iter().map(|&i| data.labels[i]).collect();
@@ -319,15 +380,23 @@ fn fit_and_score(
             let model = LstmModel::new(card, lstm, label_std)?;
             // Score through the same interface the live runner uses: raw windows in.
             let test_rows = complete(test);
-            let identity = Normalizer { mean: vec![0.0; data.width()], std: vec![1.0; data.width()] };
-            let (raw, used) = Sequences::from_dataset(data, &thin(test_rows), args.window, &identity, 1.0);
-            let x: Vec<f64> = raw.x.iter().map(|&v| f64::from(v)).collect();
-            let predictions = model.predict(&x)?;
-            let evaluation = Evaluation::of(&predictions, &data.select(&used), label_scale);
+            let evaluation = if test_rows.is_empty() {
+                unscored()
+            } else {
+                let identity = Normalizer { mean: vec![0.0; data.width()], std: vec![1.0; data.width()] };
+                let (raw, used) = Sequences::from_dataset(data, &thin(test_rows), args.window, &identity, 1.0);
+                let x: Vec<f64> = raw.x.iter().map(|&v| f64::from(v)).collect();
+                let predictions = model.predict(&x)?;
+                Evaluation::of(&predictions, &data.select(&used), label_scale)
+            };
             let mut card = model.card().clone();
             card.validation = evaluation.clone();
             let lstm = model.lstm().clone();
-            Ok(Fitted { model: Box::new(LstmModel::new(card, lstm, label_std)?), evaluation })
+            Ok(Fitted {
+                model: Box::new(LstmModel::new(card, lstm, label_std)?),
+                evaluation,
+                fitted_on: report.train_windows,
+            })
         }
     }
 }
@@ -346,12 +415,18 @@ fn normalised(data: &Dataset, rows: &[usize], n: &Normalizer) -> (ndarray::Array
     )
 }
 
-fn blank_card(args: &ModelDataArgs, name: &str, version: u32, data: &Dataset, range: DataRange) -> ModelCard {
+/// The evaluation of a model fitted without a test set (a walk-forward fold is scored by its
+/// backtest instead).
+fn unscored() -> Evaluation {
+    Evaluation { model: tickloop_models::Score::of(&[], &[]), baselines: Vec::new() }
+}
+
+pub(crate) fn blank_card(args: &TrainSpec, name: &str, version: u32, data: &Dataset, range: DataRange) -> ModelCard {
     ModelCard {
         format: CARD_FORMAT,
         name: name.to_owned(),
         version,
-        kind: args.kind(),
+        kind: args.kind,
         features: data.feature_names.clone(),
         window: 1,
         horizon_secs: args.horizon,
@@ -361,19 +436,19 @@ fn blank_card(args: &ModelDataArgs, name: &str, version: u32, data: &Dataset, ra
         seed: args.seed,
         git_commit: crate::backtest::git_commit(),
         params: serde_json::Value::Null,
-        validation: Evaluation { model: tickloop_models::Score::of(&[], &[]), baselines: Vec::new() },
+        validation: unscored(),
     }
 }
 
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
-    let kind = args.data.kind();
+    let (spec, data, range) = args.data.dataset()?;
+    let kind = spec.kind;
     let model_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("models").join(kind.to_string()));
     let name = model_dir.file_name().and_then(|n| n.to_str()).unwrap_or("model").to_owned();
-    let (data, range) = args.data.dataset()?;
-    let fold = Fold::holdout(&data.ts, args.test_fraction, args.data.horizon);
+    let fold = Fold::holdout(&data.ts, args.test_fraction, spec.horizon);
     let (version, dir) = tickloop_models::next_version(&model_dir);
-    let card = blank_card(&args.data, &name, version, &data, range);
-    let fitted = fit_and_score(&args.data, &data, &fold.train, &fold.test, card)?;
+    let card = blank_card(&spec, &name, version, &data, range);
+    let fitted = fit_and_score(&spec, &data, &fold.train, &fold.test, card)?;
     fitted.model.save(&dir).with_context(|| format!("saving the model to {}", dir.display()))?;
     print!("{}", fitted.evaluation.table(&kind.to_string()));
     println!("saved {} to {}", fitted.model.card().id(), dir.display());
@@ -402,14 +477,14 @@ struct WalkForward {
 }
 
 pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
-    let kind = args.data.kind();
-    let (data, range) = args.data.dataset()?;
-    let folds = walk_forward(&data.ts, args.folds, args.data.horizon, args.embargo);
+    let (spec, data, range) = args.data.dataset()?;
+    let kind = spec.kind;
+    let folds = walk_forward(&data.ts, args.folds, spec.horizon, args.embargo);
     let mut evaluations = Vec::new();
     for (k, fold) in folds.iter().enumerate() {
         eprintln!("fold {}/{}: {} training rows, {} test rows", k + 1, folds.len(), fold.train.len(), fold.test.len());
-        let card = blank_card(&args.data, "walk-forward", (k + 1) as u32, &data, range.clone());
-        evaluations.push(fit_and_score(&args.data, &data, &fold.train, &fold.test, card)?.evaluation);
+        let card = blank_card(&spec, "walk-forward", (k + 1) as u32, &data, range.clone());
+        evaluations.push(fit_and_score(&spec, &data, &fold.train, &fold.test, card)?.evaluation);
     }
     let pooled = Evaluation::pooled(&evaluations).context("no folds")?;
     print!("{}", pooled.table(&kind.to_string()));
@@ -419,7 +494,7 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
             folds: evaluations,
             pooled,
             data: range,
-            horizon_secs: args.data.horizon,
+            horizon_secs: spec.horizon,
             embargo_secs: args.embargo,
         };
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)

@@ -34,6 +34,17 @@ pub struct CleaningStats {
 }
 
 impl CleaningStats {
+    /// Adds another run's counts (walk-forward folds report one total).
+    pub fn merge(&mut self, other: &CleaningStats) {
+        self.accepted += other.accepted;
+        for (a, b) in self.rejected.iter_mut().zip(other.rejected) {
+            *a += b;
+        }
+        for (a, b) in self.repaired.iter_mut().zip(other.repaired) {
+            *a += b;
+        }
+    }
+
     pub fn rejected(&self, reason: RejectReason) -> u64 {
         self.rejected[reason as usize]
     }

@@ -10,7 +10,7 @@ mod predict;
 use std::sync::Arc;
 
 pub use dataset::{ModelInputs, collect_dataset};
-pub use predict::ModelAccuracy;
+pub use predict::{AccuracySums, ModelAccuracy};
 use predict::{PredictionStage, PredictionState};
 use serde::{Deserialize, Serialize};
 pub use tickloop_alerts::AlertConfig;
@@ -104,6 +104,17 @@ pub struct PipelineStats {
     pub predictions: u64,
     #[serde(default)]
     pub prediction_failures: u64,
+}
+
+impl PipelineStats {
+    /// Adds another run's counts.
+    pub fn merge(&mut self, other: &PipelineStats) {
+        self.cleaning.merge(&other.cleaning);
+        self.bars += other.bars;
+        self.alerts.merge(&other.alerts);
+        self.predictions += other.predictions;
+        self.prediction_failures += other.prediction_failures;
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

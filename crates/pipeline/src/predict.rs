@@ -35,7 +35,7 @@ pub(crate) struct PredictionState {
 
 /// Running sums over predictions whose horizon has passed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct AccuracySums {
+pub struct AccuracySums {
     matured: u64,
     abs_error: f64,
     /// Matured predictions whose realised return was not exactly zero, and those of them
@@ -45,7 +45,7 @@ pub(crate) struct AccuracySums {
 }
 
 impl AccuracySums {
-    fn add(&mut self, predicted: f64, realized: f64) {
+    pub fn add(&mut self, predicted: f64, realized: f64) {
         self.matured += 1;
         self.abs_error += (predicted - realized).abs();
         if realized != 0.0 {
@@ -54,12 +54,13 @@ impl AccuracySums {
         }
     }
 
-    pub(crate) fn summary(&self) -> ModelAccuracy {
+    pub fn summary(&self) -> ModelAccuracy {
         let ratio = |a: f64, n: u64| if n == 0 { 0.0 } else { a / n as f64 };
         ModelAccuracy {
             matured: self.matured,
             mae: ratio(self.abs_error, self.matured),
             directional_accuracy: ratio(self.right_direction as f64, self.moved),
+            moved: self.moved,
         }
     }
 }
@@ -74,6 +75,9 @@ pub struct ModelAccuracy {
     pub mae: f64,
     /// Share of matured predictions (with a non-zero realised return) whose sign was right.
     pub directional_accuracy: f64,
+    /// Matured predictions whose realised return was not zero (the direction's sample).
+    #[serde(default)]
+    pub moved: u64,
 }
 
 #[derive(Debug, Clone)]
