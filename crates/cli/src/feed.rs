@@ -11,9 +11,8 @@ use tickloop_sim::{MarketConfig, MarketSim};
 /// symbol, JSON values.
 #[derive(Debug, Args)]
 pub struct FeedArgs {
-    /// Bootstrap brokers, comma-separated.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    brokers: String,
+    #[command(flatten)]
+    kafka: crate::kafka_args::KafkaArgs,
     #[arg(long, default_value = "ticks")]
     topic: String,
     /// Partitions for the topic if it has to be created.
@@ -42,7 +41,8 @@ pub struct FeedArgs {
 
 pub fn run(args: FeedArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
-    ensure_topic(&args.brokers, &args.topic, args.partitions)?;
+    args.kafka.configure()?;
+    ensure_topic(&args.kafka.brokers, &args.topic, args.partitions)?;
     let end = args.start.add_nanos(args.duration * NANOS_PER_SECOND);
     let mut sim: Box<dyn Source> = match &args.replay {
         Some(root) => {
@@ -57,7 +57,7 @@ pub fn run(args: FeedArgs) -> anyhow::Result<()> {
         }
     };
     let symbols = sim.symbols().clone();
-    let mut publisher = TickPublisher::new(&args.brokers, &args.topic)?;
+    let mut publisher = TickPublisher::new(&args.kafka.brokers, &args.topic)?;
     let wall_start = Instant::now();
     let mut second = None;
     while let Some(tick) = sim.next_tick()? {
@@ -78,7 +78,7 @@ pub fn run(args: FeedArgs) -> anyhow::Result<()> {
         "published {} ticks of {} symbols to {}/{} in {secs:.1} s ({:.0} ticks/s)",
         publisher.sent(),
         symbols.len(),
-        args.brokers,
+        args.kafka.brokers,
         args.topic,
         publisher.sent() as f64 / secs
     );

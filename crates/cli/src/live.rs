@@ -14,9 +14,8 @@ use crate::lake_args::S3Args;
 /// dead letters. At-least-once with idempotent ids; see the README's "Live" section.
 #[derive(Debug, Args)]
 pub struct LiveArgs {
-    /// Bootstrap brokers, comma-separated.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    brokers: String,
+    #[command(flatten)]
+    kafka: crate::kafka_args::KafkaArgs,
     /// Consumer group: processes with the same group split the input's partitions.
     #[arg(long, default_value = "tickloop-live")]
     group: String,
@@ -103,8 +102,9 @@ pub struct LiveArgs {
 }
 
 pub fn run(args: LiveArgs) -> anyhow::Result<()> {
+    args.kafka.configure()?;
     let experiment = ExperimentConfig::load(&args.experiment)?;
-    let mut config = LiveConfig::new(&args.brokers, &args.group);
+    let mut config = LiveConfig::new(&args.kafka.brokers, &args.group);
     config.input_topic = args.input_topic;
     config.features_topic = args.features_topic;
     config.predictions_topic = args.predictions_topic;

@@ -9,6 +9,7 @@ mod duration;
 mod features;
 mod feed;
 mod import;
+mod kafka_args;
 mod lake_args;
 mod land;
 mod live;

@@ -592,3 +592,54 @@ fn dashboard_shows_prices_and_alerts_that_update_in_a_browser() {
     eprintln!("first render of 1,000 symbols: {rendered_ms} ms after navigation start");
     assert!(std::fs::read(&shot).unwrap().len() > 20_000, "a rendered screenshot");
 }
+
+/// Kafka credentials come from the environment or a file, reach librdkafka (the client is
+/// built with SASL_SSL/SCRAM and tries to connect), and never appear in the output, even
+/// with every log level on and the connection failing.
+#[test]
+fn kafka_credentials_configure_the_client_and_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "s3cr3t-p4ssw0rd-do-not-print";
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, format!("{secret}\n")).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    for from_file in [false, true] {
+        let mut cmd = tickloop();
+        cmd.args(["live", "--brokers", &closed.to_string(), "--state"])
+            .arg(dir.path().join("state"))
+            .args(["--kafka-security-protocol", "sasl_ssl", "--kafka-sasl-mechanism", "SCRAM-SHA-512"])
+            .args(["--kafka-sasl-username", "trader"])
+            .env("TICKLOOP_LOG", "trace")
+            .env_remove("TICKLOOP_KAFKA_SASL_PASSWORD")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if from_file {
+            cmd.arg("--kafka-sasl-password-file").arg(&password_file);
+        } else {
+            cmd.env("TICKLOOP_KAFKA_SASL_PASSWORD", secret);
+        }
+        let child = cmd.spawn().unwrap();
+        let pid = child.id();
+        // It keeps trying to reach the (closed) brokers: give it a few seconds of retries.
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        terminate(pid);
+        let out = child.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("kafka security configured") && text.contains("sasl_ssl"), "{text}");
+        assert!(text.contains("trader"), "the username is not secret: {text}");
+        assert!(!text.contains(secret), "the password leaked (from_file = {from_file}):\n{text}");
+    }
+    // SASL without a password is refused before connecting, naming where it comes from.
+    let out = tickloop()
+        .args(["live", "--brokers", &closed.to_string(), "--kafka-security-protocol", "sasl_ssl"])
+        .args(["--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "trader"])
+        .env_remove("TICKLOOP_KAFKA_SASL_PASSWORD")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("TICKLOOP_KAFKA_SASL_PASSWORD"), "{err}");
+}
+
+fn terminate(pid: u32) {
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+}

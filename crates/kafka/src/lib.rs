@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 mod group;
+mod security;
 pub use group::{Consumed, GroupConsumer, OutputProducer};
+pub use security::{KafkaSecurity, SaslMechanism, Secret, SecurityProtocol, configure_security};
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -64,6 +66,7 @@ impl KafkaAdapterError {
 fn client_config(brokers: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers);
+    security::apply_configured(&mut config);
     config
 }
 
