@@ -32,6 +32,10 @@ pub struct S3Args {
     /// jitter); a run that still cannot read or write then fails, naming the object.
     #[arg(long, default_value_t = tickloop_lake::S3Options::DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..))]
     pub s3_max_attempts: u32,
+    /// Time one S3 request attempt may take before it is abandoned and retried (a stalled
+    /// server): 500ms, 30s, 2m…
+    #[arg(long, default_value = "60s", value_parser = crate::duration::parse_duration)]
+    pub s3_attempt_timeout: std::time::Duration,
 }
 
 impl S3Args {
@@ -42,6 +46,7 @@ impl S3Args {
             endpoint: self.s3_endpoint.clone(),
             path_style: self.s3_endpoint.is_some() && !self.s3_virtual_hosted,
             max_attempts: self.s3_max_attempts,
+            attempt_timeout: self.s3_attempt_timeout,
         }
     }
 

@@ -31,17 +31,28 @@ pub struct S3Options {
     /// Attempts per request (the first try included) before an error is returned; retries
     /// back off exponentially with jitter. See [`S3Options::DEFAULT_MAX_ATTEMPTS`].
     pub max_attempts: u32,
+    /// How long one attempt may take before it is abandoned and retried: a server that
+    /// accepts a request and then stalls costs this, not a stuck run.
+    pub attempt_timeout: std::time::Duration,
 }
 
 impl S3Options {
     /// Enough to ride out a restarting or throttling server (about half a minute of
     /// backoff), few enough that a run that cannot write fails within a minute or so.
     pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+    /// Generous for an hour's parquet file (tens of MB) on a slow link.
+    pub const DEFAULT_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 }
 
 impl Default for S3Options {
     fn default() -> Self {
-        S3Options { region: None, endpoint: None, path_style: false, max_attempts: Self::DEFAULT_MAX_ATTEMPTS }
+        S3Options {
+            region: None,
+            endpoint: None,
+            path_style: false,
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            attempt_timeout: Self::DEFAULT_ATTEMPT_TIMEOUT,
+        }
     }
 }
 

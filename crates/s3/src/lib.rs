@@ -119,7 +119,7 @@ impl S3Store {
             .timeout_config(
                 aws_sdk_s3::config::timeout::TimeoutConfig::builder()
                     .connect_timeout(std::time::Duration::from_secs(5))
-                    .operation_attempt_timeout(std::time::Duration::from_secs(60))
+                    .operation_attempt_timeout(options.attempt_timeout)
                     .build(),
             );
         let client = Client::from_conf(config.build());

@@ -142,8 +142,17 @@ fn s3_errors_name_the_object_and_missing_objects_are_not_errors() {
     assert!(err.contains("s3://no-such-bucket-tickloop/x/raw/"), "{err}");
 }
 
+/// What the proxy does to the first connections.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// `503 Slow Down`, what S3 says when it throttles.
+    SlowDown,
+    /// Reads the request, then says nothing for this long (a server alive but stuck).
+    Stall(std::time::Duration),
+}
+
 /// A TCP proxy in front of the S3 server that answers the first `faults` connections with
-/// `503 Slow Down` (what S3 says when it throttles) and passes the rest through untouched.
+/// `fault` and passes the rest through untouched.
 struct FaultyProxy {
     addr: String,
     faults_served: Arc<std::sync::atomic::AtomicUsize>,
@@ -151,7 +160,7 @@ struct FaultyProxy {
 }
 
 impl FaultyProxy {
-    fn start(upstream: &str, faults: usize) -> Self {
+    fn start(upstream: &str, faults: usize, fault: Fault) -> Self {
         use std::io::{Read, Write};
         use std::sync::atomic::Ordering::SeqCst;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -168,6 +177,13 @@ impl FaultyProxy {
                     let _ = client.set_read_timeout(Some(std::time::Duration::from_millis(200)));
                     let mut buf = [0u8; 65536];
                     while client.read(&mut buf).is_ok_and(|n| n > 0) {}
+                    if let Fault::Stall(stall) = fault {
+                        std::thread::spawn(move || {
+                            std::thread::sleep(stall);
+                            drop(client);
+                        });
+                        continue;
+                    }
                     let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
                     let _ = write!(
                         client,
@@ -195,7 +211,11 @@ impl FaultyProxy {
 }
 
 fn store_via(endpoint: String, url: &str, max_attempts: u32) -> S3Store {
-    let options = S3Options { endpoint: Some(endpoint), path_style: true, max_attempts, ..S3Options::default() };
+    store_with(endpoint, url, S3Options { max_attempts, ..S3Options::default() })
+}
+
+fn store_with(endpoint: String, url: &str, options: S3Options) -> S3Store {
+    let options = S3Options { endpoint: Some(endpoint), path_style: true, ..options };
     S3Store::connect(S3Location::parse(url).unwrap(), &options).unwrap()
 }
 
@@ -206,7 +226,7 @@ fn s3_faults_are_retried_and_a_dead_server_fails_loudly_in_bounded_time() {
     use std::sync::atomic::Ordering::SeqCst;
     let Some(direct) = s3_lake("faults") else { return };
     let url = direct.description().to_owned();
-    let proxy = FaultyProxy::start(&std::env::var("S3_ENDPOINT").unwrap(), 3);
+    let proxy = FaultyProxy::start(&std::env::var("S3_ENDPOINT").unwrap(), 3, Fault::SlowDown);
     let flaky = store_via(format!("http://{}", proxy.addr), &url, 8);
     let started = std::time::Instant::now();
     flaky.put("raw/ticks/date=2024-01-02/hour=13/part-0.parquet", b"survived three 503s").unwrap();
@@ -227,4 +247,35 @@ fn s3_faults_are_retried_and_a_dead_server_fails_loudly_in_bounded_time() {
     let err = gone.put("raw/ticks/date=2024-01-02/hour=14/part-0.parquet", b"lost?").unwrap_err().to_string();
     assert!(err.contains("hour=14/part-0.parquet"), "the error names the object: {err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "failed in {:?}", started.elapsed());
+}
+
+/// A server that takes a request and then stalls: each attempt is abandoned after the
+/// attempt timeout and retried, and the write lands once the server answers again.
+#[test]
+fn a_stalled_s3_server_costs_an_attempt_timeout_per_try_not_a_stuck_run() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::time::Duration;
+    let Some(direct) = s3_lake("stalls") else { return };
+    let url = direct.description().to_owned();
+    let proxy = FaultyProxy::start(&std::env::var("S3_ENDPOINT").unwrap(), 2, Fault::Stall(Duration::from_secs(120)));
+    let options = S3Options { max_attempts: 5, attempt_timeout: Duration::from_secs(1), ..S3Options::default() };
+    let store = store_with(format!("http://{}", proxy.addr), &url, options);
+    let started = std::time::Instant::now();
+    let key = "raw/ticks/date=2024-01-02/hour=15/part-0.parquet";
+    store.put(key, b"outlived two stalls").unwrap();
+    let took = started.elapsed();
+    assert_eq!(proxy.faults_served.load(SeqCst), 2, "two attempts hit the stalled server");
+    assert!(took >= Duration::from_secs(2), "each stalled attempt waited its timeout: {took:?}");
+    assert!(took < Duration::from_secs(30), "but not the server's 120 s: {took:?}");
+    assert_eq!(direct.store().get(key).unwrap().as_deref(), Some(&b"outlived two stalls"[..]));
+
+    // Stalled for good: the write fails once the attempts are spent, naming the object.
+    let stuck =
+        FaultyProxy::start(&std::env::var("S3_ENDPOINT").unwrap(), usize::MAX, Fault::Stall(Duration::from_secs(120)));
+    let options = S3Options { max_attempts: 2, attempt_timeout: Duration::from_secs(1), ..S3Options::default() };
+    let store = store_with(format!("http://{}", stuck.addr), &url, options);
+    let started = std::time::Instant::now();
+    let err = store.put("raw/ticks/date=2024-01-02/hour=16/part-0.parquet", b"never").unwrap_err().to_string();
+    assert!(err.contains("hour=16/part-0.parquet"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "gave up in {:?}", started.elapsed());
 }
