@@ -372,17 +372,15 @@ fn run(
     for (i, t) in broker.by_symbol().enumerate() {
         trading.closing_trades += t.closing_fills;
         trading.winning_closes += t.winning_closes;
-        per_symbol.push(SymbolResult {
-            symbol: symbol_names.get(i).cloned().unwrap_or_else(|| format!("#{i}")),
+        let sums = walk_forward::SymbolSums {
             pnl: t.pnl,
-            return_on_allocation: t.pnl / allocation,
             trades: t.fills,
             fees: t.fees,
-            hit_rate: if t.closing_fills == 0 { 0.0 } else { t.winning_closes as f64 / t.closing_fills as f64 },
-            closing_trades: t.closing_fills,
-            winning_trades: t.winning_closes,
+            closing: t.closing_fills,
+            winning: t.winning_closes,
             final_position: t.position,
-        });
+        };
+        per_symbol.push(sums.result(symbol_names.get(i).cloned().unwrap_or_else(|| format!("#{i}")), allocation));
     }
     per_symbol.sort_by(|a, b| a.symbol.cmp(&b.symbol));
     let metrics = Metrics::compute(

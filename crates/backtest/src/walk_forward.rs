@@ -243,14 +243,15 @@ pub fn stitch(
     }
 }
 
+/// A symbol's trading totals, in the report's currency.
 #[derive(Default)]
-struct SymbolSums {
-    pnl: f64,
-    trades: u64,
-    fees: f64,
-    closing: u64,
-    winning: u64,
-    final_position: f64,
+pub(crate) struct SymbolSums {
+    pub pnl: f64,
+    pub trades: u64,
+    pub fees: f64,
+    pub closing: u64,
+    pub winning: u64,
+    pub final_position: f64,
 }
 
 impl SymbolSums {
@@ -263,7 +264,7 @@ impl SymbolSums {
         self.final_position = s.final_position;
     }
 
-    fn result(self, symbol: String, allocation: f64) -> SymbolResult {
+    pub(crate) fn result(self, symbol: String, allocation: f64) -> SymbolResult {
         SymbolResult {
             symbol,
             pnl: self.pnl,

@@ -166,24 +166,25 @@ impl ModelDataArgs {
         };
         let what = || self.params.as_ref().map_or("params".to_owned(), |p| p.display().to_string());
         let table: toml::Table = toml::from_str(&text).with_context(what)?;
-        let mut params = Params::from_table(kind, table, self.seed).with_context(what)?;
-        match &mut params {
+        let config = tickloop_backtest::TrainConfig {
+            model: kind,
+            features: self.features.clone(),
+            horizon_secs: self.horizon,
+            stride: self.stride,
+            window: self.window,
+            max_samples: self.max_samples,
+            seed: self.seed,
+            params: table,
+        };
+        let mut spec = TrainSpec::from_config(&config).with_context(what)?;
+        match &mut spec.params {
             Params::Lstm(p) => {
                 p.epochs = self.epochs.unwrap_or(p.epochs);
                 p.hidden = self.hidden.unwrap_or(p.hidden);
             }
             Params::Gbm(p) => p.iterations = self.iterations.unwrap_or(p.iterations),
         }
-        Ok(TrainSpec {
-            kind,
-            features: if self.features.is_empty() { default_features(kind) } else { self.features.clone() },
-            horizon: self.horizon,
-            stride: self.stride.unwrap_or(default_stride(kind)),
-            window: self.window,
-            max_samples: self.max_samples,
-            seed: self.seed,
-            params,
-        })
+        Ok(spec)
     }
 
     /// The spec and its dataset over the flags' date range.
@@ -206,11 +207,11 @@ impl ModelDataArgs {
 }
 
 impl TrainSpec {
-    /// The spec of an experiment's `[walk_forward.train]`.
+    /// The spec of an experiment's `[walk_forward.train]` (or of `train`'s flags); fails on
+    /// hyperparameters the model kind does not have.
     pub(crate) fn from_config(train: &tickloop_backtest::TrainConfig) -> anyhow::Result<TrainSpec> {
         let kind = train.model;
-        let params =
-            Params::from_table(kind, train.params.clone(), train.seed).context("[walk_forward.train.params]")?;
+        let params = Params::from_table(kind, train.params.clone(), train.seed)?;
         Ok(TrainSpec {
             kind,
             features: if train.features.is_empty() { default_features(kind) } else { train.features.clone() },

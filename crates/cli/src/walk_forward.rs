@@ -25,7 +25,7 @@ pub(crate) fn run(
     show_progress: bool,
 ) -> anyhow::Result<RunOutcome> {
     let windows = wf.windows(config.data.start, config.data.end).map_err(anyhow::Error::msg)?;
-    let spec = TrainSpec::from_config(&wf.train)?;
+    let spec = TrainSpec::from_config(&wf.train).context("[walk_forward.train.params]")?;
     let mut reports = Vec::with_capacity(windows.len());
     let mut results = Vec::with_capacity(windows.len());
     let mut models = Sha256::new();
