@@ -3,6 +3,8 @@
 
 #![allow(clippy::print_stdout)]
 
+mod suite;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -15,8 +17,14 @@ tasks:
         empty, and run the experiment (default: experiments/default.toml)
   test  [cargo test args...]
         run the whole test suite (what CI runs after starting services)
-  bench [criterion args...]
-        run the benchmarks (release) and print where results are
+  bench
+        the whole suite, ours and the peers side by side in one run (~15 min; installs
+        TA-Lib, pandas, xgboost and lightgbm into .venv): criterion micro-benchmarks,
+        the feature set vs TA-Lib and pandas, replay throughput on 1 and all cores with
+        the GBM in the loop, peak memory, storage per tick, the booster vs xgboost and
+        lightgbm, live latency; writes bench/results.json and BENCHMARKS.md's table
+  bench criterion [criterion args...]
+        only the criterion micro-benchmarks (features, engine)
   bench gbm [--symbols 100] [--hours 6] [--threads 1]
         our booster against xgboost and lightgbm (PyPI wheels in .venv) on the same
         rows: training time, prediction time, validation RMSE
@@ -210,28 +218,46 @@ fn train(args: &[String]) -> Result<(), String> {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
-    if args.first().map(String::as_str) == Some("latency") {
-        return latency_bench(&args[1..]);
+    let rest = args.get(1..).unwrap_or_default();
+    match args.first().map(String::as_str) {
+        None => suite::suite(),
+        Some("latency") => latency_bench(rest).map(drop),
+        Some("gbm") => gbm_bench(rest),
+        Some("lstm") => lstm_bench(),
+        Some("criterion") => criterion(rest),
+        Some(other) => {
+            Err(format!("unknown benchmark {other:?}: latency, gbm, lstm, criterion, or none for the suite"))
+        }
     }
-    if args.first().map(String::as_str) == Some("gbm") {
-        return gbm_bench(&args[1..]);
-    }
-    if args.first().map(String::as_str) == Some("lstm") {
-        return lstm_bench();
-    }
+}
+
+/// The criterion micro-benchmarks: features per tick, engine throughput.
+fn criterion(args: &[String]) -> Result<(), String> {
     for (package, bench) in [("tickloop-features", "indicators"), ("tickloop-backtest", "engine")] {
         let mut cmd = cargo();
         cmd.args(["bench", "-p", package, "--bench", bench, "--"]).args(args);
         run(cmd)?;
     }
-    println!("criterion reports: {}", root().join("target/criterion/report/index.html").display());
+    println!("criterion reports: {}", target_dir().join("criterion/report/index.html").display());
     Ok(())
+}
+
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+/// What the latency benchmark measured.
+pub(crate) struct Latency {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Peak RSS of `tickloop live`.
+    pub rss_mib: f64,
 }
 
 /// End-to-end latency: `tickloop feed` publishes N symbols at 1 Hz (market seconds per wall
 /// second = `--rate`) into a local broker while `tickloop live` consumes them; live prints
 /// processing and end-to-end percentiles when the feed stops.
-fn latency_bench(args: &[String]) -> Result<(), String> {
+fn latency_bench(args: &[String]) -> Result<Latency, String> {
     let options = options(args, &[("--symbols", "1000"), ("--duration", "60s"), ("--rate", "1")])?;
     let tickloop = lean_release_binary()?;
     let python = ensure_python()?;
@@ -254,7 +280,7 @@ fn latency_bench(args: &[String]) -> Result<(), String> {
         .arg("--state")
         .arg(&state)
         .env("TICKLOOP_LOG", "tickloop_live=info");
-    live.stderr(std::process::Stdio::piped());
+    live.stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
     let mut live = live.spawn().map_err(|e| format!("starting {}: {e}", tickloop.display()))?;
     // Start the feed once the runner owns its partitions, so joining the group (which can
     // take several seconds on a fresh broker) is not measured as latency.
@@ -282,9 +308,32 @@ fn latency_bench(args: &[String]) -> Result<(), String> {
         &options["--rate"],
     ]);
     run(feed)?;
+    // The runner idles for a while before it exits: its peak memory is final by now.
+    let rss_mib = std::fs::read_to_string(format!("/proc/{}/status", live.id()))
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:")?.split_whitespace().next()?.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kb| kb / 1024.0);
     let out = live.wait_with_output().map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&state);
-    if out.status.success() { Ok(()) } else { Err(format!("tickloop live failed ({})", out.status)) }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    if !out.status.success() {
+        return Err(format!("tickloop live failed ({})", out.status));
+    }
+    // "latency: processing p50 12 µs, p99 116 µs; end to end p50 18.8 ms, p99 523.6 ms, …"
+    let e2e = stdout
+        .lines()
+        .find_map(|l| l.split_once("end to end ").map(|(_, rest)| rest.to_owned()))
+        .ok_or("tickloop live printed no latency line")?;
+    let value = |key: &str| -> Result<f64, String> {
+        let at = e2e.find(key).ok_or_else(|| format!("no {key} in {e2e}"))?;
+        e2e[at + key.len()..]
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("bad {key} in {e2e}"))
+    };
+    Ok(Latency { p50_ms: value("p50 ")?, p99_ms: value("p99 ")?, rss_mib })
 }
 
 /// The booster against its peers on the same rows: our `compare` example simulates the
@@ -293,13 +342,7 @@ fn latency_bench(args: &[String]) -> Result<(), String> {
 fn gbm_bench(args: &[String]) -> Result<(), String> {
     let options = options(args, &[("--symbols", "100"), ("--hours", "6"), ("--threads", "1")])?;
     let python = ensure_python()?;
-    let peers = ["xgboost-cpu==3.2.0", "lightgbm==4.7.0"];
-    let has_peers = Command::new(&python).args(["-c", "import xgboost, lightgbm"]).status().is_ok_and(|s| s.success());
-    if !has_peers {
-        let mut pip = Command::new(root().join(".venv/bin/pip"));
-        pip.args(["install", "--quiet", "--disable-pip-version-check"]).args(peers);
-        run(pip)?;
-    }
+    suite::ensure_packages(&python, &suite::GBM_PEERS, "xgboost, lightgbm")?;
     let dir = root().join("target/bench-gbm");
     let mut ours = cargo();
     ours.args(["run", "--release", "--quiet", "-p", "tickloop-gbm", "--example", "compare", "--"]).arg(&dir).args([

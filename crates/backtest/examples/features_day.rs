@@ -1,0 +1,79 @@
+//! The `default` feature set (21 features) over a whole lake range, compute only, the way
+//! `xtask/py/features_peers.py` times TA-Lib and pandas on the same ticks: the data is loaded
+//! first and not timed.
+//!
+//! Two ways: streaming (one `FeatureSet` per symbol, ticks in event order across symbols,
+//! what the live runner and the backtest do) and batch (the batch twin over each symbol's
+//! columns, what TA-Lib does). Prints one JSON object.
+//!
+//! `cargo run --release -p tickloop-backtest --example features_day -- LAKE START END`
+
+#![allow(clippy::print_stdout)]
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use tickloop_core::{Source, Timestamp};
+use tickloop_features::batch::{Columns, compute};
+use tickloop_features::{FeatureSet, FeatureSetDef, Ohlcv};
+use tickloop_lake::{Lake, LakeSource};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [lake, start, end] = args.as_slice() else {
+        return Err("usage: features_day LAKE START END (RFC 3339)".into());
+    };
+    let lake = Lake::local(lake);
+    let (start, end) = (Timestamp::parse(start)?, Timestamp::parse(end)?);
+    let loading = Instant::now();
+    let mut source = LakeSource::open(&lake, start, end)?;
+    let symbols = source.symbols().len();
+    let capacity = source.remaining_hint().unwrap_or(0) as usize;
+    let (mut ticks, mut ids) = (Vec::with_capacity(capacity), Vec::with_capacity(capacity));
+    while let Some(tick) = source.next_tick()? {
+        ticks.push(Ohlcv::from(&tick));
+        ids.push(tick.symbol.index() as u32);
+    }
+    let load_secs = loading.elapsed().as_secs_f64();
+    let def = FeatureSetDef::builtin("default").expect("built-in set");
+
+    // Streaming, in event order across symbols.
+    let mut sets: Vec<FeatureSet> = (0..symbols).map(|_| FeatureSet::new(&def.features)).collect();
+    let mut out = Vec::with_capacity(def.features.len());
+    let started = Instant::now();
+    for (x, &id) in ticks.iter().zip(&ids) {
+        out.clear();
+        sets[id as usize].update(x, &mut out);
+        black_box(&out);
+    }
+    let streaming = started.elapsed().as_secs_f64();
+
+    // Batch: each symbol's columns (gathered first, untimed), every feature over them.
+    let mut by_symbol: Vec<[Vec<f64>; 5]> = (0..symbols).map(|_| Default::default()).collect();
+    let mut times: Vec<Vec<i64>> = vec![Vec::new(); symbols];
+    for (x, &id) in ticks.iter().zip(&ids) {
+        let s = &mut by_symbol[id as usize];
+        for (col, v) in s.iter_mut().zip([x.open, x.high, x.low, x.close, x.volume]) {
+            col.push(v);
+        }
+        times[id as usize].push(x.ts_nanos);
+    }
+    let started = Instant::now();
+    for (cols, ts) in by_symbol.iter().zip(&times) {
+        let columns =
+            Columns { ts_nanos: ts, open: &cols[0], high: &cols[1], low: &cols[2], close: &cols[3], volume: &cols[4] };
+        for &spec in &def.features {
+            black_box(compute(spec, &columns));
+        }
+    }
+    let batch = started.elapsed().as_secs_f64();
+    let n = ticks.len() as f64;
+    println!(
+        "{{\"ticks\": {}, \"symbols\": {symbols}, \"features\": {}, \"load_secs\": {load_secs:.3}, \"streaming_secs\": {streaming:.4}, \"streaming_ns_per_tick\": {:.2}, \"batch_secs\": {batch:.4}, \"batch_ns_per_tick\": {:.2}}}",
+        ticks.len(),
+        def.features.len(),
+        streaming * 1e9 / n,
+        batch * 1e9 / n
+    );
+    Ok(())
+}

@@ -1,0 +1,496 @@
+//! `cargo xtask bench`: the whole benchmark suite in one run on one machine — ours and the
+//! peers side by side — written to `bench/results.json` and to the table between the
+//! `suite` markers in BENCHMARKS.md.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::{cargo, ensure_python, lean_release_binary, root, run, target_dir};
+
+/// The bench lake: one session of 1,000 simulated symbols (23.4 M ticks).
+const SYMBOLS: u32 = 1000;
+const START: &str = "2024-01-02T14:30:00Z";
+const END: &str = "2024-01-02T21:00:00Z";
+/// A year of 1-second data for 1,000 symbols: 252 sessions × 23,400 s × 1,000.
+const YEAR_TICKS: f64 = 252.0 * 23_400.0 * 1000.0;
+/// Peers for the feature set, pinned.
+const FEATURE_PEERS: [&str; 2] = ["ta-lib==0.8.2", "pandas==3.1.1"];
+pub(crate) const GBM_PEERS: [&str; 2] = ["xgboost-cpu==3.2.0", "lightgbm==4.7.0"];
+
+/// One measured figure, and its peer when there is one.
+struct Row {
+    section: &'static str,
+    what: String,
+    value: f64,
+    unit: &'static str,
+    /// The peer's name and its value in the same unit.
+    peer: Option<(String, f64)>,
+    /// Whether a smaller value is better (times) or a larger one (throughput).
+    lower_is_better: bool,
+    command: String,
+}
+
+impl Row {
+    /// How many times better ours is than the peer's (> 1: ours is better).
+    fn advantage(&self) -> Option<f64> {
+        let (_, peer) = self.peer.as_ref()?;
+        Some(if self.lower_is_better { peer / self.value } else { self.value / peer })
+    }
+}
+
+/// Runs `cmd`, echoing its stderr, and returns its stdout (echoed too).
+fn capture(mut cmd: Command) -> Result<String, String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd.stderr(Stdio::inherit()).output().map_err(|e| format!("could not start {shown}: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    print!("{text}");
+    if out.status.success() { Ok(text) } else { Err(format!("{shown} failed ({})", out.status)) }
+}
+
+/// `"key": number` from a flat JSON object (xtask has no JSON parser: std only).
+fn number(json: &str, key: &str) -> Result<f64, String> {
+    let at = json.find(&format!("\"{key}\"")).ok_or_else(|| format!("no {key:?} in {json}"))?;
+    let rest = json[at + key.len() + 2..].trim_start().trim_start_matches(':').trim_start();
+    let end = rest.find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c))).unwrap_or(rest.len());
+    rest[..end].parse().map_err(|e| format!("{key} in {json}: {e}"))
+}
+
+fn text_field(json: &str, key: &str) -> Option<String> {
+    let at = json.find(&format!("\"{key}\""))?;
+    let rest = json[at + key.len() + 2..].trim_start().trim_start_matches(':').trim_start();
+    let rest = rest.strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+pub(crate) fn ensure_packages(python: &Path, packages: &[&str], import: &str) -> Result<(), String> {
+    let ok = Command::new(python).args(["-c", &format!("import {import}")]).status().is_ok_and(|s| s.success());
+    if !ok {
+        let mut pip = Command::new(python);
+        pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(packages);
+        run(pip)?;
+    }
+    Ok(())
+}
+
+fn shell(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kb: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    format!("{cores} × {cpu}, {:.0} GiB RAM, {}", mem_kb / 1_048_576.0, shell("rustc", &["--version"]))
+}
+
+/// Peak RSS (MiB) and wall seconds of a command, from GNU time.
+fn timed(program: &Path, args: &[String]) -> Result<(f64, f64, String), String> {
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.args(["-f", "suite-time %M %e"]).arg(program).args(args).current_dir(root());
+    let shown = format!("{cmd:?}");
+    let out = cmd.output().map_err(|e| format!("could not start {shown} (GNU time is needed): {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("{shown} failed ({}): {stderr}", out.status));
+    }
+    let line = stderr.lines().rev().find(|l| l.starts_with("suite-time ")).ok_or("no GNU time line")?;
+    let mut parts = line.split_whitespace().skip(1);
+    let rss_kb: f64 = parts.next().and_then(|v| v.parse().ok()).ok_or("bad RSS")?;
+    let wall: f64 = parts.next().and_then(|v| v.parse().ok()).ok_or("bad wall time")?;
+    Ok((rss_kb / 1024.0, wall, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// The newest run directory under `runs`.
+fn newest_run(runs: &Path) -> Result<PathBuf, String> {
+    std::fs::read_dir(runs)
+        .map_err(|e| format!("{}: {e}", runs.display()))?
+        .filter_map(|e| e.ok())
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .map(|e| e.path())
+        .ok_or_else(|| format!("no run in {}", runs.display()))
+}
+
+fn experiment(dir: &Path, name: &str, lake: &Path, body: &str) -> Result<PathBuf, String> {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "name = \"{name}\"\n[data]\nlake = \"{}\"\nstart = \"{START}\"\nend = \"{END}\"\n{body}",
+        lake.display()
+    );
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+pub(crate) fn suite() -> Result<(), String> {
+    let started = Instant::now();
+    let tickloop = lean_release_binary()?;
+    let python = ensure_python()?;
+    ensure_packages(&python, &FEATURE_PEERS, "talib, pandas")?;
+    ensure_packages(&python, &GBM_PEERS, "xgboost, lightgbm")?;
+    let dir = root().join("target/bench-suite");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let lake = dir.join("lake-1000");
+    if !lake.join("raw").exists() {
+        let mut sim = Command::new(&tickloop);
+        sim.args(["sim", "--symbols", &SYMBOLS.to_string(), "--start", START, "--duration", "6h30m", "--lake"])
+            .arg(&lake);
+        run(sim)?;
+    }
+    let mut rows = Vec::new();
+
+    // Criterion micro-benchmarks (their own reports: target/criterion/report/index.html).
+    crate::criterion(&[])?;
+    let estimate = |id: &str| -> Result<f64, String> {
+        let path = target_dir().join("criterion").join(id).join("new/estimates.json");
+        let json = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mean = &json[json.find("\"mean\"").ok_or("no mean")?..];
+        number(mean, "point_estimate") // nanoseconds per iteration
+    };
+    rows.push(Row {
+        section: "features",
+        what: "default set (21), one symbol, 100,000 ticks (criterion)".into(),
+        value: estimate("features/default_set")? / 100_000.0,
+        unit: "ns/tick",
+        peer: None,
+        lower_is_better: true,
+        command: "cargo bench -p tickloop-features --bench indicators".into(),
+    });
+    for (id, what) in [
+        ("engine/lake_replay_only", "lake decode + merge of 100 symbols' hour (criterion)"),
+        (
+            "engine/lake_replay_pipeline_backtest",
+            "the above + clean, bars, 3 features, MA strategy, broker (criterion)",
+        ),
+        ("engine/memory_pipeline_backtest", "the same from memory: clean + features + strategy, no decode (criterion)"),
+    ] {
+        rows.push(Row {
+            section: "replay",
+            what: what.into(),
+            value: 360_000.0 / estimate(id)? * 1e3,
+            unit: "M ticks/s",
+            peer: None,
+            lower_is_better: false,
+            command: "cargo bench -p tickloop-backtest --bench engine".into(),
+        });
+    }
+
+    // Features: streaming and batch, ours against TA-Lib and pandas, compute only.
+    let mut ours = cargo();
+    ours.args(["run", "--release", "--quiet", "-p", "tickloop-backtest", "--example", "features_day", "--"])
+        .arg(&lake)
+        .args([START, END]);
+    let ours = capture(ours)?;
+    let mut peers = Command::new(&python);
+    peers.arg(root().join("xtask/py/features_peers.py")).arg(&lake);
+    let peers = capture(peers)?;
+    let ticks = number(&ours, "ticks")?;
+    let talib = format!("TA-Lib {}", text_field(&peers, "talib_version").unwrap_or_default());
+    let pandas = format!("pandas {}", text_field(&peers, "pandas_version").unwrap_or_default());
+    for (how, key) in
+        [("streaming (per tick, as live)", "streaming_ns_per_tick"), ("batch (whole columns)", "batch_ns_per_tick")]
+    {
+        for (peer, peer_key) in [(&talib, "talib_ns_per_tick"), (&pandas, "pandas_ns_per_tick")] {
+            rows.push(Row {
+                section: "features",
+                what: format!("default set (21), {how}, {ticks:.0} ticks of {SYMBOLS} symbols"),
+                value: number(&ours, key)?,
+                unit: "ns/tick",
+                peer: Some((peer.clone(), number(&peers, peer_key)?)),
+                lower_is_better: true,
+                command: "features_day example vs xtask/py/features_peers.py".into(),
+            });
+        }
+    }
+
+    // Replay: the lake through the pipeline and a strategy, then with the GBM in the loop.
+    let runs = dir.join("runs");
+    let models = dir.join("models/gbm");
+    if !models.exists() {
+        let mut train = Command::new(&tickloop);
+        train
+            .args(["train", "--model", "gbm", "--max-samples", "200000", "--lake"])
+            .arg(&lake)
+            .arg("--out")
+            .arg(&models);
+        run(train)?;
+    }
+    let ma = experiment(&dir, "suite-ma", &lake, "[strategy]\nkind = \"ma_crossover\"\nfast = 60\nslow = 300\n")?;
+    let gbm = experiment(
+        &dir,
+        "suite-gbm",
+        &lake,
+        &format!(
+            "[model]\npath = \"{}\"\npredict_every_secs = 60\n[strategy]\nkind = \"model_trend\"\nthreshold_bps = 3.0\nallow_short = true\n",
+            models.display()
+        ),
+    )?;
+    for (what, exp) in
+        [("MA crossover, default pipeline", &ma), ("GBM in the loop (predicts every symbol once a minute)", &gbm)]
+    {
+        let args = [
+            "backtest".to_owned(),
+            "--experiment".into(),
+            exp.display().to_string(),
+            "--runs-dir".into(),
+            runs.display().to_string(),
+        ];
+        let (rss, _, _) = timed(&tickloop, &args)?;
+        let manifest = std::fs::read_to_string(newest_run(&runs)?.join("manifest.json")).map_err(|e| e.to_string())?;
+        let rate = number(&manifest, "ticks_per_sec")?;
+        let command = format!("tickloop backtest --experiment {}", exp.display());
+        rows.push(Row {
+            section: "replay",
+            what: format!("{what}, 1 core"),
+            value: rate / 1e6,
+            unit: "M ticks/s",
+            peer: None,
+            lower_is_better: false,
+            command: command.clone(),
+        });
+        rows.push(Row {
+            section: "memory",
+            what: format!("peak RSS, {what}"),
+            value: rss,
+            unit: "MiB",
+            peer: None,
+            lower_is_better: true,
+            command,
+        });
+    }
+    // All cores: one backtest per core at once, over the same day.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t = Instant::now();
+    let children: Vec<_> = (0..cores)
+        .map(|k| {
+            let runs = dir.join(format!("runs-core-{k}"));
+            Command::new(&tickloop)
+                .args(["backtest", "--experiment"])
+                .arg(&gbm)
+                .arg("--runs-dir")
+                .arg(&runs)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    for mut child in children {
+        let status = child.wait().map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err(format!("a parallel backtest failed ({status})"));
+        }
+    }
+    let all_cores = ticks * cores as f64 / t.elapsed().as_secs_f64();
+    rows.push(Row {
+        section: "replay",
+        what: format!(
+            "GBM in the loop, {cores} cores ({cores} backtests at once, process start and lake read included)"
+        ),
+        value: all_cores / 1e6,
+        unit: "M ticks/s",
+        peer: None,
+        lower_is_better: false,
+        command: format!("{cores} × tickloop backtest --experiment {}", gbm.display()),
+    });
+    rows.push(Row {
+        section: "replay",
+        what: "a year of 1-s data for 1,000 symbols (5.9 G ticks) with the GBM, projected from the line above".into(),
+        value: YEAR_TICKS / all_cores / 60.0,
+        unit: "minutes",
+        peer: Some(("target".into(), 15.0)),
+        lower_is_better: true,
+        command: "5.9e9 / (ticks/s on all cores)".into(),
+    });
+
+    // Storage per tick, for the cost estimate.
+    let raw_bytes = dir_size(&lake.join("raw"));
+    rows.push(Row {
+        section: "storage",
+        what: "raw ticks in the lake (parquet, zstd)".into(),
+        value: raw_bytes as f64 / ticks,
+        unit: "bytes/tick",
+        peer: None,
+        lower_is_better: true,
+        command: format!("tickloop sim --symbols {SYMBOLS} --duration 6h30m; du raw/"),
+    });
+    if !lake.join("processed/features").exists() {
+        let mut etl = Command::new(&tickloop);
+        etl.args(["etl-features", "--lake"]).arg(&lake);
+        run(etl)?;
+    }
+    rows.push(Row {
+        section: "storage",
+        what: "features (21 doubles per tick, parquet, zstd)".into(),
+        value: dir_size(&lake.join("processed/features")) as f64 / ticks,
+        unit: "bytes/tick",
+        peer: None,
+        lower_is_better: true,
+        command: "tickloop etl-features; du processed/features/".into(),
+    });
+
+    // The booster against xgboost and lightgbm.
+    for threads in ["1", "2"] {
+        let out_dir = root().join("target/bench-gbm");
+        let mut ours = cargo();
+        ours.args(["run", "--release", "--quiet", "-p", "tickloop-gbm", "--example", "compare", "--"])
+            .arg(&out_dir)
+            .args(["100", "6", threads]);
+        let ours = capture(ours)?;
+        let mut theirs = Command::new(&python);
+        theirs.arg(root().join("xtask/py/gbm_peers.py")).arg(&out_dir).arg(threads);
+        let theirs = capture(theirs)?;
+        for line in theirs.lines().filter(|l| l.starts_with('{')) {
+            let library = text_field(line, "library").unwrap_or_default();
+            for (what, key) in
+                [("training", "fit_secs"), ("prediction, 42.5 k rows", "predict_secs"), ("test RMSE", "test_rmse")]
+            {
+                rows.push(Row {
+                    section: "gbm",
+                    what: format!("{what}, {threads} thread(s)"),
+                    value: number(&ours, key)?,
+                    unit: if key == "test_rmse" { "" } else { "s" },
+                    peer: Some((library.clone(), number(line, key)?)),
+                    lower_is_better: true,
+                    command: format!("cargo xtask bench gbm --threads {threads}"),
+                });
+            }
+        }
+    }
+
+    // Live latency, 1,000 symbols at 1 Hz through a local broker.
+    let latency = crate::latency_bench(&["--symbols".into(), "1000".into(), "--duration".into(), "60s".into()])?;
+    for (what, value) in [("end to end p50", latency.p50_ms), ("end to end p99", latency.p99_ms)] {
+        rows.push(Row {
+            section: "live",
+            what: format!("{what}, 1,000 symbols at 1 Hz"),
+            value,
+            unit: "ms",
+            peer: None,
+            lower_is_better: true,
+            command: "cargo xtask bench latency --symbols 1000 --duration 60s".into(),
+        });
+    }
+    rows.push(Row {
+        section: "memory",
+        what: "peak RSS, tickloop live at 1,000 symbols".into(),
+        value: latency.rss_mib,
+        unit: "MiB",
+        peer: None,
+        lower_is_better: true,
+        command: "cargo xtask bench latency --symbols 1000 --duration 60s".into(),
+    });
+
+    let date = shell("date", &["-u", "+%Y-%m-%d"]);
+    let commit = shell("git", &["rev-parse", "--short", "HEAD"]);
+    write_results(&rows, &machine(), &date, &commit)?;
+    println!("suite finished in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() { dir_size(&path) } else { e.metadata().map_or(0, |m| m.len()) }
+        })
+        .sum()
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn write_results(rows: &[Row], machine: &str, date: &str, commit: &str) -> Result<(), String> {
+    let mut json = format!(
+        "{{\n  \"date\": {},\n  \"commit\": {},\n  \"machine\": {},\n  \"command\": \"cargo xtask bench\",\n  \"results\": [\n",
+        json_string(date),
+        json_string(commit),
+        json_string(machine)
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let peer = match &r.peer {
+            Some((name, value)) => format!(
+                ", \"peer\": {}, \"peer_value\": {value}, \"advantage\": {:.4}",
+                json_string(name),
+                r.advantage().unwrap_or(f64::NAN)
+            ),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            json,
+            "    {{\"section\": {}, \"what\": {}, \"value\": {}, \"unit\": {}{peer}, \"command\": {}}}{}",
+            json_string(r.section),
+            json_string(&r.what),
+            r.value,
+            json_string(r.unit),
+            json_string(&r.command),
+            if i + 1 == rows.len() { "" } else { "," }
+        );
+    }
+    json.push_str("  ]\n}\n");
+    let out = root().join("bench/results.json");
+    std::fs::create_dir_all(out.parent().expect("bench/")).map_err(|e| e.to_string())?;
+    std::fs::write(&out, json).map_err(|e| format!("{}: {e}", out.display()))?;
+
+    let mut table = format!(
+        "Machine: {machine}. Date: {date}, commit {commit}. Command: `cargo xtask bench` (all rows from one run; raw numbers in `bench/results.json`). Advantage = how many times better ours is than the peer (> 1: ours wins).\n\n| section | measurement | ours | peer | advantage |\n|---|---|---|---|---|\n"
+    );
+    for r in rows {
+        let (peer, advantage) = match (&r.peer, r.advantage()) {
+            (Some((name, value)), Some(a)) => (format!("{name}: {} {}", fmt(*value), r.unit), format!("{a:.2}×")),
+            _ => (String::new(), String::new()),
+        };
+        let _ = writeln!(table, "| {} | {} | {} {} | {peer} | {advantage} |", r.section, r.what, fmt(r.value), r.unit);
+    }
+    let path = root().join("BENCHMARKS.md");
+    let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+    let (begin, end) = ("<!-- suite:begin -->", "<!-- suite:end -->");
+    let updated = match (text.find(begin), text.find(end)) {
+        (Some(a), Some(b)) if a < b => format!("{}{begin}\n{table}{}", &text[..a], &text[b..]),
+        _ => return Err(format!("BENCHMARKS.md lacks the {begin} … {end} markers")),
+    };
+    std::fs::write(&path, updated).map_err(|e| e.to_string())?;
+    println!("wrote {} and the suite table in {}", out.display(), path.display());
+    Ok(())
+}
+
+fn fmt(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
