@@ -372,6 +372,53 @@ pub(crate) fn suite() -> Result<(), String> {
         }
     }
 
+    // The LSTM at the original design's shapes, against PyTorch when a Python with torch is
+    // given (TORCH_PYTHON): PyPI's torch wheel pulls ~4 GB of CUDA libraries, so the suite
+    // does not install it.
+    let mut ours = cargo();
+    ours.args(["run", "--release", "--quiet", "-p", "tickloop-lstm", "--example", "forward"]);
+    let ours = capture(ours)?;
+    let torch_python =
+        std::env::var_os("TORCH_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"));
+    let has_torch = Command::new(&torch_python).args(["-c", "import torch"]).status().is_ok_and(|s| s.success());
+    let lstm_command = "cargo xtask bench lstm (TORCH_PYTHON=<python with torch>)";
+    for threads in ["1", "2"] {
+        let theirs = if has_torch {
+            let mut theirs = Command::new(&torch_python);
+            theirs.arg(root().join("xtask/py/lstm_torch.py")).arg(threads);
+            Some(capture(theirs)?)
+        } else {
+            None
+        };
+        let peer = |key: &str| -> Result<Option<(String, f64)>, String> {
+            let Some(json) = &theirs else { return Ok(None) };
+            let name = format!("{}, {threads} thread(s)", text_field(json, "library").unwrap_or_default());
+            Ok(Some((name, number(json, key)?)))
+        };
+        rows.push(Row {
+            section: "lstm",
+            what: "forward, batch 1,000 × 60 steps × 5 features, hidden 128 (inference path, 2 cores)".into(),
+            value: number(&ours, "inference_median_secs")?,
+            unit: "s",
+            peer: peer("forward_median_secs")?,
+            lower_is_better: true,
+            command: lstm_command.into(),
+        });
+        rows.push(Row {
+            section: "lstm",
+            what: "training step, batch 64 (MAE, AdamW)".into(),
+            value: number(&ours, "train_step_batch64_secs")?,
+            unit: "s",
+            peer: peer("train_step_batch64_secs")?,
+            lower_is_better: true,
+            command: lstm_command.into(),
+        });
+        if !has_torch {
+            println!("PyTorch not found ({}): the LSTM rows have no peer", torch_python.display());
+            break;
+        }
+    }
+
     // Live latency, 1,000 symbols at 1 Hz through a local broker.
     let latency = crate::latency_bench(&["--symbols".into(), "1000".into(), "--duration".into(), "60s".into()])?;
     for (what, value) in [("end to end p50", latency.p50_ms), ("end to end p99", latency.p99_ms)] {
