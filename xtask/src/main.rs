@@ -279,7 +279,8 @@ fn latency_bench(args: &[String]) -> Result<Latency, String> {
         .args(["--session-timeout-ms", "6000", "--exit-when-idle", "15s", "--stats-interval", "10s"])
         .arg("--state")
         .arg(&state)
-        .env("TICKLOOP_LOG", "tickloop_live=info");
+        // TICKLOOP_LOG=tickloop_live=debug adds each checkpoint's phases.
+        .env("TICKLOOP_LOG", std::env::var("TICKLOOP_LOG").unwrap_or_else(|_| "tickloop_live=info".into()));
     live.stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
     let mut live = live.spawn().map_err(|e| format!("starting {}: {e}", tickloop.display()))?;
     // Start the feed once the runner owns its partitions, so joining the group (which can

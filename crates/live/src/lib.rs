@@ -429,7 +429,9 @@ impl LiveRunner {
     /// Outputs acknowledged → lake files written → state saved → offsets committed, in
     /// that order.
     fn checkpoint(&mut self, force_lake: bool) -> Result<(), LiveError> {
+        let started = Instant::now();
         self.producer.flush(Duration::from_secs(60))?;
+        let flushed_at = started.elapsed();
         if let Some(lake) = &self.config.lake {
             for worker in self.workers.values_mut() {
                 let flushed =
@@ -438,6 +440,7 @@ impl LiveRunner {
                 self.summary.lake_rows += flushed.rows as u64;
             }
         }
+        let lake_at = started.elapsed();
         let mut offsets = Vec::new();
         for (&partition, worker) in &self.workers {
             if let Some(snapshot) = worker.snapshot() {
@@ -450,9 +453,18 @@ impl LiveRunner {
                 offsets.push((partition, snapshot.next_offset));
             }
         }
+        let saved_at = started.elapsed();
         self.consumer.commit(&offsets)?;
         self.summary.checkpoints += 1;
-        tracing::debug!(?offsets, "checkpoint");
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        tracing::debug!(
+            ?offsets,
+            flush_ms = ms(flushed_at),
+            lake_ms = ms(lake_at - flushed_at),
+            state_ms = ms(saved_at - lake_at),
+            commit_ms = ms(started.elapsed() - saved_at),
+            "checkpoint"
+        );
         Ok(())
     }
 
