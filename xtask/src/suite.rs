@@ -395,24 +395,24 @@ pub(crate) fn suite() -> Result<(), String> {
             let name = format!("{}, {threads} thread(s)", text_field(json, "library").unwrap_or_default());
             Ok(Some((name, number(json, key)?)))
         };
-        rows.push(Row {
-            section: "lstm",
-            what: "forward, batch 1,000 × 60 steps × 5 features, hidden 128 (inference path, 2 cores)".into(),
-            value: number(&ours, "inference_median_secs")?,
-            unit: "s",
-            peer: peer("forward_median_secs")?,
-            lower_is_better: true,
-            command: lstm_command.into(),
-        });
-        rows.push(Row {
-            section: "lstm",
-            what: "training step, batch 64 (MAE, AdamW)".into(),
-            value: number(&ours, "train_step_batch64_secs")?,
-            unit: "s",
-            peer: peer("train_step_batch64_secs")?,
-            lower_is_better: true,
-            command: lstm_command.into(),
-        });
+        for (what, key, peer_key) in [
+            (
+                "forward, batch 1,000 × 60 steps × 5 features, hidden 128 (inference path, 2 cores)",
+                "inference_median_secs",
+                "forward_median_secs",
+            ),
+            ("training step, batch 64 (MAE, AdamW)", "train_step_batch64_secs", "train_step_batch64_secs"),
+        ] {
+            rows.push(Row {
+                section: "lstm",
+                what: what.into(),
+                value: number(&ours, key)?,
+                unit: "s",
+                peer: peer(peer_key)?,
+                lower_is_better: true,
+                command: lstm_command.into(),
+            });
+        }
         if !has_torch {
             println!("PyTorch not found ({}): the LSTM rows have no peer", torch_python.display());
             break;
