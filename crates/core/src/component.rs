@@ -1,5 +1,7 @@
 //! The one trait pipeline stages implement, and the buffer they write into.
 
+use std::ops::ControlFlow;
+
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{Alert, Bar, MaturedPrediction, Prediction, Rejection, Tick};
@@ -40,6 +42,26 @@ impl Outputs {
 /// restore that state so a live runner can recover and a backtest can be resumed.
 pub trait Component {
     fn on_tick(&mut self, tick: &Tick, out: &mut Outputs);
+
+    /// Processes a block of ticks in order, handing `each` every tick's outputs exactly as
+    /// [`Component::on_tick`] would have produced them; stops early when `each` breaks.
+    ///
+    /// Replays override this to reorder work inside the block where no output can tell:
+    /// the pipeline computes features symbol by symbol, so a symbol's indicator state stays
+    /// in cache for its run of ticks instead of being evicted by every other symbol's.
+    fn on_ticks(
+        &mut self,
+        ticks: &[Tick],
+        out: &mut Outputs,
+        each: &mut dyn FnMut(&Tick, &Outputs) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        for tick in ticks {
+            out.clear();
+            self.on_tick(tick, out);
+            each(tick, out)?;
+        }
+        ControlFlow::Continue(())
+    }
 
     /// The input paused or ended: emit anything held back for batching (the prediction
     /// stage batches one event second's windows until the next second starts). Outputs

@@ -16,7 +16,9 @@ mod time;
 
 pub use clock::{Clock, EventClock};
 pub use component::{Component, Outputs, Snapshot, SnapshotError};
-pub use engine::{Engine, EngineError, EngineStats, Sink, SinkError, Source, SourceError, VecSource};
+pub use engine::{
+    DEFAULT_BLOCK_TICKS, Engine, EngineError, EngineStats, Sink, SinkError, Source, SourceError, VecSource,
+};
 pub use market::{Alert, AlertKind, Bar, MaturedPrediction, Prediction, Price, RejectReason, Rejection, Tick, Volume};
 pub use rng::Rng;
 pub use strategy::Strategy;

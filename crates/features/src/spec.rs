@@ -372,11 +372,21 @@ impl FeatureSet {
 
     /// Feeds one input and appends every feature's value to `out`, in spec order.
     pub fn update(&mut self, x: &Ohlcv, out: &mut Vec<f64>) {
+        let start = out.len();
+        out.resize(start + self.slots.len(), f64::NAN);
+        self.update_into(x, &mut out[start..]);
+    }
+
+    /// Feeds one input and writes every feature's value into `row` (one per spec, in spec
+    /// order; `row.len()` must be `specs().len()`).
+    pub fn update_into(&mut self, x: &Ohlcv, row: &mut [f64]) {
         for (state, values) in self.instances.iter_mut().zip(&mut self.values) {
             state.update(x, values);
         }
         let values = &self.values;
-        out.extend(self.slots.iter().map(|&(i, k)| values.get(i).map_or(f64::NAN, |v| v[k % 3])));
+        for (slot, &(i, k)) in row.iter_mut().zip(&self.slots) {
+            *slot = values.get(i).map_or(f64::NAN, |v| v[k % 3]);
+        }
     }
 }
 

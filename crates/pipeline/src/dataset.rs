@@ -7,8 +7,9 @@
 //! with this one code.
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 
-use tickloop_core::{Component, NANOS_PER_SECOND, Outputs, Source, SourceError, Timestamp};
+use tickloop_core::{Component, DEFAULT_BLOCK_TICKS, NANOS_PER_SECOND, Outputs, Source, SourceError, Timestamp};
 use tickloop_features::{FeatureSpec, Scale};
 use tickloop_models::{Dataset, Labeller, ModelCard, ModelError, Reference};
 
@@ -103,29 +104,35 @@ pub fn collect_dataset(
     let mut labelled = Vec::new();
     let mut row_buf = Vec::with_capacity(specs.len());
     let mut out = Outputs::default();
-    while let Some(tick) = source.next_tick()? {
-        out.clear();
-        pipeline.on_tick(&tick, &mut out);
-        let Some(clean) = out.tick else { continue };
-        let i = clean.symbol.index();
-        if i >= labellers.len() {
-            labellers.resize_with(i + 1, || Labeller::new(horizon_secs));
-            references.resize_with(i + 1, || ReferenceTracker::new(horizon_secs));
-            seen.resize(i + 1, 0);
+    let mut block = Vec::with_capacity(DEFAULT_BLOCK_TICKS);
+    loop {
+        source.next_block(&mut block, DEFAULT_BLOCK_TICKS)?;
+        if block.is_empty() {
+            break;
         }
-        let close = clean.close.get();
-        let reference = references[i].push(clean.ts_event, close);
-        let row = seen[i].is_multiple_of(stride).then(|| {
-            row_buf.clear();
-            inputs.write(&out.features, close, &mut row_buf);
-            data.push(clean.ts_event, clean.symbol, &row_buf, f64::NAN, reference);
-            data.len() - 1
+        let _ = pipeline.on_ticks(&block, &mut out, &mut |_, out| {
+            let Some(clean) = out.tick else { return ControlFlow::Continue(()) };
+            let i = clean.symbol.index();
+            if i >= labellers.len() {
+                labellers.resize_with(i + 1, || Labeller::new(horizon_secs));
+                references.resize_with(i + 1, || ReferenceTracker::new(horizon_secs));
+                seen.resize(i + 1, 0);
+            }
+            let close = clean.close.get();
+            let reference = references[i].push(clean.ts_event, close);
+            let row = seen[i].is_multiple_of(stride).then(|| {
+                row_buf.clear();
+                inputs.write(&out.features, close, &mut row_buf);
+                data.push(clean.ts_event, clean.symbol, &row_buf, f64::NAN, reference);
+                data.len() - 1
+            });
+            seen[i] += 1;
+            labellers[i].push(row, clean.ts_event, close, &mut labelled);
+            for (row, label) in labelled.drain(..) {
+                data.labels[row] = label;
+            }
+            ControlFlow::Continue(())
         });
-        seen[i] += 1;
-        labellers[i].push(row, clean.ts_event, close, &mut labelled);
-        for (row, label) in labelled.drain(..) {
-            data.labels[row] = label;
-        }
     }
     Ok(data)
 }

@@ -194,7 +194,7 @@ impl PredictionStage {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Mutex;
 
     use tickloop_core::{Component, Outputs, Price, Volume};
@@ -205,7 +205,7 @@ mod tests {
 
     /// Predicts the sum of each window's values and records batch sizes.
     #[derive(Debug)]
-    struct SumModel {
+    pub(crate) struct SumModel {
         card: ModelCard,
         batches: Mutex<Vec<usize>>,
     }
@@ -226,7 +226,7 @@ mod tests {
         }
     }
 
-    fn model() -> Arc<SumModel> {
+    pub(crate) fn model() -> Arc<SumModel> {
         let score = Score::of(&[], &[]);
         Arc::new(SumModel {
             card: ModelCard {
