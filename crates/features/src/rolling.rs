@@ -1,5 +1,3 @@
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
 
 use crate::Indicator;
@@ -12,47 +10,155 @@ pub enum Extreme {
 }
 
 /// Rolling minimum or maximum of the last `n` values (TA-Lib's MIN/MAX, first value at
-/// `n − 1`) with a monotonic deque: amortised O(1), and the deque never outgrows `n`, so
-/// it allocates once.
+/// `n − 1`), by van Herk/Gil-Werman blocks: values are cut into blocks of `n`; the window is
+/// a tail of the previous block (whose suffix extremes are computed once, when it fills)
+/// plus the head of the current one (a running extreme). Two comparisons per value and an
+/// O(n) pass every n values, with no data-dependent loop: a monotonic deque spent ~30 ns per
+/// value in a 1,000-symbol replay, mostly on mispredicted branches.
+///
+/// Snapshots keep the deque's shape (the values no later one dominates, oldest first), so
+/// checkpoints written before stay readable, and a restored extreme continues exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "SavedExtreme", from = "SavedExtreme")]
 pub struct RollingExtreme {
     window: usize,
     extreme: Extreme,
     seen: u64,
-    /// `(index, value)`, values monotonic from front (the extreme) to back.
-    deque: VecDeque<(u64, f64)>,
+    /// The current block's values: `seen % window` of them.
+    block: Vec<f64>,
+    /// `suffix[i]` is the extreme of the previous block's values from position `i` on;
+    /// empty until a block has filled.
+    suffix: Vec<f64>,
+    /// The extreme of `block` (meaningless while it is empty).
+    running: f64,
+}
+
+/// The snapshot form: `(index, value)` of the window's values that no later value in the
+/// window equals or beats, oldest first.
+#[derive(Serialize, Deserialize)]
+struct SavedExtreme {
+    window: usize,
+    extreme: Extreme,
+    seen: u64,
+    deque: Vec<(u64, f64)>,
+}
+
+impl From<RollingExtreme> for SavedExtreme {
+    fn from(r: RollingExtreme) -> Self {
+        let (w, seen) = (r.window as u64, r.seen);
+        let block_start = seen - r.block.len() as u64;
+        let mut deque = Vec::new();
+        // Newest first, keeping a value only if it beats everything after it.
+        let mut best: Option<f64> = None;
+        let mut keep = |index: u64, v: f64, deque: &mut Vec<(u64, f64)>| {
+            if best.is_none_or(|b| r.beats(v, b)) {
+                deque.push((index, v));
+                best = Some(v);
+            }
+        };
+        for (j, &v) in r.block.iter().enumerate().rev() {
+            keep(block_start + j as u64, v, &mut deque);
+        }
+        if !r.suffix.is_empty() {
+            // The previous block's positions still in the window; where the suffix extreme
+            // changes, the value there is the suffix extreme itself.
+            // Position p of that block is in the window when p >= block.len().
+            for p in (r.block.len()..r.window).rev() {
+                if p + 1 == r.window || r.beats(r.suffix[p], r.suffix[p + 1]) {
+                    keep(block_start - w + p as u64, r.suffix[p], &mut deque);
+                }
+            }
+        }
+        deque.reverse();
+        SavedExtreme { window: r.window, extreme: r.extreme, seen, deque }
+    }
+}
+
+impl From<SavedExtreme> for RollingExtreme {
+    fn from(saved: SavedExtreme) -> Self {
+        // Values the deque dropped are dominated by a later value still in the window, so
+        // they can never be the extreme again: a neutral value stands in for them.
+        let mut r = RollingExtreme::new(saved.window.max(1), saved.extreme);
+        let neutral = match r.extreme {
+            Extreme::Min => f64::INFINITY,
+            Extreme::Max => f64::NEG_INFINITY,
+        };
+        let w = r.window as u64;
+        let start = saved.seen.saturating_sub(w);
+        let mut values = vec![neutral; (saved.seen - start) as usize];
+        for (index, v) in saved.deque {
+            if let Some(slot) = index.checked_sub(start).and_then(|k| values.get_mut(k as usize)) {
+                *slot = v;
+            }
+        }
+        // Replay the window from its first block boundary, padding the earlier part of
+        // that block (outside the window) with neutral values.
+        let padding = start % w;
+        r.seen = start - padding;
+        for v in std::iter::repeat_n(neutral, padding as usize).chain(values) {
+            r.push(v);
+        }
+        r
+    }
 }
 
 impl RollingExtreme {
     pub fn new(window: usize, extreme: Extreme) -> Self {
         assert!(window > 0, "window must be at least 1");
-        RollingExtreme { window, extreme, seen: 0, deque: VecDeque::with_capacity(window) }
+        RollingExtreme {
+            window,
+            extreme,
+            seen: 0,
+            block: Vec::with_capacity(window),
+            suffix: Vec::new(),
+            running: f64::NAN,
+        }
     }
 
-    fn dominates(&self, a: f64, b: f64) -> bool {
+    /// Whether `a` is strictly more extreme than `b`.
+    fn beats(&self, a: f64, b: f64) -> bool {
         match self.extreme {
-            Extreme::Min => a <= b,
-            Extreme::Max => a >= b,
+            Extreme::Min => a < b,
+            Extreme::Max => a > b,
+        }
+    }
+
+    fn pick(&self, a: f64, b: f64) -> f64 {
+        if self.beats(b, a) { b } else { a }
+    }
+}
+
+impl RollingExtreme {
+    fn push(&mut self, x: f64) {
+        self.running = if self.block.is_empty() { x } else { self.pick(self.running, x) };
+        self.block.push(x);
+        self.seen += 1;
+        if self.block.len() == self.window {
+            // The block is full: it becomes the previous block.
+            self.suffix.clear();
+            self.suffix.extend_from_slice(&self.block);
+            for i in (0..self.window - 1).rev() {
+                self.suffix[i] = self.pick(self.suffix[i + 1], self.suffix[i]);
+            }
+            self.block.clear();
         }
     }
 }
 
 impl Indicator for RollingExtreme {
     fn update(&mut self, x: f64) -> f64 {
-        let i = self.seen;
-        self.seen += 1;
-        while self.deque.back().is_some_and(|&(_, v)| self.dominates(x, v)) {
-            self.deque.pop_back();
-        }
-        self.deque.push_back((i, x));
-        while self.deque.front().is_some_and(|&(j, _)| j + self.window as u64 <= i) {
-            self.deque.pop_front();
-        }
+        self.push(x);
         self.value()
     }
 
     fn value(&self) -> f64 {
-        if self.seen >= self.window as u64 { self.deque.front().map_or(f64::NAN, |&(_, v)| v) } else { f64::NAN }
+        if self.seen < self.window as u64 {
+            f64::NAN
+        } else if self.block.is_empty() {
+            self.suffix[0]
+        } else {
+            self.pick(self.suffix[self.block.len()], self.running)
+        }
     }
 }
 
@@ -233,5 +339,73 @@ impl Indicator for VolumeZScore {
 
     fn value(&self) -> f64 {
         self.value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The monotonic deque the extreme used to keep, and its snapshots held: the reference
+    /// for the snapshot shape.
+    fn deque_after(xs: &[f64], window: usize, extreme: Extreme) -> Vec<(u64, f64)> {
+        let dominates = |a: f64, b: f64| match extreme {
+            Extreme::Min => a <= b,
+            Extreme::Max => a >= b,
+        };
+        let mut deque: VecDeque<(u64, f64)> = VecDeque::new();
+        for (i, &x) in xs.iter().enumerate() {
+            let i = i as u64;
+            while deque.back().is_some_and(|&(_, v)| dominates(x, v)) {
+                deque.pop_back();
+            }
+            deque.push_back((i, x));
+            while deque.front().is_some_and(|&(j, _)| j + window as u64 <= i) {
+                deque.pop_front();
+            }
+        }
+        deque.into()
+    }
+
+    proptest! {
+        /// Values equal the window's extreme; a snapshot has the deque's shape; a restored
+        /// extreme continues exactly like one that never stopped.
+        #[test]
+        fn blocks_match_the_window_and_snapshots_keep_the_deque_shape(
+            xs in proptest::collection::vec((0u8..20).prop_map(f64::from), 1..200),
+            window in 1usize..40,
+            cut in 0usize..200,
+            max in any::<bool>(),
+        ) {
+            let extreme = if max { Extreme::Max } else { Extreme::Min };
+            let cut = cut.min(xs.len());
+            let mut whole = RollingExtreme::new(window, extreme);
+            let expected: Vec<f64> = xs.iter().map(|&x| whole.update(x)).collect();
+            for (i, got) in expected.iter().enumerate() {
+                if i + 1 < window {
+                    prop_assert!(got.is_nan());
+                } else {
+                    let w = &xs[i + 1 - window..=i];
+                    let want = if max { w.iter().copied().fold(f64::MIN, f64::max) } else { w.iter().copied().fold(f64::MAX, f64::min) };
+                    prop_assert_eq!(*got, want, "at {}", i);
+                }
+            }
+            let mut first = RollingExtreme::new(window, extreme);
+            for &x in &xs[..cut] {
+                first.update(x);
+            }
+            let bytes = postcard::to_stdvec(&first).unwrap();
+            let reference = SavedExtreme { window, extreme, seen: cut as u64, deque: deque_after(&xs[..cut], window, extreme) };
+            prop_assert_eq!(&bytes, &postcard::to_stdvec(&reference).unwrap());
+            let mut resumed: RollingExtreme = postcard::from_bytes(&bytes).unwrap();
+            prop_assert_eq!(resumed.value().to_bits(), first.value().to_bits());
+            for (i, &x) in xs.iter().enumerate().skip(cut) {
+                prop_assert_eq!(resumed.update(x).to_bits(), expected[i].to_bits(), "at {}", i);
+            }
+        }
     }
 }
