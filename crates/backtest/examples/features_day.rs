@@ -2,9 +2,11 @@
 //! `xtask/py/features_peers.py` times TA-Lib and pandas on the same ticks: the data is loaded
 //! first and not timed.
 //!
-//! Two ways: streaming (one `FeatureSet` per symbol, ticks in event order across symbols,
-//! what the live runner and the backtest do) and batch (the batch twin over each symbol's
-//! columns, what TA-Lib does). Prints one JSON object.
+//! Three ways: streaming in event order (one `FeatureSet` per symbol, ticks interleaved
+//! across symbols, what the live runner does), streaming symbol by symbol (each symbol's
+//! ticks in a row: the order a replay block computes features in, taken to the whole day)
+//! and batch (the batch twin over each symbol's columns, what TA-Lib does). Prints one JSON
+//! object.
 //!
 //! `cargo run --release -p tickloop-backtest --example features_day -- LAKE START END`
 
@@ -48,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let streaming = started.elapsed().as_secs_f64();
 
-    // Batch: each symbol's columns (gathered first, untimed), every feature over them.
+    // Gathered by symbol (untimed), for the two symbol-major ways.
     let mut by_symbol: Vec<[Vec<f64>; 5]> = (0..symbols).map(|_| Default::default()).collect();
     let mut times: Vec<Vec<i64>> = vec![Vec::new(); symbols];
     for (x, &id) in ticks.iter().zip(&ids) {
@@ -58,6 +60,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         times[id as usize].push(x.ts_nanos);
     }
+    // Streaming, symbol by symbol.
+    let started = Instant::now();
+    for (cols, ts) in by_symbol.iter().zip(&times) {
+        let mut set = FeatureSet::new(&def.features);
+        for (k, &ts_nanos) in ts.iter().enumerate() {
+            let x = Ohlcv { ts_nanos, open: cols[0][k], high: cols[1][k], low: cols[2][k], close: cols[3][k], volume: cols[4][k] };
+            out.clear();
+            set.update(&x, &mut out);
+            black_box(&out);
+        }
+    }
+    let symbol_major = started.elapsed().as_secs_f64();
+
+    // Batch: every feature over each symbol's columns.
     let started = Instant::now();
     for (cols, ts) in by_symbol.iter().zip(&times) {
         let columns =
@@ -69,10 +85,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batch = started.elapsed().as_secs_f64();
     let n = ticks.len() as f64;
     println!(
-        "{{\"ticks\": {}, \"symbols\": {symbols}, \"features\": {}, \"load_secs\": {load_secs:.3}, \"streaming_secs\": {streaming:.4}, \"streaming_ns_per_tick\": {:.2}, \"batch_secs\": {batch:.4}, \"batch_ns_per_tick\": {:.2}}}",
+        "{{\"ticks\": {}, \"symbols\": {symbols}, \"features\": {}, \"load_secs\": {load_secs:.3}, \"streaming_secs\": {streaming:.4}, \"streaming_ns_per_tick\": {:.2}, \"symbol_major_ns_per_tick\": {:.2}, \"batch_secs\": {batch:.4}, \"batch_ns_per_tick\": {:.2}}}",
         ticks.len(),
         def.features.len(),
         streaming * 1e9 / n,
+        symbol_major * 1e9 / n,
         batch * 1e9 / n
     );
     Ok(())
