@@ -65,7 +65,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (cols, ts) in by_symbol.iter().zip(&times) {
         let mut set = FeatureSet::new(&def.features);
         for (k, &ts_nanos) in ts.iter().enumerate() {
-            let x = Ohlcv { ts_nanos, open: cols[0][k], high: cols[1][k], low: cols[2][k], close: cols[3][k], volume: cols[4][k] };
+            let x = Ohlcv {
+                ts_nanos,
+                open: cols[0][k],
+                high: cols[1][k],
+                low: cols[2][k],
+                close: cols[3][k],
+                volume: cols[4][k],
+            };
             out.clear();
             set.update(&x, &mut out);
             black_box(&out);
