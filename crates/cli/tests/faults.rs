@@ -266,10 +266,13 @@ fn a_30_second_broker_outage_is_ridden_out_by_feed_and_live_without_loss() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // The runner's log, shown when the test fails: what it saw of the outage and the rejoin.
+    let log_path = dir.path().join("live.log");
     let live = topics
         .live(&brokers, &dir.path().join("state"), &default_experiment(), &["--exit-when-idle", "40s"])
+        .env("TICKLOOP_LOG", "info,tickloop_live=debug,tickloop_kafka=debug")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(12));
@@ -277,7 +280,10 @@ fn a_30_second_broker_outage_is_ridden_out_by_feed_and_live_without_loss() {
     std::thread::sleep(Duration::from_secs(30));
     broker.restart();
     let (feed, live) = (feed.wait_with_output().unwrap(), live.wait_with_output().unwrap());
-    let (fed, ran) = (String::from_utf8_lossy(&feed.stdout), String::from_utf8_lossy(&live.stdout));
+    let (fed, mut ran) = (String::from_utf8_lossy(&feed.stdout), String::from_utf8_lossy(&live.stdout).into_owned());
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let tail: String = log.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+    ran.push_str(&format!("\n--- last lines of the runner's log ---\n{tail}"));
     assert!(feed.status.success() && fed.contains("published 6000 ticks"), "{fed}");
     assert!(live.status.success(), "{ran}");
     assert!(ran.contains("broker outages ridden out"), "the outage is reported: {ran}");
