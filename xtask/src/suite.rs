@@ -74,6 +74,19 @@ pub(crate) fn ensure_packages(python: &Path, packages: &[&str], import: &str) ->
     Ok(())
 }
 
+/// A venv with PyTorch (CPU use) for the LSTM peer, created on first use.
+fn ensure_torch(venv: &Path) -> Result<PathBuf, String> {
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        eprintln!("xtask: installing PyTorch into {} (~5.5 GB, a few minutes, once)", venv.display());
+        let mut create = Command::new("python3");
+        create.args(["-m", "venv"]).arg(venv);
+        run(create)?;
+    }
+    ensure_packages(&python, &["torch", "numpy"], "torch, numpy")?;
+    Ok(python)
+}
+
 fn shell(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
@@ -374,14 +387,17 @@ pub(crate) fn suite() -> Result<(), String> {
         }
     }
 
-    // The LSTM at the original design's shapes, against PyTorch when a Python with torch is
-    // given (TORCH_PYTHON): PyPI's torch wheel pulls ~4 GB of CUDA libraries, so the suite
-    // does not install it.
+    // The LSTM at the original design's shapes, against PyTorch: from TORCH_PYTHON when set,
+    // else from a venv of its own under target/ that the suite creates (PyPI's torch wheel
+    // pulls ~4 GB of CUDA libraries: ~3 minutes and ~5.5 GB on first use;
+    // TORCH_PYTHON=none skips the peer).
     let mut ours = cargo();
     ours.args(["run", "--release", "--quiet", "-p", "tickloop-lstm", "--example", "forward"]);
     let ours = capture(ours)?;
-    let torch_python =
-        std::env::var_os("TORCH_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"));
+    let torch_python = match std::env::var_os("TORCH_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => ensure_torch(&dir.join("torch-venv"))?,
+    };
     let has_torch = Command::new(&torch_python).args(["-c", "import torch"]).status().is_ok_and(|s| s.success());
     let lstm_command = "cargo xtask bench lstm (TORCH_PYTHON=<python with torch>)";
     for threads in ["1", "2"] {
