@@ -143,16 +143,18 @@ struct Forest {
     nodes: Vec<FlatNode>,
 }
 
+/// 24 bytes: a leaf keeps its weight in `value` and `LEAF` in `feature`.
 #[derive(Debug, Clone, Copy)]
 struct FlatNode {
-    split_value: f64,
-    weight: f64,
+    /// The split value, or a leaf's weight.
+    value: f64,
     feature: u32,
     left: u32,
     right: u32,
     missing: u32,
-    is_leaf: bool,
 }
+
+const LEAF: u32 = u32::MAX;
 
 impl Forest {
     fn new(booster: &GradientBooster) -> Forest {
@@ -163,36 +165,46 @@ impl Forest {
             let offset = forest.nodes.len();
             let at = |i: usize| u32::try_from(offset + i).expect("fewer than 4 G nodes");
             forest.roots.push(at(0));
-            forest.nodes.extend(tree.nodes.iter().map(|n| FlatNode {
-                split_value: n.split_value,
-                weight: f64::from(n.weight_value),
-                feature: u32::try_from(n.split_feature).expect("fewer than 4 G features"),
-                left: at(n.left_child),
-                right: at(n.right_child),
-                missing: at(n.missing_node),
-                is_leaf: n.is_leaf,
+            forest.nodes.extend(tree.nodes.iter().map(|n| {
+                if n.is_leaf {
+                    FlatNode { value: f64::from(n.weight_value), feature: LEAF, left: 0, right: 0, missing: 0 }
+                } else {
+                    FlatNode {
+                        value: n.split_value,
+                        feature: u32::try_from(n.split_feature).ok().filter(|&f| f != LEAF).expect("fewer features"),
+                        left: at(n.left_child),
+                        right: at(n.right_child),
+                        missing: at(n.missing_node),
+                    }
+                }
             }));
         }
         forest
     }
 
     fn predict_row(&self, row: &[f64]) -> f64 {
+        // The two missing-value conventions as separate loops, so the per-node test is one
+        // comparison (forust's default is NaN).
+        if self.missing.is_nan() { self.sum(row, f64::is_nan) } else { self.sum(row, |v| v == self.missing) }
+    }
+
+    #[inline(always)]
+    fn sum(&self, row: &[f64], is_missing: impl Fn(f64) -> bool) -> f64 {
         let mut sum = self.base_score;
         for &root in &self.roots {
             let mut node = &self.nodes[root as usize];
-            while !node.is_leaf {
+            while node.feature != LEAF {
                 let v = row[node.feature as usize];
-                let missing = if self.missing.is_nan() { v.is_nan() } else { v == self.missing };
-                let next = if missing {
+                let next = if is_missing(v) {
                     node.missing
-                } else if v < node.split_value {
+                } else if v < node.value {
                     node.left
                 } else {
                     node.right
                 };
                 node = &self.nodes[next as usize];
             }
-            sum += node.weight;
+            sum += node.value;
         }
         sum
     }
