@@ -44,7 +44,9 @@ pub trait Component {
     fn on_tick(&mut self, tick: &Tick, out: &mut Outputs);
 
     /// Processes a block of ticks in order, handing `each` every tick's outputs exactly as
-    /// [`Component::on_tick`] would have produced them; stops early when `each` breaks.
+    /// [`Component::on_tick`] would have produced them; stops early when `each` breaks,
+    /// which leaves the component's state somewhere inside the block (the engine breaks only
+    /// to fail the run).
     ///
     /// Replays override this to reorder work inside the block where no output can tell:
     /// the pipeline computes features symbol by symbol, so a symbol's indicator state stays
