@@ -349,9 +349,8 @@ impl Predictor for GbmModel {
         let mut rows = Vec::with_capacity(n * width);
         for w in 0..n {
             let start = (w + 1) * per - width;
-            let mut row = windows[start..start + width].to_vec();
-            self.card.normalizer.apply(&mut row);
-            rows.extend(row);
+            rows.extend_from_slice(&windows[start..start + width]);
+            self.card.normalizer.apply(&mut rows[w * width..]);
         }
         Ok(self.gbm.predict_rows(&rows, width))
     }
