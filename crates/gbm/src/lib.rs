@@ -1,32 +1,31 @@
 //! tickloop-gbm: gradient-boosted regression trees for next-horizon returns.
 //!
-//! # Why forust-ml
-//! linfa 0.8.1 has no gradient boosting (its trees are classifiers only). Of the Rust
-//! boosters that build here, `forust-ml` 0.8 is histogram-based with second-order
-//! gradients, depth/leaf limits, shrinkage, row subsampling and early stopping, in pure
-//! Rust with light dependencies — and it is competitive with xgboost on our rows (training
-//! time and validation loss side by side in BENCHMARKS.md, `cargo xtask bench gbm`), so we
-//! adopt it rather than write another booster. It sits behind linfa's traits:
+//! Our own histogram booster (squared loss, depth-wise trees, one-byte bins, learned
+//! missing-value directions, row subsampling, early stopping on held-out rows), because it
+//! trains faster than the general-purpose boosters on our rows: side by side with xgboost
+//! and lightgbm in BENCHMARKS.md (`cargo xtask bench gbm`). It sits behind linfa's traits:
 //! [`GbmParams`] is a linfa `Fit` estimator over a linfa `Dataset` and [`Gbm`] predicts
 //! through linfa's `Predict`, so it composes with the linfa ecosystem.
 //!
-//! Training is deterministic: the same rows, parameters and seed give the same trees
-//! (row subsampling draws from the seed; histograms are summed per feature).
+//! Training is deterministic: the same rows, parameters and seed give the same trees, on any
+//! number of threads.
+
+mod bins;
+mod forest;
+mod grow;
 
 use std::path::Path;
 
-use forust_ml::gradientbooster::EvaluationData;
-use forust_ml::metric::Metric;
-use forust_ml::objective::ObjectiveType;
-use forust_ml::sampler::SampleMethod;
-use forust_ml::{GradientBooster, Matrix};
 use linfa::dataset::DatasetBase;
 use linfa::prelude::*;
-use ndarray::{Array1, ArrayBase, Data, Ix1, Ix2};
+use ndarray::{Array1, ArrayBase, Axis, Data, Ix1, Ix2};
 use serde::{Deserialize, Serialize};
 use tickloop_models::{ModelCard, ModelError, Predictor};
 
-/// The weights file of a booster inside its version directory (forust's own JSON form).
+use crate::bins::Cuts;
+use crate::forest::Forest;
+
+/// The weights file of a booster inside its version directory (JSON, format `tickloop-gbm/1`).
 pub const WEIGHTS_FILE: &str = "model.json";
 
 /// Hyperparameters, with defaults that suit minute-horizon returns.
@@ -38,7 +37,7 @@ pub struct GbmParams {
     pub learning_rate: f32,
     pub max_depth: usize,
     pub max_leaves: usize,
-    /// Histogram bins per feature.
+    /// Histogram bins per feature for its values (at most 255; missing values get their own).
     pub bins: u16,
     /// L2 penalty on leaf weights.
     pub l2: f32,
@@ -100,8 +99,8 @@ impl GbmParams {
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
             return bad("learning_rate must be in (0, 1]");
         }
-        if self.max_depth == 0 || self.max_leaves < 2 || self.bins < 2 {
-            return bad("max_depth ≥ 1, max_leaves ≥ 2 and bins ≥ 2");
+        if self.max_depth == 0 || self.max_leaves < 2 || !(2..=bins::MAX_VALUE_BINS).contains(&usize::from(self.bins)) {
+            return bad("max_depth ≥ 1, max_leaves ≥ 2 and bins in 2..=255");
         }
         if !(self.subsample > 0.0 && self.subsample <= 1.0) {
             return bad("subsample must be in (0, 1]");
@@ -114,161 +113,51 @@ impl GbmParams {
 }
 
 /// A trained booster.
+#[derive(Debug, Clone)]
 pub struct Gbm {
-    booster: GradientBooster,
-    /// The same trees, flattened for prediction.
     forest: Forest,
     /// Boosting rounds kept (after early stopping).
     pub rounds: usize,
-}
-
-impl Gbm {
-    fn new(booster: GradientBooster) -> Gbm {
-        let rounds = booster.best_iteration.map_or(booster.trees.len(), |b| b + 1);
-        Gbm { forest: Forest::new(&booster), booster, rounds }
-    }
-}
-
-/// The booster's prediction trees in one array, walked row by row over row-major input.
-///
-/// forust predicts tree by tree, each over every row of a column-major copy, allocating a
-/// vector per tree: 0.3 s for 42.5k rows against xgboost's 0.1–0.17 s (BENCHMARKS.md). The
-/// sum runs in the same order (base score, then each tree's leaf weight as f64), so the
-/// predictions are bit-identical to `GradientBooster::predict` (tested).
-#[derive(Debug, Clone)]
-struct Forest {
-    base_score: f64,
-    missing: f64,
-    roots: Vec<u32>,
-    nodes: Vec<FlatNode>,
-}
-
-/// 24 bytes: a leaf keeps its weight in `value` and `LEAF` in `feature`.
-#[derive(Debug, Clone, Copy)]
-struct FlatNode {
-    /// The split value, or a leaf's weight.
-    value: f64,
-    feature: u32,
-    left: u32,
-    right: u32,
-    missing: u32,
-}
-
-const LEAF: u32 = u32::MAX;
-
-impl Forest {
-    fn new(booster: &GradientBooster) -> Forest {
-        let trees = booster.prediction_iteration.unwrap_or(booster.trees.len());
-        let mut forest =
-            Forest { base_score: booster.base_score, missing: booster.missing, roots: Vec::new(), nodes: Vec::new() };
-        for tree in &booster.trees[..trees] {
-            let offset = forest.nodes.len();
-            let at = |i: usize| u32::try_from(offset + i).expect("fewer than 4 G nodes");
-            forest.roots.push(at(0));
-            forest.nodes.extend(tree.nodes.iter().map(|n| {
-                if n.is_leaf {
-                    FlatNode { value: f64::from(n.weight_value), feature: LEAF, left: 0, right: 0, missing: 0 }
-                } else {
-                    FlatNode {
-                        value: n.split_value,
-                        feature: u32::try_from(n.split_feature).ok().filter(|&f| f != LEAF).expect("fewer features"),
-                        left: at(n.left_child),
-                        right: at(n.right_child),
-                        missing: at(n.missing_node),
-                    }
-                }
-            }));
-        }
-        forest
-    }
-
-    fn predict_row(&self, row: &[f64]) -> f64 {
-        // The two missing-value conventions as separate loops, so the per-node test is one
-        // comparison (forust's default is NaN).
-        if self.missing.is_nan() { self.sum(row, f64::is_nan) } else { self.sum(row, |v| v == self.missing) }
-    }
-
-    #[inline(always)]
-    fn sum(&self, row: &[f64], is_missing: impl Fn(f64) -> bool) -> f64 {
-        let mut sum = self.base_score;
-        for &root in &self.roots {
-            let mut node = &self.nodes[root as usize];
-            while node.feature != LEAF {
-                let v = row[node.feature as usize];
-                let next = if is_missing(v) {
-                    node.missing
-                } else if v < node.value {
-                    node.left
-                } else {
-                    node.right
-                };
-                node = &self.nodes[next as usize];
-            }
-            sum += node.value;
-        }
-        sum
-    }
-}
-
-impl std::fmt::Debug for Gbm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gbm").field("trees", &self.booster.trees.len()).field("rounds", &self.rounds).finish()
-    }
-}
-
-/// Column-major copy of rows `rows` of `x` (forust's layout).
-fn column_major<D: Data<Elem = f64>>(x: &ArrayBase<D, Ix2>, rows: std::ops::Range<usize>) -> Vec<f64> {
-    let mut out = Vec::with_capacity(rows.len() * x.ncols());
-    for c in 0..x.ncols() {
-        out.extend(rows.clone().map(|r| x[[r, c]]));
-    }
-    out
 }
 
 impl<D: Data<Elem = f64>, T: AsTargets<Elem = f64, Ix = Ix1>> Fit<ArrayBase<D, Ix2>, T, GbmError> for GbmParams {
     type Object = Gbm;
 
     fn fit(&self, dataset: &DatasetBase<ArrayBase<D, Ix2>, T>) -> Result<Gbm, GbmError> {
-        self.check()?;
-        let x = dataset.records();
         let y: Vec<f64> = dataset.as_targets().iter().copied().collect();
+        let boosted = self.boost(dataset.records(), &y)?;
+        Ok(Gbm { forest: boosted.forest, rounds: boosted.rounds })
+    }
+}
+
+impl GbmParams {
+    /// Bins the rows, holds out the last `validation_fraction` of them and boosts.
+    fn boost<D: Data<Elem = f64>>(&self, x: &ArrayBase<D, Ix2>, y: &[f64]) -> Result<grow::Boosted, GbmError> {
+        self.check()?;
         let rows = x.nrows();
         let held_out = (rows as f64 * self.validation_fraction) as usize;
         if rows < 2 || (held_out > 0 && rows - held_out < 2) {
             return Err(GbmError::TooFewRows(rows));
         }
         let train_rows = rows - held_out;
-        let threads = if self.threads == 0 { None } else { Some(self.threads) };
-        let mut booster = GradientBooster::default()
-            .set_objective_type(ObjectiveType::SquaredLoss)
-            .set_iterations(self.iterations)
-            .set_learning_rate(self.learning_rate)
-            .set_max_depth(self.max_depth)
-            .set_max_leaves(self.max_leaves)
-            .set_nbins(self.bins)
-            .set_l2(self.l2)
-            .set_min_leaf_weight(self.min_leaf_weight)
-            .set_subsample(self.subsample)
-            .set_sample_method(if self.subsample < 1.0 { SampleMethod::Random } else { SampleMethod::None })
-            .set_seed(self.seed)
-            .set_parallel(true)
-            .set_num_threads(threads)
-            .set_initialize_base_score(true);
-        let train = column_major(x, 0..train_rows);
-        let train_m = Matrix::new(&train, train_rows, x.ncols());
-        let weights = vec![1.0; rows];
-        let held = column_major(x, train_rows..rows);
-        let evaluation: Option<Vec<EvaluationData>> = (held_out > 0)
-            .then(|| vec![(Matrix::new(&held, held_out, x.ncols()), &y[train_rows..], &weights[train_rows..])]);
-        if evaluation.is_some() {
-            booster = booster
-                .set_evaluation_metric(Some(Metric::RootMeanSquaredError))
-                .set_early_stopping_rounds(Some(self.early_stopping_rounds.max(1)));
-        }
-        booster
-            .fit(&train_m, &y[..train_rows], &weights[..train_rows], evaluation)
-            .map_err(|e| GbmError::Booster(e.to_string()))?;
-        Ok(Gbm::new(booster))
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads)
+            .build()
+            .map_err(|e| GbmError::Param(format!("threads: {e}")))?;
+        let (train, held) = x.view().split_at(Axis(0), train_rows);
+        Ok(pool.install(|| {
+            let cuts = Cuts::fit(train, usize::from(self.bins));
+            let bins = cuts.bin_rows(train);
+            let held_bins = cuts.bin_rows(held);
+            let trainer = grow::Trainer {
+                params: self,
+                cuts: &cuts,
+                bins: &bins,
+                targets: &y[..train_rows],
+                held_out: (held_out > 0).then(|| (held_bins.as_slice(), &y[train_rows..])),
+            };
+            trainer.boost()
+        }))
     }
 }
 
@@ -289,14 +178,14 @@ impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<f64>> for Gbm
 }
 
 impl Gbm {
-    /// The booster's own serialised form.
+    /// The serialised booster (what a model version saves).
     pub fn to_json(&self) -> String {
-        self.booster.json_dump().expect("a trained booster serialises")
+        self.forest.to_json()
     }
 
     pub fn from_json(json: &str) -> Result<Gbm, GbmError> {
-        let booster = GradientBooster::from_json(json).map_err(|e| GbmError::Booster(e.to_string()))?;
-        Ok(Gbm::new(booster))
+        let forest = Forest::from_json(json).map_err(GbmError::Booster)?;
+        Ok(Gbm { rounds: forest.roots.len(), forest })
     }
 
     /// Predicts rows of `width` already-normalised values.
@@ -397,30 +286,111 @@ mod tests {
         assert_eq!(loaded.rounds, model.rounds);
     }
 
-    /// The flattened trees give forust's own predictions bit for bit, missing values too.
+    /// Histograms are summed in fixed segments, so threads change nothing (more rows than
+    /// one segment, so the parallel path runs).
     #[test]
-    fn flat_trees_predict_exactly_what_forust_predicts() {
-        let (x, y) = data(3000, 3);
-        let params = GbmParams { iterations: 60, max_depth: 4, max_leaves: 16, threads: 1, ..GbmParams::default() };
-        let model = params.fit(&Dataset::new(x, y)).unwrap();
-        let (mut xt, _) = data(500, 4);
-        for (i, v) in xt.iter_mut().enumerate() {
-            if i % 7 == 0 {
-                *v = f64::NAN;
+    fn the_same_trees_on_any_number_of_threads() {
+        let (x, y) = data(40_000, 3);
+        let fit = |threads| {
+            let params = GbmParams { iterations: 20, validation_fraction: 0.1, threads, ..GbmParams::default() };
+            params.fit(&Dataset::new(x.clone(), y.clone())).unwrap().to_json()
+        };
+        let one = fit(1);
+        assert_eq!(fit(2), one);
+        assert_eq!(fit(3), one);
+    }
+
+    /// A target that only missingness explains: the trees learn where NaN goes.
+    #[test]
+    fn missing_values_get_a_learned_direction() {
+        let (mut x, _) = data(3000, 5);
+        let mut y = Array1::zeros(x.nrows());
+        for (i, mut row) in x.rows_mut().into_iter().enumerate() {
+            if i % 3 == 0 {
+                row[0] = f64::NAN;
+                y[i] = 1.0;
+            } else {
+                y[i] = row[0].abs() * 0.1;
             }
         }
-        let theirs = model.booster.predict(&Matrix::new(&column_major(&xt, 0..xt.nrows()), xt.nrows(), 3), false);
-        let ours = model.predict(&xt);
-        let rows = model.predict_rows(xt.as_slice().unwrap(), 3);
-        for (i, t) in theirs.iter().enumerate() {
-            assert_eq!(ours[i].to_bits(), t.to_bits(), "row {i}");
-            assert_eq!(rows[i].to_bits(), t.to_bits(), "row {i}");
+        let params = GbmParams {
+            iterations: 100,
+            learning_rate: 0.3,
+            min_leaf_weight: 10.0,
+            threads: 1,
+            ..GbmParams::default()
+        };
+        let model = params.fit(&Dataset::new(x, y)).unwrap();
+        let probe = Array2::from_shape_vec((2, 3), vec![f64::NAN, 0.0, 0.0, 0.5, 0.0, 0.0]).unwrap();
+        let p = model.predict(&probe);
+        assert!((p[0] - 1.0).abs() < 0.05, "NaN row predicted {}", p[0]);
+        assert!((p[1] - 0.05).abs() < 0.05, "value row predicted {}", p[1]);
+    }
+
+    /// Noise only: the held-out loss stops improving early, and the kept rounds are the best.
+    #[test]
+    fn early_stopping_keeps_the_best_rounds_on_noise() {
+        let mut rng = Rng::new(9, 0);
+        let x = Array2::from_shape_fn((4000, 3), |_| rng.uniform());
+        let y = Array1::from_shape_fn(4000, |_| rng.normal());
+        let params =
+            GbmParams { iterations: 300, early_stopping_rounds: 10, min_leaf_weight: 5.0, ..GbmParams::default() };
+        let model = params.fit(&Dataset::new(x, y)).unwrap();
+        assert!(model.rounds < 100, "kept {} rounds of noise", model.rounds);
+        assert_eq!(model.forest.roots.len(), model.rounds);
+    }
+
+    #[test]
+    fn a_saved_booster_is_checked_on_load() {
+        let (x, y) = data(500, 6);
+        let model = GbmParams { iterations: 5, threads: 1, ..GbmParams::default() }.fit(&Dataset::new(x, y)).unwrap();
+        let json = model.to_json();
+        assert!(Gbm::from_json(&json).is_ok());
+        let forust = r#"{"objective_type":"SquaredLoss","trees":[]}"#;
+        let err = Gbm::from_json(forust).unwrap_err().to_string();
+        assert!(err.contains("retrained"), "{err}");
+        let looped = json.replacen(r#""left":"#, r#""left":0,"was":"#, 1);
+        assert!(Gbm::from_json(&looped).is_err(), "a link back to the root is refused");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Training walks bins, prediction walks values: they reach the same leaves, so the
+        /// training rows' final predictions are the saved trees' predictions bit for bit
+        /// (ties, NaN and infinities included).
+        #[test]
+        fn training_predictions_are_what_the_saved_trees_predict(
+            rows in 20usize..300,
+            width in 1usize..4,
+            seed in 0u64..1000,
+            max_depth in 1usize..5,
+            bins in 2u16..12,
+            subsample in proptest::sample::select(vec![0.5f32, 1.0]),
+        ) {
+            let mut rng = Rng::new(seed, 1);
+            let palette = [f64::NAN, f64::NEG_INFINITY, -1.0, 0.0, 0.25, 0.5, 2.0, f64::INFINITY];
+            let x = Array2::from_shape_fn((rows, width), |_| {
+                if rng.bernoulli(0.5) { palette[(rng.next_u64() % 8) as usize] } else { rng.uniform_in(-3.0, 3.0) }
+            });
+            let y: Vec<f64> = (0..rows).map(|_| rng.normal()).collect();
+            let params = GbmParams {
+                iterations: 15, max_depth, max_leaves: 1 << max_depth, bins, subsample,
+                min_leaf_weight: 2.0, l2: 1.0, learning_rate: 0.3, validation_fraction: 0.0, threads: 1,
+                ..GbmParams::default()
+            };
+            let boosted = params.boost(&x, &y).unwrap();
+            for (i, row) in x.rows().into_iter().enumerate() {
+                let predicted = boosted.forest.predict_row(row.as_slice().unwrap());
+                proptest::prop_assert_eq!(predicted.to_bits(), boosted.train_predictions[i].to_bits(), "row {}", i);
+            }
         }
     }
 
     #[test]
     fn bad_parameters_are_refused_by_name() {
         let err = GbmParams { learning_rate: 0.0, ..GbmParams::default() }.check().unwrap_err();
+        let bins = GbmParams { bins: 256, ..GbmParams::default() }.check().unwrap_err();
+        assert!(bins.to_string().contains("bins"), "{bins}");
         let (x, y) = data(10, 1);
         assert!(GbmParams { max_depth: 0, ..GbmParams::default() }.fit(&Dataset::new(x, y)).is_err());
         assert!(err.to_string().contains("learning_rate"), "{err}");

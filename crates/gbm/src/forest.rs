@@ -1,0 +1,102 @@
+//! The trained trees in one array, walked row by row over row-major input: what prediction
+//! (backtest, live, model server) runs and what a model version saves.
+
+use serde::{Deserialize, Serialize};
+
+/// The format tag of a saved booster, checked on load.
+pub(crate) const FORMAT: &str = "tickloop-gbm/1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Forest {
+    pub(crate) base_score: f64,
+    /// Row width the trees were trained on.
+    pub(crate) features: usize,
+    pub(crate) roots: Vec<u32>,
+    pub(crate) nodes: Vec<FlatNode>,
+}
+
+/// 24 bytes: a leaf keeps its weight in `value` and `LEAF` in `feature`. A split sends a row
+/// left when its value is below `value`, to `missing` when it is NaN.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FlatNode {
+    /// The split threshold, or a leaf's weight.
+    pub(crate) value: f64,
+    pub(crate) feature: u32,
+    pub(crate) left: u32,
+    pub(crate) right: u32,
+    pub(crate) missing: u32,
+}
+
+pub(crate) const LEAF: u32 = u32::MAX;
+
+impl FlatNode {
+    pub(crate) fn leaf(value: f64) -> FlatNode {
+        FlatNode { value, feature: LEAF, left: 0, right: 0, missing: 0 }
+    }
+}
+
+/// A saved booster: the forest under its format tag.
+#[derive(Serialize, Deserialize)]
+struct Saved<F> {
+    format: String,
+    forest: F,
+}
+
+impl Forest {
+    pub(crate) fn new(base_score: f64, features: usize) -> Forest {
+        Forest { base_score, features, roots: Vec::new(), nodes: Vec::new() }
+    }
+
+    /// Base score plus each tree's leaf, added in tree order.
+    pub(crate) fn predict_row(&self, row: &[f64]) -> f64 {
+        let mut sum = self.base_score;
+        for &root in &self.roots {
+            let mut node = &self.nodes[root as usize];
+            while node.feature != LEAF {
+                let v = row[node.feature as usize];
+                let next = if v.is_nan() {
+                    node.missing
+                } else if v < node.value {
+                    node.left
+                } else {
+                    node.right
+                };
+                node = &self.nodes[next as usize];
+            }
+            sum += node.value;
+        }
+        sum
+    }
+
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(&Saved { format: FORMAT.to_owned(), forest: self }).expect("a forest serialises")
+    }
+
+    /// Reads a saved booster, checking its format and that every link stays in the forest
+    /// (so prediction cannot index out of bounds or loop).
+    pub(crate) fn from_json(json: &str) -> Result<Forest, String> {
+        let saved: Saved<Forest> = serde_json::from_str(json).map_err(|e| {
+            format!("not a {FORMAT} booster ({e}); models trained before 2026-11-27 (forust-ml) must be retrained")
+        })?;
+        if saved.format != FORMAT {
+            return Err(format!("booster format {:?}, expected {FORMAT:?}", saved.format));
+        }
+        let forest = saved.forest;
+        let n = forest.nodes.len();
+        for (i, node) in forest.nodes.iter().enumerate() {
+            let links_forward = |link: u32| (link as usize) > i && (link as usize) < n;
+            if node.feature != LEAF
+                && ((node.feature as usize) >= forest.features
+                    || !links_forward(node.left)
+                    || !links_forward(node.right)
+                    || !links_forward(node.missing))
+            {
+                return Err(format!("node {i} links outside its tree or reads feature {}", node.feature));
+            }
+        }
+        if let Some(root) = forest.roots.iter().find(|&&r| r as usize >= n) {
+            return Err(format!("root {root} past the {n} nodes"));
+        }
+        Ok(forest)
+    }
+}

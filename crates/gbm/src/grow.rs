@@ -1,0 +1,366 @@
+//! Boosting: squared-loss gradient trees grown level by level on one-byte histograms.
+//!
+//! Why our own trainer rather than forust-ml (which we used until 2026-11-27): for squared
+//! loss every hessian is 1, so a histogram bin needs a gradient sum and a count; rows are
+//! binned once into one byte per feature, row-major, so a histogram reads each sampled row's
+//! bins as one contiguous run; the smaller child of each split is summed and the larger is
+//! its parent minus it. forust, general over losses and weights, spent half its training
+//! time gathering row indices column by column into f64 pairs (BENCHMARKS.md, "Gradient
+//! boosting").
+//!
+//! Determinism: histograms are summed in fixed segments of rows, added in order, whatever
+//! the number of threads, so the same rows, parameters and seed give the same trees on 1 or
+//! 16 threads (tested).
+
+use std::ops::{AddAssign, Sub};
+
+use rayon::prelude::*;
+use tickloop_core::Rng;
+
+use crate::GbmParams;
+use crate::bins::Cuts;
+use crate::forest::{FlatNode, Forest};
+
+/// Rows per histogram segment: the unit of parallel work and of the fixed summation order.
+const SEGMENT_ROWS: usize = 16_384;
+/// Bins per feature in a histogram: bin 0 (missing) and up to 255 value bins.
+const BINS: usize = 256;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct GradSum {
+    /// Sum of gradients (prediction − target).
+    g: f64,
+    /// Sum of hessians: the row count, as squared loss has a hessian of 1.
+    h: f64,
+}
+
+impl AddAssign for GradSum {
+    fn add_assign(&mut self, other: GradSum) {
+        self.g += other.g;
+        self.h += other.h;
+    }
+}
+
+impl Sub for GradSum {
+    type Output = GradSum;
+    fn sub(self, other: GradSum) -> GradSum {
+        GradSum { g: self.g - other.g, h: self.h - other.h }
+    }
+}
+
+impl GradSum {
+    /// The loss reduction a leaf with these sums is worth (up to a constant factor).
+    fn score(self, l2: f64) -> f64 {
+        self.g * self.g / (self.h + l2)
+    }
+}
+
+/// One histogram: `BINS` sums for each feature.
+type Histogram = Vec<[GradSum; BINS]>;
+
+/// A split in bin terms: rows with `1 ≤ bin ≤ cut + 1` go left, missing ones (bin 0) go
+/// where `missing_left` says, the rest right.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    feature: usize,
+    cut: usize,
+    missing_left: bool,
+    gain: f64,
+    left: GradSum,
+    right: GradSum,
+}
+
+impl Split {
+    fn goes_left(&self, bin: u8) -> bool {
+        if bin == 0 { self.missing_left } else { usize::from(bin) <= self.cut + 1 }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum TreeNode {
+    Leaf(f64),
+    Split { split: Split, left: usize, right: usize },
+}
+
+/// The rows and settings one boosting run shares.
+pub(crate) struct Trainer<'a> {
+    pub(crate) params: &'a GbmParams,
+    pub(crate) cuts: &'a Cuts,
+    /// Row-major bins of the training rows.
+    pub(crate) bins: &'a [u8],
+    pub(crate) targets: &'a [f64],
+    /// Row-major bins and targets of the held-out rows that stop training early.
+    pub(crate) held_out: Option<(&'a [u8], &'a [f64])>,
+}
+
+/// What boosting returns: the forest (only the rounds kept) and the training rows'
+/// predictions after the last round (for tests).
+pub(crate) struct Boosted {
+    pub(crate) forest: Forest,
+    pub(crate) rounds: usize,
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) train_predictions: Vec<f64>,
+}
+
+impl Trainer<'_> {
+    fn width(&self) -> usize {
+        self.cuts.features()
+    }
+
+    fn row_bins<'b>(&self, bins: &'b [u8], row: usize) -> &'b [u8] {
+        let width = self.width();
+        &bins[row * width..(row + 1) * width]
+    }
+
+    pub(crate) fn boost(&self) -> Boosted {
+        let p = self.params;
+        let rows = self.targets.len();
+        let base_score = self.targets.iter().sum::<f64>() / rows as f64;
+        let mut predictions = vec![base_score; rows];
+        let mut held_predictions = self.held_out.map(|(_, y)| vec![base_score; y.len()]);
+        let mut grad = vec![0.0; rows];
+        let mut rng = Rng::new(p.seed, 0);
+        let (mut index, mut excluded, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+        let mut trees: Vec<Vec<TreeNode>> = Vec::new();
+        let (mut best_loss, mut best_round) = (f64::INFINITY, 0);
+
+        for round in 0..p.iterations {
+            for ((g, &pred), &y) in grad.iter_mut().zip(&predictions).zip(self.targets) {
+                *g = pred - y;
+            }
+            sample(&mut rng, p.subsample, rows, &mut index, &mut excluded);
+            let (tree, leaves) = self.grow(&grad, &mut index, &mut scratch);
+            // Sampled rows sit in their leaf's range of `index`; the others walk the tree.
+            for &(node, start, end) in &leaves {
+                let TreeNode::Leaf(value) = tree[node] else { unreachable!("a leaf range belongs to a leaf") };
+                for &row in &index[start..end] {
+                    predictions[row as usize] += value;
+                }
+            }
+            for &row in &excluded {
+                predictions[row as usize] += leaf_value(&tree, self.row_bins(self.bins, row as usize));
+            }
+            trees.push(tree);
+
+            if let (Some((bins, y)), Some(held)) = (self.held_out, held_predictions.as_mut()) {
+                let tree = trees.last().expect("just pushed");
+                let mut squared = 0.0;
+                for (i, (pred, &target)) in held.iter_mut().zip(y).enumerate() {
+                    *pred += leaf_value(tree, self.row_bins(bins, i));
+                    squared += (*pred - target) * (*pred - target);
+                }
+                let loss = (squared / y.len() as f64).sqrt();
+                if loss < best_loss {
+                    (best_loss, best_round) = (loss, round);
+                } else if round - best_round >= p.early_stopping_rounds.max(1) {
+                    break;
+                }
+            }
+        }
+        let rounds = if self.held_out.is_some() { best_round + 1 } else { trees.len() };
+        trees.truncate(rounds);
+        Boosted { forest: self.flatten(base_score, &trees), rounds, train_predictions: predictions }
+    }
+
+    /// Grows one tree over the rows in `index` (reordered so that each leaf's rows are one
+    /// range); returns the tree and each leaf's `(node, start, end)` in `index`.
+    fn grow(
+        &self,
+        grad: &[f64],
+        index: &mut [u32],
+        scratch: &mut Vec<u32>,
+    ) -> (Vec<TreeNode>, Vec<(usize, usize, usize)>) {
+        let p = self.params;
+        let (l2, eta) = (f64::from(p.l2), f64::from(p.learning_rate));
+        let weight = |s: GradSum| -s.g / (s.h + l2) * eta;
+        let root_hist = self.histogram(grad, index);
+        let root_sum = root_hist.first().map_or(GradSum::default(), |bins| {
+            let mut sum = GradSum::default();
+            bins.iter().for_each(|&b| sum += b);
+            sum
+        });
+        let mut tree = vec![TreeNode::Leaf(weight(root_sum))];
+        let mut leaves = Vec::new();
+        // The nodes that may still split: (node, start, end, histogram, sums).
+        let mut level = vec![(0, 0, index.len(), root_hist, root_sum)];
+        let mut leaf_count = 1;
+        for depth in 0..p.max_depth {
+            let mut next = Vec::with_capacity(level.len() * 2);
+            for (node, start, end, hist, sum) in level {
+                let split = (leaf_count < p.max_leaves).then(|| self.best_split(&hist, sum)).flatten();
+                let Some(split) = split else {
+                    leaves.push((node, start, end));
+                    continue;
+                };
+                let mid = start + self.partition(&mut index[start..end], &split, scratch);
+                let (left, right) = (tree.len(), tree.len() + 1);
+                tree.push(TreeNode::Leaf(weight(split.left)));
+                tree.push(TreeNode::Leaf(weight(split.right)));
+                tree[node] = TreeNode::Split { split, left, right };
+                leaf_count += 1;
+                if depth + 1 == p.max_depth {
+                    leaves.push((left, start, mid));
+                    leaves.push((right, mid, end));
+                    continue;
+                }
+                // Sum the smaller child; the larger is its parent minus it.
+                let (left_hist, right_hist) = if mid - start <= end - mid {
+                    let small = self.histogram(grad, &index[start..mid]);
+                    let large = subtract(hist, &small);
+                    (small, large)
+                } else {
+                    let small = self.histogram(grad, &index[mid..end]);
+                    let large = subtract(hist, &small);
+                    (large, small)
+                };
+                next.push((left, start, mid, left_hist, split.left));
+                next.push((right, mid, end, right_hist, split.right));
+            }
+            level = next;
+        }
+        leaves.extend(level.into_iter().map(|(node, start, end, ..)| (node, start, end)));
+        (tree, leaves)
+    }
+
+    /// The sums of `rows`' gradients per feature and bin, in fixed segments added in order.
+    fn histogram(&self, grad: &[f64], rows: &[u32]) -> Histogram {
+        let fill = |rows: &[u32]| {
+            let mut hist = vec![[GradSum::default(); BINS]; self.width()];
+            for &row in rows {
+                let row = row as usize;
+                let g = grad[row];
+                for (bins, &bin) in hist.iter_mut().zip(self.row_bins(self.bins, row)) {
+                    let sum = &mut bins[usize::from(bin)];
+                    sum.g += g;
+                    sum.h += 1.0;
+                }
+            }
+            hist
+        };
+        let mut segments: Vec<Histogram> = if rows.len() > SEGMENT_ROWS {
+            rows.par_chunks(SEGMENT_ROWS).map(fill).collect()
+        } else {
+            vec![fill(rows)]
+        };
+        let mut total = segments.remove(0);
+        for segment in &segments {
+            for (t, s) in total.iter_mut().zip(segment) {
+                for (t, &s) in t.iter_mut().zip(s) {
+                    *t += s;
+                }
+            }
+        }
+        total
+    }
+
+    /// The split with the largest gain that leaves each side at least `min_leaf_weight`
+    /// rows, missing values tried on both sides; `None` if no split gains.
+    fn best_split(&self, hist: &Histogram, sum: GradSum) -> Option<Split> {
+        let p = self.params;
+        let (l2, min_leaf) = (f64::from(p.l2), f64::from(p.min_leaf_weight));
+        let parent = sum.score(l2);
+        let mut best: Option<Split> = None;
+        for (feature, bins) in hist.iter().enumerate() {
+            let missing = bins[0];
+            let mut below = GradSum::default();
+            for cut in 0..self.cuts.cuts(feature).len() {
+                below += bins[cut + 1];
+                let above = sum - missing - below;
+                let mut with_missing = below;
+                with_missing += missing;
+                let mut above_missing = above;
+                above_missing += missing;
+                for (left, right, missing_left) in [(with_missing, above, true), (below, above_missing, false)] {
+                    if left.h < min_leaf || right.h < min_leaf {
+                        continue;
+                    }
+                    let gain = left.score(l2) + right.score(l2) - parent;
+                    if gain > best.map_or(0.0, |b| b.gain) {
+                        best = Some(Split { feature, cut, missing_left, gain, left, right });
+                    }
+                }
+            }
+        }
+        best
+    }
+
+    /// Stable partition of `rows` by `split`: left rows first; returns how many went left.
+    /// Branch-free (each row is written to both sides and one cursor moves): the direction
+    /// is a coin toss to the branch predictor.
+    fn partition(&self, rows: &mut [u32], split: &Split, right: &mut Vec<u32>) -> usize {
+        right.clear();
+        right.resize(rows.len(), 0);
+        let (mut left, mut right_len) = (0, 0);
+        for i in 0..rows.len() {
+            let row = rows[i];
+            let goes_left = split.goes_left(self.row_bins(self.bins, row as usize)[split.feature]);
+            rows[left] = row;
+            right[right_len] = row;
+            left += usize::from(goes_left);
+            right_len += usize::from(!goes_left);
+        }
+        rows[left..].copy_from_slice(&right[..right_len]);
+        left
+    }
+
+    /// The trees with their splits as value thresholds, for prediction on raw values.
+    fn flatten(&self, base_score: f64, trees: &[Vec<TreeNode>]) -> Forest {
+        let mut forest = Forest::new(base_score, self.width());
+        for tree in trees {
+            let offset = forest.nodes.len();
+            let at = |i: usize| u32::try_from(offset + i).expect("fewer than 4 G nodes");
+            forest.roots.push(at(0));
+            forest.nodes.extend(tree.iter().map(|node| match *node {
+                TreeNode::Leaf(value) => FlatNode::leaf(value),
+                TreeNode::Split { split, left, right } => FlatNode {
+                    value: self.cuts.cuts(split.feature)[split.cut],
+                    feature: u32::try_from(split.feature).expect("fewer than 4 G features"),
+                    left: at(left),
+                    right: at(right),
+                    missing: at(if split.missing_left { left } else { right }),
+                },
+            }));
+        }
+        forest
+    }
+}
+
+/// Each of `rows` rows into `index` with probability `subsample`, else into `excluded`;
+/// branch-free like [`Trainer::partition`].
+fn sample(rng: &mut Rng, subsample: f32, rows: usize, index: &mut Vec<u32>, excluded: &mut Vec<u32>) {
+    index.resize(rows, 0);
+    excluded.resize(rows, 0);
+    let (mut kept, mut dropped) = (0, 0);
+    let all = subsample >= 1.0;
+    for row in 0..rows {
+        let keep = all || rng.uniform() < f64::from(subsample);
+        index[kept] = row as u32;
+        excluded[dropped] = row as u32;
+        kept += usize::from(keep);
+        dropped += usize::from(!keep);
+    }
+    index.truncate(kept);
+    excluded.truncate(dropped);
+}
+
+fn subtract(mut parent: Histogram, child: &Histogram) -> Histogram {
+    for (p, c) in parent.iter_mut().zip(child) {
+        for (p, &c) in p.iter_mut().zip(c) {
+            *p = *p - c;
+        }
+    }
+    parent
+}
+
+/// The leaf value a row (by its bins) reaches in `tree`.
+fn leaf_value(tree: &[TreeNode], bins: &[u8]) -> f64 {
+    let mut node = 0;
+    loop {
+        match &tree[node] {
+            TreeNode::Leaf(value) => return *value,
+            TreeNode::Split { split, left, right } => {
+                node = if split.goes_left(bins[split.feature]) { *left } else { *right };
+            }
+        }
+    }
+}
