@@ -52,23 +52,52 @@ impl Cuts {
         }
     }
 
-    /// Bins of every row of `x`, row-major: a row's bins are one contiguous run of bytes, so
-    /// a histogram reads each row once.
-    pub(crate) fn bin_rows(&self, x: ArrayView2<'_, f64>) -> Vec<u8> {
+    /// Bins of every row of `x`.
+    pub(crate) fn bin_rows(&self, x: ArrayView2<'_, f64>) -> Binned {
         let width = self.features();
-        let mut bins = vec![0u8; x.nrows() * width];
-        if width == 0 {
-            return bins;
-        }
-        bins.par_chunks_mut(width * 4096).enumerate().for_each(|(chunk, out)| {
-            for (i, row_bins) in out.chunks_exact_mut(width).enumerate() {
-                let row = x.row(chunk * 4096 + i);
-                for ((bin, &value), cuts) in row_bins.iter_mut().zip(row.iter()).zip(&self.per_feature) {
-                    *bin = Self::bin(cuts, value);
+        let mut by_row = vec![0u8; x.nrows() * width];
+        if width > 0 {
+            by_row.par_chunks_mut(width * 4096).enumerate().for_each(|(chunk, out)| {
+                for (i, row_bins) in out.chunks_exact_mut(width).enumerate() {
+                    let row = x.row(chunk * 4096 + i);
+                    for ((bin, &value), cuts) in row_bins.iter_mut().zip(row.iter()).zip(&self.per_feature) {
+                        *bin = Self::bin(cuts, value);
+                    }
                 }
+            });
+        }
+        let mut by_feature = vec![0u8; by_row.len()];
+        for (f, column) in by_feature.chunks_exact_mut(x.nrows().max(1)).enumerate().take(width) {
+            for (r, bin) in column.iter_mut().enumerate() {
+                *bin = by_row[r * width + f];
             }
-        });
-        bins
+        }
+        Binned { rows: x.nrows(), width, by_row, by_feature }
+    }
+}
+
+/// Binned rows, twice: row-major for histograms (a row's bins are one contiguous run, read
+/// once), column-major for partitions and tree walks (a node's rows, ascending, read one
+/// feature's bytes nearly in sequence).
+#[derive(Debug, Clone)]
+pub(crate) struct Binned {
+    rows: usize,
+    width: usize,
+    by_row: Vec<u8>,
+    by_feature: Vec<u8>,
+}
+
+impl Binned {
+    pub(crate) fn row(&self, row: usize) -> &[u8] {
+        &self.by_row[row * self.width..(row + 1) * self.width]
+    }
+
+    pub(crate) fn feature(&self, feature: usize) -> &[u8] {
+        &self.by_feature[feature * self.rows..(feature + 1) * self.rows]
+    }
+
+    pub(crate) fn get(&self, row: usize, feature: usize) -> u8 {
+        self.by_feature[feature * self.rows + row]
     }
 }
 
@@ -101,10 +130,14 @@ mod tests {
         let values = [f64::NAN, -1.0, 0.0, 0.5, 1.0, 1.0, 2.0, f64::INFINITY, f64::NEG_INFINITY];
         let x = Array2::from_shape_vec((values.len(), 1), values.to_vec()).unwrap();
         let cuts = Cuts::fit(x.view(), 3);
-        let bins = cuts.bin_rows(x.view());
+        let binned = cuts.bin_rows(x.view());
+        let bins = binned.feature(0);
         assert_eq!(bins[0], 0, "NaN is bin 0");
+        for (r, &b) in bins.iter().enumerate() {
+            assert_eq!((binned.get(r, 0), binned.row(r)), (b, &[b][..]), "both layouts agree");
+        }
         for (j, &cut) in cuts.cuts(0).iter().enumerate() {
-            for (&v, &b) in values.iter().zip(&bins).skip(1) {
+            for (&v, &b) in values.iter().zip(bins).skip(1) {
                 assert_eq!(v < cut, (b as usize) <= j + 1, "value {v}, bin {b}, cut {cut}");
             }
         }

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use tickloop_core::Rng;
 
 use crate::GbmParams;
-use crate::bins::Cuts;
+use crate::bins::{Binned, Cuts};
 use crate::forest::{FlatNode, Forest};
 
 /// Rows per histogram segment: the unit of parallel work and of the fixed summation order.
@@ -58,6 +58,15 @@ impl GradSum {
 /// One histogram: `BINS` sums for each feature.
 type Histogram = Vec<[GradSum; BINS]>;
 
+/// A node that may still split: its rows are `index[start..end]`.
+struct Open {
+    node: usize,
+    start: usize,
+    end: usize,
+    hist: Histogram,
+    sum: GradSum,
+}
+
 /// A split in bin terms: rows with `1 ≤ bin ≤ cut + 1` go left, missing ones (bin 0) go
 /// where `missing_left` says, the rest right.
 #[derive(Debug, Clone, Copy)]
@@ -86,11 +95,11 @@ enum TreeNode {
 pub(crate) struct Trainer<'a> {
     pub(crate) params: &'a GbmParams,
     pub(crate) cuts: &'a Cuts,
-    /// Row-major bins of the training rows.
-    pub(crate) bins: &'a [u8],
+    /// Bins of the training rows.
+    pub(crate) bins: &'a Binned,
     pub(crate) targets: &'a [f64],
-    /// Row-major bins and targets of the held-out rows that stop training early.
-    pub(crate) held_out: Option<(&'a [u8], &'a [f64])>,
+    /// Bins and targets of the held-out rows that stop training early.
+    pub(crate) held_out: Option<(&'a Binned, &'a [f64])>,
 }
 
 /// What boosting returns: the forest (only the rounds kept) and the training rows'
@@ -107,11 +116,6 @@ impl Trainer<'_> {
         self.cuts.features()
     }
 
-    fn row_bins<'b>(&self, bins: &'b [u8], row: usize) -> &'b [u8] {
-        let width = self.width();
-        &bins[row * width..(row + 1) * width]
-    }
-
     pub(crate) fn boost(&self) -> Boosted {
         let p = self.params;
         let rows = self.targets.len();
@@ -120,16 +124,14 @@ impl Trainer<'_> {
         let mut held_predictions = self.held_out.map(|(_, y)| vec![base_score; y.len()]);
         let mut grad = vec![0.0; rows];
         let mut rng = Rng::new(p.seed, 0);
-        let (mut index, mut excluded, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut index, mut excluded) = (Vec::new(), Vec::new());
         let mut trees: Vec<Vec<TreeNode>> = Vec::new();
         let (mut best_loss, mut best_round) = (f64::INFINITY, 0);
 
         for round in 0..p.iterations {
-            for ((g, &pred), &y) in grad.iter_mut().zip(&predictions).zip(self.targets) {
-                *g = pred - y;
-            }
+            grad.par_iter_mut().zip(&predictions).zip(self.targets).for_each(|((g, &pred), &y)| *g = pred - y);
             sample(&mut rng, p.subsample, rows, &mut index, &mut excluded);
-            let (tree, leaves) = self.grow(&grad, &mut index, &mut scratch);
+            let (tree, leaves) = self.grow(&grad, &mut index);
             // Sampled rows sit in their leaf's range of `index`; the others walk the tree.
             for &(node, start, end) in &leaves {
                 let TreeNode::Leaf(value) = tree[node] else { unreachable!("a leaf range belongs to a leaf") };
@@ -138,7 +140,7 @@ impl Trainer<'_> {
                 }
             }
             for &row in &excluded {
-                predictions[row as usize] += leaf_value(&tree, self.row_bins(self.bins, row as usize));
+                predictions[row as usize] += leaf_value(&tree, self.bins, row as usize);
             }
             trees.push(tree);
 
@@ -146,7 +148,7 @@ impl Trainer<'_> {
                 let tree = trees.last().expect("just pushed");
                 let mut squared = 0.0;
                 for (i, (pred, &target)) in held.iter_mut().zip(y).enumerate() {
-                    *pred += leaf_value(tree, self.row_bins(bins, i));
+                    *pred += leaf_value(tree, bins, i);
                     squared += (*pred - target) * (*pred - target);
                 }
                 let loss = (squared / y.len() as f64).sqrt();
@@ -163,13 +165,10 @@ impl Trainer<'_> {
     }
 
     /// Grows one tree over the rows in `index` (reordered so that each leaf's rows are one
-    /// range); returns the tree and each leaf's `(node, start, end)` in `index`.
-    fn grow(
-        &self,
-        grad: &[f64],
-        index: &mut [u32],
-        scratch: &mut Vec<u32>,
-    ) -> (Vec<TreeNode>, Vec<(usize, usize, usize)>) {
+    /// range), a level at a time: the level's splits are found, its nodes partitioned and
+    /// its children's histograms summed in parallel, each node on its own; returns the tree
+    /// and each leaf's `(node, start, end)` in `index`.
+    fn grow(&self, grad: &[f64], index: &mut [u32]) -> (Vec<TreeNode>, Vec<(usize, usize, usize)>) {
         let p = self.params;
         let (l2, eta) = (f64::from(p.l2), f64::from(p.learning_rate));
         let weight = |s: GradSum| -s.g / (s.h + l2) * eta;
@@ -181,44 +180,76 @@ impl Trainer<'_> {
         });
         let mut tree = vec![TreeNode::Leaf(weight(root_sum))];
         let mut leaves = Vec::new();
-        // The nodes that may still split: (node, start, end, histogram, sums).
-        let mut level = vec![(0, 0, index.len(), root_hist, root_sum)];
+        // The nodes that may still split, by ascending `start`.
+        let mut level = vec![Open { node: 0, start: 0, end: index.len(), hist: root_hist, sum: root_sum }];
         let mut leaf_count = 1;
         for depth in 0..p.max_depth {
-            let mut next = Vec::with_capacity(level.len() * 2);
-            for (node, start, end, hist, sum) in level {
-                let split = (leaf_count < p.max_leaves).then(|| self.best_split(&hist, sum)).flatten();
-                let Some(split) = split else {
-                    leaves.push((node, start, end));
-                    continue;
-                };
-                let mid = start + self.partition(&mut index[start..end], &split, scratch);
+            let splits: Vec<Option<Split>> =
+                level.par_iter().map(|open| self.best_split(&open.hist, open.sum)).collect();
+            // Splits are taken in node order while the leaf budget lasts.
+            let mut splitting = Vec::new();
+            for (open, split) in level.into_iter().zip(splits) {
+                match split {
+                    Some(split) if leaf_count < p.max_leaves => {
+                        leaf_count += 1;
+                        splitting.push((open, split));
+                    }
+                    _ => leaves.push((open.node, open.start, open.end)),
+                }
+            }
+            // The splitting nodes' rows are disjoint ranges of `index`, in order.
+            let mut ranges = Vec::with_capacity(splitting.len());
+            let (mut rest, mut at) = (&mut index[..], 0);
+            for (open, _) in &splitting {
+                let (_, tail) = std::mem::take(&mut rest).split_at_mut(open.start - at);
+                let (rows, tail) = tail.split_at_mut(open.end - open.start);
+                ranges.push(rows);
+                (rest, at) = (tail, open.end);
+            }
+            let mids: Vec<usize> = ranges
+                .into_par_iter()
+                .zip(&splitting)
+                .map(|(rows, (open, split))| open.start + self.partition(rows, split))
+                .collect();
+            let last_level = depth + 1 == p.max_depth;
+            let index = &*index;
+            let children: Vec<Option<(Histogram, Histogram)>> = splitting
+                .par_iter()
+                .zip(&mids)
+                .map(|((open, _), &mid)| {
+                    // Sum the smaller child; the larger is its parent minus it.
+                    (!last_level).then(|| {
+                        if mid - open.start <= open.end - mid {
+                            let small = self.histogram(grad, &index[open.start..mid]);
+                            let large = subtract(&open.hist, &small);
+                            (small, large)
+                        } else {
+                            let small = self.histogram(grad, &index[mid..open.end]);
+                            (subtract(&open.hist, &small), small)
+                        }
+                    })
+                })
+                .collect();
+            let mut next = Vec::with_capacity(splitting.len() * 2);
+            for (((open, split), mid), hists) in splitting.into_iter().zip(mids).zip(children) {
                 let (left, right) = (tree.len(), tree.len() + 1);
                 tree.push(TreeNode::Leaf(weight(split.left)));
                 tree.push(TreeNode::Leaf(weight(split.right)));
-                tree[node] = TreeNode::Split { split, left, right };
-                leaf_count += 1;
-                if depth + 1 == p.max_depth {
-                    leaves.push((left, start, mid));
-                    leaves.push((right, mid, end));
-                    continue;
+                tree[open.node] = TreeNode::Split { split, left, right };
+                match hists {
+                    None => {
+                        leaves.push((left, open.start, mid));
+                        leaves.push((right, mid, open.end));
+                    }
+                    Some((left_hist, right_hist)) => {
+                        next.push(Open { node: left, start: open.start, end: mid, hist: left_hist, sum: split.left });
+                        next.push(Open { node: right, start: mid, end: open.end, hist: right_hist, sum: split.right });
+                    }
                 }
-                // Sum the smaller child; the larger is its parent minus it.
-                let (left_hist, right_hist) = if mid - start <= end - mid {
-                    let small = self.histogram(grad, &index[start..mid]);
-                    let large = subtract(hist, &small);
-                    (small, large)
-                } else {
-                    let small = self.histogram(grad, &index[mid..end]);
-                    let large = subtract(hist, &small);
-                    (large, small)
-                };
-                next.push((left, start, mid, left_hist, split.left));
-                next.push((right, mid, end, right_hist, split.right));
             }
             level = next;
         }
-        leaves.extend(level.into_iter().map(|(node, start, end, ..)| (node, start, end)));
+        leaves.extend(level.into_iter().map(|open| (open.node, open.start, open.end)));
         (tree, leaves)
     }
 
@@ -229,7 +260,7 @@ impl Trainer<'_> {
             for &row in rows {
                 let row = row as usize;
                 let g = grad[row];
-                for (bins, &bin) in hist.iter_mut().zip(self.row_bins(self.bins, row)) {
+                for (bins, &bin) in hist.iter_mut().zip(self.bins.row(row)) {
                     let sum = &mut bins[usize::from(bin)];
                     sum.g += g;
                     sum.h += 1.0;
@@ -270,7 +301,11 @@ impl Trainer<'_> {
                 with_missing += missing;
                 let mut above_missing = above;
                 above_missing += missing;
-                for (left, right, missing_left) in [(with_missing, above, true), (below, above_missing, false)] {
+                // Without missing rows both directions are the same split: try it once.
+                let directions = if missing.h > 0.0 { 2 } else { 1 };
+                for &(left, right, missing_left) in
+                    &[(with_missing, above, true), (below, above_missing, false)][..directions]
+                {
                     if left.h < min_leaf || right.h < min_leaf {
                         continue;
                     }
@@ -287,13 +322,13 @@ impl Trainer<'_> {
     /// Stable partition of `rows` by `split`: left rows first; returns how many went left.
     /// Branch-free (each row is written to both sides and one cursor moves): the direction
     /// is a coin toss to the branch predictor.
-    fn partition(&self, rows: &mut [u32], split: &Split, right: &mut Vec<u32>) -> usize {
-        right.clear();
-        right.resize(rows.len(), 0);
+    fn partition(&self, rows: &mut [u32], split: &Split) -> usize {
+        let mut right = vec![0; rows.len()];
         let (mut left, mut right_len) = (0, 0);
+        let bins = self.bins.feature(split.feature);
         for i in 0..rows.len() {
             let row = rows[i];
-            let goes_left = split.goes_left(self.row_bins(self.bins, row as usize)[split.feature]);
+            let goes_left = split.goes_left(bins[row as usize]);
             rows[left] = row;
             right[right_len] = row;
             left += usize::from(goes_left);
@@ -332,8 +367,10 @@ fn sample(rng: &mut Rng, subsample: f32, rows: usize, index: &mut Vec<u32>, excl
     excluded.resize(rows, 0);
     let (mut kept, mut dropped) = (0, 0);
     let all = subsample >= 1.0;
+    // `uniform() < subsample` without the float conversion: compare the same 53 bits.
+    let threshold = (f64::from(subsample) * (1u64 << 53) as f64) as u64;
     for row in 0..rows {
-        let keep = all || rng.uniform() < f64::from(subsample);
+        let keep = all || (rng.next_u64() >> 11) < threshold;
         index[kept] = row as u32;
         excluded[dropped] = row as u32;
         kept += usize::from(keep);
@@ -343,23 +380,24 @@ fn sample(rng: &mut Rng, subsample: f32, rows: usize, index: &mut Vec<u32>, excl
     excluded.truncate(dropped);
 }
 
-fn subtract(mut parent: Histogram, child: &Histogram) -> Histogram {
-    for (p, c) in parent.iter_mut().zip(child) {
-        for (p, &c) in p.iter_mut().zip(c) {
-            *p = *p - c;
+fn subtract(parent: &Histogram, child: &Histogram) -> Histogram {
+    let mut out = parent.clone();
+    for (o, c) in out.iter_mut().zip(child) {
+        for (o, &c) in o.iter_mut().zip(c) {
+            *o = *o - c;
         }
     }
-    parent
+    out
 }
 
-/// The leaf value a row (by its bins) reaches in `tree`.
-fn leaf_value(tree: &[TreeNode], bins: &[u8]) -> f64 {
+/// The leaf value row `row` of `bins` reaches in `tree`.
+fn leaf_value(tree: &[TreeNode], bins: &Binned, row: usize) -> f64 {
     let mut node = 0;
     loop {
         match &tree[node] {
             TreeNode::Leaf(value) => return *value,
             TreeNode::Split { split, left, right } => {
-                node = if split.goes_left(bins[split.feature]) { *left } else { *right };
+                node = if split.goes_left(bins.get(row, split.feature)) { *left } else { *right };
             }
         }
     }

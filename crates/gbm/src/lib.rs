@@ -19,6 +19,7 @@ use std::path::Path;
 use linfa::dataset::DatasetBase;
 use linfa::prelude::*;
 use ndarray::{Array1, ArrayBase, Axis, Data, Ix1, Ix2};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tickloop_models::{ModelCard, ModelError, Predictor};
 
@@ -154,21 +155,30 @@ impl GbmParams {
                 cuts: &cuts,
                 bins: &bins,
                 targets: &y[..train_rows],
-                held_out: (held_out > 0).then(|| (held_bins.as_slice(), &y[train_rows..])),
+                held_out: (held_out > 0).then(|| (&held_bins, &y[train_rows..])),
             };
             trainer.boost()
         }))
     }
 }
 
+/// Batch prediction runs on rayon's current pool (all cores unless the caller installs a
+/// smaller one); each row's prediction is the same whatever the pool.
 impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<f64>> for Gbm {
     fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<f64>) {
         assert_eq!(x.nrows(), y.len(), "one target per row");
-        let mut row = Vec::with_capacity(x.ncols());
-        for (target, values) in y.iter_mut().zip(x.rows()) {
-            row.clear();
-            row.extend(values.iter().copied());
-            *target = self.forest.predict_row(&row);
+        let x = x.view();
+        let predicted: Vec<f64> = (0..x.nrows())
+            .into_par_iter()
+            .with_min_len(1024)
+            .map_init(Vec::new, |row, r| {
+                row.clear();
+                row.extend(x.row(r).iter().copied());
+                self.forest.predict_row(row)
+            })
+            .collect();
+        for (target, p) in y.iter_mut().zip(predicted) {
+            *target = p;
         }
     }
 
