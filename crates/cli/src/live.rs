@@ -74,7 +74,8 @@ pub struct LiveArgs {
     #[arg(long, default_value_t = 10_000)]
     session_timeout_ms: u32,
     /// Stop after this long without input (catch-up jobs, tests); runs until SIGINT/SIGTERM
-    /// otherwise.
+    /// otherwise. A broker outage or a new partition assignment restarts the clock: input
+    /// may be waiting that the runner cannot see yet.
     #[arg(long, value_parser = crate::duration::parse_duration)]
     exit_when_idle: Option<Duration>,
     /// Also POST every alert (JSON, id in X-Tickloop-Alert-Id) to this http(s) URL; repeatable.
@@ -165,13 +166,14 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     }
     let summary = runner.run(&stop)?;
     println!(
-        "live: {} records → {} features, {} alerts, {} dead letters; {} replayed records skipped; {} checkpoints; {} rows in {} lake files",
+        "live: {} records → {} features, {} alerts, {} dead letters; {} replayed records skipped; {} checkpoints ({} with nothing new); {} rows in {} lake files",
         summary.records,
         summary.features,
         summary.alerts,
         summary.dead_letters,
         summary.skipped_replayed,
         summary.checkpoints,
+        summary.checkpoints_idle,
         summary.lake_rows,
         summary.lake_files
     );

@@ -235,7 +235,6 @@ impl Drop for DurableBroker {
 /// manual action (the runner logs the outage and defers its checkpoints), and afterwards
 /// every input tick has its output.
 #[test]
-#[ignore = "flaky on tansu 0.6 (7 of 9 runs passed): after the restart the consumer group sometimes never re-forms; run with --ignored"]
 fn a_30_second_broker_outage_is_ridden_out_by_feed_and_live_without_loss() {
     let _serial = serial();
     let Some((_, py)) = services() else { return };

@@ -51,6 +51,10 @@ fn live_publishes_features_alerts_and_dead_letters_read_back_by_an_outside_clien
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("363 records"), "360 ticks and 3 bad records: {stdout}");
+    // 4 s idle at a 200-ms commit interval: those checkpoints rewrite no state.
+    let idle: u64 =
+        stdout.split(" with nothing new").next().and_then(|s| s.rsplit('(').next()).unwrap().parse().unwrap();
+    assert!(idle >= 10, "idle checkpoints skip the state: {stdout}");
     let spike = "alerts/BBB/volume_spike/2024-01-02T14:31:40Z";
     let posted = hooked.lock().unwrap().clone();
     assert_eq!(posted.len(), 1, "{posted:?}");

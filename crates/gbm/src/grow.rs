@@ -12,7 +12,7 @@
 //! the number of threads, so the same rows, parameters and seed give the same trees on 1 or
 //! 16 threads (tested).
 
-use std::ops::{AddAssign, Sub};
+use std::ops::{Add, AddAssign, Sub};
 
 use rayon::prelude::*;
 use tickloop_core::Rng;
@@ -34,10 +34,16 @@ struct GradSum {
     h: f64,
 }
 
+impl Add for GradSum {
+    type Output = GradSum;
+    fn add(self, other: GradSum) -> GradSum {
+        GradSum { g: self.g + other.g, h: self.h + other.h }
+    }
+}
+
 impl AddAssign for GradSum {
     fn add_assign(&mut self, other: GradSum) {
-        self.g += other.g;
-        self.h += other.h;
+        *self = *self + other;
     }
 }
 
@@ -297,14 +303,10 @@ impl Trainer<'_> {
             for cut in 0..self.cuts.cuts(feature).len() {
                 below += bins[cut + 1];
                 let above = sum - missing - below;
-                let mut with_missing = below;
-                with_missing += missing;
-                let mut above_missing = above;
-                above_missing += missing;
                 // Without missing rows both directions are the same split: try it once.
                 let directions = if missing.h > 0.0 { 2 } else { 1 };
                 for &(left, right, missing_left) in
-                    &[(with_missing, above, true), (below, above_missing, false)][..directions]
+                    &[(below + missing, above, true), (below, above + missing, false)][..directions]
                 {
                     if left.h < min_leaf || right.h < min_leaf {
                         continue;

@@ -47,7 +47,8 @@ pub struct LiveConfig {
     pub session_timeout_ms: u32,
     pub commit_interval: Duration,
     pub stats_interval: Duration,
-    /// Stop after this long without a record (tests, batch catch-up); `None` runs forever.
+    /// Stop after this long without a record, broker error or new assignment (tests, batch
+    /// catch-up); `None` runs forever.
     pub exit_when_idle: Option<Duration>,
     /// Also write clean ticks (`raw/ticks`) and their features (`processed/features`) here.
     pub lake: Option<Lake>,
@@ -110,6 +111,9 @@ pub struct LiveSummary {
     pub dead_letters: u64,
     pub skipped_replayed: u64,
     pub checkpoints: u64,
+    /// Checkpoints that found nothing new to save (an idle stream): no state written, no
+    /// commit sent.
+    pub checkpoints_idle: u64,
     /// Checkpoints put off because the broker was unreachable (an outage's length shows here).
     pub checkpoints_deferred: u64,
     /// Transient broker errors the consumer rode out.
@@ -145,6 +149,9 @@ pub struct LiveRunner {
     workers: BTreeMap<i32, PartitionWorker>,
     /// Partitions assigned to this member now.
     owned: std::collections::BTreeSet<i32>,
+    /// The offset each partition's state was last saved and committed at: a checkpoint skips
+    /// a partition with nothing new (an idle stream would otherwise rewrite every state).
+    checkpointed: BTreeMap<i32, i64>,
     /// The offset each partition was last sought to: a gap after it is real (compaction,
     /// transaction markers), not a reason to seek again.
     sought: BTreeMap<i32, i64>,
@@ -196,6 +203,7 @@ impl LiveRunner {
             state,
             workers: BTreeMap::new(),
             owned: std::collections::BTreeSet::new(),
+            checkpointed: BTreeMap::new(),
             sought: BTreeMap::new(),
             emitted: Vec::new(),
             latency: LatencyWindow::default(),
@@ -230,7 +238,11 @@ impl LiveRunner {
         let mut last_checkpoint = Instant::now();
         let mut last_lake_flush = Instant::now();
         let mut last_stats = Instant::now();
-        let mut last_record = Instant::now();
+        // The idle clock (`exit_when_idle`) runs from the last record, broker error or new
+        // assignment: while the broker is away or the group re-forms, input may be waiting
+        // that this member cannot see yet, so that time is not idleness.
+        let mut last_activity = Instant::now();
+        let mut errors_seen = 0;
         let mut window_records = 0u64;
         while !stop.load(Ordering::Relaxed) {
             let record = self.consumer.poll(Duration::from_millis(20))?;
@@ -238,23 +250,29 @@ impl LiveRunner {
                 // Its new owner (maybe us again) restores it from the last checkpoint.
                 self.workers.remove(&partition);
                 self.owned.remove(&partition);
+                self.checkpointed.remove(&partition);
             }
             let assigned = self.consumer.take_assigned();
             if !assigned.is_empty() {
                 tracing::info!(partitions = ?assigned, "partitions assigned");
                 self.owned.extend(assigned);
+                last_activity = Instant::now();
+            }
+            if self.consumer.transient_errors() != errors_seen {
+                errors_seen = self.consumer.transient_errors();
+                last_activity = Instant::now();
             }
             // A record fetched before its partition was revoked belongs to the new owner now.
             let record = record.filter(|r| self.owned.contains(&r.partition));
             if let Some(record) = record {
-                last_record = Instant::now();
+                last_activity = Instant::now();
                 window_records += 1;
                 self.handle(&record)?;
             } else {
                 // The stream paused: predict what is queued rather than wait for the next
                 // second's first tick.
                 self.flush_predictions()?;
-                if self.config.exit_when_idle.is_some_and(|idle| last_record.elapsed() >= idle) {
+                if self.config.exit_when_idle.is_some_and(|idle| last_activity.elapsed() >= idle) {
                     break;
                 }
             }
@@ -432,17 +450,28 @@ impl LiveRunner {
         let started = Instant::now();
         self.producer.flush(Duration::from_secs(60))?;
         let flushed_at = started.elapsed();
+        // Partitions whose state changed since their last checkpoint: new records, or lake
+        // hours written out of their buffer.
+        let mut changed = std::collections::BTreeSet::new();
+        for (&partition, worker) in &self.workers {
+            if worker.next_offset().is_some_and(|next| self.checkpointed.get(&partition) != Some(&next)) {
+                changed.insert(partition);
+            }
+        }
         if let Some(lake) = &self.config.lake {
-            for worker in self.workers.values_mut() {
+            for (&partition, worker) in self.workers.iter_mut() {
                 let flushed =
                     worker.flush_lake(lake, &self.config.input_topic, self.config.lake_max_rows, force_lake)?;
                 self.summary.lake_files += flushed.files as u64;
                 self.summary.lake_rows += flushed.rows as u64;
+                if flushed.files > 0 {
+                    changed.insert(partition);
+                }
             }
         }
         let lake_at = started.elapsed();
         let mut offsets = Vec::new();
-        for (&partition, worker) in &self.workers {
+        for (&partition, worker) in self.workers.iter().filter(|(p, _)| changed.contains(p)) {
             if let Some(snapshot) = worker.snapshot() {
                 let bytes = postcard::to_stdvec(&snapshot).map_err(|e| LiveError::Snapshot {
                     partition,
@@ -455,7 +484,9 @@ impl LiveRunner {
         }
         let saved_at = started.elapsed();
         self.consumer.commit(&offsets)?;
+        self.checkpointed.extend(offsets.iter().copied());
         self.summary.checkpoints += 1;
+        self.summary.checkpoints_idle += u64::from(changed.is_empty());
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         tracing::debug!(
             ?offsets,
