@@ -235,6 +235,13 @@ pub(crate) fn suite() -> Result<(), String> {
     // Replay: the lake through the pipeline and a strategy, then with the GBM in the loop.
     let runs = dir.join("runs");
     let models = dir.join("models/gbm");
+    // A model trained by the forust-ml booster (before 2026-11-27) no longer loads: retrain.
+    let current = |v: std::fs::DirEntry| {
+        std::fs::read_to_string(v.path().join("model.json")).is_ok_and(|json| json.contains("tickloop-gbm/1"))
+    };
+    if std::fs::read_dir(&models).is_ok_and(|versions| !versions.flatten().any(current)) {
+        std::fs::remove_dir_all(&models).map_err(|e| format!("{}: {e}", models.display()))?;
+    }
     if !models.exists() {
         let mut train = Command::new(&tickloop);
         train

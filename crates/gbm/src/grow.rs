@@ -129,14 +129,13 @@ impl Trainer<'_> {
         let mut predictions = vec![base_score; rows];
         let mut held_predictions = self.held_out.map(|(_, y)| vec![base_score; y.len()]);
         let mut grad = vec![0.0; rows];
-        let mut rng = Rng::new(p.seed, 0);
         let (mut index, mut excluded) = (Vec::new(), Vec::new());
         let mut trees: Vec<Vec<TreeNode>> = Vec::new();
         let (mut best_loss, mut best_round) = (f64::INFINITY, 0);
 
         for round in 0..p.iterations {
             grad.par_iter_mut().zip(&predictions).zip(self.targets).for_each(|((g, &pred), &y)| *g = pred - y);
-            sample(&mut rng, p.subsample, rows, &mut index, &mut excluded);
+            sample(p.seed, round, p.subsample, rows, &mut index, &mut excluded);
             let (tree, leaves) = self.grow(&grad, &mut index);
             // Sampled rows sit in their leaf's range of `index`; the others walk the tree.
             for &(node, start, end) in &leaves {
@@ -145,16 +144,20 @@ impl Trainer<'_> {
                     predictions[row as usize] += value;
                 }
             }
-            for &row in &excluded {
-                predictions[row as usize] += leaf_value(&tree, self.bins, row as usize);
+            let walked: Vec<f64> =
+                excluded.par_iter().with_min_len(4096).map(|&row| leaf_value(&tree, self.bins, row as usize)).collect();
+            for (&row, value) in excluded.iter().zip(walked) {
+                predictions[row as usize] += value;
             }
             trees.push(tree);
 
             if let (Some((bins, y)), Some(held)) = (self.held_out, held_predictions.as_mut()) {
                 let tree = trees.last().expect("just pushed");
+                let walked: Vec<f64> =
+                    (0..y.len()).into_par_iter().with_min_len(4096).map(|i| leaf_value(tree, bins, i)).collect();
                 let mut squared = 0.0;
-                for (i, (pred, &target)) in held.iter_mut().zip(y).enumerate() {
-                    *pred += leaf_value(tree, bins, i);
+                for ((pred, &target), value) in held.iter_mut().zip(y).zip(walked) {
+                    *pred += value;
                     squared += (*pred - target) * (*pred - target);
                 }
                 let loss = (squared / y.len() as f64).sqrt();
@@ -291,30 +294,39 @@ impl Trainer<'_> {
     }
 
     /// The split with the largest gain that leaves each side at least `min_leaf_weight`
-    /// rows, missing values tried on both sides; `None` if no split gains.
+    /// rows, missing values tried on both sides; `None` if no split gains. Features are
+    /// searched in parallel; ties go to the lowest feature, cut and missing-left first, as
+    /// a serial search would.
     fn best_split(&self, hist: &Histogram, sum: GradSum) -> Option<Split> {
+        let per_feature: Vec<Option<Split>> =
+            hist.par_iter().enumerate().map(|(feature, bins)| self.best_split_of(feature, bins, sum)).collect();
+        per_feature.into_iter().flatten().fold(None, |best: Option<Split>, split| match best {
+            Some(b) if b.gain >= split.gain => Some(b),
+            _ => Some(split),
+        })
+    }
+
+    fn best_split_of(&self, feature: usize, bins: &[GradSum; BINS], sum: GradSum) -> Option<Split> {
         let p = self.params;
         let (l2, min_leaf) = (f64::from(p.l2), f64::from(p.min_leaf_weight));
         let parent = sum.score(l2);
         let mut best: Option<Split> = None;
-        for (feature, bins) in hist.iter().enumerate() {
-            let missing = bins[0];
-            let mut below = GradSum::default();
-            for cut in 0..self.cuts.cuts(feature).len() {
-                below += bins[cut + 1];
-                let above = sum - missing - below;
-                // Without missing rows both directions are the same split: try it once.
-                let directions = if missing.h > 0.0 { 2 } else { 1 };
-                for &(left, right, missing_left) in
-                    &[(below + missing, above, true), (below, above + missing, false)][..directions]
-                {
-                    if left.h < min_leaf || right.h < min_leaf {
-                        continue;
-                    }
-                    let gain = left.score(l2) + right.score(l2) - parent;
-                    if gain > best.map_or(0.0, |b| b.gain) {
-                        best = Some(Split { feature, cut, missing_left, gain, left, right });
-                    }
+        let missing = bins[0];
+        let mut below = GradSum::default();
+        for cut in 0..self.cuts.cuts(feature).len() {
+            below += bins[cut + 1];
+            let above = sum - missing - below;
+            // Without missing rows both directions are the same split: try it once.
+            let directions = if missing.h > 0.0 { 2 } else { 1 };
+            for &(left, right, missing_left) in
+                &[(below + missing, above, true), (below, above + missing, false)][..directions]
+            {
+                if left.h < min_leaf || right.h < min_leaf {
+                    continue;
+                }
+                let gain = left.score(l2) + right.score(l2) - parent;
+                if gain > best.map_or(0.0, |b| b.gain) {
+                    best = Some(Split { feature, cut, missing_left, gain, left, right });
                 }
             }
         }
@@ -322,22 +334,37 @@ impl Trainer<'_> {
     }
 
     /// Stable partition of `rows` by `split`: left rows first; returns how many went left.
-    /// Branch-free (each row is written to both sides and one cursor moves): the direction
-    /// is a coin toss to the branch predictor.
+    /// Segments of rows are split in parallel, then gathered (lefts, then rights, in order).
+    /// Branch-free: which way a row goes is a coin toss to the branch predictor.
     fn partition(&self, rows: &mut [u32], split: &Split) -> usize {
-        let mut right = vec![0; rows.len()];
-        let (mut left, mut right_len) = (0, 0);
         let bins = self.bins.feature(split.feature);
-        for i in 0..rows.len() {
-            let row = rows[i];
-            let goes_left = split.goes_left(bins[row as usize]);
-            rows[left] = row;
-            right[right_len] = row;
-            left += usize::from(goes_left);
-            right_len += usize::from(!goes_left);
+        let segments: Vec<(usize, Vec<u32>)> = rows
+            .par_chunks(SEGMENT_ROWS)
+            .map(|segment| {
+                // Lefts fill from the front, rights from the back (reversed).
+                let mut split_rows = vec![0; segment.len()];
+                let (mut left, mut back) = (0, segment.len());
+                for &row in segment {
+                    let goes_left = split.goes_left(bins[row as usize]);
+                    let at = if goes_left { left } else { back - 1 };
+                    split_rows[at] = row;
+                    left += usize::from(goes_left);
+                    back -= usize::from(!goes_left);
+                }
+                (left, split_rows)
+            })
+            .collect();
+        let lefts: usize = segments.iter().map(|(left, _)| left).sum();
+        let (mut at_left, mut at_right) = (0, lefts);
+        for (left, split_rows) in &segments {
+            rows[at_left..at_left + left].copy_from_slice(&split_rows[..*left]);
+            at_left += left;
+            for &row in split_rows[*left..].iter().rev() {
+                rows[at_right] = row;
+                at_right += 1;
+            }
         }
-        rows[left..].copy_from_slice(&right[..right_len]);
-        left
+        lefts
     }
 
     /// The trees with their splits as value thresholds, for prediction on raw values.
@@ -362,24 +389,41 @@ impl Trainer<'_> {
     }
 }
 
-/// Each of `rows` rows into `index` with probability `subsample`, else into `excluded`;
-/// branch-free like [`Trainer::partition`].
-fn sample(rng: &mut Rng, subsample: f32, rows: usize, index: &mut Vec<u32>, excluded: &mut Vec<u32>) {
-    index.resize(rows, 0);
-    excluded.resize(rows, 0);
-    let (mut kept, mut dropped) = (0, 0);
-    let all = subsample >= 1.0;
+/// Each of `rows` rows into `index` with probability `subsample`, else into `excluded`,
+/// both in row order. Each segment of rows draws from its own stream of the round, so the
+/// segments are drawn in parallel and the draw does not depend on the number of threads.
+fn sample(seed: u64, round: usize, subsample: f32, rows: usize, index: &mut Vec<u32>, excluded: &mut Vec<u32>) {
+    index.clear();
+    excluded.clear();
+    if subsample >= 1.0 {
+        index.extend(0..rows as u32);
+        return;
+    }
     // `uniform() < subsample` without the float conversion: compare the same 53 bits.
     let threshold = (f64::from(subsample) * (1u64 << 53) as f64) as u64;
-    for row in 0..rows {
-        let keep = all || (rng.next_u64() >> 11) < threshold;
-        index[kept] = row as u32;
-        excluded[dropped] = row as u32;
-        kept += usize::from(keep);
-        dropped += usize::from(!keep);
+    let segments: Vec<(usize, Vec<u32>)> = (0..rows.div_ceil(SEGMENT_ROWS))
+        .into_par_iter()
+        .map(|segment| {
+            let mut rng = Rng::new(seed, ((round as u64) << 32) | segment as u64);
+            let first = segment * SEGMENT_ROWS;
+            let mut drawn = vec![0; (rows - first).min(SEGMENT_ROWS)];
+            // Branch-free, like `Trainer::partition`: kept rows fill from the front,
+            // dropped rows from the back (reversed below).
+            let (mut kept, mut back) = (0, drawn.len());
+            for row in first..first + drawn.len() {
+                let keep = (rng.next_u64() >> 11) < threshold;
+                let at = if keep { kept } else { back - 1 };
+                drawn[at] = row as u32;
+                kept += usize::from(keep);
+                back -= usize::from(!keep);
+            }
+            (kept, drawn)
+        })
+        .collect();
+    for (kept, drawn) in segments {
+        index.extend_from_slice(&drawn[..kept]);
+        excluded.extend(drawn[kept..].iter().rev());
     }
-    index.truncate(kept);
-    excluded.truncate(dropped);
 }
 
 fn subtract(parent: &Histogram, child: &Histogram) -> Histogram {
