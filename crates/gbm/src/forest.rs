@@ -47,25 +47,29 @@ impl Forest {
         Forest { base_score, features, roots: Vec::new(), nodes: Vec::new() }
     }
 
-    /// Base score plus each tree's leaf, added in tree order.
-    pub(crate) fn predict_row(&self, row: &[f64]) -> f64 {
-        let mut sum = self.base_score;
+    /// For each row of `rows` (row-major, `width` values each): the base score plus each
+    /// tree's leaf, added in tree order. The block is walked tree by tree, so a tree's nodes
+    /// are read once per block rather than the whole forest (~100 KB for 300 trees) once per
+    /// row: 0.10 s for 42.5k rows against 0.11–0.20 s row by row on this VM.
+    pub(crate) fn predict_block(&self, rows: &[f64], width: usize, out: &mut [f64]) {
+        out.fill(self.base_score);
         for &root in &self.roots {
-            let mut node = &self.nodes[root as usize];
-            while node.feature != LEAF {
-                let v = row[node.feature as usize];
-                let next = if v.is_nan() {
-                    node.missing
-                } else if v < node.value {
-                    node.left
-                } else {
-                    node.right
-                };
-                node = &self.nodes[next as usize];
+            for (row, sum) in rows.chunks_exact(width).zip(out.iter_mut()) {
+                let mut node = &self.nodes[root as usize];
+                while node.feature != LEAF {
+                    let v = row[node.feature as usize];
+                    let next = if v.is_nan() {
+                        node.missing
+                    } else if v < node.value {
+                        node.left
+                    } else {
+                        node.right
+                    };
+                    node = &self.nodes[next as usize];
+                }
+                *sum += node.value;
             }
-            sum += node.value;
         }
-        sum
     }
 
     pub(crate) fn to_json(&self) -> String {

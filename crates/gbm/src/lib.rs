@@ -113,6 +113,9 @@ impl GbmParams {
     }
 }
 
+/// Rows predicted together, tree by tree ([`Forest::predict_block`]).
+const BLOCK_ROWS: usize = 64;
+
 /// A trained booster.
 #[derive(Debug, Clone)]
 pub struct Gbm {
@@ -167,16 +170,15 @@ impl GbmParams {
 impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<f64>> for Gbm {
     fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<f64>) {
         assert_eq!(x.nrows(), y.len(), "one target per row");
-        let x = x.view();
-        let predicted: Vec<f64> = (0..x.nrows())
-            .into_par_iter()
-            .with_min_len(1024)
-            .map_init(Vec::new, |row, r| {
-                row.clear();
-                row.extend(x.row(r).iter().copied());
-                self.forest.predict_row(row)
-            })
-            .collect();
+        let (x, width) = (x.view(), x.ncols());
+        let mut predicted = vec![0.0; x.nrows()];
+        predicted.par_chunks_mut(BLOCK_ROWS).enumerate().for_each_init(Vec::new, |block, (b, out)| {
+            block.clear();
+            for r in b * BLOCK_ROWS..b * BLOCK_ROWS + out.len() {
+                block.extend(x.row(r).iter().copied());
+            }
+            self.forest.predict_block(block, width, out);
+        });
         for (target, p) in y.iter_mut().zip(predicted) {
             *target = p;
         }
@@ -200,7 +202,11 @@ impl Gbm {
 
     /// Predicts rows of `width` already-normalised values.
     pub fn predict_rows(&self, rows: &[f64], width: usize) -> Vec<f64> {
-        rows.chunks_exact(width).map(|row| self.forest.predict_row(row)).collect()
+        let mut out = vec![0.0; rows.len() / width.max(1)];
+        for (block, out) in rows.chunks(BLOCK_ROWS * width).zip(out.chunks_mut(BLOCK_ROWS)) {
+            self.forest.predict_block(block, width, out);
+        }
+        out
     }
 }
 
@@ -389,9 +395,10 @@ mod tests {
                 ..GbmParams::default()
             };
             let boosted = params.boost(&x, &y).unwrap();
-            for (i, row) in x.rows().into_iter().enumerate() {
-                let predicted = boosted.forest.predict_row(row.as_slice().unwrap());
-                proptest::prop_assert_eq!(predicted.to_bits(), boosted.train_predictions[i].to_bits(), "row {}", i);
+            let mut predicted = vec![0.0; rows];
+            boosted.forest.predict_block(x.as_slice().unwrap(), width, &mut predicted);
+            for (i, p) in predicted.iter().enumerate() {
+                proptest::prop_assert_eq!(p.to_bits(), boosted.train_predictions[i].to_bits(), "row {}", i);
             }
         }
     }
