@@ -63,23 +63,12 @@ fn main() {
     // The same settings the Python script gives xgboost and lightgbm: 300 rounds, depth 3,
     // learning rate 0.05, 255 bins, L2 10, 100-row leaves, subsample 0.8, no early stopping.
     let params = GbmParams { validation_fraction: 0.0, threads, ..GbmParams::default() };
-    // Best of `REPEATS` timings, on both sides (the peers' script does the same): this VM's
-    // speed drifts by tens of per cent between seconds.
-    let best_of = |mut run: Box<dyn FnMut() + '_>| {
-        (0..REPEATS)
-            .map(|_| {
-                let t = Instant::now();
-                run();
-                t.elapsed().as_secs_f64()
-            })
-            .fold(f64::INFINITY, f64::min)
-    };
     let model = params.fit(&Dataset::new(x.clone(), y.clone())).unwrap();
-    let fit_secs = best_of(Box::new(|| drop(params.fit(&Dataset::new(x.clone(), y.clone())).unwrap())));
+    let fit_secs = best_of(|| drop(params.fit(&Dataset::new(x.clone(), y.clone())).unwrap()));
     // Prediction on as many threads as training.
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let p = pool.install(|| model.predict(&xt));
-    let predict_secs = best_of(Box::new(|| drop(pool.install(|| model.predict(&xt)))));
+    let predict_secs = best_of(|| drop(pool.install(|| model.predict(&xt))));
     let rmse = ((&p - &yt).mapv(|e| e * e).mean().unwrap()).sqrt();
     let zero_rmse = (yt.mapv(|e| e * e).mean().unwrap()).sqrt();
     println!(
@@ -90,4 +79,16 @@ fn main() {
             "fit_secs": fit_secs, "predict_secs": predict_secs, "test_rmse": rmse, "zero_rmse": zero_rmse,
         })
     );
+}
+
+/// The best of `REPEATS` timings of `run`, on both sides (the peers' script does the same):
+/// this VM's speed drifts by tens of per cent between seconds.
+fn best_of(mut run: impl FnMut()) -> f64 {
+    (0..REPEATS)
+        .map(|_| {
+            let t = Instant::now();
+            run();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
 }

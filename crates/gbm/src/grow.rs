@@ -180,7 +180,8 @@ impl Trainer<'_> {
     fn grow(&self, grad: &[f64], index: &mut [u32]) -> (Vec<TreeNode>, Vec<(usize, usize, usize)>) {
         let p = self.params;
         let (l2, eta) = (f64::from(p.l2), f64::from(p.learning_rate));
-        let weight = |s: GradSum| -s.g / (s.h + l2) * eta;
+        // A node no sampled row reached (possible only with l2 = 0) is worth nothing.
+        let weight = |s: GradSum| if s.h + l2 > 0.0 { -s.g / (s.h + l2) * eta } else { 0.0 };
         let root_hist = self.histogram(grad, index);
         let root_sum = root_hist.first().map_or(GradSum::default(), |bins| {
             let mut sum = GradSum::default();

@@ -109,6 +109,9 @@ impl GbmParams {
         if !(0.0..0.9).contains(&self.validation_fraction) {
             return bad("validation_fraction must be in [0, 0.9)");
         }
+        if !(self.l2 >= 0.0 && self.l2.is_finite() && self.min_leaf_weight >= 0.0 && self.min_leaf_weight.is_finite()) {
+            return bad("l2 and min_leaf_weight must be finite and ≥ 0");
+        }
         Ok(())
     }
 }
@@ -354,6 +357,24 @@ mod tests {
         let model = params.fit(&Dataset::new(x, y)).unwrap();
         assert!(model.rounds < 100, "kept {} rounds of noise", model.rounds);
         assert_eq!(model.forest.roots.len(), model.rounds);
+    }
+
+    /// No penalty and a subsample that can draw no row: an empty tree is worth 0, not NaN.
+    #[test]
+    fn an_empty_sample_without_l2_predicts_finite_values() {
+        let (x, y) = data(8, 7);
+        let params = GbmParams {
+            l2: 0.0,
+            min_leaf_weight: 0.0,
+            subsample: 0.01,
+            validation_fraction: 0.0,
+            iterations: 20,
+            threads: 1,
+            ..GbmParams::default()
+        };
+        let model = params.fit(&Dataset::new(x.clone(), y)).unwrap();
+        assert!(model.predict(&x).iter().all(|p| p.is_finite()));
+        assert!(GbmParams { l2: -1.0, ..GbmParams::default() }.check().is_err());
     }
 
     #[test]
