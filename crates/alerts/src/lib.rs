@@ -10,41 +10,72 @@
 //! Where alerts go (Kafka, SNS, a webhook, the log) is the runner's business; this crate
 //! decides only *whether* and *what*.
 
-use serde::{Deserialize, Serialize};
-use tickloop_core::{Alert, AlertKind, NANOS_PER_SECOND, Tick, Timestamp};
-use tickloop_features::{Extreme, Indicator, RollingExtreme, RollingMoments, VolumeZScore};
+mod quality;
+mod seasonal;
+mod window;
 
-/// A volume spike: one tick's volume above an absolute level (the original design's
-/// 1,000,000 shares) or far above its recent baseline.
+use serde::{Deserialize, Serialize};
+use tickloop_core::{Alert, AlertKind, NANOS_PER_SECOND, Span, Tick, Timestamp};
+use tickloop_features::RollingMoments;
+
+pub use quality::{AlertQuality, AlertRates, LabelledEvent, RuleQuality};
+pub use seasonal::{
+    BASELINE_FORMAT, BaselineError, FitSummary, PROFILES_FILE, Profile, SEASONAL_KIND, SeasonalBaseline,
+    SeasonalCard, SeasonalFitter, SeasonalParams,
+};
+use window::{EventTimeVariance, TrailingMax, TrailingQuantiles};
+
+/// A volume spike: volume far above what is usual for this symbol now, on several ticks in a
+/// row, so one odd print pages nobody.
+///
+/// "Usual" is the median of log(1 + volume) over the trailing `window` — after removing the
+/// time-of-day season when a seasonal baseline is loaded, so the open's surge is expected
+/// rather than alarming. Log volume, a median and quartiles: the heavy tail of ordinary
+/// volume and the spike itself barely move the yardstick, which a mean and standard
+/// deviation of raw volume cannot say.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VolumeSpikeRule {
-    /// Fire when a tick's volume reaches this many shares; `None` turns the check off.
+    /// A tick counts when its volume is at least this many times the usual.
+    pub min_ratio: f64,
+    /// … and its log volume at least this many robust spreads above the usual (the
+    /// trailing window's interquartile range, or the baseline's interval); `None`: the
+    /// ratio alone.
+    pub min_sigmas: Option<f64>,
+    /// The trailing span whose median is the usual volume.
+    pub window: Span,
+    /// Fire when `persist` of the last `of` ticks count.
+    pub persist: u32,
+    pub of: u32,
+    /// Also fire on any tick of at least this many shares (the original design's
+    /// 1,000,000); off by default: on daily bars it fires every day.
     pub absolute: Option<f64>,
-    /// Fire when volume is this many standard deviations above the previous `window`
-    /// ticks' mean; `None` turns the check off.
-    pub zscore: Option<f64>,
-    pub window: usize,
 }
 
 impl Default for VolumeSpikeRule {
     fn default() -> Self {
-        VolumeSpikeRule { absolute: Some(1_000_000.0), zscore: Some(6.0), window: 300 }
+        VolumeSpikeRule { min_ratio: 4.0, min_sigmas: Some(3.0), window: Span::secs(300), persist: 3, of: 3, absolute: None }
     }
 }
 
-/// A price drop: the close is `pct` percent or more below the highest close of the last
-/// `window` ticks (the current one included). Quiet until a symbol has `window` ticks.
+/// A price drop: the close has fallen from its high of the trailing `window` by at least
+/// `sigmas` times the move the symbol's volatility makes usual over that span, and by at
+/// least `min_pct` percent — so a calm stock's 2 % slide alerts and a volatile stock's
+/// ordinary wiggle does not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PriceDropRule {
-    pub pct: f64,
-    pub window: usize,
+    pub window: Span,
+    pub sigmas: f64,
+    pub min_pct: f64,
+    /// Time constant of the volatility estimate (exponentially weighted in event time;
+    /// with a baseline, never below the season's usual volatility for the time of day).
+    pub volatility_window: Span,
 }
 
 impl Default for PriceDropRule {
     fn default() -> Self {
-        PriceDropRule { pct: 2.0, window: 300 }
+        PriceDropRule { window: Span::secs(60), sigmas: 5.0, min_pct: 1.0, volatility_window: Span::secs(1800) }
     }
 }
 
@@ -63,7 +94,8 @@ impl Default for ModelAnomalyRule {
     }
 }
 
-/// Which rules run, and the cooldown between two alerts of one rule for one symbol.
+/// Which rules run, the cooldown between two alerts of one rule for one symbol, and the
+/// seasonal baseline they consult.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertConfig {
@@ -73,6 +105,9 @@ pub struct AlertConfig {
     /// Event-time seconds after an alert during which the same rule stays quiet for that
     /// symbol.
     pub cooldown_secs: u32,
+    /// A seasonal baseline (`models/seasonal`, or one version of it), fitted by `tickloop
+    /// train --model seasonal`; without one the rules judge by trailing windows alone.
+    pub baseline: Option<std::path::PathBuf>,
 }
 
 impl Default for AlertConfig {
@@ -82,6 +117,7 @@ impl Default for AlertConfig {
             price_drop: Some(PriceDropRule::default()),
             model_anomaly: Some(ModelAnomalyRule::default()),
             cooldown_secs: 300,
+            baseline: None,
         }
     }
 }
@@ -96,24 +132,27 @@ pub struct InvalidAlertConfig {
 impl AlertConfig {
     /// No rules at all (a pipeline that only computes features).
     pub fn none() -> Self {
-        AlertConfig { volume_spike: None, price_drop: None, model_anomaly: None, cooldown_secs: 0 }
+        AlertConfig { volume_spike: None, price_drop: None, model_anomaly: None, cooldown_secs: 0, baseline: None }
     }
 
     pub fn validate(&self) -> Result<(), InvalidAlertConfig> {
         let bad = |rule, reason: &str| Err(InvalidAlertConfig { rule, reason: reason.to_owned() });
+        let positive = |x: f64| x.is_finite() && x > 0.0;
         if let Some(r) = &self.volume_spike {
-            if r.window < 2 {
-                return bad("volume_spike", "window must be at least 2 ticks");
+            if !(r.min_ratio.is_finite() && r.min_ratio > 1.0) {
+                return bad("volume_spike", "min_ratio must be above 1 (times the usual volume)");
             }
-            let positive = |x: f64| x.is_finite() && x > 0.0;
-            if r.absolute.is_some_and(|a| !positive(a)) || r.zscore.is_some_and(|z| !positive(z)) {
-                return bad("volume_spike", "absolute and zscore must be positive");
+            if r.absolute.is_some_and(|a| !positive(a)) || r.min_sigmas.is_some_and(|z| !positive(z)) {
+                return bad("volume_spike", "absolute and min_sigmas must be positive");
+            }
+            if r.persist == 0 || r.persist > r.of || r.of > 64 {
+                return bad("volume_spike", "needs 1 <= persist <= of <= 64");
             }
         }
         if let Some(r) = &self.price_drop
-            && (r.window < 2 || !(r.pct > 0.0 && r.pct < 100.0))
+            && !(positive(r.sigmas) && r.min_pct > 0.0 && r.min_pct < 100.0)
         {
-            return bad("price_drop", "needs window >= 2 and 0 < pct < 100");
+            return bad("price_drop", "needs sigmas > 0 and 0 < min_pct < 100");
         }
         if let Some(r) = &self.model_anomaly
             && (r.window < 2 || !(r.sigmas.is_finite() && r.sigmas > 0.0))
@@ -124,16 +163,71 @@ impl AlertConfig {
     }
 }
 
+/// A symbol's volume-spike state: the trailing usual level and which recent ticks counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct VolumeState {
+    rule: VolumeSpikeRule,
+    /// Log volume less the season (when a baseline is loaded).
+    usual: TrailingQuantiles,
+    /// Bit i: whether the tick i ticks ago counted.
+    recent: u64,
+}
+
+/// A symbol's price-drop state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct DropState {
+    rule: PriceDropRule,
+    high: TrailingMax,
+    volatility: EventTimeVariance,
+}
+
 /// One symbol's rule state. Cheap to clone (the pipeline clones a template per new symbol)
 /// and serialisable (it is part of the pipeline's snapshot).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SymbolAlerts {
-    volume: Option<(VolumeSpikeRule, VolumeZScore)>,
-    drop: Option<(PriceDropRule, RollingExtreme)>,
+    volume: Option<VolumeState>,
+    drop: Option<DropState>,
     errors: Option<(ModelAnomalyRule, RollingMoments)>,
     cooldown_nanos: i64,
     /// Last firing per rule, indexed like [`kind_index`].
     last_fired: [Option<Timestamp>; 3],
+}
+
+/// The seasonal profile a symbol's rules consult, and the baseline's id (named in alerts).
+#[derive(Debug, Clone, Copy)]
+pub struct Season<'a> {
+    pub baseline: &'a str,
+    pub profile: &'a Profile,
+}
+
+/// `HH:MM UTC` of an event time.
+fn clock_time(ts: Timestamp) -> String {
+    let s = ts.second_of_day();
+    format!("{:02}:{:02} UTC", s / 3600, s % 3600 / 60)
+}
+
+/// A price with its cents (or four places below a dollar).
+fn price(x: f64) -> String {
+    if x.abs() >= 1.0 { format!("{x:.2}") } else { format!("{x:.4}") }
+}
+
+/// A number as people write it: 52,300 or 3.69.
+fn readable(x: f64) -> String {
+    if x.abs() >= 1000.0 {
+        let digits = format!("{:.0}", x.abs());
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        if x < 0.0 { format!("-{out}") } else { out }
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
 }
 
 /// The alert's identity, `alerts/<symbol>/<kind>/<ts_event>`: a replay raises the same ids.
@@ -202,13 +296,15 @@ fn kind_index(kind: AlertKind) -> usize {
 impl SymbolAlerts {
     pub fn new(config: &AlertConfig) -> Self {
         SymbolAlerts {
-            volume: config.volume_spike.clone().map(|r| {
-                let z = VolumeZScore::new(r.window);
-                (r, z)
+            volume: config.volume_spike.clone().map(|rule| VolumeState {
+                usual: TrailingQuantiles::new(rule.window.as_nanos()),
+                rule,
+                recent: 0,
             }),
-            drop: config.price_drop.clone().map(|r| {
-                let max = RollingExtreme::new(r.window, Extreme::Max);
-                (r, max)
+            drop: config.price_drop.clone().map(|rule| DropState {
+                high: TrailingMax::new(rule.window.as_nanos()),
+                volatility: EventTimeVariance::new(f64::from(rule.volatility_window.as_secs()), 4.0),
+                rule,
             }),
             errors: config.model_anomaly.clone().map(|r| {
                 let m = RollingMoments::new(r.window);
@@ -229,8 +325,9 @@ impl SymbolAlerts {
         out.push(alert);
     }
 
-    /// Feeds one clean tick of this symbol; pushes the alerts it raises.
-    pub fn on_tick(&mut self, tick: &Tick, out: &mut Vec<Alert>) {
+    /// Feeds one clean tick of this symbol; pushes the alerts it raises. `season` is the
+    /// symbol's seasonal profile when a baseline is loaded.
+    pub fn on_tick(&mut self, tick: &Tick, season: Option<Season<'_>>, out: &mut Vec<Alert>) {
         let base = |kind, value, threshold, message| Alert {
             symbol: tick.symbol,
             ts_event: tick.ts_event,
@@ -239,35 +336,89 @@ impl SymbolAlerts {
             threshold,
             message,
         };
+        let ts = tick.ts_event.as_nanos();
         let mut raised = None;
-        if let Some((rule, z)) = &mut self.volume {
-            let v = tick.volume.get();
-            let score = z.update(v);
-            if let Some(level) = rule.absolute.filter(|&a| v >= a) {
-                raised = Some(base(AlertKind::VolumeSpike, v, level, format!("volume {v} at or above {level} shares")));
-            } else if let Some(limit) = rule.zscore.filter(|&l| score >= l) {
+        if let Some(v) = &mut self.volume {
+            let rule = &v.rule;
+            let volume = tick.volume.get().max(0.0);
+            let shape = season.map_or(0.0, |s| s.profile.log_volume_shape(tick.ts_event));
+            let level = volume.ln_1p() - shape;
+            v.usual.evict(ts);
+            let mut judged = None;
+            if v.usual.is_warm(ts) {
+                let usual = v.usual.median();
+                let spread = season.map_or_else(|| v.usual.spread(), |s| f64::from(s.profile.spread));
+                let need = rule.min_ratio.ln().max(rule.min_sigmas.map_or(0.0, |z| z * spread));
+                judged = Some((level - usual, need, usual + shape));
+            }
+            let counted = judged.is_some_and(|(excess, need, _)| excess >= need);
+            v.recent = (v.recent << 1) | u64::from(counted);
+            v.usual.push(ts, level);
+            let mask = if rule.of >= 64 { u64::MAX } else { (1u64 << rule.of) - 1 };
+            if let Some((excess, need, usual)) = judged.filter(|_| counted)
+                && (v.recent & mask).count_ones() >= rule.persist
+            {
+                let (ratio, usual_volume) = (excess.exp(), usual.exp_m1());
+                let adjusted = season.map_or(String::new(), |s| format!(", seasonally adjusted by {}", s.baseline));
                 raised = Some(base(
                     AlertKind::VolumeSpike,
-                    score,
-                    limit,
-                    format!("volume {v} is {score:.1} sd above the previous {} ticks", rule.window),
+                    ratio,
+                    need.exp(),
+                    format!(
+                        "volume {} is {ratio:.1}× its usual {} for {} (rule: ≥ {:.1}× on {} of the last {} ticks; usual: median of the last {}{adjusted})",
+                        readable(volume),
+                        readable(usual_volume),
+                        clock_time(tick.ts_event),
+                        need.exp(),
+                        rule.persist,
+                        rule.of,
+                        rule.window,
+                    ),
+                ));
+            } else if let Some(level) = rule.absolute.filter(|&a| volume >= a) {
+                raised = Some(base(
+                    AlertKind::VolumeSpike,
+                    volume,
+                    level,
+                    format!("volume {} at or above {} shares (rule: absolute level)", readable(volume), readable(level)),
                 ));
             }
         }
         if let Some(alert) = raised.take() {
             self.fire(alert, out);
         }
-        if let Some((rule, max)) = &mut self.drop {
+        if let Some(d) = &mut self.drop {
+            let rule = &d.rule;
             let close = tick.close.get();
-            let high = max.update(close);
-            let drop_pct = (high - close) / high * 100.0;
-            if drop_pct >= rule.pct {
-                raised = Some(base(
-                    AlertKind::PriceDrop,
-                    drop_pct,
-                    rule.pct,
-                    format!("close {close} is {drop_pct:.2}% below the {}-tick high {high}", rule.window),
-                ));
+            let high = d.high.push(ts, close);
+            let trailing = d.volatility.rate();
+            d.volatility.push(ts, close.ln());
+            if let Some(trailing) = trailing.filter(|_| d.high.is_warm(ts)) {
+                let usual = season.and_then(|s| s.profile.variance_rate(tick.ts_event));
+                let rate = usual.map_or(trailing, |u| u.max(trailing));
+                let sigma = (rate * f64::from(rule.window.as_secs())).sqrt();
+                let drop_pct = (high - close) / high * 100.0;
+                let need_pct = rule.min_pct.max(100.0 * (1.0 - (-rule.sigmas * sigma).exp()));
+                if drop_pct >= need_pct {
+                    let sigmas = (high / close).ln() / sigma;
+                    let seasonal = if usual.is_some_and(|u| u > trailing) { ", the season's usual" } else { "" };
+                    raised = Some(base(
+                        AlertKind::PriceDrop,
+                        drop_pct,
+                        need_pct,
+                        format!(
+                            "close {} is {sigmas:.1} σ / {drop_pct:.2} % below its {} high {} (rule: ≥ {} σ and ≥ {} %; σ over {} = {:.3} %, from the last {}{seasonal})",
+                            price(close),
+                            rule.window,
+                            price(high),
+                            rule.sigmas,
+                            rule.min_pct,
+                            rule.window,
+                            100.0 * sigma,
+                            rule.volatility_window,
+                        ),
+                    ));
+                }
             }
         }
         if let Some(alert) = raised {
@@ -312,7 +463,7 @@ impl SymbolAlerts {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use tickloop_core::SymbolId;
+    use tickloop_core::{Rng, SymbolId};
 
     fn tick(sec: i64, close: f64, volume: f64) -> Tick {
         Tick::at_price(SymbolId::new(3), Timestamp::from_secs(1_704_205_800 + sec), close, volume)
@@ -322,42 +473,123 @@ mod tests {
         let mut state = SymbolAlerts::new(config);
         let mut out = Vec::new();
         for t in ticks {
-            state.on_tick(t, &mut out);
+            state.on_tick(t, None, &mut out);
         }
         out
     }
 
-    #[test]
-    fn a_volume_spike_fires_once_per_cooldown() {
-        let config = AlertConfig { price_drop: None, ..AlertConfig::default() };
-        let mut ticks: Vec<Tick> = (0..400).map(|s| tick(s, 100.0, 1000.0 + (s % 10) as f64 * 10.0)).collect();
-        for s in 350..360 {
-            ticks[s as usize] = tick(s, 100.0, 50_000.0); // a ten-second burst
-        }
-        ticks[399] = tick(399, 100.0, 2_000_000.0); // above the absolute level, but cooling down
-        let alerts = run(&config, &ticks);
-        assert_eq!(alerts.len(), 1, "{alerts:?}");
-        assert_eq!((alerts[0].kind, alerts[0].ts_event), (AlertKind::VolumeSpike, ticks[350].ts_event));
-        assert!(alerts[0].value > 6.0);
+    /// Heavy-tailed ordinary volume around 1,000 and a random walk around 100.
+    fn ordinary(secs: i64, seed: u64) -> Vec<Tick> {
+        let mut rng = Rng::new(seed, 1);
+        let mut px: f64 = 100.0;
+        (0..secs)
+            .map(|s| {
+                px *= (2e-4 * rng.normal()).exp();
+                tick(s, px, (1000.0 * (0.5 * rng.normal()).exp()).round())
+            })
+            .collect()
+    }
 
-        let short = AlertConfig { cooldown_secs: 30, ..config };
-        let alerts = run(&short, &ticks);
-        assert_eq!(alerts.len(), 2);
-        assert_eq!((alerts[1].value, alerts[1].threshold), (2_000_000.0, 1_000_000.0));
+    fn only_volume() -> AlertConfig {
+        AlertConfig { price_drop: None, model_anomaly: None, ..AlertConfig::default() }
     }
 
     #[test]
-    fn a_price_drop_is_measured_from_the_window_high() {
-        let rule = PriceDropRule { pct: 2.0, window: 50 };
-        let config = AlertConfig { volume_spike: None, price_drop: Some(rule), ..AlertConfig::default() };
-        let mut ticks: Vec<Tick> = (0..100).map(|s| tick(s, 100.0, 1000.0)).collect();
-        ticks.push(tick(100, 98.5, 1000.0)); // -1.5 %: quiet
-        ticks.push(tick(101, 97.9, 1000.0)); // -2.1 %: fires
-        ticks.push(tick(102, 97.0, 1000.0)); // deeper, but cooling down
-        let alerts = run(&config, &ticks);
+    fn a_volume_spike_needs_persistence_and_says_how_many_times_normal() {
+        let mut ticks = ordinary(900, 1);
+        ticks[500].volume = tickloop_core::Volume(80_000.0); // one odd print
+        for s in 700..712 {
+            ticks[s].volume = tickloop_core::Volume(ticks[s].volume.get() * 12.0); // twelve seconds of 12×
+        }
+        let alerts = run(&only_volume(), &ticks);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let a = &alerts[0];
+        assert_eq!(a.kind, AlertKind::VolumeSpike);
+        assert!(a.ts_event >= ticks[702].ts_event && a.ts_event <= ticks[705].ts_event, "fires within a few ticks");
+        assert!(a.value > 5.0 && a.value < 30.0 && a.threshold >= 4.0, "{a:?}");
+        assert!(a.message.contains("× its usual") && a.message.contains("3 of the last 3 ticks"), "{}", a.message);
+
+        let single = AlertConfig {
+            volume_spike: Some(VolumeSpikeRule { persist: 1, of: 1, ..VolumeSpikeRule::default() }),
+            ..only_volume()
+        };
+        let alerts = run(&single, &ticks);
+        assert_eq!(alerts.first().map(|a| a.ts_event), Some(ticks[500].ts_event), "without persistence one print fires");
+    }
+
+    #[test]
+    fn the_absolute_level_is_an_option_off_by_default() {
+        let mut ticks = ordinary(400, 2);
+        ticks[399].volume = tickloop_core::Volume(2_000_000.0);
+        assert!(run(&only_volume(), &ticks).is_empty());
+        let absolute = AlertConfig {
+            volume_spike: Some(VolumeSpikeRule { absolute: Some(1_000_000.0), ..VolumeSpikeRule::default() }),
+            ..only_volume()
+        };
+        let alerts = run(&absolute, &ticks);
         assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].ts_event, ticks[101].ts_event);
-        assert!((alerts[0].value - 2.1).abs() < 1e-9);
+        assert_eq!((alerts[0].value, alerts[0].threshold), (2_000_000.0, 1_000_000.0));
+    }
+
+    #[test]
+    fn a_volume_surge_the_season_expects_is_not_a_spike() {
+        // Volume quadruples at 14:30 and stays there, as at an open.
+        let mut ticks = ordinary(1200, 3);
+        for t in &mut ticks[600..] {
+            t.volume = tickloop_core::Volume(t.volume.get() * 6.0);
+        }
+        assert_eq!(run(&only_volume(), &ticks).len(), 1, "without a season the open is a spike");
+        let open_bin = (ticks[600].ts_event.second_of_day() / 60) as u32;
+        let first_bin = open_bin - 10;
+        let profile = Profile {
+            symbol: "AAA".into(),
+            bin_secs: 60,
+            first_bin,
+            log_volume: (first_bin..open_bin + 10).map(|b| if b < open_bin { 0.0 } else { 6f32.ln() }).collect(),
+            log_variance: Vec::new(),
+            weekday: [0.0; 7],
+            level: 7.0,
+            trend_per_day: 0.0,
+            ref_day: 0,
+            spread: 0.5,
+            days: 20,
+            ticks: 0,
+        };
+        let season = Season { baseline: "seasonal/v1", profile: &profile };
+        let mut state = SymbolAlerts::new(&only_volume());
+        let mut out = Vec::new();
+        for t in &ticks {
+            state.on_tick(t, Some(season), &mut out);
+        }
+        assert!(out.is_empty(), "{out:#?}");
+    }
+
+    #[test]
+    fn a_price_drop_is_scaled_by_volatility_with_a_floor() {
+        let only_drop = AlertConfig { volume_spike: None, model_anomaly: None, ..AlertConfig::default() };
+        // A calm stock slides 2 % in 20 s: alerts.
+        let mut calm = ordinary(1200, 4);
+        let at = calm[999].close.get();
+        for (i, t) in calm[1000..1020].iter_mut().enumerate() {
+            *t = tick(1000 + i as i64, at * (1.0 - 0.001 * (i + 1) as f64), 1000.0);
+        }
+        calm.truncate(1020);
+        let alerts = run(&only_drop, &calm);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let a = &alerts[0];
+        assert!(a.value >= a.threshold && a.threshold >= 1.0 && a.ts_event >= calm[1005].ts_event, "{a:?}");
+        assert!(a.message.contains("σ /") && a.message.contains("below its 1m high"), "{}", a.message);
+
+        // A volatile stock (0.5 % a second) wiggles 2 % all the time: quiet.
+        let mut rng = Rng::new(5, 1);
+        let mut px: f64 = 100.0;
+        let wild: Vec<Tick> = (0..3000)
+            .map(|s| {
+                px *= (5e-3 * rng.normal()).exp();
+                tick(s, px, 1000.0)
+            })
+            .collect();
+        assert!(run(&only_drop, &wild).is_empty());
     }
 
     #[test]
@@ -379,19 +611,37 @@ mod tests {
     fn invalid_rules_are_refused() {
         let mut c = AlertConfig::default();
         assert!(c.validate().is_ok());
-        c.price_drop = Some(PriceDropRule { pct: 0.0, window: 10 });
+        c.price_drop = Some(PriceDropRule { min_pct: 0.0, ..PriceDropRule::default() });
         assert!(c.validate().unwrap_err().to_string().contains("price_drop"));
+        c.price_drop = None;
+        c.volume_spike = Some(VolumeSpikeRule { persist: 4, of: 3, ..VolumeSpikeRule::default() });
+        assert!(c.validate().unwrap_err().to_string().contains("persist"));
+    }
+
+    #[test]
+    fn rule_windows_read_as_spans() {
+        let c: AlertConfig = toml_like(r#"{"volume_spike": {"window": "10m", "persist": 2, "of": 4}, "price_drop": {"window": 120}}"#);
+        assert_eq!(c.volume_spike.unwrap().window.as_secs(), 600);
+        assert_eq!(c.price_drop.unwrap().window.to_string(), "2m");
+    }
+
+    fn toml_like(json: &str) -> AlertConfig {
+        serde_json::from_str(json).unwrap()
     }
 
     proptest! {
         /// Alerts are a function of the event stream: feeding the same ticks twice gives the
-        /// same alerts, and no two alerts of one rule are closer than the cooldown.
+        /// same alerts, a state restored from a snapshot midway continues identically, and no
+        /// two alerts of one rule are closer than the cooldown.
         #[test]
-        fn alerts_are_deterministic_and_respect_the_cooldown(
+        fn alerts_are_deterministic_restorable_and_respect_the_cooldown(
             moves in proptest::collection::vec((-3.0f64..3.0, 0.0f64..20.0), 1..600),
             cooldown in 0u32..120,
+            cut in 0usize..600,
         ) {
-            let config = AlertConfig { cooldown_secs: cooldown, ..AlertConfig::default() };
+            let rule = VolumeSpikeRule { window: Span::secs(30), ..VolumeSpikeRule::default() };
+            let drop = PriceDropRule { window: Span::secs(10), ..PriceDropRule::default() };
+            let config = AlertConfig { cooldown_secs: cooldown, volume_spike: Some(rule), price_drop: Some(drop), ..AlertConfig::default() };
             let mut px = 100.0;
             let ticks: Vec<Tick> = moves.iter().enumerate().map(|(i, &(m, v))| {
                 px = (px * (1.0 + m / 100.0)).max(0.01);
@@ -399,6 +649,17 @@ mod tests {
             }).collect();
             let a = run(&config, &ticks);
             prop_assert_eq!(&a, &run(&config, &ticks));
+            let cut = cut.min(ticks.len());
+            let mut state = SymbolAlerts::new(&config);
+            let mut out = Vec::new();
+            for t in &ticks[..cut] {
+                state.on_tick(t, None, &mut out);
+            }
+            let mut restored: SymbolAlerts = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+            for t in &ticks[cut..] {
+                restored.on_tick(t, None, &mut out);
+            }
+            prop_assert_eq!(&out, &a);
             for kind in [AlertKind::VolumeSpike, AlertKind::PriceDrop] {
                 let times: Vec<i64> = a.iter().filter(|x| x.kind == kind).map(|x| x.ts_event.as_nanos()).collect();
                 for w in times.windows(2) {

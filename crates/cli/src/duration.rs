@@ -11,33 +11,9 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     parse_secs(text).map(|s| std::time::Duration::from_secs(s as u64))
 }
 
-/// Parses a duration into whole seconds.
+/// Parses a duration into whole seconds (the syntax of [`tickloop_core::Span`]).
 pub fn parse_secs(text: &str) -> Result<i64, String> {
-    let bad = || format!("invalid duration {text:?}: use a number with a unit, like 90s, 15m, 6h30m or 2d");
-    let mut total: i64 = 0;
-    let mut digits = String::new();
-    let mut any = false;
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(bad()),
-        };
-        let n: i64 = digits.parse().map_err(|_| bad())?;
-        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
-        digits.clear();
-        any = true;
-    }
-    if !digits.is_empty() || !any || total == 0 {
-        return Err(bad());
-    }
-    Ok(total)
+    text.parse::<tickloop_core::Span>().map(|s| i64::from(s.as_secs())).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod component;
 mod engine;
 mod market;
 mod rng;
+mod span;
 mod strategy;
 mod symbol;
 mod time;
@@ -21,6 +22,7 @@ pub use engine::{
 };
 pub use market::{Alert, AlertKind, Bar, MaturedPrediction, Prediction, Price, RejectReason, Rejection, Tick, Volume};
 pub use rng::Rng;
+pub use span::{Span, SpanParseError};
 pub use strategy::Strategy;
 pub use symbol::{SymbolId, SymbolMeta, SymbolTable, SymbolTableError};
 pub use time::{NANOS_PER_HOUR, NANOS_PER_MINUTE, NANOS_PER_SECOND, Timestamp, TimestampParseError, rfc3339};

@@ -1,0 +1,264 @@
+//! Rolling statistics over spans of event time, the building blocks of the rules.
+//!
+//! Each keeps what it needs to answer in O(1) (or a memmove of one window) per tick and
+//! serialises into the pipeline's snapshot, so a restored runner continues exactly where the
+//! crashed one stopped.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+/// The values of a trailing span of event time, kept sorted for their median and quartiles:
+/// a location and spread that a few huge prints (the spike being looked for) barely move,
+/// unlike a mean and standard deviation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "SavedQuantiles", into = "SavedQuantiles")]
+pub(crate) struct TrailingQuantiles {
+    span: i64,
+    /// The first timestamp ever pushed: the window is warm once it spans `span`.
+    first: Option<i64>,
+    /// `(ts, value)` in arrival order.
+    entries: VecDeque<(i64, f64)>,
+    /// The same values, ascending by `f64::total_cmp`.
+    sorted: Vec<f64>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SavedQuantiles {
+    span: i64,
+    first: Option<i64>,
+    entries: VecDeque<(i64, f64)>,
+}
+
+impl From<SavedQuantiles> for TrailingQuantiles {
+    fn from(s: SavedQuantiles) -> Self {
+        let mut sorted: Vec<f64> = s.entries.iter().map(|&(_, x)| x).collect();
+        sorted.sort_by(f64::total_cmp);
+        TrailingQuantiles { span: s.span, first: s.first, entries: s.entries, sorted }
+    }
+}
+
+impl From<TrailingQuantiles> for SavedQuantiles {
+    fn from(q: TrailingQuantiles) -> Self {
+        SavedQuantiles { span: q.span, first: q.first, entries: q.entries }
+    }
+}
+
+impl TrailingQuantiles {
+    pub(crate) fn new(span_nanos: i64) -> Self {
+        TrailingQuantiles { span: span_nanos, first: None, entries: VecDeque::new(), sorted: Vec::new() }
+    }
+
+    /// Drops the values at or before `ts - span`.
+    pub(crate) fn evict(&mut self, ts: i64) {
+        while let Some(&(t, x)) = self.entries.front() {
+            if t > ts - self.span {
+                break;
+            }
+            self.entries.pop_front();
+            let at = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());
+            self.sorted.remove(at);
+        }
+    }
+
+    pub(crate) fn push(&mut self, ts: i64, x: f64) {
+        self.first.get_or_insert(ts);
+        self.entries.push_back((ts, x));
+        let at = self.sorted.partition_point(|v| v.total_cmp(&x).is_le());
+        self.sorted.insert(at, x);
+    }
+
+    /// True once the values seen span the whole window and there are at least three of them.
+    pub(crate) fn is_warm(&self, ts: i64) -> bool {
+        self.first.is_some_and(|f| ts - f >= self.span) && self.sorted.len() >= 3
+    }
+
+    /// The `q` quantile (nearest rank), `q` in `[0, 1]`.
+    fn quantile(&self, q: f64) -> f64 {
+        let n = self.sorted.len();
+        let rank = ((n - 1) as f64 * q).round() as usize;
+        self.sorted[rank.min(n - 1)]
+    }
+
+    pub(crate) fn median(&self) -> f64 {
+        self.quantile(0.5)
+    }
+
+    /// The interquartile range scaled to a normal standard deviation (IQR / 1.349).
+    pub(crate) fn spread(&self) -> f64 {
+        (self.quantile(0.75) - self.quantile(0.25)) / 1.349
+    }
+}
+
+/// The highest value over a trailing span of event time (a monotone deque: amortised O(1)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TrailingMax {
+    span: i64,
+    first: Option<i64>,
+    /// Candidates for the maximum, values strictly decreasing from the front.
+    entries: VecDeque<(i64, f64)>,
+}
+
+impl TrailingMax {
+    pub(crate) fn new(span_nanos: i64) -> Self {
+        TrailingMax { span: span_nanos, first: None, entries: VecDeque::new() }
+    }
+
+    /// Adds `x` at `ts` and returns the maximum over `(ts - span, ts]`.
+    pub(crate) fn push(&mut self, ts: i64, x: f64) -> f64 {
+        self.first.get_or_insert(ts);
+        while self.entries.back().is_some_and(|&(_, v)| v <= x) {
+            self.entries.pop_back();
+        }
+        self.entries.push_back((ts, x));
+        while self.entries.front().is_some_and(|&(t, _)| t <= ts - self.span) {
+            self.entries.pop_front();
+        }
+        self.entries.front().expect("x was just pushed").1
+    }
+
+    /// True once the values seen span the whole window.
+    pub(crate) fn is_warm(&self, ts: i64) -> bool {
+        self.first.is_some_and(|f| ts - f >= self.span)
+    }
+}
+
+/// The variance of log returns per second, exponentially weighted in event time (time
+/// constant `tau`), each squared return winsorised at `clip²` times its expected size so that
+/// the crash being looked for does not teach the estimate that crashes are normal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct EventTimeVariance {
+    tau_secs: f64,
+    clip: f64,
+    /// Σ w·r² and Σ w·dt, with w decaying as exp(-age / tau).
+    sum_r2: f64,
+    sum_dt: f64,
+    returns: u32,
+    last: Option<(i64, f64)>,
+    /// exp(-dt / tau) for the last dt seen: ticks come at a steady pace, so this saves the
+    /// `exp` on almost every tick.
+    decay_for: (i64, f64),
+}
+
+/// Returns needed before the estimate is trusted.
+const MIN_RETURNS: u32 = 30;
+
+impl EventTimeVariance {
+    pub(crate) fn new(tau_secs: f64, clip: f64) -> Self {
+        EventTimeVariance {
+            tau_secs,
+            clip,
+            sum_r2: 0.0,
+            sum_dt: 0.0,
+            returns: 0,
+            last: None,
+            decay_for: (0, 1.0),
+        }
+    }
+
+    /// Variance per second of log returns, once `MIN_RETURNS` returns were seen.
+    pub(crate) fn rate(&self) -> Option<f64> {
+        (self.returns >= MIN_RETURNS && self.sum_dt > 0.0).then(|| self.sum_r2 / self.sum_dt)
+    }
+
+    /// Feeds the log price at `ts` (non-finite values are ignored).
+    pub(crate) fn push(&mut self, ts: i64, log_price: f64) {
+        if !log_price.is_finite() {
+            return;
+        }
+        let Some((last_ts, last_log)) = self.last.replace((ts, log_price)) else { return };
+        let dt_nanos = ts - last_ts;
+        if dt_nanos <= 0 {
+            return;
+        }
+        let dt = dt_nanos as f64 / 1e9;
+        let mut r2 = (log_price - last_log).powi(2);
+        if let Some(rate) = self.rate() {
+            r2 = r2.min(self.clip * self.clip * rate * dt);
+        }
+        if self.decay_for.0 != dt_nanos {
+            self.decay_for = (dt_nanos, (-dt / self.tau_secs).exp());
+        }
+        let decay = self.decay_for.1;
+        self.sum_r2 = self.sum_r2 * decay + r2;
+        self.sum_dt = self.sum_dt * decay + dt;
+        self.returns = self.returns.saturating_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const S: i64 = 1_000_000_000;
+
+    proptest! {
+        /// The sorted window is always the multiset of the last span's values, and its
+        /// quantiles are those of a sort of that span.
+        #[test]
+        fn quantiles_are_those_of_the_trailing_span(
+            steps in proptest::collection::vec((1i64..5, -10.0f64..10.0), 1..300),
+            span in 1i64..40,
+        ) {
+            let mut q = TrailingQuantiles::new(span * S);
+            let mut all = Vec::new();
+            let mut ts = 0;
+            for (dt, x) in steps {
+                ts += dt * S;
+                q.evict(ts);
+                q.push(ts, x);
+                all.push((ts, x));
+                let mut expected: Vec<f64> = all.iter().filter(|(t, _)| *t > ts - span * S).map(|&(_, x)| x).collect();
+                expected.sort_by(f64::total_cmp);
+                prop_assert_eq!(&q.sorted, &expected);
+                prop_assert_eq!(q.median(), expected[((expected.len() - 1) as f64 * 0.5).round() as usize]);
+                let restored: TrailingQuantiles = serde_json::from_str(&serde_json::to_string(&q).unwrap()).unwrap();
+                prop_assert_eq!(&restored, &q);
+            }
+        }
+
+        #[test]
+        fn the_trailing_max_is_the_max_of_the_span(
+            steps in proptest::collection::vec((1i64..5, 0.0f64..100.0), 1..300),
+            span in 1i64..40,
+        ) {
+            let mut m = TrailingMax::new(span * S);
+            let mut all = Vec::new();
+            let mut ts = 0;
+            for (dt, x) in steps {
+                ts += dt * S;
+                all.push((ts, x));
+                let expected = all.iter().filter(|(t, _)| *t > ts - span * S).map(|&(_, x)| x).fold(f64::MIN, f64::max);
+                prop_assert_eq!(m.push(ts, x), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn the_variance_rate_is_per_second_whatever_the_spacing() {
+        // Alternating ±r every `dt` seconds: variance per second r² / dt.
+        for dt in [1, 60] {
+            let mut v = EventTimeVariance::new(3600.0, 4.0);
+            let r = 0.001;
+            for i in 0..200 {
+                v.push(i * dt * S, if i % 2 == 0 { 0.0 } else { r });
+            }
+            let rate = v.rate().unwrap();
+            assert!((rate - r * r / dt as f64).abs() < 1e-12, "dt {dt}: {rate}");
+        }
+    }
+
+    #[test]
+    fn one_crash_barely_moves_the_variance() {
+        let mut v = EventTimeVariance::new(1800.0, 4.0);
+        let mut log = 0.0;
+        for i in 0..1000 {
+            log += if i % 2 == 0 { 1e-4 } else { -1e-4 };
+            v.push(i * S, log);
+        }
+        let before = v.rate().unwrap();
+        v.push(1000 * S, log - 0.05);
+        assert!(v.rate().unwrap() < before * 1.03, "{before} -> {:?}", v.rate());
+    }
+}
