@@ -21,7 +21,7 @@ use tickloop_features::RollingMoments;
 pub use quality::{AlertQuality, AlertRates, LabelledEvent, RuleQuality};
 pub use seasonal::{
     BASELINE_FORMAT, BaselineError, FitSummary, PROFILES_FILE, Profile, SEASONAL_KIND, SeasonalBaseline,
-    SeasonalCard, SeasonalFitter, SeasonalParams,
+    SeasonalCard, SeasonalFitter, SeasonalParams, fit_source,
 };
 use window::{EventTimeVariance, TrailingMax, TrailingQuantiles};
 
@@ -75,7 +75,7 @@ pub struct PriceDropRule {
 
 impl Default for PriceDropRule {
     fn default() -> Self {
-        PriceDropRule { window: Span::secs(60), sigmas: 5.0, min_pct: 1.0, volatility_window: Span::secs(1800) }
+        PriceDropRule { window: Span::secs(60), sigmas: 6.0, min_pct: 1.5, volatility_window: Span::secs(1800) }
     }
 }
 

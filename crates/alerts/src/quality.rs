@@ -84,6 +84,24 @@ fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
 }
 
 impl RuleQuality {
+    /// One line for summaries and reports: `precision 97.5 % (78 of 80 alerts), recall …`.
+    pub fn summary(&self) -> String {
+        let delay = match (self.delay_p50_secs, self.delay_p95_secs) {
+            (Some(p50), Some(p95)) => format!(", delay p50 {p50:.0} s / p95 {p95:.0} s"),
+            _ => String::new(),
+        };
+        format!(
+            "precision {:.1} % ({} of {} alerts), recall {:.1} % ({} of {} events), F1 {:.3}{delay}",
+            self.precision * 100.0,
+            self.true_alerts,
+            self.alerts,
+            self.recall * 100.0,
+            self.detected_events,
+            self.events,
+            self.f1
+        )
+    }
+
     fn with_ratios(mut self) -> Self {
         let ratio = |a: u64, n: u64| if n == 0 { 0.0 } else { a as f64 / n as f64 };
         self.precision = ratio(self.true_alerts, self.alerts);

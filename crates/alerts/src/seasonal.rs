@@ -132,6 +132,7 @@ impl SeasonalCard {
 
 /// How the fit went, for the card and `tickloop train`'s output.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FitSummary {
     pub symbols: usize,
     pub days: u32,
@@ -160,6 +161,8 @@ pub enum BaselineError {
     Artifact { path: PathBuf, reason: String },
     #[error("no ticks to fit a seasonal baseline on")]
     NoData,
+    #[error(transparent)]
+    Source(#[from] tickloop_core::SourceError),
 }
 
 fn artifact(path: &Path, reason: impl std::fmt::Display) -> BaselineError {
@@ -360,6 +363,30 @@ impl SeasonalFitter {
         };
         Ok(SeasonalBaseline { card, profiles, pooled })
     }
+}
+
+/// Fits a baseline on every tick of `source` that the default cleaning accepts; `progress`
+/// hears the count of ticks read now and then.
+pub fn fit_source(
+    source: &mut dyn tickloop_core::Source,
+    params: SeasonalParams,
+    card: SeasonalCard,
+    mut progress: impl FnMut(u64),
+) -> Result<SeasonalBaseline, BaselineError> {
+    let mut cleaner = tickloop_features::Cleaner::new(tickloop_features::CleaningPolicy::default());
+    let mut fitter = SeasonalFitter::new(params);
+    let mut read = 0u64;
+    while let Some(tick) = source.next_tick()? {
+        if let Ok(clean) = cleaner.check(&tick) {
+            fitter.push(&clean);
+        }
+        read += 1;
+        if read & 0xFFFF == 0 {
+            progress(read);
+        }
+    }
+    let symbols = source.symbols();
+    fitter.finish(|i| symbols.name(tickloop_core::SymbolId::new(i as u32)).to_owned(), card)
 }
 
 /// One additive fit: `y = level + trend·(day - ref) + season[bin] + weekday[dow]` with

@@ -346,22 +346,14 @@ pub fn render_report_html(report: &Report, alerts: &[AlertMark]) -> String {
         rows.push(("Model MAE", format!("{:.3e} (log return)", a.mae)));
         rows.push(("Model direction", format!("{:.1} % right", a.directional_accuracy * 100.0)));
     }
-    if let Some(q) = &report.alert_quality {
-        for (name, r) in [("Volume spikes", &q.volume_spike), ("Price drops", &q.price_drop)] {
-            rows.push((
-                name,
-                format!(
-                    "precision {:.1} % ({} of {} alerts), recall {:.1} % ({} of {} planted)",
-                    r.precision * 100.0,
-                    r.true_alerts,
-                    r.alerts,
-                    r.recall * 100.0,
-                    r.detected_events,
-                    r.events
-                ),
-            ));
-        }
-    }
+    let rates = &report.alert_rates;
+    rows.push((
+        "Alerts per symbol-day",
+        format!(
+            "{:.3} volume spikes, {:.3} price drops, {:.3} model anomalies ({} symbol-days)",
+            rates.volume_spike, rates.price_drop, rates.model_anomaly, rates.symbol_days
+        ),
+    ));
     let mut html = String::new();
     let _ = write!(
         html,
@@ -406,6 +398,30 @@ figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px;
                 f.metrics.total_return * 100.0,
                 f.metrics.sharpe,
                 direction
+            );
+        }
+        html.push_str("</table>\n");
+    }
+    if let Some(q) = &report.alert_quality {
+        let _ = writeln!(
+            html,
+            "<h2>Alert quality</h2><p class=\"sub\">Against the planted anomalies: an alert is true when it falls inside an event on its symbol or within {} s after it (a volume alert inside a planted crash counts: crashes trade heavily); an event is found when an alert of its kind does; the delay runs from the event's start to its first alert.</p>\n<table class=\"metrics\"><tr><td>rule</td><td>alerts</td><td>precision</td><td>recall</td><td>F1</td><td>delay p50</td><td>delay p95</td></tr>",
+            q.grace_secs
+        );
+        for (name, r) in [("volume spike", &q.volume_spike), ("price drop", &q.price_drop)] {
+            let secs = |d: Option<f64>| d.map_or("–".to_owned(), |d| format!("{d:.0} s"));
+            let _ = writeln!(
+                html,
+                "<tr><td>{name}</td><td>{}</td><td>{:.1} % ({} true)</td><td>{:.1} % ({} of {})</td><td>{:.3}</td><td>{}</td><td>{}</td></tr>",
+                r.alerts,
+                r.precision * 100.0,
+                r.true_alerts,
+                r.recall * 100.0,
+                r.detected_events,
+                r.events,
+                r.f1,
+                secs(r.delay_p50_secs),
+                secs(r.delay_p95_secs)
             );
         }
         html.push_str("</table>\n");

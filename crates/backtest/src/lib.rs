@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use tickloop_core::{Engine, Outputs, Sink, SinkError, Source, Strategy, Tick, Timestamp};
 use tickloop_pipeline::{AccuracySums, ModelAccuracy, Pipeline, PipelineStats};
 
-pub use alert_quality::{AlertQuality, RuleQuality};
+pub use alert_quality::{AlertQuality, AlertRates, RuleQuality, score_alerts};
 pub use broker::{Broker, Fill, SymbolTrading};
 pub use config::{DataConfig, ExecutionConfig, ExperimentConfig, ModelConfig, ReportConfig, SweepConfig, SweepPoint};
 pub use html::{AlertMark, Chart, render_report_html, report_charts};
@@ -51,6 +51,8 @@ pub enum BacktestError {
     Strategy(#[from] tickloop_strategies::StrategyError),
     #[error(transparent)]
     Model(#[from] tickloop_models::ModelError),
+    #[error("alert baseline: {0}")]
+    Baseline(#[from] tickloop_alerts::BaselineError),
 }
 
 /// What the data looked like, so a report says what it was computed on.
@@ -62,6 +64,9 @@ pub struct DataSummary {
     pub ticks: u64,
     /// An FNV-style hash over every accepted tick's fields, a word at a time.
     pub fingerprint: String,
+    /// (symbol, UTC day) pairs with accepted ticks in the scored part of the run.
+    #[serde(default)]
+    pub symbol_days: u64,
 }
 
 /// Everything `report.json` holds. Deterministic: no wall-clock times, no paths.
@@ -82,6 +87,9 @@ pub struct Report {
     /// simulator writes them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_quality: Option<AlertQuality>,
+    /// Alerts per symbol-day: the noise a user would receive, labels or not.
+    #[serde(default)]
+    pub alert_rates: AlertRates,
     pub equity: Vec<EquityPoint>,
     /// When each alert fired, for the report's timeline (the alerts themselves go to
     /// `alerts.jsonl`).
@@ -163,6 +171,9 @@ struct BacktestSink {
     equity: Vec<EquityPoint>,
     fingerprint: u64,
     alert_marks: Vec<AlertMark>,
+    /// Per symbol, the last UTC day it had a scored tick; and how many (symbol, day) pairs.
+    last_day: Vec<i64>,
+    symbol_days: u64,
     exposure_sum: f64,
     pairs: PairSample,
     accuracy: Option<AccuracySums>,
@@ -214,6 +225,13 @@ impl Sink for BacktestSink {
                 self.next_sample = Some(boundary.add_nanos(self.sample_step));
             }
             Some(_) => {}
+        }
+        let (i, day) = (tick.symbol.index(), tick.ts_event.day_number());
+        if i >= self.last_day.len() {
+            self.last_day.resize(i + 1, i64::MIN);
+        }
+        if std::mem::replace(&mut self.last_day[i], day) != day {
+            self.symbol_days += 1;
         }
         self.alert_marks.extend(out.alerts.iter().map(|a| AlertMark {
             symbol: a.symbol,
@@ -314,13 +332,11 @@ fn run(
     let Backtest { config, model, strategy, trade_from } = backtest;
     let mut pipeline_config = config.resolved_pipeline();
     let model_id = model.as_ref().map(|m| m.card().id());
-    let mut pipeline = match &model {
-        Some(m) => {
-            pipeline_config.require_model(m.card())?;
-            Pipeline::new(&pipeline_config)
-        }
-        None => Pipeline::new(&pipeline_config),
-    };
+    if let Some(m) = &model {
+        pipeline_config.require_model(m.card())?;
+    }
+    let mut pipeline = Pipeline::open(&pipeline_config)?;
+    pipeline.name_symbols(source.symbols());
     if let Some(m) = model {
         let every = config.predict_every_secs();
         pipeline = pipeline.with_model(m, every)?;
@@ -346,6 +362,8 @@ fn run(
         equity: Vec::new(),
         fingerprint: FNV_OFFSET,
         alert_marks: Vec::new(),
+        last_day: Vec::new(),
+        symbol_days: 0,
         exposure_sum: 0.0,
         pairs: PairSample::default(),
         accuracy: model_id.is_some().then(AccuracySums::default),
@@ -398,7 +416,9 @@ fn run(
             symbols,
             ticks: stats.ticks_accepted,
             fingerprint: format!("{:016x}", sink.fingerprint),
+            symbol_days: sink.symbol_days,
         },
+        alert_rates: AlertRates::new(&pipeline_stats.alerts, sink.symbol_days),
         pipeline: pipeline_stats,
         metrics,
         symbols: per_symbol,

@@ -225,7 +225,9 @@ pub fn stitch(
             symbols: folds.iter().map(|f| f.data.symbols).max().unwrap_or(0),
             ticks: folds.iter().map(|f| f.data.ticks).sum(),
             fingerprint: format!("{fingerprint:016x}"),
+            symbol_days: folds.iter().map(|f| f.data.symbol_days).sum(),
         },
+        alert_rates: tickloop_alerts::AlertRates::new(&pipeline.alerts, folds.iter().map(|f| f.data.symbol_days).sum()),
         pipeline,
         metrics,
         symbols: symbols.into_iter().map(|(name, s)| s.result(name, allocation)).collect(),
@@ -370,7 +372,7 @@ mod tests {
         Report {
             experiment: "x".into(),
             config_sha256: String::new(),
-            data: DataSummary { first_ts: None, last_ts: None, symbols: 1, ticks: 10, fingerprint: "00ff".into() },
+            data: DataSummary { first_ts: None, last_ts: None, symbols: 1, ticks: 10, fingerprint: "00ff".into(), symbol_days: 1 },
             pipeline: Default::default(),
             metrics: Metrics::compute(100.0, &equity, trading.clone(), 4.0),
             symbols: vec![SymbolResult {
@@ -386,6 +388,7 @@ mod tests {
             }],
             model_accuracy: Some(ModelAccuracy { matured: 10, mae: 0.5, directional_accuracy: 0.6, moved: 10 }),
             alert_quality: None,
+            alert_rates: Default::default(),
             equity,
             alert_marks: Vec::new(),
             prediction_pairs: Vec::new(),

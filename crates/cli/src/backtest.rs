@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tickloop_backtest::{AlertQuality, Backtest, ExperimentConfig, Report, generate_sample, write_report};
+use tickloop_backtest::{Backtest, ExperimentConfig, Report, generate_sample, score_alerts, write_report};
 use tickloop_core::{Source, Timestamp};
 use tickloop_lake::{Dataset, DeadLetterFile, Lake, LakeSource, OutputFile};
 use tickloop_sim::AnomalyLabel;
@@ -238,7 +238,7 @@ pub(crate) fn backtest_window(
         .collect();
     if !labels.is_empty() {
         report.alert_quality =
-            Some(AlertQuality::score(&report.alert_marks, &labels, source.symbols(), LABEL_GRACE_SECS));
+            Some(score_alerts(&report.alert_marks, &labels, source.symbols(), LABEL_GRACE_SECS));
     }
     Ok(report)
 }
@@ -425,12 +425,21 @@ fn print_summary(report: &Report, info: &Manifest, dir: &Path) {
         }
         rows.insert(at, ("walk-forward", format!("{} folds; the metrics below are out of sample only", folds.len())));
     }
+    let at = rows.iter().position(|(k, _)| *k == "alerts").map_or(rows.len(), |i| i + 1);
+    let rates = &report.alert_rates;
+    rows.insert(
+        at,
+        (
+            "  per symbol-day",
+            format!(
+                "{:.3} spikes, {:.3} drops over {} symbol-days",
+                rates.volume_spike, rates.price_drop, rates.symbol_days
+            ),
+        ),
+    );
     if let Some(q) = &report.alert_quality {
-        let rule = |r: &tickloop_backtest::RuleQuality| {
-            format!("precision {:.0} %, recall {:.0} % ({} events)", r.precision * 100.0, r.recall * 100.0, r.events)
-        };
-        let at = rows.iter().position(|(k, _)| *k == "alerts").map_or(rows.len(), |i| i + 1);
-        rows.insert(at, ("  vs planted", format!("spikes {}; drops {}", rule(&q.volume_spike), rule(&q.price_drop))));
+        rows.insert(at + 1, ("  spikes vs planted", q.volume_spike.summary()));
+        rows.insert(at + 2, ("  drops vs planted", q.price_drop.summary()));
     }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     println!();

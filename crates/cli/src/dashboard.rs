@@ -94,7 +94,8 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<()> {
     if let Some(m) = &model {
         config.require_model(m.card())?;
     }
-    let mut pipeline = Pipeline::new(&config);
+    let mut pipeline = Pipeline::open(&config)?;
+    pipeline.name_symbols(&symbols);
     if let Some(m) = model {
         pipeline = pipeline.with_model(std::sync::Arc::from(m), args.predict_every)?;
     }

@@ -15,6 +15,7 @@ mod land;
 mod live;
 mod progress;
 mod sagemaker;
+mod seasonal;
 mod sim;
 #[cfg(feature = "sql")]
 mod sql;

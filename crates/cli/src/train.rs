@@ -24,13 +24,19 @@ use crate::progress::tick_bar;
 pub enum KindArg {
     Lstm,
     Gbm,
+    /// The alert rules' seasonal baseline (expected volume and volatility by time of day).
+    Seasonal,
 }
 
-impl From<KindArg> for ModelKind {
-    fn from(k: KindArg) -> ModelKind {
-        match k {
-            KindArg::Lstm => ModelKind::Lstm,
-            KindArg::Gbm => ModelKind::Gbm,
+impl KindArg {
+    /// The predictor kind; the seasonal baseline predicts no returns.
+    fn predictor(self) -> anyhow::Result<ModelKind> {
+        match self {
+            KindArg::Lstm => Ok(ModelKind::Lstm),
+            KindArg::Gbm => Ok(ModelKind::Gbm),
+            KindArg::Seasonal => bail!(
+                "the seasonal baseline predicts no returns: `tickloop train --model seasonal` fits it, and a backtest with [pipeline.alerts] baseline = \"models/seasonal\" scores the alerts it shapes"
+            ),
         }
     }
 }
@@ -38,17 +44,18 @@ impl From<KindArg> for ModelKind {
 /// What data and which model: shared by `train` and `evaluate`.
 #[derive(Debug, Args)]
 pub struct ModelDataArgs {
-    /// lstm (Candle, windows of per-second rows) or gbm (gradient-boosted trees, one row).
+    /// lstm (Candle, windows of per-second rows), gbm (gradient-boosted trees, one row) or
+    /// seasonal (the alert rules' baseline of volume and volatility by time of day).
     #[arg(long, value_enum)]
-    model: KindArg,
+    pub(crate) model: KindArg,
     #[command(flatten)]
-    lake: LakeArgs,
+    pub(crate) lake: LakeArgs,
     /// First UTC day (YYYY-MM-DD).
     #[arg(long, default_value = "2024-01-02")]
-    from: String,
+    pub(crate) from: String,
     /// Last UTC day, inclusive.
     #[arg(long, default_value = "2024-01-02")]
-    to: String,
+    pub(crate) to: String,
     /// Input features, comma-separated [default: lstm: log_return,sma_20,sma_60,rsi_14,
     /// volume_z_300; gbm: the `default` feature set].
     #[arg(long, value_delimiter = ',')]
@@ -68,9 +75,10 @@ pub struct ModelDataArgs {
     max_samples: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Hyperparameters as TOML (see GbmParams / LstmParams in the docs); flags override.
+    /// Hyperparameters as TOML (see GbmParams / LstmParams / SeasonalParams in the docs);
+    /// flags override.
     #[arg(long)]
-    params: Option<PathBuf>,
+    pub(crate) params: Option<PathBuf>,
     /// LSTM: maximum epochs.
     #[arg(long)]
     epochs: Option<usize>,
@@ -85,10 +93,10 @@ pub struct ModelDataArgs {
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     #[command(flatten)]
-    data: ModelDataArgs,
+    pub(crate) data: ModelDataArgs,
     /// Model directory; versions go to <out>/v1, v2, … [default: models/<model>].
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Share of the time span held out at the end for the validation metrics.
     #[arg(long, default_value_t = 0.2)]
     test_fraction: f64,
@@ -159,7 +167,7 @@ fn default_stride(kind: ModelKind) -> usize {
 
 impl ModelDataArgs {
     fn spec(&self) -> anyhow::Result<TrainSpec> {
-        let kind: ModelKind = self.model.into();
+        let kind = self.model.predictor()?;
         let text = match &self.params {
             Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
             None => String::new(),
@@ -187,8 +195,8 @@ impl ModelDataArgs {
         Ok(spec)
     }
 
-    /// The spec and its dataset over the flags' date range.
-    fn dataset(&self) -> anyhow::Result<(TrainSpec, Dataset, DataRange)> {
+    /// `[--from 00:00, the day after --to)`.
+    pub(crate) fn range(&self) -> anyhow::Result<(Timestamp, Timestamp)> {
         let day = |d: &str| {
             Timestamp::parse(&format!("{d}T00:00:00Z")).with_context(|| format!("{d:?} is not a day (YYYY-MM-DD)"))
         };
@@ -196,7 +204,12 @@ impl ModelDataArgs {
         if end < start {
             bail!("--to {} is before --from {}", self.to, self.from);
         }
-        let end = Timestamp::from_nanos(end.as_nanos() + 86_400 * NANOS_PER_SECOND);
+        Ok((start, Timestamp::from_nanos(end.as_nanos() + 86_400 * NANOS_PER_SECOND)))
+    }
+
+    /// The spec and its dataset over the flags' date range.
+    fn dataset(&self) -> anyhow::Result<(TrainSpec, Dataset, DataRange)> {
+        let (start, end) = self.range()?;
         let spec = self.spec()?;
         let lake = self.lake.open()?;
         let (data, mut range) = spec.dataset(&lake, &self.lake.lake, start, end)?;
@@ -442,6 +455,9 @@ pub(crate) fn blank_card(args: &TrainSpec, name: &str, version: u32, data: &Data
 }
 
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
+    if args.data.model == KindArg::Seasonal {
+        return crate::seasonal::train(&args);
+    }
     let (spec, data, range) = args.data.dataset()?;
     let kind = spec.kind;
     let model_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("models").join(kind.to_string()));

@@ -537,7 +537,7 @@ fn dashboard_shows_prices_and_alerts_that_update_in_a_browser() {
         &exp,
         format!(
             "name = \"dash\"\n[data]\nlake = \"{}\"\nstart = \"2024-01-02T14:30:00Z\"\nend = \"2024-01-02T14:34:00Z\"\n\
-             [pipeline.alerts]\nvolume_spike = {{ zscore = 3.0, window = 30 }}\nprice_drop = {{ pct = 0.2, window = 30 }}\n\
+             [pipeline.alerts]\nvolume_spike = {{ min_ratio = 2.0, min_sigmas = 1.5, window = \"30s\", persist = 1, of = 1 }}\nprice_drop = {{ window = \"30s\", sigmas = 1.0, min_pct = 0.2 }}\n\
              [strategy]\nkind = \"ma_crossover\"\nfast = 10\nslow = 30\n",
             lake.display()
         ),

@@ -252,6 +252,10 @@ fn replaying_the_lake_through_kafka_gives_exactly_the_backtests_predictions_and_
         .arg(&lake)
         .arg("--out")
         .arg(&models));
+    // The alert rules judge volume and volatility by the season fitted on the same lake.
+    let seasonal = dir.path().join("models/seasonal");
+    let fit = run(tickloop().args(["train", "--model", "seasonal", "--lake"]).arg(&lake).arg("--out").arg(&seasonal));
+    assert!(fit.contains("saved seasonal/v1"), "{fit}");
     let experiment = dir.path().join("parity.toml");
     std::fs::write(
         &experiment,
@@ -266,8 +270,9 @@ end = "2024-01-02T15:10:01Z"
 features = ["log_return", "sma_60", "rsi_14"]
 [pipeline.alerts]
 cooldown_secs = 60
-volume_spike = {{ zscore = 3.0, window = 60 }}
-price_drop = {{ pct = 0.3, window = 60 }}
+baseline = "{}"
+volume_spike = {{ min_ratio = 2.0, min_sigmas = 1.5, window = "60s", persist = 1, of = 1 }}
+price_drop = {{ window = "60s", sigmas = 1.0, min_pct = 0.3 }}
 model_anomaly = {{ sigmas = 1.5, window = 10 }}
 [model]
 path = "{}"
@@ -278,6 +283,7 @@ fast = 30
 slow = 120
 "#,
             lake.display(),
+            seasonal.display(),
             models.display()
         ),
     )
@@ -299,6 +305,10 @@ slow = 120
     assert!(
         expected_alerts.iter().any(|a| a["kind"] == "model_anomaly"),
         "the model-anomaly rule fires too: {expected_alerts:?}"
+    );
+    assert!(
+        expected_alerts.iter().any(|a| a["message"].as_str().unwrap().contains("seasonally adjusted by seasonal/v1")),
+        "the volume rule read the baseline: {expected_alerts:?}"
     );
     // Each symbol is predicted when warm and then once a minute. The data ends on a minute
     // boundary: that second's batch is predicted only because the engine flushes it when

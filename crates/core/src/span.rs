@@ -85,15 +85,20 @@ impl fmt::Display for Span {
     }
 }
 
+/// `"5m"` in human-readable formats (TOML, JSON), seconds in binary ones (snapshots).
 impl Serialize for Span {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if s.is_human_readable() { s.collect_str(self) } else { s.serialize_u32(self.0) }
     }
 }
 
 /// `"5m"`, or a bare number of seconds.
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+        if !d.is_human_readable() {
+            let n = u32::deserialize(d)?;
+            return Span::from_secs(n).ok_or_else(|| serde::de::Error::custom("a span is at least 1 second"));
+        }
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Form {
@@ -133,5 +138,7 @@ mod tests {
         assert_eq!(text.w, secs.w);
         assert!(serde_json::from_str::<W>(r#"{"w":0}"#).is_err());
         assert_eq!(serde_json::to_string(&Span::secs(60)).unwrap(), r#""1m""#);
+        let bytes = postcard::to_allocvec(&Span::secs(90)).unwrap();
+        assert_eq!(postcard::from_bytes::<Span>(&bytes).unwrap(), Span::secs(90), "snapshots are binary");
     }
 }

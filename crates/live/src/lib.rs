@@ -177,8 +177,9 @@ impl std::fmt::Debug for LiveRunner {
 impl LiveRunner {
     /// Joins the group; `state` holds partition snapshots under `_state/live/<group>/`.
     pub fn new(config: LiveConfig, state: Lake) -> Result<Self, LiveError> {
-        if config.model.is_some() {
-            // Fail now, naming any feature the model needs and the pipeline lacks.
+        if config.model.is_some() || config.pipeline.alerts.baseline.is_some() {
+            // Fail now, naming any feature the model needs and the pipeline lacks, or why
+            // the alert baseline does not load.
             PartitionWorker::new(0, &config.pipeline, config.model.as_ref(), false)?;
         }
         for topic in [

@@ -114,6 +114,8 @@ pub struct PartitionWorker {
 pub enum WorkerError {
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error("alert baseline: {0}")]
+    Baseline(#[from] tickloop_alerts::BaselineError),
     #[error(transparent)]
     Snapshot(#[from] tickloop_core::SnapshotError),
 }
@@ -133,9 +135,9 @@ impl PartitionWorker {
         config: &PipelineConfig,
         model: Option<&LiveModel>,
         lake: bool,
-    ) -> Result<Self, ModelError> {
+    ) -> Result<Self, WorkerError> {
         let feature_names = config.features.iter().map(ToString::to_string).collect();
-        let mut pipeline = Pipeline::new(config);
+        let mut pipeline = Pipeline::open(config)?;
         if let Some(m) = model {
             pipeline = pipeline.with_model(m.model.clone(), m.every_secs)?;
         }
@@ -265,6 +267,8 @@ impl PartitionWorker {
             }
         };
         self.out.clear();
+        // Names the symbol for the alert rules' seasonal profile (a no-op unless it is new).
+        self.pipeline.name_symbols(&self.symbols);
         self.pipeline.on_tick(&tick, &mut self.out);
         for rejection in &self.out.rejects {
             emit.push(dead_letter(record, rejection));

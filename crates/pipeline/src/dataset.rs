@@ -95,7 +95,8 @@ pub fn collect_dataset(
 ) -> Result<Dataset, SourceError> {
     let stride = stride.max(1);
     let mut seen: Vec<usize> = Vec::new();
-    let mut pipeline = Pipeline::new(config);
+    // Alerts play no part in a dataset: skip them (and any baseline they would load).
+    let mut pipeline = Pipeline::new(&PipelineConfig { alerts: crate::AlertConfig::none(), ..config.clone() });
     let specs = pipeline.features().specs().to_vec();
     let inputs = ModelInputs::all(&specs);
     let mut data = Dataset::new(specs.iter().map(ToString::to_string).collect());

@@ -15,9 +15,9 @@ pub use predict::{AccuracySums, ModelAccuracy};
 use predict::{PredictionStage, PredictionState};
 use serde::{Deserialize, Serialize};
 pub use tickloop_alerts::AlertConfig;
-use tickloop_alerts::{AlertCounts, SymbolAlerts};
+use tickloop_alerts::{AlertCounts, BaselineError, Profile, Season, SeasonalBaseline, SymbolAlerts};
 use tickloop_core::{
-    Component, MaturedPrediction, NANOS_PER_SECOND, Outputs, Rejection, Snapshot, SnapshotError, Tick,
+    Component, MaturedPrediction, NANOS_PER_SECOND, Outputs, Rejection, Snapshot, SnapshotError, SymbolTable, Tick,
 };
 use tickloop_features::{
     BarAggregator, Cleaner, CleaningPolicy, CleaningStats, FeatureIndex, FeatureSet, FeatureSetDef, FeatureSpec, Ohlcv,
@@ -139,8 +139,29 @@ pub struct Pipeline {
     bars: u64,
     alerts: AlertCounts,
     predict: Option<PredictionStage>,
+    /// The alert rules' seasonal baseline, when one is loaded.
+    seasons: Option<Seasons>,
     /// Scratch space of [`Component::on_ticks`], kept so a replay allocates once.
     block: Block,
+}
+
+/// A loaded seasonal baseline and which of its profiles each symbol id reads.
+#[derive(Debug, Clone)]
+struct Seasons {
+    baseline: Arc<SeasonalBaseline>,
+    id: String,
+    /// Per symbol id: its own profile's index, or `None` for the universe's pooled one.
+    /// Ids beyond the end (not named yet) read the pooled profile.
+    by_symbol: Vec<Option<u32>>,
+}
+
+impl Seasons {
+    fn profile(&self, symbol: usize) -> &Profile {
+        match self.by_symbol.get(symbol).copied().flatten() {
+            Some(k) => &self.baseline.profiles[k as usize],
+            None => &self.baseline.pooled,
+        }
+    }
 }
 
 /// One block's intermediate results in [`Component::on_ticks`].
@@ -184,7 +205,30 @@ impl Block {
 const COMPONENT: &str = "pipeline";
 
 impl Pipeline {
+    /// The pipeline `config` describes, with the seasonal baseline it names loaded: what
+    /// every mode (backtest, live, dashboard) builds.
+    pub fn open(config: &PipelineConfig) -> Result<Self, BaselineError> {
+        let pipeline = Pipeline::build(config);
+        match &config.alerts.baseline {
+            Some(path) => Ok(pipeline.with_alert_baseline(Arc::new(SeasonalBaseline::load(path)?))),
+            None => Ok(pipeline),
+        }
+    }
+
+    /// The pipeline for a config that names no seasonal baseline (tests, training data).
+    ///
+    /// # Panics
+    /// If `config` names one: use [`Pipeline::open`], which loads it, or the alerts of this
+    /// pipeline would differ from those of every other mode.
     pub fn new(config: &PipelineConfig) -> Self {
+        assert!(
+            config.alerts.baseline.is_none(),
+            "the config names an alert baseline: build the pipeline with Pipeline::open"
+        );
+        Pipeline::build(config)
+    }
+
+    fn build(config: &PipelineConfig) -> Self {
         let bars = (config.bar_secs > 0).then(|| BarAggregator::new(i64::from(config.bar_secs) * NANOS_PER_SECOND));
         Pipeline {
             index: FeatureIndex::new(config.features.clone()),
@@ -198,7 +242,27 @@ impl Pipeline {
             bars: 0,
             alerts: AlertCounts::default(),
             predict: None,
+            seasons: None,
             block: Block::default(),
+        }
+    }
+
+    /// Judges volume and volatility against `baseline`'s season. Symbols read their own
+    /// profile once [`Pipeline::name_symbols`] has named them, the universe's before.
+    pub fn with_alert_baseline(mut self, baseline: Arc<SeasonalBaseline>) -> Self {
+        self.seasons = Some(Seasons { id: baseline.id(), baseline, by_symbol: Vec::new() });
+        self
+    }
+
+    /// Tells the pipeline the names of `symbols`' ids (new ones since the last call), so the
+    /// alert rules read each symbol's own seasonal profile. Cheap when nothing is new; call
+    /// it whenever the table may have grown (the live worker does, before each record).
+    pub fn name_symbols(&mut self, symbols: &SymbolTable) {
+        let Some(seasons) = &mut self.seasons else { return };
+        for i in seasons.by_symbol.len()..symbols.len() {
+            let name = symbols.name(tickloop_core::SymbolId::new(i as u32));
+            let own = seasons.baseline.profiles.binary_search_by(|p| p.symbol.as_str().cmp(name)).ok();
+            seasons.by_symbol.push(own.map(|k| k as u32));
         }
     }
 
@@ -245,7 +309,8 @@ impl Pipeline {
             self.bars += (out.bars.len() - before) as u64;
         }
         let before = out.alerts.len();
-        state.alerts.on_tick(&clean, &mut out.alerts);
+        let season = self.seasons.as_ref().map(|s| Season { baseline: &s.id, profile: s.profile(clean.symbol.index()) });
+        state.alerts.on_tick(&clean, season, &mut out.alerts);
         if let Some(stage) = &mut self.predict {
             let alerts = &mut state.alerts;
             stage.on_tick(&clean, &out.features, &mut out.predictions, |predicted_at, predicted, realized| {
@@ -374,6 +439,32 @@ mod tests {
         }
     }
 
+    /// A seasonal baseline with a profile for each of `symbols`: volume expected 3× higher
+    /// in the second half of each minute, volatility 1e-4 per second.
+    pub(crate) fn baseline(symbols: &[&str]) -> SeasonalBaseline {
+        let profile = |symbol: &str| Profile {
+            symbol: symbol.into(),
+            bin_secs: 30,
+            first_bin: 0,
+            log_volume: (0..2880).map(|b| if b % 2 == 0 { 0.0 } else { 3f32.ln() }).collect(),
+            log_variance: vec![(1e-4f32).ln(); 2880],
+            weekday: [0.0; 7],
+            level: 2.0,
+            trend_per_day: 0.0,
+            ref_day: 0,
+            spread: 0.4,
+            days: 1,
+            ticks: 100,
+        };
+        let card: tickloop_alerts::SeasonalCard = serde_json::from_value(serde_json::json!({
+            "format": 1, "kind": "seasonal", "name": "seasonal", "version": 1, "weights": "profiles.json",
+            "data": {"source": "test", "from": "1970-01-01", "to": "1970-01-01", "rows": 0, "symbols": 0},
+            "params": {}, "fit": {}, "git_commit": null
+        }))
+        .unwrap();
+        SeasonalBaseline { card, profiles: symbols.iter().map(|s| profile(s)).collect(), pooled: profile("") }
+    }
+
     /// Per tick: the feature values' bits and the alerts raised.
     fn run(p: &mut Pipeline, ticks: &[Tick]) -> Vec<(Vec<u64>, Vec<tickloop_core::Alert>)> {
         let mut out = Outputs::default();
@@ -463,8 +554,20 @@ mod tests {
                 features: vec![FeatureSpec::LogReturn],
                 bar_secs: 5,
                 alerts: AlertConfig {
-                    volume_spike: Some(tickloop_alerts::VolumeSpikeRule { absolute: Some(90.0), zscore: Some(2.0), window: 10 }),
-                    price_drop: Some(tickloop_alerts::PriceDropRule { pct: 1.0, window: 5 }),
+                    volume_spike: Some(tickloop_alerts::VolumeSpikeRule {
+                        absolute: Some(90.0),
+                        min_ratio: 1.5,
+                        window: tickloop_core::Span::secs(10),
+                        persist: 2,
+                        of: 3,
+                        ..Default::default()
+                    }),
+                    price_drop: Some(tickloop_alerts::PriceDropRule {
+                        window: tickloop_core::Span::secs(5),
+                        sigmas: 1.0,
+                        min_pct: 0.5,
+                        volatility_window: tickloop_core::Span::secs(60),
+                    }),
                     cooldown_secs: 3,
                     ..AlertConfig::default()
                 },
@@ -472,7 +575,15 @@ mod tests {
             };
             let mut config = config;
             config.resolve().unwrap();
-            let make = || Pipeline::new(&config).with_model(crate::predict::tests::model(), 2).unwrap();
+            let symbols = SymbolTable::from_names(["AAA", "BBB", "CCC", "DDD"]).unwrap();
+            let make = || {
+                let mut p = Pipeline::new(&config)
+                    .with_model(crate::predict::tests::model(), 2)
+                    .unwrap()
+                    .with_alert_baseline(Arc::new(tests::baseline(&["BBB", "DDD"])));
+                p.name_symbols(&symbols);
+                p
+            };
             let mut one_by_one = make();
             let mut out = Outputs::default();
             let expected: Vec<String> = ticks
@@ -508,7 +619,11 @@ mod tests {
             let ticks: Vec<Tick> = closes.iter().enumerate().map(|(i, &(s, c))| tick(s, i as i64, c)).collect();
             let cut = cut.min(ticks.len());
             let alerts = AlertConfig {
-                price_drop: Some(tickloop_alerts::PriceDropRule { pct: 2.0, window: 5 }),
+                price_drop: Some(tickloop_alerts::PriceDropRule {
+                    window: tickloop_core::Span::secs(5),
+                    min_pct: 2.0,
+                    ..Default::default()
+                }),
                 cooldown_secs: 3,
                 ..AlertConfig::default()
             };
