@@ -347,7 +347,7 @@ impl SymbolAlerts {
             let mut judged = None;
             if v.usual.is_warm(ts) {
                 let usual = v.usual.median();
-                let spread = season.map_or_else(|| v.usual.spread(), |s| f64::from(s.profile.spread));
+                let spread = season.map_or_else(|| v.usual.spread(), |s| s.profile.log_volume_spread(tick.ts_event));
                 let need = rule.min_ratio.ln().max(rule.min_sigmas.map_or(0.0, |z| z * spread));
                 judged = Some((level - usual, need, usual + shape));
             }
@@ -552,6 +552,7 @@ mod tests {
             trend_per_day: 0.0,
             ref_day: 0,
             spread: 0.5,
+            spread_by_bin: Vec::new(),
             days: 20,
             ticks: 0,
         };

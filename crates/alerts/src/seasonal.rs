@@ -75,8 +75,10 @@ pub struct Profile {
     pub level: f32,
     pub trend_per_day: f32,
     pub ref_day: i64,
-    /// Robust standard deviation of one tick's log volume around the expectation.
+    /// Standard deviation of one tick's log volume around the expectation, over the day.
     pub spread: f32,
+    /// The same per bin: pre-market prints scatter far more than the session's minutes.
+    pub spread_by_bin: Vec<f32>,
     pub days: u32,
     pub ticks: u64,
 }
@@ -99,6 +101,14 @@ impl Profile {
     pub fn expected_log_volume(&self, ts: Timestamp) -> f64 {
         let days = (ts.day_number() - self.ref_day) as f64;
         f64::from(self.level) + f64::from(self.trend_per_day) * days + self.log_volume_shape(ts)
+    }
+
+    /// How far one tick's log volume usually strays from the expectation at `ts`.
+    pub fn log_volume_spread(&self, ts: Timestamp) -> f64 {
+        match self.spread_by_bin.len() {
+            0 => f64::from(self.spread),
+            n => f64::from(self.spread_by_bin[self.bin_of(ts, n)]),
+        }
     }
 
     /// Usual variance per second of log returns at this time of day, when known.
@@ -486,10 +496,37 @@ fn fit_symbol(
         let v = fit_additive(&variance_rows, ref_day, (first_bin, n_bins), params, false, false);
         v.season.iter().map(|s| (v.level + s) as f32).collect()
     };
-    // One tick's spread: within its cell, and of the cell's median around the fit.
-    let mut within: Vec<f64> = cells.iter().map(|c| c.spread).collect();
-    let within = median(&mut within);
-    let between = volume.rss / volume_rows.iter().map(|r| r.3).sum::<f64>();
+    // One tick's spread: within its cell, and of the cell's median around the fit; per bin,
+    // shrunk toward the whole day's like the season itself.
+    // The rules follow the level as it moves (a trailing median), so the spread that
+    // matters is around each day's own level: a busy day is not a day of spikes.
+    let fit = |c: &Cell| {
+        volume.level
+            + volume.trend * (c.day - ref_day) as f64
+            + volume.season[(c.bin - first_bin) as usize]
+            + volume.weekday[Timestamp::from_secs(c.day * 86_400).weekday() as usize]
+    };
+    let mut day_level: std::collections::BTreeMap<i64, (f64, f64)> = std::collections::BTreeMap::new();
+    for c in cells {
+        let e = day_level.entry(c.day).or_default();
+        e.0 += f64::from(c.ticks) * (c.log_volume - fit(c));
+        e.1 += f64::from(c.ticks);
+    }
+    // Mean squares, not medians: a bin has a dozen cells when a dozen days are fitted, and
+    // where history saw real surges at a time of day, a surge then is less surprising.
+    let (mut num, mut den) = (vec![0.0; n_bins], vec![0.0; n_bins]);
+    for c in cells {
+        let b = (c.bin - first_bin) as usize;
+        let (sum, weight) = day_level[&c.day];
+        let w = f64::from(c.ticks);
+        num[b] += w * (c.spread.powi(2) + (c.log_volume - fit(c) - sum / weight).powi(2));
+        den[b] += w;
+    }
+    let total_w: f64 = den.iter().sum();
+    let overall = num.iter().sum::<f64>() / total_w;
+    let ridge = params.ridge_cells * total_w / cells.len() as f64;
+    let spread_by_bin: Vec<f32> =
+        num.iter().zip(&den).map(|(n, d)| ((n + ridge * overall) / (d + ridge)).sqrt() as f32).collect();
     let profile = Profile {
         symbol,
         bin_secs: params.bin.as_secs(),
@@ -500,7 +537,8 @@ fn fit_symbol(
         level: volume.level as f32,
         trend_per_day: volume.trend as f32,
         ref_day,
-        spread: (within * within + between).sqrt() as f32,
+        spread: overall.sqrt() as f32,
+        spread_by_bin,
         days: days.len() as u32,
         ticks,
     };
@@ -539,6 +577,7 @@ fn pool(profiles: &[Profile], bin_secs: u32) -> Profile {
         trend_per_day: 0.0,
         ref_day: profiles.iter().map(|p| p.ref_day).max().unwrap_or(0),
         spread: (spread / total) as f32,
+        spread_by_bin: Vec::new(),
         days: profiles.iter().map(|p| p.days).max().unwrap_or(0),
         ticks: profiles.iter().map(|p| p.ticks).sum(),
     }

@@ -453,6 +453,7 @@ mod tests {
             trend_per_day: 0.0,
             ref_day: 0,
             spread: 0.4,
+            spread_by_bin: Vec::new(),
             days: 1,
             ticks: 100,
         };
