@@ -231,9 +231,11 @@ fn bench(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// The criterion micro-benchmarks: features per tick, engine throughput.
+/// The criterion micro-benchmarks: features per tick, the alert stage per tick, engine throughput.
 fn criterion(args: &[String]) -> Result<(), String> {
-    for (package, bench) in [("tickloop-features", "indicators"), ("tickloop-backtest", "engine")] {
+    for (package, bench) in
+        [("tickloop-features", "indicators"), ("tickloop-alerts", "alerts"), ("tickloop-backtest", "engine")]
+    {
         let mut cmd = cargo();
         cmd.args(["bench", "-p", package, "--bench", bench, "--"]).args(args);
         run(cmd)?;

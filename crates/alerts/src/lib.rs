@@ -20,8 +20,8 @@ use tickloop_features::RollingMoments;
 
 pub use quality::{AlertQuality, AlertRates, LabelledEvent, RuleQuality};
 pub use seasonal::{
-    BASELINE_FORMAT, BaselineError, FitSummary, PROFILES_FILE, Profile, SEASONAL_KIND, SeasonalBaseline,
-    SeasonalCard, SeasonalFitter, SeasonalParams, fit_source,
+    BASELINE_FORMAT, BaselineError, FitSummary, PROFILES_FILE, Profile, SEASONAL_KIND, SeasonalBaseline, SeasonalCard,
+    SeasonalFitter, SeasonalParams, fit_source,
 };
 use window::{EventTimeVariance, TrailingMax, TrailingQuantiles};
 
@@ -54,7 +54,14 @@ pub struct VolumeSpikeRule {
 
 impl Default for VolumeSpikeRule {
     fn default() -> Self {
-        VolumeSpikeRule { min_ratio: 4.0, min_sigmas: Some(3.0), window: Span::secs(300), persist: 3, of: 3, absolute: None }
+        VolumeSpikeRule {
+            min_ratio: 4.0,
+            min_sigmas: Some(3.0),
+            window: Span::secs(300),
+            persist: 3,
+            of: 3,
+            absolute: None,
+        }
     }
 }
 
@@ -380,7 +387,11 @@ impl SymbolAlerts {
                     AlertKind::VolumeSpike,
                     volume,
                     level,
-                    format!("volume {} at or above {} shares (rule: absolute level)", readable(volume), readable(level)),
+                    format!(
+                        "volume {} at or above {} shares (rule: absolute level)",
+                        readable(volume),
+                        readable(level)
+                    ),
                 ));
             }
         }
@@ -514,7 +525,11 @@ mod tests {
             ..only_volume()
         };
         let alerts = run(&single, &ticks);
-        assert_eq!(alerts.first().map(|a| a.ts_event), Some(ticks[500].ts_event), "without persistence one print fires");
+        assert_eq!(
+            alerts.first().map(|a| a.ts_event),
+            Some(ticks[500].ts_event),
+            "without persistence one print fires"
+        );
     }
 
     #[test]
@@ -621,7 +636,8 @@ mod tests {
 
     #[test]
     fn rule_windows_read_as_spans() {
-        let c: AlertConfig = toml_like(r#"{"volume_spike": {"window": "10m", "persist": 2, "of": 4}, "price_drop": {"window": 120}}"#);
+        let c: AlertConfig =
+            toml_like(r#"{"volume_spike": {"window": "10m", "persist": 2, "of": 4}, "price_drop": {"window": 120}}"#);
         assert_eq!(c.volume_spike.unwrap().window.as_secs(), 600);
         assert_eq!(c.price_drop.unwrap().window.to_string(), "2m");
     }

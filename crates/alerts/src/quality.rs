@@ -195,7 +195,12 @@ mod tests {
     use AlertKind::*;
 
     fn event(symbol: u32, kind: AlertKind, start: i64, end: i64) -> LabelledEvent {
-        LabelledEvent { symbol: SymbolId::new(symbol), kind, start: Timestamp::from_secs(start), end: Timestamp::from_secs(end) }
+        LabelledEvent {
+            symbol: SymbolId::new(symbol),
+            kind,
+            start: Timestamp::from_secs(start),
+            end: Timestamp::from_secs(end),
+        }
     }
 
     fn alert(symbol: u32, kind: AlertKind, ts: i64) -> (SymbolId, AlertKind, Timestamp) {
@@ -231,7 +236,11 @@ mod tests {
     #[test]
     fn the_delay_is_the_first_alert_of_the_events_kind() {
         let events = [event(0, PriceDrop, 0, 60)];
-        let q = AlertQuality::score([alert(0, VolumeSpike, 2), alert(0, PriceDrop, 12), alert(0, PriceDrop, 9)], &events, 0);
+        let q = AlertQuality::score(
+            [alert(0, VolumeSpike, 2), alert(0, PriceDrop, 12), alert(0, PriceDrop, 9)],
+            &events,
+            0,
+        );
         assert_eq!(q.price_drop.delay_p50_secs, Some(9.0));
         assert_eq!((q.volume_spike.true_alerts, q.volume_spike.events), (1, 0));
     }

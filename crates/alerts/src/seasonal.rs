@@ -211,12 +211,18 @@ impl SeasonalBaseline {
         let card_path = dir.join(tickloop_models::CARD_FILE);
         let bytes = std::fs::read(&card_path).map_err(|e| artifact(&card_path, e))?;
         let card: SeasonalCard = serde_json::from_slice(&bytes).map_err(|e| {
-            artifact(&card_path, format!("not a seasonal baseline's card ({e}); train one with `tickloop train --model seasonal`"))
+            artifact(
+                &card_path,
+                format!("not a seasonal baseline's card ({e}); train one with `tickloop train --model seasonal`"),
+            )
         })?;
         if card.kind != SEASONAL_KIND || card.format != BASELINE_FORMAT {
             return Err(artifact(
                 &card_path,
-                format!("kind {:?} format {}: this build reads {SEASONAL_KIND:?} format {BASELINE_FORMAT}", card.kind, card.format),
+                format!(
+                    "kind {:?} format {}: this build reads {SEASONAL_KIND:?} format {BASELINE_FORMAT}",
+                    card.kind, card.format
+                ),
             ));
         }
         let profiles_path = dir.join(&card.weights);
@@ -621,7 +627,13 @@ mod tests {
             }
             for minute in (13 * 60)..(21 * 60) {
                 let ts = midnight.add_nanos(minute * 60 * NANOS_PER_SECOND);
-                let season = if minute < 14 * 60 + 30 { -1.5 } else if minute < 15 * 60 { 1.0 } else { 0.0 };
+                let season = if minute < 14 * 60 + 30 {
+                    -1.5
+                } else if minute < 15 * 60 {
+                    1.0
+                } else {
+                    0.0
+                };
                 let friday = if midnight.weekday() == 4 { 0.5 } else { 0.0 };
                 let spike = if day == 3 && minute == 16 * 60 { 5.0 } else { 0.0 };
                 let lv = level + season + friday + spike + 0.3 * rng.normal();
@@ -647,7 +659,10 @@ mod tests {
         let open = a.expected_log_volume(at("14:40", monday));
         let pre = a.expected_log_volume(at("13:30", monday));
         let midday = a.expected_log_volume(at("17:00", monday));
-        assert!((open - 9.0).abs() < 0.1 && (pre - 6.5).abs() < 0.1 && (midday - 8.0).abs() < 0.1, "{pre} {open} {midday}");
+        assert!(
+            (open - 9.0).abs() < 0.1 && (pre - 6.5).abs() < 0.1 && (midday - 8.0).abs() < 0.1,
+            "{pre} {open} {midday}"
+        );
         let friday = a.expected_log_volume(at("17:00", "2024-01-12"));
         assert!((friday - midday - 0.5).abs() < 0.1, "Friday's effect: {}", friday - midday);
         let spiked = a.expected_log_volume(at("16:00", "2024-01-04"));
@@ -655,7 +670,10 @@ mod tests {
         assert!((a.spread - 0.3).abs() < 0.06, "spread {}", a.spread);
         assert!(b.profile("CCC").is_none());
         let pooled = b.profile_or_pooled("CCC");
-        assert!((pooled.log_volume_shape(at("14:40", monday)) - pooled.log_volume_shape(at("17:00", monday)) - 1.0).abs() < 0.1);
+        assert!(
+            (pooled.log_volume_shape(at("14:40", monday)) - pooled.log_volume_shape(at("17:00", monday)) - 1.0).abs()
+                < 0.1
+        );
         assert!(pooled.variance_rate(at("17:00", monday)).is_none() && a.variance_rate(at("17:00", monday)).is_some());
 
         let dir = tempfile::tempdir().unwrap();

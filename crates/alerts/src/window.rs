@@ -145,15 +145,7 @@ const MIN_RETURNS: u32 = 30;
 
 impl EventTimeVariance {
     pub(crate) fn new(tau_secs: f64, clip: f64) -> Self {
-        EventTimeVariance {
-            tau_secs,
-            clip,
-            sum_r2: 0.0,
-            sum_dt: 0.0,
-            returns: 0,
-            last: None,
-            decay_for: (0, 1.0),
-        }
+        EventTimeVariance { tau_secs, clip, sum_r2: 0.0, sum_dt: 0.0, returns: 0, last: None, decay_for: (0, 1.0) }
     }
 
     /// Variance per second of log returns, once `MIN_RETURNS` returns were seen.

@@ -12,17 +12,23 @@ fn session(seed: u64, symbols: usize, config: &AlertConfig) -> AlertQuality {
     let mut sim = MarketSim::new(MarketConfig { seed, symbols, ..MarketConfig::default() }, start, end).unwrap();
     let mut states: Vec<SymbolAlerts> = (0..symbols).map(|_| SymbolAlerts::new(config)).collect();
     let mut alerts = Vec::new();
-    while sim.next_block(600, |symbol, ticks| {
-        for t in ticks {
-            states[symbol.index()].on_tick(t, None, &mut alerts);
-        }
-    })
-    .is_some()
+    while sim
+        .next_block(600, |symbol, ticks| {
+            for t in ticks {
+                states[symbol.index()].on_tick(t, None, &mut alerts);
+            }
+        })
+        .is_some()
     {}
     let events: Vec<LabelledEvent> = sim
         .take_labels()
         .into_iter()
-        .map(|l| LabelledEvent { symbol: sim.symbols().get(&l.symbol).unwrap(), kind: l.kind, start: l.start, end: l.end })
+        .map(|l| LabelledEvent {
+            symbol: sim.symbols().get(&l.symbol).unwrap(),
+            kind: l.kind,
+            start: l.start,
+            end: l.end,
+        })
         .collect();
     AlertQuality::score(alerts.iter().map(|a| (a.symbol, a.kind, a.ts_event)), &events, 60)
 }

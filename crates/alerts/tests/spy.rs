@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use tickloop_alerts::{
-    AlertConfig, AlertQuality, LabelledEvent, PriceDropRule, SeasonalBaseline, SeasonalFitter, SeasonalParams,
-    Season, SymbolAlerts, VolumeSpikeRule,
+    AlertConfig, AlertQuality, LabelledEvent, PriceDropRule, Season, SeasonalBaseline, SeasonalFitter, SeasonalParams,
+    SymbolAlerts, VolumeSpikeRule,
 };
 use tickloop_core::{Alert, AlertKind, NANOS_PER_SECOND, Price, Rng, Span, SymbolId, Tick, Timestamp, Volume};
 
@@ -20,9 +20,19 @@ fn spy() -> Vec<Tick> {
             let f: Vec<&str> = line.split(';').collect();
             let (d, t) = f[0].split_once(' ').unwrap();
             let n = |s: &str, a: usize, b: usize| s[a..b].parse::<u32>().unwrap();
-            let ts = Timestamp::from_civil(n(d, 0, 4) as i32, n(d, 4, 6), n(d, 6, 8), n(t, 0, 2), n(t, 2, 4), n(t, 4, 6));
+            let ts =
+                Timestamp::from_civil(n(d, 0, 4) as i32, n(d, 4, 6), n(d, 6, 8), n(t, 0, 2), n(t, 2, 4), n(t, 4, 6));
             let p = |i: usize| Price(f[i].parse().unwrap());
-            Tick { symbol: SymbolId::new(0), ts_event: ts, ts_recv: ts, open: p(1), high: p(2), low: p(3), close: p(4), volume: Volume(f[5].parse().unwrap()) }
+            Tick {
+                symbol: SymbolId::new(0),
+                ts_event: ts,
+                ts_recv: ts,
+                open: p(1),
+                high: p(2),
+                low: p(3),
+                close: p(4),
+                volume: Volume(f[5].parse().unwrap()),
+            }
         })
         .collect()
 }
@@ -31,7 +41,12 @@ fn spy() -> Vec<Tick> {
 /// several bars (a one-minute drop window would hold one).
 fn minute_rules() -> AlertConfig {
     AlertConfig {
-        volume_spike: Some(VolumeSpikeRule { window: Span::secs(3600), persist: 2, of: 3, ..VolumeSpikeRule::default() }),
+        volume_spike: Some(VolumeSpikeRule {
+            window: Span::secs(3600),
+            persist: 2,
+            of: 3,
+            ..VolumeSpikeRule::default()
+        }),
         price_drop: Some(PriceDropRule {
             window: Span::secs(600),
             volatility_window: Span::secs(7200),
@@ -112,7 +127,12 @@ fn plant(ticks: &mut [Tick], seed: u64) -> Vec<LabelledEvent> {
             t.volume = Volume(t.volume.get() * mult);
         }
         let end = ticks[s + spike_bars - 1].ts_event.add_nanos(60 * NANOS_PER_SECOND);
-        events.push(LabelledEvent { symbol: SymbolId::new(0), kind: AlertKind::VolumeSpike, start: ticks[s].ts_event, end });
+        events.push(LabelledEvent {
+            symbol: SymbolId::new(0),
+            kind: AlertKind::VolumeSpike,
+            start: ticks[s].ts_event,
+            end,
+        });
         for (k, i) in (d..=last).enumerate() {
             let fall = size * ((k + 1) as f64 / drop_bars as f64).min(1.0);
             let t = &mut ticks[i];
@@ -124,7 +144,12 @@ fn plant(ticks: &mut [Tick], seed: u64) -> Vec<LabelledEvent> {
             }
         }
         let end = ticks[d + drop_bars - 1].ts_event.add_nanos(60 * NANOS_PER_SECOND);
-        events.push(LabelledEvent { symbol: SymbolId::new(0), kind: AlertKind::PriceDrop, start: ticks[d].ts_event, end });
+        events.push(LabelledEvent {
+            symbol: SymbolId::new(0),
+            kind: AlertKind::PriceDrop,
+            start: ticks[d].ts_event,
+            end,
+        });
     }
     events
 }

@@ -372,7 +372,14 @@ mod tests {
         Report {
             experiment: "x".into(),
             config_sha256: String::new(),
-            data: DataSummary { first_ts: None, last_ts: None, symbols: 1, ticks: 10, fingerprint: "00ff".into(), symbol_days: 1 },
+            data: DataSummary {
+                first_ts: None,
+                last_ts: None,
+                symbols: 1,
+                ticks: 10,
+                fingerprint: "00ff".into(),
+                symbol_days: 1,
+            },
             pipeline: Default::default(),
             metrics: Metrics::compute(100.0, &equity, trading.clone(), 4.0),
             symbols: vec![SymbolResult {

@@ -237,8 +237,7 @@ pub(crate) fn backtest_window(
         .filter(|l| l.start >= scored_from && l.start < window.end)
         .collect();
     if !labels.is_empty() {
-        report.alert_quality =
-            Some(score_alerts(&report.alert_marks, &labels, source.symbols(), LABEL_GRACE_SECS));
+        report.alert_quality = Some(score_alerts(&report.alert_marks, &labels, source.symbols(), LABEL_GRACE_SECS));
     }
     Ok(report)
 }

@@ -23,11 +23,13 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     };
     let (start, end) = data.range()?;
     let lake = data.lake.open()?;
-    let mut source =
-        LakeSource::open(&lake, start, end).with_context(|| format!("opening lake {}", data.lake.lake))?;
+    let mut source = LakeSource::open(&lake, start, end).with_context(|| format!("opening lake {}", data.lake.lake))?;
     let total = source.remaining_hint().unwrap_or(0);
     if total == 0 {
-        bail!("lake {} has no ticks from {start} to {end}: run `cargo xtask backtest` or `tickloop sim` first", data.lake.lake);
+        bail!(
+            "lake {} has no ticks from {start} to {end}: run `cargo xtask backtest` or `tickloop sim` first",
+            data.lake.lake
+        );
     }
     let model_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("models/seasonal"));
     let name = model_dir.file_name().and_then(|n| n.to_str()).unwrap_or("seasonal").to_owned();

@@ -309,7 +309,8 @@ impl Pipeline {
             self.bars += (out.bars.len() - before) as u64;
         }
         let before = out.alerts.len();
-        let season = self.seasons.as_ref().map(|s| Season { baseline: &s.id, profile: s.profile(clean.symbol.index()) });
+        let season =
+            self.seasons.as_ref().map(|s| Season { baseline: &s.id, profile: s.profile(clean.symbol.index()) });
         state.alerts.on_tick(&clean, season, &mut out.alerts);
         if let Some(stage) = &mut self.predict {
             let alerts = &mut state.alerts;
