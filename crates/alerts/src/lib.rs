@@ -509,8 +509,8 @@ mod tests {
     fn a_volume_spike_needs_persistence_and_says_how_many_times_normal() {
         let mut ticks = ordinary(900, 1);
         ticks[500].volume = tickloop_core::Volume(80_000.0); // one odd print
-        for s in 700..712 {
-            ticks[s].volume = tickloop_core::Volume(ticks[s].volume.get() * 12.0); // twelve seconds of 12×
+        for t in &mut ticks[700..712] {
+            t.volume = tickloop_core::Volume(t.volume.get() * 12.0); // twelve seconds of 12×
         }
         let alerts = run(&only_volume(), &ticks);
         assert_eq!(alerts.len(), 1, "{alerts:#?}");

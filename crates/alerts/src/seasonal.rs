@@ -85,7 +85,7 @@ pub struct Profile {
 
 impl Profile {
     fn bin_of(&self, ts: Timestamp, len: usize) -> usize {
-        let bin = (ts.second_of_day() / i64::from(self.bin_secs)) as i64 - i64::from(self.first_bin);
+        let bin = ts.second_of_day() / i64::from(self.bin_secs) - i64::from(self.first_bin);
         bin.clamp(0, len as i64 - 1) as usize
     }
 
@@ -566,8 +566,8 @@ fn pool(profiles: &[Profile], bin_secs: u32) -> Profile {
             num[b] += w * f64::from(s);
             den[b] += w;
         }
-        for d in 0..7 {
-            weekday[d] += w * f64::from(p.weekday[d]);
+        for (sum, &effect) in weekday.iter_mut().zip(&p.weekday) {
+            *sum += w * f64::from(effect);
         }
         spread += w * f64::from(p.spread);
         total += w;
