@@ -42,7 +42,14 @@ fn live_publishes_features_alerts_and_dead_letters_read_back_by_an_outside_clien
         let mut lines = out.lines();
         (endpoint, lines.next().unwrap().to_owned(), lines.next().unwrap().to_owned())
     });
-    let mut live = topics.live(&brokers, &dir.path().join("state"), &default_experiment(), &["--exit-when-idle", "4s"]);
+    // The default experiment with the original design's absolute level on: one 2.5 M-share
+    // print within two minutes of data is what this test plants, and the default relative
+    // rule rightly waits for five minutes of history and three heavy ticks in a row.
+    let experiment = dir.path().join("flow.toml");
+    let text = std::fs::read_to_string(default_experiment()).unwrap();
+    std::fs::write(&experiment, format!("{text}\n[pipeline.alerts]\nvolume_spike = {{ absolute = 1000000.0 }}\n"))
+        .unwrap();
+    let mut live = topics.live(&brokers, &dir.path().join("state"), &experiment, &["--exit-when-idle", "4s"]);
     live.arg("--lake").arg(&lake).args(["--alert-webhook", &hook]);
     if let Some((endpoint, arn, _)) = &sns {
         live.args(["--alert-sns-topic", arn, "--sns-endpoint", endpoint]);
