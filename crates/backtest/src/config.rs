@@ -45,8 +45,9 @@ pub struct ExperimentConfig {
 #[serde(deny_unknown_fields)]
 pub struct SweepConfig {
     /// A metric of `report.json` (`sharpe`, `sortino`, `calmar`, `total_return`,
-    /// `hit_rate`…); higher ranks first, except for drawdown, volatility, fees and
-    /// turnover.
+    /// `hit_rate`…) or an alert score (`alert_f1`, `volume_spike_f1`, `price_drop_f1`:
+    /// F1 against planted anomalies, to tune alert rules); higher ranks first, except for
+    /// drawdown, volatility, fees and turnover.
     #[serde(default = "default_rank_by")]
     pub rank_by: String,
     /// Dotted paths into this file (`"strategy.fast"`, `"execution.slippage_bps"`) and the
@@ -242,11 +243,14 @@ impl ExperimentConfig {
             if sweep.grid.is_empty() || sweep.grid.values().any(Vec::is_empty) {
                 return fail("sweep.grid needs at least one path with at least one value".into());
             }
-            if crate::Metrics::default().get(&sweep.rank_by).is_none() {
+            if crate::Metrics::default().get(&sweep.rank_by).is_none()
+                && !crate::ALERT_SCORES.contains(&sweep.rank_by.as_str())
+            {
                 return fail(format!(
-                    "sweep.rank_by = {:?} is not a metric; one of: {}",
+                    "sweep.rank_by = {:?} is not a metric; one of: {}, {}",
                     sweep.rank_by,
-                    crate::Metrics::names().join(", ")
+                    crate::Metrics::names().join(", "),
+                    crate::ALERT_SCORES.join(", ")
                 ));
             }
             let mut probe = toml::Value::try_from(self).expect("experiment config serialises");
@@ -351,6 +355,20 @@ rank_by = "sortino"
 "strategy.fast" = [10, 60, 200]
 "execution.slippage_bps" = [0.0, 2.5]
 "#;
+
+    #[test]
+    fn alert_settings_sweep_ranked_by_f1() {
+        let text = BASE
+            .replace("rank_by = \"sortino\"", "rank_by = \"alert_f1\"")
+            .replace("\"strategy.fast\" = [10, 60, 200]", "\"pipeline.alerts.price_drop.sigmas\" = [4.0, 6.0]");
+        let config = ExperimentConfig::parse(&text).unwrap();
+        let points = config.sweep_points();
+        assert_eq!(points.len(), 4);
+        let drop = |p: &SweepPoint| p.config.as_ref().unwrap().pipeline.alerts.price_drop.clone().unwrap();
+        assert_eq!((drop(&points[0]).sigmas, drop(&points[1]).sigmas), (4.0, 6.0));
+        let bad = ExperimentConfig::parse(&BASE.replace("\"sortino\"", "\"f2\"")).unwrap_err().to_string();
+        assert!(bad.contains("alert_f1"), "{bad}");
+    }
 
     #[test]
     fn a_grid_expands_to_every_combination_in_a_fixed_order() {

@@ -110,6 +110,23 @@ pub struct Report {
     pub(crate) trading: metrics::Trading,
 }
 
+/// Alert scores a sweep can rank by besides the metrics: F1 against planted anomalies, per
+/// rule and their mean.
+pub const ALERT_SCORES: [&str; 3] = ["alert_f1", "volume_spike_f1", "price_drop_f1"];
+
+impl Report {
+    /// A metric by name, or one of [`ALERT_SCORES`] (`None` without planted labels).
+    pub fn score(&self, name: &str) -> Option<f64> {
+        let q = self.alert_quality.as_ref();
+        match name {
+            "alert_f1" => q.map(|q| (q.volume_spike.f1 + q.price_drop.f1) / 2.0),
+            "volume_spike_f1" => q.map(|q| q.volume_spike.f1),
+            "price_drop_f1" => q.map(|q| q.price_drop.f1),
+            _ => self.metrics.get(name),
+        }
+    }
+}
+
 /// At most this many (predicted, realised) pairs are kept for the report's chart.
 pub const PAIR_SAMPLE: usize = 4096;
 

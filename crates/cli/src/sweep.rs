@@ -152,7 +152,7 @@ fn run_point(point: &SweepPoint, rank_by: &str, lake: &Lake, lake_root: &str, di
     match outcome {
         Ok((report, manifest)) => {
             let m = &report.metrics;
-            row.score = m.get(rank_by);
+            row.score = report.score(rank_by);
             row.total_return = Some(m.total_return);
             row.sharpe = Some(m.sharpe);
             row.max_drawdown = Some(m.max_drawdown);
