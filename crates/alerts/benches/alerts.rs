@@ -24,21 +24,7 @@ fn session() -> Vec<Tick> {
 fn alert_stage(c: &mut Criterion) {
     let ticks = session();
     let config = AlertConfig { model_anomaly: None, ..AlertConfig::default() };
-    let profile = Profile {
-        symbol: "AAA".into(),
-        bin_secs: 300,
-        first_bin: 0,
-        log_volume: vec![0.0; 288],
-        log_variance: vec![(1e-8f32).ln(); 288],
-        weekday: [0.0; 7],
-        level: 7.0,
-        trend_per_day: 0.0,
-        ref_day: 0,
-        spread: 0.5,
-        spread_by_bin: vec![0.5; 288],
-        days: 20,
-        ticks: 0,
-    };
+    let profile = Profile { log_variance: vec![(1e-8f32).ln(); 288], ..Profile::flat("AAA", 300, 0.5) };
     let seasonal = Season { baseline: "seasonal/v1", profile: &profile };
     let mut group = c.benchmark_group("alerts");
     group.throughput(Throughput::Elements(ticks.len() as u64));

@@ -251,8 +251,22 @@ pub fn kind_name(kind: AlertKind) -> &'static str {
     }
 }
 
+/// A one-line ASCII headline of at most 100 characters (what an SNS subject may hold):
+/// `AAPL volume spike: volume 52,300 is 14.2x its usual 3,690 for 15:32 UTC`.
+pub fn alert_summary(symbol: &str, alert: &Alert) -> String {
+    let headline = alert.message.split(" (rule").next().unwrap_or_default();
+    let kind = kind_name(alert.kind).replace('_', " ");
+    let text = format!("{symbol} {kind}: {headline}").replace('×', "x").replace('σ', "sigma");
+    let ascii: String = text.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' }).collect();
+    match ascii.char_indices().nth(100) {
+        Some((cut, _)) => ascii[..cut].to_owned(),
+        None => ascii,
+    }
+}
+
 /// An alert as JSON, the same wherever it is published (Kafka, the backtest's
-/// `alerts.jsonl`, webhooks): id, symbol, ts_event, kind, value, threshold, message.
+/// `alerts.jsonl`, webhooks): id, symbol, ts_event, kind, value, threshold, summary (a
+/// headline for subjects and chat), message (what was seen, what was expected, the rule).
 pub fn alert_json(symbol: &str, alert: &Alert) -> serde_json::Map<String, serde_json::Value> {
     use serde_json::{Value, json};
     let mut map = serde_json::Map::new();
@@ -262,6 +276,7 @@ pub fn alert_json(symbol: &str, alert: &Alert) -> serde_json::Map<String, serde_
     map.insert("kind".into(), json!(kind_name(alert.kind)));
     map.insert("value".into(), if alert.value.is_finite() { json!(alert.value) } else { Value::Null });
     map.insert("threshold".into(), json!(alert.threshold));
+    map.insert("summary".into(), json!(alert_summary(symbol, alert)));
     map.insert("message".into(), json!(alert.message));
     map
 }
@@ -533,6 +548,24 @@ mod tests {
     }
 
     #[test]
+    fn summaries_are_short_ascii_headlines() {
+        let alert = Alert {
+            symbol: SymbolId::new(0),
+            ts_event: Timestamp::from_secs(0),
+            kind: AlertKind::PriceDrop,
+            value: 2.8,
+            threshold: 1.5,
+            message: "close 97.10 is 7.1 σ / 2.80 % below its 1m high 99.90 (rule: ≥ 6 σ and ≥ 1.5 %)".into(),
+        };
+        assert_eq!(
+            alert_summary("AAPL", &alert),
+            "AAPL price drop: close 97.10 is 7.1 sigma / 2.80 % below its 1m high 99.90"
+        );
+        let long = Alert { message: "x".repeat(300), ..alert };
+        assert_eq!(alert_summary("AAPL", &long).len(), 100);
+    }
+
+    #[test]
     fn the_absolute_level_is_an_option_off_by_default() {
         let mut ticks = ordinary(400, 2);
         ticks[399].volume = tickloop_core::Volume(2_000_000.0);
@@ -557,19 +590,9 @@ mod tests {
         let open_bin = (ticks[600].ts_event.second_of_day() / 60) as u32;
         let first_bin = open_bin - 10;
         let profile = Profile {
-            symbol: "AAA".into(),
-            bin_secs: 60,
             first_bin,
             log_volume: (first_bin..open_bin + 10).map(|b| if b < open_bin { 0.0 } else { 6f32.ln() }).collect(),
-            log_variance: Vec::new(),
-            weekday: [0.0; 7],
-            level: 7.0,
-            trend_per_day: 0.0,
-            ref_day: 0,
-            spread: 0.5,
-            spread_by_bin: Vec::new(),
-            days: 20,
-            ticks: 0,
+            ..Profile::flat("AAA", 60, 0.5)
         };
         let season = Season { baseline: "seasonal/v1", profile: &profile };
         let mut state = SymbolAlerts::new(&only_volume());

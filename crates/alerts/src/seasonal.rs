@@ -84,6 +84,26 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// A season with no shape: every time of day expects the same volume (level 0) with
+    /// `spread`, and the volatility is unknown. A starting point for hand-made profiles.
+    pub fn flat(symbol: &str, bin_secs: u32, spread: f32) -> Profile {
+        Profile {
+            symbol: symbol.to_owned(),
+            bin_secs,
+            first_bin: 0,
+            log_volume: vec![0.0; (86_400 / bin_secs.max(1)) as usize],
+            log_variance: Vec::new(),
+            weekday: [0.0; 7],
+            level: 0.0,
+            trend_per_day: 0.0,
+            ref_day: 0,
+            spread,
+            spread_by_bin: Vec::new(),
+            days: 0,
+            ticks: 0,
+        }
+    }
+
     fn bin_of(&self, ts: Timestamp, len: usize) -> usize {
         let bin = ts.second_of_day() / i64::from(self.bin_secs) - i64::from(self.first_bin);
         bin.clamp(0, len as i64 - 1) as usize
@@ -134,6 +154,22 @@ pub struct SeasonalCard {
 }
 
 impl SeasonalCard {
+    /// The card of version `version` of `name`, fitted on `data` with `params`; the fit
+    /// summary is filled in by [`SeasonalFitter::finish`], the commit by the caller.
+    pub fn new(name: &str, version: u32, data: tickloop_models::DataRange, params: SeasonalParams) -> Self {
+        SeasonalCard {
+            format: BASELINE_FORMAT,
+            kind: SEASONAL_KIND.into(),
+            name: name.to_owned(),
+            version,
+            weights: PROFILES_FILE.into(),
+            data,
+            params,
+            fit: FitSummary::default(),
+            git_commit: None,
+        }
+    }
+
     /// `name/vN`.
     pub fn id(&self) -> String {
         format!("{}/v{}", self.name, self.version)
@@ -595,23 +631,14 @@ mod tests {
     use tickloop_core::{NANOS_PER_SECOND, Rng, SymbolId};
 
     fn card() -> SeasonalCard {
-        SeasonalCard {
-            format: BASELINE_FORMAT,
-            kind: SEASONAL_KIND.into(),
-            name: "seasonal".into(),
-            version: 1,
-            weights: PROFILES_FILE.into(),
-            data: tickloop_models::DataRange {
-                source: "test".into(),
-                from: "2024-01-01".into(),
-                to: "2024-01-31".into(),
-                rows: 0,
-                symbols: 0,
-            },
-            params: SeasonalParams::default(),
-            fit: FitSummary::default(),
-            git_commit: None,
-        }
+        let data = tickloop_models::DataRange {
+            source: "test".into(),
+            from: "2024-01-01".into(),
+            to: "2024-01-31".into(),
+            rows: 0,
+            symbols: 0,
+        };
+        SeasonalCard::new("seasonal", 1, data, SeasonalParams::default())
     }
 
     /// Minute bars over 20 weekdays with a known season: the open's step, a quiet midday,

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use tickloop_alerts::{
-    AlertConfig, AlertQuality, LabelledEvent, PriceDropRule, Season, SeasonalBaseline, SeasonalFitter, SeasonalParams,
-    SymbolAlerts, VolumeSpikeRule,
+    AlertConfig, AlertQuality, LabelledEvent, PriceDropRule, Season, SeasonalBaseline, SeasonalCard, SeasonalFitter,
+    SeasonalParams, SymbolAlerts, VolumeSpikeRule,
 };
 use tickloop_core::{Alert, AlertKind, NANOS_PER_SECOND, Price, Rng, Span, SymbolId, Tick, Timestamp, Volume};
 
@@ -69,12 +69,14 @@ fn fit(ticks: &[Tick]) -> SeasonalBaseline {
     for t in ticks {
         fitter.push(t);
     }
-    let card = serde_json::from_value(serde_json::json!({
-        "format": 1, "kind": "seasonal", "name": "seasonal", "version": 1, "weights": "profiles.json",
-        "data": {"source": "spy", "from": "2011-01-03", "to": "2011-01-19", "rows": ticks.len(), "symbols": 1},
-        "params": {}, "fit": {}, "git_commit": null
-    }))
-    .unwrap();
+    let data = tickloop_models::DataRange {
+        source: "spy".into(),
+        from: "2011-01-03".into(),
+        to: "2011-01-19".into(),
+        rows: ticks.len(),
+        symbols: 1,
+    };
+    let card = SeasonalCard::new("seasonal", 1, data, SeasonalParams::default());
     fitter.finish(|_| "SPY".to_owned(), card).unwrap()
 }
 

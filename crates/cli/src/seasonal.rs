@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use tickloop_alerts::{BASELINE_FORMAT, PROFILES_FILE, SEASONAL_KIND, SeasonalBaseline, SeasonalCard, SeasonalParams};
+use tickloop_alerts::{SeasonalBaseline, SeasonalCard, SeasonalParams};
 use tickloop_core::{Source, Timestamp};
 use tickloop_lake::LakeSource;
 use tickloop_models::DataRange;
@@ -34,22 +34,16 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let model_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("models/seasonal"));
     let name = model_dir.file_name().and_then(|n| n.to_str()).unwrap_or("seasonal").to_owned();
     let (version, dir) = tickloop_models::next_version(&model_dir);
+    let data_range = DataRange {
+        source: lake.description().to_owned(),
+        from: data.from.clone(),
+        to: data.to.clone(),
+        rows: total as usize,
+        symbols: source.symbols().len(),
+    };
     let card = SeasonalCard {
-        format: BASELINE_FORMAT,
-        kind: SEASONAL_KIND.into(),
-        name,
-        version,
-        weights: PROFILES_FILE.into(),
-        data: DataRange {
-            source: lake.description().to_owned(),
-            from: data.from.clone(),
-            to: data.to.clone(),
-            rows: total as usize,
-            symbols: source.symbols().len(),
-        },
-        params: params.clone(),
-        fit: Default::default(),
         git_commit: crate::backtest::git_commit(),
+        ..SeasonalCard::new(&name, version, data_range, params.clone())
     };
     let bar = tick_bar(total, "seasonal");
     let started = std::time::Instant::now();

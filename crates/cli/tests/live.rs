@@ -68,6 +68,7 @@ fn live_publishes_features_alerts_and_dead_letters_read_back_by_an_outside_clien
     assert_eq!(posted[0].0, spike, "the alert id travels in X-Tickloop-Alert-Id");
     let body: Value = serde_json::from_str(&posted[0].1).unwrap();
     assert_eq!((body["id"].as_str(), body["symbol"].as_str()), (Some(spike), Some("BBB")));
+    assert!(body["message"].as_str().unwrap().contains("at or above 1,000,000 shares"), "{body}");
     if let Some((endpoint, _, queue)) = &sns {
         let received = python(&py, SQS_READ, &[endpoint, queue]);
         let messages: Vec<Value> = received.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -76,6 +77,12 @@ fn live_publishes_features_alerts_and_dead_letters_read_back_by_an_outside_clien
         assert_eq!(envelope["MessageAttributes"]["id"]["Value"], spike);
         let alert: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
         assert_eq!(alert["id"], spike);
+        let subject = envelope["Subject"].as_str().unwrap_or_default();
+        assert!(
+            subject.starts_with("BBB volume spike: volume 2,500,000"),
+            "the subject reads as a headline: {envelope}"
+        );
+        assert_eq!(subject, alert["summary"].as_str().unwrap());
     }
 
     // The lake, read by DuckDB: the clean ticks, and the alert in processed/alerts.

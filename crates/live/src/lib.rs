@@ -388,9 +388,15 @@ impl LiveRunner {
                     tracing::warn!(target: "tickloop::alerts", alert = %String::from_utf8_lossy(&out.value), "alert");
                     if let Some(notifier) = &self.notifier {
                         let id = out.headers.iter().find(|(k, _)| *k == "id").map(|(_, v)| v.as_slice());
+                        let symbol = String::from_utf8_lossy(&out.key).into_owned();
+                        let summary = serde_json::from_slice::<serde_json::Value>(&out.value)
+                            .ok()
+                            .and_then(|v| v["summary"].as_str().map(str::to_owned))
+                            .unwrap_or_else(|| format!("tickloop alert: {symbol}"));
                         notifier.notify(tickloop_notify::AlertMessage {
                             id: String::from_utf8_lossy(id.unwrap_or_default()).into_owned(),
-                            symbol: String::from_utf8_lossy(&out.key).into_owned(),
+                            symbol,
+                            summary,
                             json: String::from_utf8_lossy(&out.value).into_owned(),
                         });
                     }

@@ -18,6 +18,8 @@ use std::time::Duration;
 pub struct AlertMessage {
     pub id: String,
     pub symbol: String,
+    /// A one-line ASCII headline (`tickloop_alerts::alert_summary`): the SNS subject.
+    pub summary: String,
     /// The alert's JSON (the same value the topic gets).
     pub json: String,
 }
@@ -205,7 +207,12 @@ mod tests {
     }
 
     fn alert(i: u32) -> AlertMessage {
-        AlertMessage { id: format!("alerts/A/price_drop/{i}"), symbol: "A".into(), json: "{}".into() }
+        AlertMessage {
+            id: format!("alerts/A/price_drop/{i}"),
+            symbol: "A".into(),
+            summary: "A price drop".into(),
+            json: "{}".into(),
+        }
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl AlertSink for Sns {
             .client
             .publish()
             .topic_arn(&self.topic_arn)
-            .subject(format!("tickloop alert: {}", alert.symbol))
+            .subject(&alert.summary)
             .message(&alert.json)
             .message_attributes("id", attribute(&alert.id))
             .message_attributes("symbol", attribute(&alert.symbol));

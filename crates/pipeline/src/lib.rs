@@ -444,26 +444,18 @@ mod tests {
     /// in the second half of each minute, volatility 1e-4 per second.
     pub(crate) fn baseline(symbols: &[&str]) -> SeasonalBaseline {
         let profile = |symbol: &str| Profile {
-            symbol: symbol.into(),
-            bin_secs: 30,
-            first_bin: 0,
             log_volume: (0..2880).map(|b| if b % 2 == 0 { 0.0 } else { 3f32.ln() }).collect(),
             log_variance: vec![(1e-4f32).ln(); 2880],
-            weekday: [0.0; 7],
-            level: 2.0,
-            trend_per_day: 0.0,
-            ref_day: 0,
-            spread: 0.4,
-            spread_by_bin: Vec::new(),
-            days: 1,
-            ticks: 100,
+            ..Profile::flat(symbol, 30, 0.4)
         };
-        let card: tickloop_alerts::SeasonalCard = serde_json::from_value(serde_json::json!({
-            "format": 1, "kind": "seasonal", "name": "seasonal", "version": 1, "weights": "profiles.json",
-            "data": {"source": "test", "from": "1970-01-01", "to": "1970-01-01", "rows": 0, "symbols": 0},
-            "params": {}, "fit": {}, "git_commit": null
-        }))
-        .unwrap();
+        let data = tickloop_models::DataRange {
+            source: "test".into(),
+            from: "1970-01-01".into(),
+            to: "1970-01-01".into(),
+            rows: 0,
+            symbols: 0,
+        };
+        let card = tickloop_alerts::SeasonalCard::new("seasonal", 1, data, Default::default());
         SeasonalBaseline { card, profiles: symbols.iter().map(|s| profile(s)).collect(), pooled: profile("") }
     }
 
