@@ -105,6 +105,53 @@ fn same_experiment_twice_gives_byte_identical_reports() {
     assert!(config.contains("sma_120"), "resolved config lists the features the strategy needed:\n{config}");
 }
 
+/// `tickloop train --model seasonal` fits the alert rules' baseline from the lake and shows
+/// the fit; a backtest that names it in `[pipeline.alerts]` judges volume by its season, and
+/// one that names a missing baseline says which.
+#[test]
+fn a_seasonal_baseline_trains_from_the_lake_and_shapes_the_backtests_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, runs) = (dir.path().join("lake"), dir.path().join("runs"));
+    let exp = experiment(dir.path(), &lake);
+    ok(&mut backtest(&exp, &runs)); // simulates the lake
+    let models = dir.path().join("models/seasonal");
+    let fit = ok(tickloop().args(["train", "--model", "seasonal", "--lake"]).arg(&lake).arg("--out").arg(&models));
+    assert!(fit.contains("seasonal baseline: 12 symbols over 1 days"), "{fit}");
+    assert!(fit.contains("saved seasonal/v1") && fit.contains("14:30"), "the fit by time of day: {fit}");
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(models.join("v1/config.json")).unwrap()).unwrap();
+    assert_eq!((card["kind"].as_str(), card["fit"]["symbols"].as_u64()), (Some("seasonal"), Some(12)));
+    assert!(models.join("v1/profiles.json").is_file());
+
+    let with_baseline = |baseline: &Path| {
+        let path = dir.path().join("seasonal.toml");
+        let text = std::fs::read_to_string(&exp).unwrap();
+        let alerts = format!(
+            "\n[pipeline.alerts]\nbaseline = \"{}\"\ncooldown_secs = 60\nvolume_spike = {{ min_ratio = 2.0, min_sigmas = 1.0, window = \"60s\", persist = 1, of = 1 }}\n",
+            baseline.display()
+        );
+        std::fs::write(&path, text + &alerts).unwrap();
+        path
+    };
+    let runs2 = dir.path().join("runs2");
+    ok(&mut backtest(&with_baseline(&models), &runs2));
+    let run = &run_dirs(&runs2)[0];
+    let alerts = std::fs::read_to_string(run.join("alerts.jsonl")).unwrap();
+    assert!(alerts.contains("seasonally adjusted by seasonal/v1"), "{alerts}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["alert_rates"]["symbol_days"], 12);
+    let spikes = &report["alert_quality"]["volume_spike"];
+    assert!(spikes["f1"].as_f64().is_some() && spikes.get("delay_p50_secs").is_some(), "{spikes}");
+
+    let missing = dir.path().join("models/nothing");
+    let out = backtest(&with_baseline(&missing), &dir.path().join("runs3")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("alert baseline") && stderr.contains("models/nothing"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_run_reproduces_from_its_manifest_and_a_changed_input_is_named() {
     let dir = tempfile::tempdir().unwrap();
