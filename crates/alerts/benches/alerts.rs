@@ -28,10 +28,18 @@ fn alert_stage(c: &mut Criterion) {
     let seasonal = Season { baseline: "seasonal/v1", profile: &profile };
     let mut group = c.benchmark_group("alerts");
     group.throughput(Throughput::Elements(ticks.len() as u64));
-    for (name, season) in [("default_rules", None), ("default_rules_seasonal", Some(seasonal))] {
+    let volume_only = AlertConfig { price_drop: None, ..config.clone() };
+    let drop_only = AlertConfig { volume_spike: None, ..config.clone() };
+    let cases = [
+        ("default_rules", &config, None),
+        ("default_rules_seasonal", &config, Some(seasonal)),
+        ("volume_spike_only", &volume_only, None),
+        ("price_drop_only", &drop_only, None),
+    ];
+    for (name, config, season) in cases {
         group.bench_function(name, |b| {
             b.iter(|| {
-                let mut state = SymbolAlerts::new(&config);
+                let mut state = SymbolAlerts::new(config);
                 let mut out = Vec::new();
                 for t in &ticks {
                     state.on_tick(black_box(t), season, &mut out);

@@ -178,6 +178,8 @@ struct VolumeState {
     usual: TrailingQuantiles,
     /// Bit i: whether the tick i ticks ago counted.
     recent: u64,
+    /// ln(min_ratio), once.
+    log_ratio: f64,
 }
 
 /// A symbol's price-drop state.
@@ -320,6 +322,7 @@ impl SymbolAlerts {
         SymbolAlerts {
             volume: config.volume_spike.clone().map(|rule| VolumeState {
                 usual: TrailingQuantiles::new(rule.window.as_nanos()),
+                log_ratio: rule.min_ratio.ln(),
                 rule,
                 recent: 0,
             }),
@@ -369,9 +372,16 @@ impl SymbolAlerts {
             let mut judged = None;
             if v.usual.is_warm(ts) {
                 let usual = v.usual.median();
-                let spread = season.map_or_else(|| v.usual.spread(), |s| s.profile.log_volume_spread(tick.ts_event));
-                let need = rule.min_ratio.ln().max(rule.min_sigmas.map_or(0.0, |z| z * spread));
-                judged = Some((level - usual, need, usual + shape));
+                let excess = level - usual;
+                // The spread matters only for a tick already past the ratio (almost none).
+                let need = if excess < v.log_ratio {
+                    v.log_ratio
+                } else {
+                    let spread =
+                        season.map_or_else(|| v.usual.spread(), |s| s.profile.log_volume_spread(tick.ts_event));
+                    v.log_ratio.max(rule.min_sigmas.map_or(0.0, |z| z * spread))
+                };
+                judged = Some((excess, need, usual + shape));
             }
             let counted = judged.is_some_and(|(excess, need, _)| excess >= need);
             v.recent = (v.recent << 1) | u64::from(counted);
@@ -424,7 +434,12 @@ impl SymbolAlerts {
                 let rate = usual.map_or(trailing, |u| u.max(trailing));
                 let sigma = (rate * f64::from(rule.window.as_secs())).sqrt();
                 let drop_pct = (high - close) / high * 100.0;
-                let need_pct = rule.min_pct.max(100.0 * (1.0 - (-rule.sigmas * sigma).exp()));
+                // The floor first: it rules out almost every tick without an `exp`.
+                let need_pct = if drop_pct < rule.min_pct {
+                    rule.min_pct
+                } else {
+                    rule.min_pct.max(100.0 * (1.0 - (-rule.sigmas * sigma).exp()))
+                };
                 if drop_pct >= need_pct {
                     let sigmas = (high / close).ln() / sigma;
                     let seasonal = if usual.is_some_and(|u| u > trailing) { ", the season's usual" } else { "" };
