@@ -19,8 +19,8 @@
 //! (Gibbs), while bins shrunk toward the symbol's level by the ridge take it as it is. Each
 //! cell (symbol, day, bin) enters as its median log volume and trimmed variance, so the
 //! spikes and crashes in the history barely move the fit. Weekday effects are fitted once
-//! there are two weeks of history. Intervals come from the robust spread of one tick's log
-//! volume around the fit.
+//! there are two weeks of history. Intervals come from each bin's spread of one tick's log
+//! volume around the fit and its day's own level (the rules follow the level themselves).
 
 use std::path::{Path, PathBuf};
 
