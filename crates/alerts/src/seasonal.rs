@@ -445,12 +445,29 @@ pub fn fit_source(
 /// weights `w`, ridge on the season and weekday effects, by backfitting. Returns the terms
 /// and the weighted residual sum of squares.
 struct Additive {
+    first_bin: u32,
+    ref_day: i64,
     level: f64,
     trend: f64,
     season: Vec<f64>,
     weekday: [f64; 7],
     rss: f64,
     tss: f64,
+}
+
+/// The UTC weekday (Monday = 0) of a day number.
+fn weekday_of(day: i64) -> usize {
+    Timestamp::from_secs(day * 86_400).weekday() as usize
+}
+
+impl Additive {
+    /// The fitted value of a (day, bin) cell.
+    fn at(&self, day: i64, bin: u32) -> f64 {
+        self.level
+            + self.trend * (day - self.ref_day) as f64
+            + self.season[(bin - self.first_bin) as usize]
+            + self.weekday[weekday_of(day)]
+    }
 }
 
 fn fit_additive(
@@ -464,8 +481,17 @@ fn fit_additive(
     let (first_bin, n_bins) = bins;
     let mean_w = rows.iter().map(|r| r.3).sum::<f64>() / rows.len() as f64;
     let ridge = params.ridge_cells * mean_w;
-    let mut a = Additive { level: 0.0, trend: 0.0, season: vec![0.0; n_bins], weekday: [0.0; 7], rss: 0.0, tss: 0.0 };
-    let dow = |day: i64| Timestamp::from_secs(day * 86_400).weekday() as usize;
+    let mut a = Additive {
+        first_bin,
+        ref_day,
+        level: 0.0,
+        trend: 0.0,
+        season: vec![0.0; n_bins],
+        weekday: [0.0; 7],
+        rss: 0.0,
+        tss: 0.0,
+    };
+    let dow = weekday_of;
     let x = |day: i64| (day - ref_day) as f64;
     for _ in 0..params.passes.max(1) {
         // Level and trend by weighted least squares on what the effects leave.
@@ -506,11 +532,12 @@ fn fit_additive(
         }
     }
     let mean = rows.iter().map(|r| r.3 * r.2).sum::<f64>() / rows.iter().map(|r| r.3).sum::<f64>();
+    let (mut rss, mut tss) = (0.0, 0.0);
     for &(day, bin, y, w) in rows {
-        let fit = a.level + a.trend * x(day) + a.season[(bin - first_bin) as usize] + a.weekday[dow(day)];
-        a.rss += w * (y - fit).powi(2);
-        a.tss += w * (y - mean).powi(2);
+        rss += w * (y - a.at(day, bin)).powi(2);
+        tss += w * (y - mean).powi(2);
     }
+    (a.rss, a.tss) = (rss, tss);
     a
 }
 
@@ -538,16 +565,11 @@ fn fit_symbol(
         let v = fit_additive(&variance_rows, ref_day, (first_bin, n_bins), params, false, false);
         v.season.iter().map(|s| (v.level + s) as f32).collect()
     };
-    // One tick's spread: within its cell, and of the cell's median around the fit; per bin,
-    // shrunk toward the whole day's like the season itself.
-    // The rules follow the level as it moves (a trailing median), so the spread that
-    // matters is around each day's own level: a busy day is not a day of spikes.
-    let fit = |c: &Cell| {
-        volume.level
-            + volume.trend * (c.day - ref_day) as f64
-            + volume.season[(c.bin - first_bin) as usize]
-            + volume.weekday[Timestamp::from_secs(c.day * 86_400).weekday() as usize]
-    };
+    // One tick's spread: within its cell, and of the cell's median around the fit, per bin
+    // and shrunk toward the whole day's like the season itself. The rules follow the level
+    // as it moves (a trailing median), so the spread that matters is around each day's own
+    // level: a busy day is not a day of spikes.
+    let fit = |c: &Cell| volume.at(c.day, c.bin);
     let mut day_level: std::collections::BTreeMap<i64, (f64, f64)> = std::collections::BTreeMap::new();
     for c in cells {
         let e = day_level.entry(c.day).or_default();
