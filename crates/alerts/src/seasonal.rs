@@ -218,7 +218,12 @@ fn artifact(path: &Path, reason: impl std::fmt::Display) -> BaselineError {
 impl SeasonalBaseline {
     /// The symbol's own profile, or `None` when the fit never saw it.
     pub fn profile(&self, symbol: &str) -> Option<&Profile> {
-        self.profiles.binary_search_by(|p| p.symbol.as_str().cmp(symbol)).ok().map(|i| &self.profiles[i])
+        self.profile_index(symbol).map(|i| &self.profiles[i])
+    }
+
+    /// Where the symbol's own profile sits in `profiles`.
+    pub fn profile_index(&self, symbol: &str) -> Option<usize> {
+        self.profiles.binary_search_by(|p| p.symbol.as_str().cmp(symbol)).ok()
     }
 
     /// The symbol's profile, or the pooled one.

@@ -579,14 +579,18 @@ fn dashboard_shows_prices_and_alerts_that_update_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     ok(tickloop().args(["sim", "--symbols", "1000", "--duration", "4m", "--lake", lake.to_str().unwrap()]));
+    // The dashboard's pipeline loads the alert rules' seasonal baseline like every other mode.
+    let seasonal = dir.path().join("models/seasonal");
+    ok(tickloop().args(["train", "--model", "seasonal", "--lake"]).arg(&lake).arg("--out").arg(&seasonal));
     let exp = dir.path().join("dash.toml");
     std::fs::write(
         &exp,
         format!(
             "name = \"dash\"\n[data]\nlake = \"{}\"\nstart = \"2024-01-02T14:30:00Z\"\nend = \"2024-01-02T14:34:00Z\"\n\
-             [pipeline.alerts]\nvolume_spike = {{ min_ratio = 2.0, min_sigmas = 1.5, window = \"30s\", persist = 1, of = 1 }}\nprice_drop = {{ window = \"30s\", sigmas = 1.0, min_pct = 0.2 }}\n\
+             [pipeline.alerts]\nbaseline = \"{}\"\nvolume_spike = {{ min_ratio = 2.0, min_sigmas = 1.5, window = \"30s\", persist = 1, of = 1 }}\nprice_drop = {{ window = \"30s\", sigmas = 1.0, min_pct = 0.2 }}\n\
              [strategy]\nkind = \"ma_crossover\"\nfast = 10\nslow = 30\n",
-            lake.display()
+            lake.display(),
+            seasonal.display()
         ),
     )
     .unwrap();
@@ -630,6 +634,7 @@ fn dashboard_shows_prices_and_alerts_that_update_in_a_browser() {
     assert_ne!(prices(&first), prices(&second), "prices moved");
     assert!(second.contains("class=\"badge\""), "alert badges appear");
     assert!(second.split("<ul id=\"feed\">").nth(1).is_some_and(|f| f.starts_with("<li>")), "the alert feed has items");
+    assert!(second.contains("seasonally adjusted by seasonal/v1"), "the feed's volume alerts read the baseline");
     let rendered_ms: u64 = second
         .split("data-first-render-ms=\"")
         .nth(1)

@@ -261,8 +261,7 @@ impl Pipeline {
         let Some(seasons) = &mut self.seasons else { return };
         for i in seasons.by_symbol.len()..symbols.len() {
             let name = symbols.name(tickloop_core::SymbolId::new(i as u32));
-            let own = seasons.baseline.profiles.binary_search_by(|p| p.symbol.as_str().cmp(name)).ok();
-            seasons.by_symbol.push(own.map(|k| k as u32));
+            seasons.by_symbol.push(seasons.baseline.profile_index(name).map(|k| k as u32));
         }
     }
 
