@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tickloop_core::{Engine, Outputs, Sink, SinkError, Source, Strategy, Tick, Timestamp};
-use tickloop_pipeline::{AccuracySums, ModelAccuracy, Pipeline, PipelineStats};
+use tickloop_core::{Engine, Outputs, Sink, SinkError, Source, Strategy, Tick, Timestamp, hex};
+use tickloop_pipeline::{AccuracySums, ModelAccuracy, ModelStage, Pipeline, PipelineStats};
 
 pub use alert_quality::{AlertQuality, AlertRates, RuleQuality, score_alerts};
 pub use broker::{Broker, Fill, SymbolTrading};
@@ -29,7 +29,7 @@ pub use html::{AlertMark, Chart, render_report_html, report_charts};
 pub use metrics::{EquityPoint, Metrics};
 pub use png::render_png;
 pub use sample::{SampleSummary, generate_sample};
-pub use walk_forward::{FoldResult, FoldWindow, TrainConfig, WalkForwardConfig, stitch};
+pub use walk_forward::{FoldResult, FoldWindow, WalkForwardConfig, stitch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BacktestError {
@@ -53,6 +53,8 @@ pub enum BacktestError {
     Model(#[from] tickloop_models::ModelError),
     #[error("alert baseline: {0}")]
     Baseline(#[from] tickloop_alerts::BaselineError),
+    #[error(transparent)]
+    Pipeline(#[from] tickloop_pipeline::AssembleError),
 }
 
 /// What the data looked like, so a report says what it was computed on.
@@ -208,6 +210,12 @@ impl BacktestSink {
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
+/// One word into a data fingerprint (FNV-style, a word at a time; the rotation spreads the
+/// high bits of float fields). Every fingerprint in a report mixes this way.
+pub(crate) fn mix(fingerprint: u64, word: u64) -> u64 {
+    (fingerprint ^ word).wrapping_mul(FNV_PRIME).rotate_left(29)
+}
+
 impl BacktestSink {
     fn record_fingerprint(&mut self, tick: &Tick) {
         let fields = [
@@ -220,7 +228,7 @@ impl BacktestSink {
             tick.volume.0.to_bits(),
         ];
         for field in fields {
-            self.fingerprint = (self.fingerprint ^ field).wrapping_mul(FNV_PRIME).rotate_left(29);
+            self.fingerprint = mix(self.fingerprint, field);
         }
     }
 }
@@ -347,17 +355,10 @@ fn run(
     observers: &mut [&mut dyn Sink],
 ) -> Result<Report, BacktestError> {
     let Backtest { config, model, strategy, trade_from } = backtest;
-    let mut pipeline_config = config.resolved_pipeline();
     let model_id = model.as_ref().map(|m| m.card().id());
-    if let Some(m) = &model {
-        pipeline_config.require_model(m.card())?;
-    }
-    let mut pipeline = Pipeline::open(&pipeline_config)?;
-    pipeline.name_symbols(source.symbols());
-    if let Some(m) = model {
-        let every = config.predict_every_secs();
-        pipeline = pipeline.with_model(m, every)?;
-    } else if config.strategy.needs_model() && strategy.is_none() {
+    let stage = model.map(|model| ModelStage { model, every_secs: config.predict_every_secs() });
+    let pipeline = Pipeline::assemble(&config.resolved_pipeline(), source.symbols(), stage.as_ref())?;
+    if stage.is_none() && config.strategy.needs_model() && strategy.is_none() {
         return Err(BacktestError::Config {
             path: std::path::PathBuf::new(),
             reason: "the strategy needs the experiment's model, and none was loaded".into(),
@@ -448,10 +449,6 @@ fn run(
         walk_forward: None,
         trading,
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes `report.json`, `report.html`, a PNG per chart and the resolved `config.toml` into

@@ -3,13 +3,12 @@
 //! strategy trades the window with that model. Only the test windows count: their equity
 //! curves are chained into one out-of-sample curve and every metric is computed on it.
 //!
-//! Training itself happens in the caller (the CLI owns the model crates); this module owns
+//! Training itself happens in the caller (`tickloop-registry` fits the models); this module owns
 //! the calendar — which data each fold may learn from and trade on — and the stitching.
 
 use serde::{Deserialize, Serialize};
 use tickloop_core::{NANOS_PER_SECOND, Timestamp};
-use tickloop_features::FeatureSpec;
-use tickloop_models::ModelKind;
+use tickloop_models::TrainConfig;
 use tickloop_pipeline::ModelAccuracy;
 
 use crate::metrics::{EquityPoint, Metrics, Trading};
@@ -40,34 +39,6 @@ pub struct WalkForwardConfig {
     pub train: TrainConfig,
 }
 
-/// `[walk_forward.train]`: the model each fold fits, as `tickloop train` would.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainConfig {
-    pub model: ModelKind,
-    /// Input features [default: the model kind's default inputs].
-    #[serde(default)]
-    pub features: Vec<FeatureSpec>,
-    /// Label: the log return over the next this many seconds.
-    #[serde(default = "default_horizon")]
-    pub horizon_secs: u32,
-    /// Every Nth row of each symbol [default: lstm 30, gbm 10].
-    #[serde(default)]
-    pub stride: Option<usize>,
-    /// LSTM window (rows per sequence).
-    #[serde(default = "default_window")]
-    pub window: usize,
-    /// Train on at most this many rows or windows (0 = all).
-    #[serde(default)]
-    pub max_samples: usize,
-    #[serde(default = "default_seed")]
-    pub seed: u64,
-    /// Hyperparameters, as in `tickloop train --params` (`iterations`, `max_depth`,
-    /// `hidden`, `epochs`…).
-    #[serde(default)]
-    pub params: toml::Table,
-}
-
 fn default_folds() -> usize {
     4
 }
@@ -79,15 +50,6 @@ fn default_warmup() -> u64 {
 }
 fn default_predict_every() -> u32 {
     60
-}
-fn default_horizon() -> u32 {
-    60
-}
-fn default_window() -> usize {
-    60
-}
-fn default_seed() -> u64 {
-    42
 }
 
 /// One fold's calendar. All ranges are half-open `[from, to)`.
@@ -205,7 +167,7 @@ pub fn stitch(
             accuracy.get_or_insert_with(AccuracyPool::default).add(a);
         }
         for word in u64::from_str_radix(&fold.data.fingerprint, 16).into_iter().chain([fold.data.ticks]) {
-            fingerprint = (fingerprint ^ word).wrapping_mul(crate::FNV_PRIME).rotate_left(29);
+            fingerprint = crate::mix(fingerprint, word);
         }
         pairs.extend_from_slice(&fold.prediction_pairs);
         alert_marks.extend_from_slice(&fold.alert_marks);

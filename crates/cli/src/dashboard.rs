@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use tickloop_backtest::ExperimentConfig;
-use tickloop_core::{Component, NANOS_PER_SECOND, Outputs, Source, Tick, Timestamp};
+use tickloop_core::{Engine, Outputs, Paced, Sink, SinkError, Source, SymbolTable, Tick};
 use tickloop_lake::LakeSource;
 use tickloop_live::{LatencySummary, LiveObserver, LiveSummary};
-use tickloop_pipeline::Pipeline;
+use tickloop_pipeline::{ModelStage, Pipeline};
 use tickloop_serve::{Dashboard, DashboardState, Health};
 
 use crate::lake_args::S3Args;
@@ -18,7 +18,7 @@ use crate::lake_args::S3Args;
 pub struct DashboardAddr {
     /// Token required when binding a non-loopback address (`?token=` or `Authorization:
     /// Bearer`).
-    #[arg(long, env = "TICKLOOP_DASHBOARD_TOKEN")]
+    #[arg(long, env = "TICKLOOP_DASHBOARD_TOKEN", hide_env_values = true)]
     pub dashboard_token: Option<String>,
 }
 
@@ -80,56 +80,69 @@ pub struct DashboardArgs {
 }
 
 pub fn run(args: DashboardArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.speed > 0.0, "--speed must be positive");
+    anyhow::ensure!(args.speed > 0.0 && args.speed.is_finite(), "--speed must be a positive number");
     let experiment = ExperimentConfig::load(&args.experiment)?;
     let lake = args.s3.open(&args.replay)?;
     let (start, end) = (experiment.data.start, experiment.data.end);
-    let mut source = LakeSource::open(&lake, start, end).with_context(|| format!("opening {}", args.replay))?;
+    let source = LakeSource::open(&lake, start, end).with_context(|| format!("opening {}", args.replay))?;
     anyhow::ensure!(!source.symbols().is_empty(), "{} has no ticks in {start} .. {end}", args.replay);
     let symbols = source.symbols().clone();
     let dashboard = serve(&args.addr, args.token.dashboard_token)?;
-    let state = dashboard.state().clone();
-    let mut config = experiment.resolved_pipeline();
-    let model = args.model.as_deref().map(crate::train::load_model).transpose()?;
-    if let Some(m) = &model {
-        config.require_model(m.card())?;
-    }
-    let mut pipeline = Pipeline::open(&config)?;
-    pipeline.name_symbols(&symbols);
-    if let Some(m) = model {
-        pipeline = pipeline.with_model(std::sync::Arc::from(m), args.predict_every)?;
-    }
-    let mut out = Outputs::default();
-    let wall_start = Instant::now();
-    let (mut window_start, mut window_ticks) = (Instant::now(), 0u64);
-    let mut second: Option<Timestamp> = None;
-    while let Some(tick) = source.next_tick()? {
-        if second != Some(tick.ts_event) {
-            second = Some(tick.ts_event);
-            let market = (tick.ts_event.as_nanos() - start.as_nanos()) as f64 / NANOS_PER_SECOND as f64;
-            if let Some(wait) = Duration::from_secs_f64(market / args.speed).checked_sub(wall_start.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
-        out.clear();
-        pipeline.on_tick(&tick, &mut out);
-        let mut state = state.lock().expect("not poisoned");
-        if let Some(clean) = out.tick {
-            state.on_tick(symbols.name(clean.symbol), &clean, &out.alerts);
-            window_ticks += 1;
-        }
-        for p in &out.predictions {
-            state.on_prediction(symbols.name(p.symbol), p.value);
-        }
-        if window_start.elapsed() >= Duration::from_secs(1) {
-            let dead_letters = pipeline.stats().cleaning.total_rejected();
-            let rate = window_ticks as f64 / window_start.elapsed().as_secs_f64();
-            state.set_health(Health { ticks_per_sec: rate, dead_letters, ..Health::default() });
-            (window_start, window_ticks) = (Instant::now(), 0);
-        }
-    }
+    let model = args.model.as_deref().map(tickloop_registry::load).transpose()?;
+    let stage = model.map(|m| ModelStage { model: Arc::from(m), every_secs: args.predict_every });
+    let pipeline = Pipeline::assemble(&experiment.resolved_pipeline(), &symbols, stage.as_ref())?;
+    // The backtest's engine and block path, paced to --speed and feeding the page.
+    let mut sink = DashboardSink::new(dashboard.state().clone(), symbols);
+    Engine::new(pipeline).run(&mut Paced::new(source, args.speed), &mut [&mut sink])?;
     eprintln!("replay finished; the dashboard stays up until Ctrl-C");
     loop {
         std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Feeds the dashboard from a replay: each clean tick with its alerts and predictions, and
+/// once a wall second the throughput and dead letters.
+struct DashboardSink {
+    state: Arc<Mutex<DashboardState>>,
+    symbols: SymbolTable,
+    window_start: Instant,
+    window_ticks: u64,
+    dead_letters: u64,
+}
+
+impl DashboardSink {
+    fn new(state: Arc<Mutex<DashboardState>>, symbols: SymbolTable) -> Self {
+        DashboardSink { state, symbols, window_start: Instant::now(), window_ticks: 0, dead_letters: 0 }
+    }
+
+    fn predictions(&self, state: &mut DashboardState, out: &Outputs) {
+        for p in &out.predictions {
+            state.on_prediction(self.symbols.name(p.symbol), p.value);
+        }
+    }
+}
+
+impl Sink for DashboardSink {
+    fn on_outputs(&mut self, _input: &Tick, out: &Outputs) -> Result<(), SinkError> {
+        let mut state = self.state.lock().expect("not poisoned");
+        self.dead_letters += out.rejects.len() as u64;
+        if let Some(clean) = out.tick {
+            state.on_tick(self.symbols.name(clean.symbol), &clean, &out.alerts);
+            self.window_ticks += 1;
+        }
+        self.predictions(&mut state, out);
+        let elapsed = self.window_start.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            let rate = self.window_ticks as f64 / elapsed.as_secs_f64();
+            state.set_health(Health { ticks_per_sec: rate, dead_letters: self.dead_letters, ..Health::default() });
+            (self.window_start, self.window_ticks) = (Instant::now(), 0);
+        }
+        Ok(())
+    }
+
+    fn on_flush(&mut self, out: &Outputs) -> Result<(), SinkError> {
+        let mut state = self.state.lock().expect("not poisoned");
+        self.predictions(&mut state, out);
+        Ok(())
     }
 }

@@ -130,20 +130,24 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
                 let card = tickloop_models::load_card(&tickloop_models::resolve(path)?)?;
                 Box::new(tickloop_serve::RemoteModel::new(card, url, args.model_token.clone())?)
             }
-            None => crate::train::load_model(path)?,
+            None => tickloop_registry::load(path)?,
         };
-        config.pipeline.require_model(model.card())?;
         eprintln!("predicting with {} every {predict_every} s", model.card().id());
-        config.model = Some(tickloop_live::LiveModel { model: Arc::from(model), every_secs: predict_every });
+        config.model = Some(tickloop_pipeline::ModelStage { model: Arc::from(model), every_secs: predict_every });
     }
     config.lake = args.lake.as_deref().map(|root| args.s3.open(root)).transpose()?;
     config.lake_flush_interval = args.lake_flush_interval;
     let state = args.s3.open(&args.state)?;
     let mut runner = LiveRunner::new(config, state).context("starting the live runner")?;
-    if let Some(addr) = &args.metrics {
-        let bound = tickloop_live::serve_metrics(addr, runner.metrics()).with_context(|| format!("binding {addr}"))?;
-        eprintln!("metrics on http://{bound}/metrics");
-    }
+    // Kept until the runner stops: dropping the server stops it.
+    let _metrics = match &args.metrics {
+        Some(addr) => {
+            let server = tickloop_live::serve_metrics(addr, runner.metrics())?;
+            eprintln!("metrics on http://{}/metrics", server.addr());
+            Some(server)
+        }
+        None => None,
+    };
     if let Some(addr) = &args.dashboard {
         let dashboard = crate::dashboard::serve(addr, args.dashboard_token.dashboard_token.clone())?;
         runner.observe(Box::new(crate::dashboard::DashboardObserver(dashboard.state().clone())));

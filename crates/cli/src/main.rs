@@ -13,15 +13,12 @@ mod kafka_args;
 mod lake_args;
 mod land;
 mod live;
-mod progress;
 mod sagemaker;
 mod seasonal;
 mod sim;
 #[cfg(feature = "sql")]
 mod sql;
-mod sweep;
 mod train;
-mod walk_forward;
 
 use clap::{Parser, Subcommand};
 

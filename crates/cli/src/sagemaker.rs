@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use tickloop_serve::{ModelServer, ModelServerConfig};
 
-use crate::train::load_model;
+use tickloop_registry::load as load_model;
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {

@@ -9,8 +9,8 @@ use tickloop_core::{Source, Timestamp};
 use tickloop_lake::LakeSource;
 use tickloop_models::DataRange;
 
-use crate::progress::tick_bar;
 use crate::train::TrainArgs;
+use tickloop_registry::tick_bar;
 
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let data = &args.data;
@@ -42,7 +42,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         symbols: source.symbols().len(),
     };
     let card = SeasonalCard {
-        git_commit: crate::backtest::git_commit(),
+        git_commit: tickloop_runs::git_commit(),
         ..SeasonalCard::new(&name, version, data_range, params.clone())
     };
     let bar = tick_bar(total, "seasonal");

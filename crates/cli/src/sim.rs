@@ -6,7 +6,7 @@ use tickloop_core::{NANOS_PER_SECOND, Timestamp};
 use tickloop_sim::MarketConfig;
 
 use crate::lake_args::LakeArgs;
-use crate::progress::tick_bar;
+use tickloop_registry::tick_bar;
 
 #[derive(Debug, Args)]
 pub struct SimArgs {

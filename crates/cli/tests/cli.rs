@@ -377,7 +377,7 @@ fn import_csv_converts_zones_refuses_bad_rows_and_is_idempotent() {
 fn feed_publishes_the_market_to_kafka_at_the_requested_rate() {
     let Ok(brokers) = std::env::var("KAFKA_BROKERS") else {
         assert!(std::env::var_os("CI").is_none(), "CI must provide KAFKA_BROKERS");
-        eprintln!("skipped: KAFKA_BROKERS not set (run through `cargo xtask test`)");
+        tickloop_testkit::skip("KAFKA_BROKERS not set (run through `cargo xtask test`)");
         return;
     };
     let topic = format!("feed-test-{}", std::process::id());
@@ -465,7 +465,7 @@ for row in con.execute(query).fetchall():
             assert!((x - y).abs() <= 1e-9 * y.abs(), "{}: ours {x} vs DuckDB {y}", a[0]);
         }
     } else {
-        eprintln!("DuckDB comparison skipped: no Python with duckdb (run through `cargo xtask test`)");
+        tickloop_testkit::skip("the DuckDB comparison: no Python with duckdb (run through `cargo xtask test`)");
     }
 
     // Clear errors: bad SQL, and a table that has no data yet.
@@ -536,7 +536,7 @@ fn headless(browser: &Path, profile: &Path) -> Command {
 #[test]
 fn report_html_renders_its_charts_in_a_browser() {
     let Some(browser) = chromium() else {
-        eprintln!("skipped: no chromium");
+        tickloop_testkit::skip("no chromium");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -561,7 +561,7 @@ fn report_html_renders_its_charts_in_a_browser() {
 fn http_get(addr: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
@@ -573,7 +573,7 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
 #[test]
 fn dashboard_shows_prices_and_alerts_that_update_in_a_browser() {
     let Some(browser) = chromium() else {
-        eprintln!("skipped: no chromium");
+        tickloop_testkit::skip("no chromium");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

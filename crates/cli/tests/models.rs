@@ -262,7 +262,7 @@ fn http(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();
@@ -282,7 +282,7 @@ fn wait_for_ping(addr: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(mut s) = TcpStream::connect(addr) {
-            s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            write!(s, "GET /ping HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
             let mut out = String::new();
             let _ = s.read_to_string(&mut out);
             assert!(out.starts_with("HTTP/1.1 200"), "{out}");

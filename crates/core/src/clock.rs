@@ -1,10 +1,26 @@
-//! Event-time clocks. The engine never reads the wall clock: "now" is the latest
-//! `ts_event` seen, which makes a replay and a live run see the same time.
+//! Clocks. The engine never reads the wall clock: its "now" is the latest `ts_event` seen
+//! ([`EventClock`]), which makes a replay and a live run see the same time. The wall clock
+//! ([`WallClock`]) belongs to the edges only: pacing a replay, stamping `ts_recv`/`ts_emit`
+//! for latency accounting, naming a run directory.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::Timestamp;
 
 pub trait Clock {
     fn now(&self) -> Timestamp;
+}
+
+/// The machine's clock (UTC nanoseconds). Never inside the pipeline: outputs must not
+/// depend on when they were computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WallClock;
+
+impl Clock for WallClock {
+    fn now(&self) -> Timestamp {
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Timestamp::from_nanos(i64::try_from(since_epoch.as_nanos()).unwrap_or(i64::MAX))
+    }
 }
 
 /// A clock that only moves when events arrive, and never backwards.

@@ -164,8 +164,18 @@ impl<P: Component> Engine<P> {
         self.stats
     }
 
+    /// What the last [`Engine::step`] (or [`Engine::flush`]) produced.
+    pub fn outputs(&self) -> &Outputs {
+        &self.outputs
+    }
+
     pub fn pipeline(&self) -> &P {
         &self.pipeline
+    }
+
+    /// The pipeline, to name symbols or restore a snapshot between steps.
+    pub fn pipeline_mut(&mut self) -> &mut P {
+        &mut self.pipeline
     }
 
     pub fn into_pipeline(self) -> P {
@@ -199,6 +209,19 @@ impl<P: Component> Engine<P> {
         failed.map_or(Ok(()), Err)
     }
 
+    /// Has the pipeline emit what it holds back ([`Component::flush`]: queued predictions)
+    /// and hands it to every sink's [`Sink::on_flush`]. [`Engine::run`] does this at the end
+    /// of its input; a live runner does it when the stream pauses.
+    pub fn flush(&mut self, sinks: &mut [&mut dyn Sink]) -> Result<&Outputs, EngineError> {
+        let ts = self.clock.now();
+        self.outputs.clear();
+        self.pipeline.flush(&mut self.outputs);
+        for (index, sink) in sinks.iter_mut().enumerate() {
+            sink.on_flush(&self.outputs).map_err(|source| EngineError::Sink { index, ts, source })?;
+        }
+        Ok(&self.outputs)
+    }
+
     /// Drains `source` through the pipeline into `sinks`, then finishes every sink.
     pub fn run(&mut self, source: &mut dyn Source, sinks: &mut [&mut dyn Sink]) -> Result<EngineStats, EngineError> {
         let _span = tracing::info_span!("engine_run").entered();
@@ -211,11 +234,7 @@ impl<P: Component> Engine<P> {
             self.step_block(&block, sinks)?;
         }
         let ts = self.clock.now();
-        self.outputs.clear();
-        self.pipeline.flush(&mut self.outputs);
-        for (index, sink) in sinks.iter_mut().enumerate() {
-            sink.on_flush(&self.outputs).map_err(|source| EngineError::Sink { index, ts, source })?;
-        }
+        self.flush(sinks)?;
         for (index, sink) in sinks.iter_mut().enumerate() {
             sink.finish().map_err(|source| EngineError::Sink { index, ts, source })?;
         }

@@ -1,6 +1,8 @@
 //! tickloop-core: the vocabulary every other crate speaks.
 //!
-//! Everything here is pure: no I/O, no wall clock, no hash-map iteration order. Time comes
+//! Everything the engine runs is pure: no I/O, no wall clock, no hash-map iteration order.
+//! (The wall clock is here for the edges only: [`WallClock`], and [`Paced`], which slows a
+//! replay to market speed.) Time comes
 //! from events ([`Timestamp`] on each [`Tick`]), symbols are dense interned ids
 //! ([`SymbolId`]) so per-symbol state lives in `Vec`s, and the [`Engine`] drives any
 //! [`Source`] through one [`Component`] (the pipeline) into any number of [`Sink`]s.
@@ -8,19 +10,23 @@
 mod clock;
 mod component;
 mod engine;
+mod hex;
 mod market;
+mod pace;
 mod rng;
 mod span;
 mod strategy;
 mod symbol;
 mod time;
 
-pub use clock::{Clock, EventClock};
+pub use clock::{Clock, EventClock, WallClock};
 pub use component::{Component, Outputs, Snapshot, SnapshotError};
 pub use engine::{
     DEFAULT_BLOCK_TICKS, Engine, EngineError, EngineStats, Sink, SinkError, Source, SourceError, VecSource,
 };
+pub use hex::hex;
 pub use market::{Alert, AlertKind, Bar, MaturedPrediction, Prediction, Price, RejectReason, Rejection, Tick, Volume};
+pub use pace::Paced;
 pub use rng::Rng;
 pub use span::{Span, SpanParseError};
 pub use strategy::Strategy;

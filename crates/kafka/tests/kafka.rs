@@ -27,7 +27,7 @@ fn brokers() -> Option<String> {
 #[test]
 fn published_ticks_come_back_keyed_complete_and_in_symbol_order() {
     let Some(brokers) = brokers() else {
-        eprintln!("skipped: KAFKA_BROKERS not set (run through `cargo xtask test`)");
+        tickloop_testkit::skip("KAFKA_BROKERS not set (run through `cargo xtask test`)");
         return;
     };
     let topic = format!("ticks-test-{}", std::process::id());

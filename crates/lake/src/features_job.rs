@@ -15,10 +15,10 @@ use tickloop_core::{NANOS_PER_HOUR, SymbolId, Tick, Timestamp};
 use tickloop_features::FeatureSetDef;
 use tickloop_features::batch::{Columns, compute};
 
-use crate::layout::hex;
 use crate::store::LakeObject;
 use crate::tick_file::TickFileReader;
 use crate::{Dataset, FeatureFileWriter, Lake, LakeError, Partition};
+use tickloop_core::hex;
 
 const MANIFEST: &str = "_etl/features.json";
 const DAY: i64 = 24 * NANOS_PER_HOUR;

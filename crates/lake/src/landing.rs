@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use tickloop_core::{SymbolId, SymbolTable, Tick, Timestamp};
 use tickloop_features::{Cleaner, CleaningPolicy, decode_json_tick};
 
-use crate::layout::hex;
 use crate::{Dataset, Lake, LakeError, Partition, TickFileWriter};
+use tickloop_core::hex;
 
 const MANIFEST: &str = "_etl/landing.json";
 

@@ -194,7 +194,7 @@ fn outside_python() -> Option<std::path::PathBuf> {
 #[test]
 fn duckdb_reads_the_lake_and_agrees_with_our_reader() {
     let Some(python) = outside_python() else {
-        eprintln!("skipped: no Python with duckdb (run through `cargo xtask test`)");
+        tickloop_testkit::skip("no Python with duckdb (run through `cargo xtask test`)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -321,7 +321,7 @@ fn feature_job_output_read_by_duckdb_equals_the_streaming_features() {
     use tickloop_lake::build_features;
 
     let Some(python) = outside_python() else {
-        eprintln!("skipped: no Python with duckdb (run through `cargo xtask test`)");
+        tickloop_testkit::skip("no Python with duckdb (run through `cargo xtask test`)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -5,14 +5,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use tickloop_core::{Alert, Component, Outputs, Prediction, Rejection, Snapshot, SymbolTable, Tick, Timestamp};
+use tickloop_core::{Alert, Component, Engine, Outputs, Prediction, Rejection, Snapshot, SymbolTable, Tick, Timestamp};
 use tickloop_features::decode_json_tick;
 use tickloop_kafka::Consumed;
 use tickloop_lake::{Dataset, FeatureFileWriter, Lake, LakeError, Partition, TickFileWriter, write_alert_table};
-use tickloop_models::{ModelError, Predictor};
-use tickloop_pipeline::{Pipeline, PipelineConfig};
+use tickloop_pipeline::{ModelStage, Pipeline, PipelineConfig};
 
 /// Which output topic a record goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,30 +99,24 @@ impl LakeBuffer {
 pub struct PartitionWorker {
     partition: i32,
     symbols: SymbolTable,
-    pipeline: Pipeline,
+    /// The pipeline, stepped one record at a time: the same engine the backtest drains a
+    /// lake through, so every mode runs one loop.
+    engine: Engine<Pipeline>,
     feature_names: Vec<String>,
     next_offset: Option<i64>,
-    out: Outputs,
-    /// Scratch for predictions flushed between records.
-    flushed: Outputs,
+    /// Whether the last record decoded (its outputs are the engine's last).
+    decoded: bool,
+    /// Predictions flushed between records.
+    flushed: Vec<Prediction>,
     lake: Option<LakeBuffer>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     #[error(transparent)]
-    Model(#[from] ModelError),
-    #[error("alert baseline: {0}")]
-    Baseline(#[from] tickloop_alerts::BaselineError),
+    Pipeline(#[from] tickloop_pipeline::AssembleError),
     #[error(transparent)]
     Snapshot(#[from] tickloop_core::SnapshotError),
-}
-
-/// A model in the live pipeline: what predicts, and how often per symbol (event seconds).
-#[derive(Debug, Clone)]
-pub struct LiveModel {
-    pub model: Arc<dyn Predictor>,
-    pub every_secs: u32,
 }
 
 impl PartitionWorker {
@@ -133,34 +125,32 @@ impl PartitionWorker {
     pub fn new(
         partition: i32,
         config: &PipelineConfig,
-        model: Option<&LiveModel>,
+        model: Option<&ModelStage>,
         lake: bool,
     ) -> Result<Self, WorkerError> {
-        let feature_names = config.features.iter().map(ToString::to_string).collect();
-        let mut pipeline = Pipeline::open(config)?;
-        if let Some(m) = model {
-            pipeline = pipeline.with_model(m.model.clone(), m.every_secs)?;
-        }
+        // Symbols are named as records bring them (`process`).
+        let pipeline = Pipeline::assemble(config, &SymbolTable::new(), model)?;
+        let feature_names = pipeline.features().specs().iter().map(ToString::to_string).collect();
         Ok(PartitionWorker {
             partition,
             symbols: SymbolTable::new(),
-            pipeline,
+            engine: Engine::new(pipeline),
             feature_names,
             next_offset: None,
-            out: Outputs::default(),
-            flushed: Outputs::default(),
+            decoded: false,
+            flushed: Vec::new(),
             lake: lake.then(LakeBuffer::default),
         })
     }
 
     pub fn restore(
         config: &PipelineConfig,
-        model: Option<&LiveModel>,
+        model: Option<&ModelStage>,
         snapshot: &PartitionSnapshot,
     ) -> Result<Self, WorkerError> {
         let mut worker = PartitionWorker::new(snapshot.partition, config, model, false)?;
         worker.lake = snapshot.lake.clone();
-        worker.pipeline.restore(&snapshot.pipeline)?;
+        worker.engine.pipeline_mut().restore(&snapshot.pipeline)?;
         worker.symbols = snapshot.symbols.clone();
         worker.next_offset = Some(snapshot.next_offset);
         Ok(worker)
@@ -168,7 +158,7 @@ impl PartitionWorker {
 
     pub fn snapshot(&self) -> Option<PartitionSnapshot> {
         let next_offset = self.next_offset?;
-        let pipeline = self.pipeline.snapshot().expect("pipeline state serialises");
+        let pipeline = self.engine.pipeline().snapshot().expect("pipeline state serialises");
         Some(PartitionSnapshot {
             format: SNAPSHOT_FORMAT,
             partition: self.partition,
@@ -235,9 +225,10 @@ impl PartitionWorker {
         self.lake.get_or_insert_with(LakeBuffer::default);
     }
 
-    /// The symbol table and the outputs of the last processed record.
-    pub fn last_outputs(&self) -> (&SymbolTable, &Outputs) {
-        (&self.symbols, &self.out)
+    /// The symbol table and the outputs of the last processed record (`None` when it did not
+    /// decode: it went to the dead-letter topic).
+    pub fn last_outputs(&self) -> (&SymbolTable, Option<&Outputs>) {
+        (&self.symbols, self.decoded.then(|| self.engine.outputs()))
     }
 
     pub fn next_offset(&self) -> Option<i64> {
@@ -245,7 +236,7 @@ impl PartitionWorker {
     }
 
     pub fn pipeline(&self) -> &Pipeline {
-        &self.pipeline
+        self.engine.pipeline()
     }
 
     /// Processes one record received at `ts_recv`; `now` stamps `ts_emit`.
@@ -258,7 +249,7 @@ impl PartitionWorker {
     ) {
         self.next_offset = Some(record.offset + 1);
         let payload = record.payload.as_deref().unwrap_or_default();
-        self.out.clear();
+        self.decoded = false;
         let tick = match decode_json_tick(payload, &mut self.symbols, ts_recv) {
             Ok(tick) => tick,
             Err(rejection) => {
@@ -266,21 +257,21 @@ impl PartitionWorker {
                 return;
             }
         };
-        self.out.clear();
         // Names the symbol for the alert rules' seasonal profile (a no-op unless it is new).
-        self.pipeline.name_symbols(&self.symbols);
-        self.pipeline.on_tick(&tick, &mut self.out);
-        for rejection in &self.out.rejects {
+        self.engine.pipeline_mut().name_symbols(&self.symbols);
+        let out = self.engine.step(&tick, &mut []).expect("a step without sinks cannot fail");
+        self.decoded = true;
+        for rejection in &out.rejects {
             emit.push(dead_letter(record, rejection));
         }
-        let Some(clean) = self.out.tick else { return };
+        let Some(clean) = out.tick else { return };
         if let Some(buffer) = &mut self.lake {
-            buffer.push(record.offset, clean, &self.out.features, &self.out.alerts);
+            buffer.push(record.offset, clean, &out.features, &out.alerts);
         }
         let ts_emit = now();
         let symbol = self.symbols.name(clean.symbol);
         let mut features = Map::with_capacity(self.feature_names.len());
-        for (name, &value) in self.feature_names.iter().zip(&self.out.features) {
+        for (name, &value) in self.feature_names.iter().zip(&out.features) {
             features.insert(name.clone(), if value.is_finite() { json!(value) } else { Value::Null });
         }
         let id = format!("features/{symbol}/{}", clean.ts_event);
@@ -293,10 +284,10 @@ impl PartitionWorker {
             "features": features,
         });
         emit.push(output(OutputKind::Features, symbol, id, &value, record.timestamp_ms));
-        for alert in &self.out.alerts {
+        for alert in &out.alerts {
             emit.push(alert_record(alert, symbol, ts_recv, ts_emit, record.timestamp_ms));
         }
-        for p in &self.out.predictions {
+        for p in &out.predictions {
             let symbol = self.symbols.name(p.symbol);
             emit.push(prediction_record(p, symbol, ts_recv, ts_emit, record.timestamp_ms));
         }
@@ -305,17 +296,19 @@ impl PartitionWorker {
     /// Predicts the windows queued so far (the runner calls this when the stream pauses,
     /// so a prediction does not wait for the next second's first tick).
     pub fn flush_predictions(&mut self, ts_recv: Timestamp, ts_emit: Timestamp, emit: &mut Vec<OutRecord>) {
-        self.flushed.clear();
-        self.pipeline.flush(&mut self.flushed);
-        for p in &self.flushed.predictions {
+        let out = self.engine.flush(&mut []).expect("a flush without sinks cannot fail");
+        self.flushed.clone_from(&out.predictions);
+        for p in &self.flushed {
             let symbol = self.symbols.name(p.symbol);
             emit.push(prediction_record(p, symbol, ts_recv, ts_emit, None));
         }
+        // The engine's outputs are the flush's now, not the last record's.
+        self.decoded = false;
     }
 
     /// The predictions of the last [`PartitionWorker::flush_predictions`].
     pub fn flushed_predictions(&self) -> &[Prediction] {
-        &self.flushed.predictions
+        &self.flushed
     }
 }
 

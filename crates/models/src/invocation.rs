@@ -116,7 +116,7 @@ pub fn windows_from_csv(body: &str, card: &ModelCard) -> Result<Vec<f64>, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::tests::card;
+    use crate::testing::card;
 
     #[test]
     fn requests_round_trip_and_name_what_is_wrong() {

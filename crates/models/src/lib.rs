@@ -15,6 +15,9 @@ mod eval;
 pub mod invocation;
 mod label;
 mod model;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+mod train_config;
 mod window;
 
 pub use dataset::{Dataset, Fold, Normalizer, Reference, walk_forward};
@@ -24,4 +27,5 @@ pub use model::{
     CARD_FILE, CARD_FORMAT, DataRange, ModelCard, ModelError, ModelKind, Predictor, load_card, next_version,
     prediction_id, prediction_json, resolve, save_card, save_version, versions,
 };
+pub use train_config::TrainConfig;
 pub use window::WindowBuffer;

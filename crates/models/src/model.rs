@@ -237,33 +237,7 @@ pub fn prediction_json(symbol: &str, p: &tickloop_core::Prediction) -> serde_jso
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::{Evaluation, Score};
-
-    pub(crate) fn card(features: &[&str]) -> ModelCard {
-        let score = Score { rows: 0, mae: 0.0, rmse: 0.0, directional_accuracy: 0.0 };
-        ModelCard {
-            format: CARD_FORMAT,
-            name: "m".into(),
-            version: 1,
-            kind: ModelKind::Gbm,
-            features: features.iter().map(|s| s.to_string()).collect(),
-            window: 1,
-            horizon_secs: 60,
-            normalizer: Normalizer { mean: vec![0.0; features.len()], std: vec![1.0; features.len()] },
-            weights: "model.json".into(),
-            data: DataRange {
-                source: "x".into(),
-                from: "2024-01-02".into(),
-                to: "2024-01-02".into(),
-                rows: 0,
-                symbols: 0,
-            },
-            seed: 7,
-            git_commit: None,
-            params: serde_json::json!({}),
-            validation: Evaluation { model: score, baselines: vec![] },
-        }
-    }
+    use crate::testing::card;
 
     #[test]
     fn a_feature_the_pipeline_lacks_is_named() {

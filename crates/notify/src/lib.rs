@@ -39,8 +39,8 @@ pub trait AlertSink: Send {
 }
 
 /// POSTs each alert's JSON to a URL (http or https), with the id in `X-Tickloop-Alert-Id`
-/// and an optional bearer token.
-#[derive(Debug)]
+/// and an optional bearer token. Slack-style hooks carry their secret in the path, so the
+/// URL is never logged or printed whole: only its scheme and host ([`redact_url`]).
 pub struct Webhook {
     url: String,
     token: Option<String>,
@@ -50,7 +50,7 @@ pub struct Webhook {
 impl Webhook {
     pub fn new(url: &str, token: Option<String>) -> Result<Self, NotifyError> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(NotifyError::Config(format!("webhook {url:?}: needs an http:// or https:// URL")));
+            return Err(NotifyError::Config(format!("webhook {}: needs an http:// or https:// URL", redact_url(url))));
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(10)))
@@ -61,9 +61,25 @@ impl Webhook {
     }
 }
 
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook").field("url", &redact_url(&self.url)).finish_non_exhaustive()
+    }
+}
+
+/// `scheme://host[:port]/…`: where a URL points, without the credentials, path or query
+/// that may carry its secret.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let hidden = if authority.len() < rest.len() || host.len() < authority.len() { "/…" } else { "" };
+    format!("{scheme}://{host}{hidden}")
+}
+
 impl AlertSink for Webhook {
     fn name(&self) -> String {
-        format!("webhook {}", self.url)
+        format!("webhook {}", redact_url(&self.url))
     }
 
     fn send(&mut self, alert: &AlertMessage) -> Result<(), NotifyError> {
@@ -246,6 +262,17 @@ mod tests {
         let accepted = (0..10).filter(|&i| n.notify(alert(i))).count();
         assert!((2..10).contains(&accepted), "{accepted}");
         assert_eq!(n.stats().dropped.load(Ordering::Relaxed), 10 - accepted as u64);
+    }
+
+    #[test]
+    fn a_webhook_is_named_without_its_secret() {
+        assert_eq!(redact_url("https://hooks.slack.com/services/T0/B0/XYZ"), "https://hooks.slack.com/…");
+        assert_eq!(redact_url("http://user:pw@example.com:8080?key=1"), "http://example.com:8080/…");
+        assert_eq!(redact_url("http://127.0.0.1:9"), "http://127.0.0.1:9");
+        let hook = Webhook::new("https://hooks.slack.com/services/T0/B0/XYZ", Some("tok".into())).unwrap();
+        for shown in [hook.name(), format!("{hook:?}")] {
+            assert!(!shown.contains("XYZ") && !shown.contains("tok"), "{shown}");
+        }
     }
 
     #[test]

@@ -7,9 +7,8 @@
 //! with this one code.
 
 use std::collections::VecDeque;
-use std::ops::ControlFlow;
 
-use tickloop_core::{Component, DEFAULT_BLOCK_TICKS, NANOS_PER_SECOND, Outputs, Source, SourceError, Timestamp};
+use tickloop_core::{Engine, EngineError, NANOS_PER_SECOND, Outputs, Sink, SinkError, Source, Tick, Timestamp};
 use tickloop_features::{FeatureSpec, Scale};
 use tickloop_models::{Dataset, Labeller, ModelCard, ModelError, Reference};
 
@@ -86,56 +85,70 @@ impl ReferenceTracker {
 /// pipeline feature, label = the log return over the next `horizon_secs`, keeping every
 /// `stride`-th clean tick of each symbol as a row (every tick still feeds the features,
 /// labels and baselines). Rows whose horizon the data does not reach keep a `NaN` label
-/// ([`Dataset::complete_rows`] drops them, and rows still warming up).
+/// ([`Dataset::complete_rows`] drops them, and rows still warming up). The pipeline runs in
+/// the [`Engine`], as in a backtest.
 pub fn collect_dataset(
     config: &PipelineConfig,
     source: &mut dyn Source,
     horizon_secs: u32,
     stride: usize,
-) -> Result<Dataset, SourceError> {
-    let stride = stride.max(1);
-    let mut seen: Vec<usize> = Vec::new();
+) -> Result<Dataset, EngineError> {
     // Alerts play no part in a dataset: skip them (and any baseline they would load).
-    let mut pipeline = Pipeline::new(&PipelineConfig { alerts: crate::AlertConfig::none(), ..config.clone() });
+    let pipeline = Pipeline::new(&PipelineConfig { alerts: crate::AlertConfig::none(), ..config.clone() });
     let specs = pipeline.features().specs().to_vec();
-    let inputs = ModelInputs::all(&specs);
-    let mut data = Dataset::new(specs.iter().map(ToString::to_string).collect());
-    let mut labellers: Vec<Labeller> = Vec::new();
-    let mut references: Vec<ReferenceTracker> = Vec::new();
-    let mut labelled = Vec::new();
-    let mut row_buf = Vec::with_capacity(specs.len());
-    let mut out = Outputs::default();
-    let mut block = Vec::with_capacity(DEFAULT_BLOCK_TICKS);
-    loop {
-        source.next_block(&mut block, DEFAULT_BLOCK_TICKS)?;
-        if block.is_empty() {
-            break;
+    let mut rows = RowCollector {
+        horizon_secs,
+        stride: stride.max(1),
+        inputs: ModelInputs::all(&specs),
+        data: Dataset::new(specs.iter().map(ToString::to_string).collect()),
+        labellers: Vec::new(),
+        references: Vec::new(),
+        seen: Vec::new(),
+        labelled: Vec::new(),
+        row: Vec::with_capacity(specs.len()),
+    };
+    Engine::new(pipeline).run(source, &mut [&mut rows])?;
+    Ok(rows.data)
+}
+
+/// The sink that turns the pipeline's outputs into labelled rows.
+struct RowCollector {
+    horizon_secs: u32,
+    stride: usize,
+    inputs: ModelInputs,
+    data: Dataset,
+    /// Per symbol: its labeller, its reference baselines, and clean ticks seen so far.
+    labellers: Vec<Labeller>,
+    references: Vec<ReferenceTracker>,
+    seen: Vec<usize>,
+    labelled: Vec<(usize, f64)>,
+    row: Vec<f64>,
+}
+
+impl Sink for RowCollector {
+    fn on_outputs(&mut self, _input: &Tick, out: &Outputs) -> Result<(), SinkError> {
+        let Some(clean) = out.tick else { return Ok(()) };
+        let i = clean.symbol.index();
+        if i >= self.labellers.len() {
+            self.labellers.resize_with(i + 1, || Labeller::new(self.horizon_secs));
+            self.references.resize_with(i + 1, || ReferenceTracker::new(self.horizon_secs));
+            self.seen.resize(i + 1, 0);
         }
-        let _ = pipeline.on_ticks(&block, &mut out, &mut |_, out| {
-            let Some(clean) = out.tick else { return ControlFlow::Continue(()) };
-            let i = clean.symbol.index();
-            if i >= labellers.len() {
-                labellers.resize_with(i + 1, || Labeller::new(horizon_secs));
-                references.resize_with(i + 1, || ReferenceTracker::new(horizon_secs));
-                seen.resize(i + 1, 0);
-            }
-            let close = clean.close.get();
-            let reference = references[i].push(clean.ts_event, close);
-            let row = seen[i].is_multiple_of(stride).then(|| {
-                row_buf.clear();
-                inputs.write(&out.features, close, &mut row_buf);
-                data.push(clean.ts_event, clean.symbol, &row_buf, f64::NAN, reference);
-                data.len() - 1
-            });
-            seen[i] += 1;
-            labellers[i].push(row, clean.ts_event, close, &mut labelled);
-            for (row, label) in labelled.drain(..) {
-                data.labels[row] = label;
-            }
-            ControlFlow::Continue(())
+        let close = clean.close.get();
+        let reference = self.references[i].push(clean.ts_event, close);
+        let row = self.seen[i].is_multiple_of(self.stride).then(|| {
+            self.row.clear();
+            self.inputs.write(&out.features, close, &mut self.row);
+            self.data.push(clean.ts_event, clean.symbol, &self.row, f64::NAN, reference);
+            self.data.len() - 1
         });
+        self.seen[i] += 1;
+        self.labellers[i].push(row, clean.ts_event, close, &mut self.labelled);
+        for (row, label) in self.labelled.drain(..) {
+            self.data.labels[row] = label;
+        }
+        Ok(())
     }
-    Ok(data)
 }
 
 #[cfg(test)]

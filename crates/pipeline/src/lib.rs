@@ -11,6 +11,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 pub use dataset::{ModelInputs, collect_dataset};
+
 pub use predict::{AccuracySums, ModelAccuracy};
 use predict::{PredictionStage, PredictionState};
 use serde::{Deserialize, Serialize};
@@ -204,7 +205,44 @@ impl Block {
 
 const COMPONENT: &str = "pipeline";
 
+/// A model in a pipeline: what predicts, and how often per symbol (event seconds).
+#[derive(Debug, Clone)]
+pub struct ModelStage {
+    pub model: Arc<dyn Predictor>,
+    pub every_secs: u32,
+}
+
+/// Why a pipeline could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum AssembleError {
+    #[error("alert baseline: {0}")]
+    Baseline(#[from] BaselineError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
 impl Pipeline {
+    /// The one way every mode (backtest, live, dashboard) builds its pipeline: `config` with
+    /// the features `model` reads added, its alert baseline loaded, `symbols` named for the
+    /// baseline's profiles, and the model's prediction stage. Fails naming a feature the
+    /// model needs that no spec can compute, or why the baseline does not load.
+    pub fn assemble(
+        config: &PipelineConfig,
+        symbols: &SymbolTable,
+        model: Option<&ModelStage>,
+    ) -> Result<Self, AssembleError> {
+        let mut config = config.clone();
+        if let Some(m) = model {
+            config.require_model(m.model.card())?;
+        }
+        let mut pipeline = Pipeline::open(&config)?;
+        pipeline.name_symbols(symbols);
+        if let Some(m) = model {
+            pipeline = pipeline.with_model(m.model.clone(), m.every_secs)?;
+        }
+        Ok(pipeline)
+    }
+
     /// The pipeline `config` describes, with the seasonal baseline it names loaded: what
     /// every mode (backtest, live, dashboard) builds.
     pub fn open(config: &PipelineConfig) -> Result<Self, BaselineError> {

@@ -1,61 +1,55 @@
-//! A model served elsewhere (`tickloop serve-model` on another machine) used as a local
-//! [`Predictor`]: the live runner keeps the card (features, window) and sends its windows
-//! over HTTP in the model server's wire format.
+//! A model served elsewhere (`tickloop serve-model` on another machine, or anything that
+//! speaks SageMaker's contract) used as a local [`Predictor`]: the live runner keeps the
+//! card (features, window) and sends its windows over HTTP in the model server's format.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use tickloop_models::invocation::{InvocationRequest, InvocationResponse};
 use tickloop_models::{ModelCard, ModelError, Predictor};
 
-#[derive(Debug)]
 pub struct RemoteModel {
     card: ModelCard,
-    host: String,
-    path: String,
+    url: String,
     token: Option<String>,
-    timeout: Duration,
+    agent: ureq::Agent,
 }
 
-impl RemoteModel {
-    /// `url`: `http://host:port[/path]` (the path defaults to `/invocations`). HTTPS
-    /// endpoints sit behind a TLS-terminating proxy or a SageMaker client instead.
-    pub fn new(card: ModelCard, url: &str, token: Option<String>) -> Result<Self, ModelError> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| ModelError::Backend(format!("{url}: only http:// endpoints are supported")))?;
-        let (host, path) =
-            rest.split_once('/').map_or((rest, "/invocations".to_owned()), |(h, p)| (h, format!("/{p}")));
-        if host.is_empty() {
-            return Err(ModelError::Backend(format!("{url}: no host")));
-        }
-        Ok(RemoteModel { card, host: host.to_owned(), path, token, timeout: Duration::from_secs(10) })
+impl std::fmt::Debug for RemoteModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteModel")
+            .field("model", &self.card.id())
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
+}
 
-    fn post(&self, body: &[u8]) -> Result<(u16, Vec<u8>), std::io::Error> {
-        let mut stream = TcpStream::connect(&self.host)?;
-        stream.set_read_timeout(Some(self.timeout))?;
-        stream.set_write_timeout(Some(self.timeout))?;
-        let auth = self.token.as_ref().map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-        let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n",
-            self.path,
-            self.host,
-            body.len()
-        );
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body)?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response)?;
-        let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(response.len());
-        let status = std::str::from_utf8(&response[..split.min(12)])
-            .ok()
-            .and_then(|l| l.get(9..12))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        Ok((status, response[(split + 4).min(response.len())..].to_vec()))
+/// Largest answer read from an endpoint.
+const MAX_RESPONSE: u64 = 64 * 1024 * 1024;
+
+impl RemoteModel {
+    /// `url`: `http[s]://host:port[/path]` (the path defaults to `/invocations`).
+    pub fn new(card: ModelCard, url: &str, token: Option<String>) -> Result<Self, ModelError> {
+        let url = endpoint(url).map_err(ModelError::Backend)?;
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ok(RemoteModel { card, url, token, agent })
     }
+}
+
+/// The invocation URL an endpoint stands for.
+fn endpoint(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("{url}: the endpoint needs an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("{url}: no host"));
+    }
+    Ok(if rest.contains('/') { url.to_owned() } else { format!("{url}/invocations") })
 }
 
 impl Predictor for RemoteModel {
@@ -67,8 +61,19 @@ impl Predictor for RemoteModel {
         let n = self.window_count(windows)?;
         let request = InvocationRequest::from_windows(windows, self.card.window, self.card.features.len(), &[]);
         let body = serde_json::to_vec(&request).expect("requests serialise");
-        let fail = |why: String| ModelError::Backend(format!("model endpoint {}{}: {why}", self.host, self.path));
-        let (status, reply) = self.post(&body).map_err(|e| fail(e.to_string()))?;
+        let fail = |why: String| ModelError::Backend(format!("model endpoint {}: {why}", self.url));
+        let mut call = self.agent.post(&self.url).header("Content-Type", "application/json");
+        if let Some(token) = &self.token {
+            call = call.header("Authorization", &format!("Bearer {token}"));
+        }
+        let mut response = call.send(&body[..]).map_err(|e| fail(e.to_string()))?;
+        let status = response.status();
+        let reply = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE)
+            .read_to_vec()
+            .map_err(|e| fail(format!("reading the answer: {e}")))?;
         if status != 200 {
             return Err(fail(format!("HTTP {status}: {}", String::from_utf8_lossy(&reply).trim())));
         }
@@ -81,5 +86,19 @@ impl Predictor for RemoteModel {
 
     fn save(&self, dir: &std::path::Path) -> Result<(), ModelError> {
         Err(ModelError::artifact(dir, "a remote model's weights live with its server"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_need_a_scheme_and_a_host_and_default_to_invocations() {
+        assert_eq!(endpoint("http://h:1").unwrap(), "http://h:1/invocations");
+        assert_eq!(endpoint("https://h/x/y").unwrap(), "https://h/x/y");
+        for bad in ["h:1", "ftp://h", "http://", "http:///x"] {
+            assert!(endpoint(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -46,6 +46,36 @@ pub struct Health {
     pub dead_letters: u64,
 }
 
+/// One symbol's line in the overview.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub symbol: String,
+    #[serde(serialize_with = "as_text")]
+    pub ts: Timestamp,
+    pub price: f64,
+    pub change_pct: f64,
+    pub volume: f64,
+    pub prediction: Option<f64>,
+    pub alerts: u64,
+    pub last_alert: Option<String>,
+}
+
+/// What the overview page renders, as of one version of the state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    pub version: u64,
+    #[serde(serialize_with = "as_text")]
+    pub market_time: Timestamp,
+    pub ticks: u64,
+    pub symbols: Vec<Row>,
+    pub alerts: Vec<Value>,
+    pub health: Health,
+}
+
+fn as_text<S: serde::Serializer>(ts: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(ts)
+}
+
 /// The dashboard's model of the market.
 #[derive(Debug, Default)]
 pub struct DashboardState {
@@ -121,34 +151,36 @@ impl DashboardState {
         self.version
     }
 
-    /// Every symbol's row, the alert feed and health: what the overview renders.
-    pub fn overview(&self) -> Value {
-        let rows: Vec<Value> = self
+    /// Every symbol's row, the alert feed and health: what the overview renders. A copy, so
+    /// that whoever takes it can serialise it after letting go of the lock the runner takes
+    /// per tick.
+    pub fn overview(&self) -> Overview {
+        let symbols = self
             .symbols
             .iter()
             .map(|(name, v)| {
                 let close = v.last.close.get();
-                json!({
-                    "symbol": name,
-                    "ts": v.last.ts_event.to_string(),
-                    "price": close,
-                    "change_pct": (close / v.first_close - 1.0) * 100.0,
-                    "volume": v.volume,
-                    "prediction": v.prediction,
-                    "alerts": v.alerts,
-                    "last_alert": v.last_alert,
-                })
+                Row {
+                    symbol: name.clone(),
+                    ts: v.last.ts_event,
+                    price: close,
+                    change_pct: (close / v.first_close - 1.0) * 100.0,
+                    volume: v.volume,
+                    prediction: v.prediction,
+                    alerts: v.alerts,
+                    last_alert: v.last_alert.clone(),
+                }
             })
             .collect();
-        let last_ts = self.symbols.values().map(|v| v.last.ts_event).max().unwrap_or(Timestamp::from_nanos(0));
-        json!({
-            "version": self.version,
-            "market_time": last_ts.to_string(),
-            "ticks": self.ticks,
-            "symbols": rows,
-            "alerts": self.feed,
-            "health": self.health,
-        })
+        let market_time = self.symbols.values().map(|v| v.last.ts_event).max().unwrap_or(Timestamp::from_nanos(0));
+        Overview {
+            version: self.version,
+            market_time,
+            ticks: self.ticks,
+            symbols,
+            alerts: self.feed.iter().cloned().collect(),
+            health: self.health,
+        }
     }
 
     /// One symbol's recent history (price with Bollinger bands) and alerts, or `None`.
@@ -181,7 +213,7 @@ mod tests {
             message: "down".into(),
         };
         s.on_tick("AAA", &tick(1, 97.5), std::slice::from_ref(&alert));
-        let o = s.overview();
+        let o = serde_json::to_value(s.overview()).unwrap();
         assert_eq!(o["symbols"][0]["price"], 97.5);
         assert!((o["symbols"][0]["change_pct"].as_f64().unwrap() + 2.5).abs() < 1e-9);
         assert_eq!(o["symbols"][0]["last_alert"], "price_drop");

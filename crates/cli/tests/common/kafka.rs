@@ -23,7 +23,7 @@ pub fn services() -> Option<(String, PathBuf)> {
         (Some(b), Some(p)) => Some((b, p)),
         _ => {
             assert!(std::env::var_os("CI").is_none(), "CI must provide KAFKA_BROKERS and confluent-kafka");
-            eprintln!("skipped: needs KAFKA_BROKERS and confluent-kafka (run through `cargo xtask test`)");
+            tickloop_testkit::skip("needs KAFKA_BROKERS and confluent-kafka (run through `cargo xtask test`)");
             None
         }
     }

@@ -1,54 +1,66 @@
-//! `tickloop backtest` over an experiment with a `[sweep]` grid: one backtest per
-//! combination, run in parallel, each written to its own run directory as it finishes, then
-//! ranked.
+//! An experiment with a `[sweep]` grid: one backtest per combination, run in parallel, each
+//! written to its own run directory as it finishes, then ranked.
 //!
 //! Memory stays flat in the number of combinations: a worker holds one backtest at a time
 //! (streaming its data from the lake), and what the main thread keeps per finished run is
 //! one summary row; everything else is on disk.
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use anyhow::Context;
 use serde::Serialize;
 use tickloop_backtest::{ExperimentConfig, SweepPoint};
+use tickloop_core::{Clock, WallClock};
 use tickloop_lake::Lake;
+
+use crate::RunError;
+use crate::provenance::{run_id, slug};
 
 /// One finished combination, as `results.jsonl` and the ranking hold it.
 #[derive(Debug, Clone, Serialize)]
-struct SweepRow {
-    index: usize,
-    params: String,
-    run_dir: String,
+pub struct SweepRow {
+    pub index: usize,
+    pub params: String,
+    pub run_dir: String,
     /// The ranking metric's value (`None` when the run failed).
-    score: Option<f64>,
-    total_return: Option<f64>,
-    sharpe: Option<f64>,
-    max_drawdown: Option<f64>,
-    trades: Option<u64>,
-    wall_secs: Option<f64>,
-    error: Option<String>,
+    pub score: Option<f64>,
+    pub total_return: Option<f64>,
+    pub sharpe: Option<f64>,
+    pub max_drawdown: Option<f64>,
+    pub trades: Option<u64>,
+    pub wall_secs: Option<f64>,
+    pub error: Option<String>,
 }
 
-pub fn run(
+/// A finished sweep: its directory, its rows best first, and the ranking as Markdown
+/// (also in `ranking.md`, and the rows in `ranking.json`).
+#[derive(Debug)]
+pub struct SweepOutcome {
+    pub dir: PathBuf,
+    pub rows: Vec<SweepRow>,
+    pub table: String,
+}
+
+/// Runs every combination of `config`'s `[sweep]` on `jobs` threads (all cores when unset)
+/// into one directory under `runs_dir`.
+pub fn run_sweep(
     config: &ExperimentConfig,
-    experiment_file: &Path,
     lake: &Lake,
     lake_root: &str,
     runs_dir: &Path,
     jobs: Option<usize>,
-) -> anyhow::Result<()> {
-    let sweep = config.sweep.as_ref().expect("called for sweeps");
+) -> Result<SweepOutcome, RunError> {
+    let sweep = config.sweep.as_ref().ok_or_else(|| RunError::Config("the experiment has no [sweep] grid".into()))?;
     let points = config.sweep_points();
     let jobs = jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
         .clamp(1, points.len().max(1));
-    let stamp: String = crate::backtest::wall_now().to_string().chars().take(19).filter(char::is_ascii_digit).collect();
-    let dir = runs_dir.join(format!("{}-sweep-{stamp}", crate::backtest::slug(&config.name)));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(dir.join("sweep.toml"), toml::to_string_pretty(config)?)?;
+    let dir = runs_dir.join(run_id(runs_dir, &format!("{}-sweep", slug(&config.name)), WallClock.now()));
+    std::fs::create_dir_all(&dir).map_err(RunError::io(&dir))?;
+    let toml = toml::to_string_pretty(config).map_err(|e| RunError::Config(format!("the experiment as TOML: {e}")))?;
+    std::fs::write(dir.join("sweep.toml"), toml).map_err(RunError::io(dir.join("sweep.toml")))?;
     eprintln!(
         "sweep: {} combinations of {} on {jobs} workers, ranked by {} → {}",
         points.len(),
@@ -66,13 +78,13 @@ pub fn run(
     );
 
     let results_path = dir.join("results.jsonl");
-    let mut results = std::io::BufWriter::new(
-        std::fs::File::create(&results_path).with_context(|| format!("creating {}", results_path.display()))?,
-    );
+    let mut results =
+        std::io::BufWriter::new(std::fs::File::create(&results_path).map_err(RunError::io(&results_path))?);
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<SweepRow>();
     let mut rows = Vec::with_capacity(points.len());
-    std::thread::scope(|scope| -> anyhow::Result<()> {
+    let written = |e: std::io::Error| RunError::Io { path: results_path.clone(), source: e };
+    std::thread::scope(|scope| -> Result<(), RunError> {
         for _ in 0..jobs {
             let tx = tx.clone();
             let (points, next, dir) = (&points, &next, &dir);
@@ -88,9 +100,8 @@ pub fn run(
         drop(tx);
         let mut best: Option<f64> = None;
         for row in rx {
-            serde_json::to_writer(&mut results, &row)?;
-            results.write_all(b"\n")?;
-            results.flush()?;
+            serde_json::to_writer(&mut results, &row).map_err(|e| written(e.into()))?;
+            results.write_all(b"\n").and_then(|()| results.flush()).map_err(written)?;
             if let Some(score) = row.score
                 && best.is_none_or(|b| (score > b) == sweep.higher_is_better())
             {
@@ -115,19 +126,11 @@ pub fn run(
         (None, None) => a.index.cmp(&b.index),
     });
     let table = ranking_table(&rows, &sweep.rank_by);
-    std::fs::write(dir.join("ranking.md"), &table)?;
-    let mut ranking = serde_json::to_vec_pretty(&rows)?;
+    std::fs::write(dir.join("ranking.md"), &table).map_err(RunError::io(dir.join("ranking.md")))?;
+    let mut ranking = serde_json::to_vec_pretty(&rows).expect("rows serialise");
     ranking.push(b'\n');
-    std::fs::write(dir.join("ranking.json"), ranking)?;
-    println!("\n{table}");
-    let failed = rows.iter().filter(|r| r.error.is_some()).count();
-    println!(
-        "{} backtests ({failed} failed) from {}; ranking in {}",
-        rows.len(),
-        experiment_file.display(),
-        dir.join("ranking.md").display()
-    );
-    Ok(())
+    std::fs::write(dir.join("ranking.json"), ranking).map_err(RunError::io(dir.join("ranking.json")))?;
+    Ok(SweepOutcome { dir, rows, table })
 }
 
 fn run_point(point: &SweepPoint, rank_by: &str, lake: &Lake, lake_root: &str, dir: &Path) -> SweepRow {
@@ -147,8 +150,8 @@ fn run_point(point: &SweepPoint, rank_by: &str, lake: &Lake, lake_root: &str, di
     let outcome = point
         .config
         .as_ref()
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .and_then(|config| crate::backtest::execute(config, None, lake, lake_root, &run_dir, false));
+        .map_err(|e| RunError::Config(e.clone()))
+        .and_then(|config| crate::run::execute(config, None, lake, lake_root, &run_dir, false));
     match outcome {
         Ok((report, manifest)) => {
             let m = &report.metrics;
@@ -159,7 +162,7 @@ fn run_point(point: &SweepPoint, rank_by: &str, lake: &Lake, lake_root: &str, di
             row.trades = Some(m.trades);
             row.wall_secs = Some(manifest.wall_secs);
         }
-        Err(e) => row.error = Some(format!("{e:#}")),
+        Err(e) => row.error = Some(error_chain(&e)),
     }
     row
 }
@@ -186,4 +189,55 @@ fn ranking_table(rows: &[SweepRow], rank_by: &str) -> String {
         ));
     }
     out
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(index: usize, score: Option<f64>, error: Option<&str>) -> SweepRow {
+        SweepRow {
+            index,
+            params: format!("strategy.fast={index}"),
+            run_dir: format!("{index:03}"),
+            score,
+            total_return: score,
+            sharpe: Some(1.0),
+            max_drawdown: Some(0.01),
+            trades: Some(3),
+            wall_secs: Some(0.1),
+            error: error.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_ranking_table_shows_every_row_and_why_a_run_failed() {
+        let table = ranking_table(&[row(1, Some(0.02), None), row(0, None, Some("bad window"))], "total_return");
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        assert!(lines[2].starts_with("| 1 | 0.0200 | 2.0000 % | 1.000 | 1.0000 % | 3 | strategy.fast=1 |"), "{table}");
+        assert!(lines[3].contains("— |") && lines[3].contains("(failed: bad window)"), "{table}");
+    }
+
+    #[test]
+    fn an_error_chain_reads_on_one_line_without_repeats() {
+        let inner = std::io::Error::other("disk full");
+        let e = RunError::Io { path: "x/report.json".into(), source: inner };
+        assert_eq!(error_chain(&e), "x/report.json: disk full");
+    }
 }

@@ -1,18 +1,20 @@
 //! `[walk_forward]` experiments: per fold, fit the model on the fold's training window only,
 //! backtest the fold's test window with it, then chain the test windows into one
-//! out-of-sample report. The calendar (purge, embargo, warm-up) is `tickloop_backtest`'s.
+//! out-of-sample report. The calendar (purge, embargo, warm-up) is `tickloop_backtest`'s;
+//! the fitting is `tickloop_registry`'s.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
 use sha2::{Digest, Sha256};
 use tickloop_backtest::{ExperimentConfig, FoldResult, WalkForwardConfig, stitch, write_report};
 use tickloop_lake::Lake;
 use tickloop_models::Predictor;
+use tickloop_registry::{TrainSpec, blank_card, fit_and_score};
 
-use crate::backtest::{RunOutcome, Window, backtest_window, hash_dir, sha256_hex};
-use crate::train::{TrainSpec, blank_card, fit_and_score};
+use crate::RunError;
+use crate::provenance::{git_commit, hash_dir, sha256_hex};
+use crate::run::{RunOutcome, Window, backtest_window};
 
 /// Runs every fold into `dir/fold-N/` (its model in `model/`, its own report) and returns
 /// the stitched out-of-sample report.
@@ -23,14 +25,15 @@ pub(crate) fn run(
     lake_root: &str,
     dir: &Path,
     show_progress: bool,
-) -> anyhow::Result<RunOutcome> {
-    let windows = wf.windows(config.data.start, config.data.end).map_err(anyhow::Error::msg)?;
-    let spec = TrainSpec::from_config(&wf.train).context("[walk_forward.train.params]")?;
+) -> Result<RunOutcome, RunError> {
+    let windows = wf.windows(config.data.start, config.data.end).map_err(RunError::Config)?;
+    let spec = TrainSpec::from_config(&wf.train)?;
     let mut reports = Vec::with_capacity(windows.len());
     let mut results = Vec::with_capacity(windows.len());
     let mut models = Sha256::new();
     for (k, w) in windows.iter().enumerate() {
         let fold = k + 1;
+        let in_fold = |what| move |e: RunError| RunError::Fold { fold, what, source: Box::new(e) };
         let fold_dir = dir.join(format!("fold-{fold}"));
         if show_progress {
             eprintln!(
@@ -44,20 +47,21 @@ pub(crate) fn run(
         }
         // The training data ends at `train_to`: rows within a horizon of it get no label,
         // so nothing the model learns from reaches the embargo, let alone the test window.
-        let (data, range) = spec
+        let collected = spec
             .dataset(lake, lake_root, w.train_from, w.train_to)
-            .with_context(|| format!("fold {fold}: collecting the training rows"))?;
-        let rows: Vec<usize> = (0..data.len()).collect();
-        let card = blank_card(&spec, "fold", fold as u32, &data, range);
-        let fitted = fit_and_score(&spec, &data, &rows, &[], card).with_context(|| format!("fold {fold}: training"))?;
-        drop(data);
+            .map_err(|e| in_fold("collecting the training rows")(e.into()))?;
+        let rows: Vec<usize> = (0..collected.data.len()).collect();
+        let card = blank_card(&spec, "fold", fold as u32, &collected.data, collected.range, git_commit());
+        let fitted =
+            fit_and_score(&spec, &collected.data, &rows, &[], card).map_err(|e| in_fold("training")(e.into()))?;
+        drop(collected.data);
         let model_dir = fold_dir.join("model");
-        fitted.model.save(&model_dir).with_context(|| format!("saving {}", model_dir.display()))?;
+        fitted.model.save(&model_dir).map_err(|e| in_fold("saving its model")(e.into()))?;
         models.update(hash_dir(&model_dir)?.as_bytes());
         let model: Arc<dyn Predictor> = Arc::from(fitted.model);
         let window = Window { replay_from: w.replay_from, trade_from: Some(w.test_from), end: w.test_to };
         let report = backtest_window(config, lake, lake_root, &fold_dir, window, Some(model.clone()), show_progress)
-            .with_context(|| format!("fold {fold}: backtesting"))?;
+            .map_err(in_fold("backtesting"))?;
         write_report(&fold_dir, config, &report)?;
         results.push(FoldResult {
             fold,
@@ -71,6 +75,6 @@ pub(crate) fn run(
     }
     let config_sha256 = sha256_hex(config.resolved_toml().as_bytes());
     let report = stitch(config, &reports, results, config_sha256);
-    let model_sha256 = models.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let model_sha256 = tickloop_core::hex(&models.finalize());
     Ok(RunOutcome { report, model_sha256: Some(model_sha256), model_seed: Some(wf.train.seed) })
 }

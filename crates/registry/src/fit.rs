@@ -1,0 +1,397 @@
+//! Fitting each model kind on rows the pipeline collected, and scoring it out of sample.
+
+use linfa::prelude::{Fit, Predict};
+use tickloop_core::{Source, Timestamp};
+use tickloop_features::{FeatureSetDef, FeatureSpec};
+use tickloop_gbm::{GbmModel, GbmParams};
+use tickloop_lake::{Lake, LakeSource};
+use tickloop_lstm::{LstmModel, LstmParams, Sequences};
+use tickloop_models::{
+    CARD_FORMAT, DataRange, Dataset, Evaluation, ModelCard, ModelKind, Normalizer, Predictor, TrainConfig,
+};
+use tickloop_pipeline::{AlertConfig, PipelineConfig, collect_dataset};
+
+use crate::RegistryError;
+use crate::progress::{Counted, tick_bar};
+
+/// Model hyperparameters after defaults, file and flags.
+#[derive(Debug, Clone)]
+enum Params {
+    Lstm(LstmParams),
+    Gbm(GbmParams),
+}
+
+impl Params {
+    /// `table` over the kind's defaults; `seed` always wins (it is part of the run's config).
+    fn from_table(kind: ModelKind, table: toml::Table, seed: u64) -> Result<Params, toml::de::Error> {
+        Ok(match kind {
+            ModelKind::Lstm => Params::Lstm(LstmParams { seed, ..table.try_into()? }),
+            ModelKind::Gbm => Params::Gbm(GbmParams { seed, ..table.try_into()? }),
+        })
+    }
+}
+
+/// What to fit and on which rows: from `train`/`evaluate` flags, or from an experiment's
+/// `[walk_forward.train]`.
+#[derive(Debug, Clone)]
+pub struct TrainSpec {
+    kind: ModelKind,
+    features: Vec<FeatureSpec>,
+    horizon: u32,
+    stride: usize,
+    window: usize,
+    max_samples: usize,
+    seed: u64,
+    params: Params,
+}
+
+/// A dataset and where it came from.
+#[derive(Debug)]
+pub struct Collected {
+    pub data: Dataset,
+    pub range: DataRange,
+    /// Ticks the pipeline read to collect it.
+    pub ticks: u64,
+}
+
+impl std::fmt::Display for Collected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rows of {} features from {} ticks of {} symbols",
+            self.data.len(),
+            self.data.width(),
+            self.ticks,
+            self.range.symbols
+        )
+    }
+}
+
+fn default_features(kind: ModelKind) -> Vec<FeatureSpec> {
+    match kind {
+        ModelKind::Lstm => ["log_return", "sma_20", "sma_60", "rsi_14", "volume_z_300"]
+            .iter()
+            .map(|n| n.parse().expect("built-in feature"))
+            .collect(),
+        ModelKind::Gbm => FeatureSetDef::builtin("default").expect("built-in set").features,
+    }
+}
+
+fn default_stride(kind: ModelKind) -> usize {
+    match kind {
+        ModelKind::Lstm => 30,
+        ModelKind::Gbm => 10,
+    }
+}
+
+impl TrainSpec {
+    /// The spec of an experiment's `[walk_forward.train]` (or of `train`'s flags); fails on
+    /// hyperparameters the model kind does not have.
+    pub fn from_config(train: &TrainConfig) -> Result<TrainSpec, RegistryError> {
+        let kind = train.model;
+        let params = Params::from_table(kind, train.params.clone(), train.seed)?;
+        Ok(TrainSpec {
+            kind,
+            features: if train.features.is_empty() { default_features(kind) } else { train.features.clone() },
+            horizon: train.horizon_secs,
+            stride: train.stride.unwrap_or(default_stride(kind)),
+            window: train.window,
+            max_samples: train.max_samples,
+            seed: train.seed,
+            params,
+        })
+    }
+
+    pub fn kind(&self) -> ModelKind {
+        self.kind
+    }
+
+    /// The label horizon (seconds): also the purge between training and test rows.
+    pub fn horizon_secs(&self) -> u32 {
+        self.horizon
+    }
+
+    /// Command-line overrides of the hyperparameters; those of another kind are ignored.
+    pub fn override_params(&mut self, epochs: Option<usize>, hidden: Option<usize>, iterations: Option<usize>) {
+        match &mut self.params {
+            Params::Lstm(p) => {
+                p.epochs = epochs.unwrap_or(p.epochs);
+                p.hidden = hidden.unwrap_or(p.hidden);
+            }
+            Params::Gbm(p) => p.iterations = iterations.unwrap_or(p.iterations),
+        }
+    }
+
+    /// Runs the pipeline over `[start, end)` of the lake and collects the rows. Rows whose
+    /// label horizon reaches past `end` keep no label: the data cannot leak past it.
+    pub fn dataset(
+        &self,
+        lake: &Lake,
+        lake_name: &str,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Collected, RegistryError> {
+        let mut source = LakeSource::open(lake, start, end)?;
+        let total = source.remaining_hint().unwrap_or(0);
+        if total == 0 {
+            return Err(RegistryError::Data(format!(
+                "lake {lake_name} has no ticks from {start} to {end}: run `cargo xtask backtest` (it simulates the sample lake) or `tickloop sim`"
+            )));
+        }
+        let symbols = source.symbols().len();
+        let config =
+            PipelineConfig { features: self.features.clone(), alerts: AlertConfig::none(), ..Default::default() };
+        let bar = tick_bar(total, "features");
+        let mut counted = Counted { inner: &mut source, bar: &bar, seen: 0 };
+        let stride = match self.kind {
+            ModelKind::Lstm => 1, // windows need every second; samples are thinned later
+            ModelKind::Gbm => self.stride,
+        };
+        let data = collect_dataset(&config, &mut counted, self.horizon, stride)?;
+        bar.finish_and_clear();
+        let range = DataRange {
+            source: lake.description().to_owned(),
+            from: start.to_string(),
+            to: end.to_string(),
+            rows: data.len(),
+            symbols,
+        };
+        Ok(Collected { data, range, ticks: total })
+    }
+}
+
+/// Evenly keeps at most `max` of `rows` (0 = all).
+fn at_most(rows: Vec<usize>, max: usize) -> Vec<usize> {
+    if max == 0 || rows.len() <= max {
+        return rows;
+    }
+    let step = rows.len() as f64 / max as f64;
+    (0..max).map(|k| rows[(k as f64 * step) as usize]).collect()
+}
+
+/// A fitted model and its out-of-sample evaluation.
+pub struct Fitted {
+    pub model: Box<dyn Predictor>,
+    pub evaluation: Evaluation,
+    /// Complete rows (gbm) or windows (lstm) the model was fitted on.
+    pub fitted_on: usize,
+    /// How fitting went, in a line (rounds boosted, epochs trained).
+    pub summary: String,
+}
+
+impl std::fmt::Debug for Fitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fitted").field("model", &self.model.card().id()).field("summary", &self.summary).finish()
+    }
+}
+
+/// Fits on `train` rows and scores on `test` rows of `data` (no score when `test` is
+/// empty); `card` is completed here.
+pub fn fit_and_score(
+    args: &TrainSpec,
+    data: &Dataset,
+    train: &[usize],
+    test: &[usize],
+    mut card: ModelCard,
+) -> Result<Fitted, RegistryError> {
+    let complete = |rows: &[usize]| -> Vec<usize> {
+        rows.iter()
+            .copied()
+            .filter(|&i| data.labels[i].is_finite() && data.row(i).iter().all(|x| x.is_finite()))
+            .collect()
+    };
+    let train_rows = complete(train);
+    if train_rows.len() < 100 {
+        return Err(RegistryError::Data(format!(
+            "only {} complete training rows: use a longer date range or a shorter horizon",
+            train_rows.len()
+        )));
+    }
+    let normalizer = Normalizer::fit(&data.select(&train_rows));
+    let label_scale = data.select(&train_rows).label_scale();
+    card.normalizer = normalizer.clone();
+    match args.params.clone() {
+        Params::Gbm(params) => {
+            let train_rows = at_most(train_rows, args.max_samples);
+            let (x, y) = normalised(data, &train_rows, &normalizer);
+            let gbm = params.fit(&linfa::Dataset::new(x, y))?;
+            let summary = format!("boosted {} rounds", gbm.rounds);
+            card.params = serde_json::json!({ "gbm": params, "rounds": gbm.rounds });
+            card.window = 1;
+            card.weights = tickloop_gbm::WEIGHTS_FILE.into();
+            let test_rows = complete(test);
+            let evaluation = if test_rows.is_empty() {
+                unscored()
+            } else {
+                let (xt, _) = normalised(data, &test_rows, &normalizer);
+                let predictions = gbm.predict(&xt).to_vec();
+                Evaluation::of(&predictions, &data.select(&test_rows), label_scale)
+            };
+            card.validation = evaluation.clone();
+            Ok(Fitted { model: Box::new(GbmModel::new(card, gbm)), evaluation, fitted_on: train_rows.len(), summary })
+        }
+        Params::Lstm(params) => {
+            let stride = args.stride;
+            let thin = |rows: Vec<usize>| -> Vec<usize> { rows.into_iter().step_by(stride).collect() };
+            let label_std = {
+                let ys: Vec<f64> = train_rows.iter().map(|&i| data.labels[i]).collect();
+                let m = ys.iter().sum::<f64>() / ys.len() as f64;
+                (ys.iter().map(|y| (y - m) * (y - m)).sum::<f64>() / ys.len() as f64).sqrt().max(1e-12)
+            };
+            let train_rows = at_most(thin(train_rows), args.max_samples);
+            let (seqs, _) = Sequences::from_dataset(data, &train_rows, args.window, &normalizer, label_std);
+            let device = tickloop_lstm::device();
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "lstm     [{elapsed_precise}] {bar:40.cyan/blue} epoch {msg} batch {pos}/{len} (eta {eta})",
+                )
+                .expect("valid template"),
+            );
+            let (lstm, report) = tickloop_lstm::train(&params, &seqs, &device, &mut |epoch, done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                bar.set_message(epoch.to_string());
+            })?;
+            bar.finish_and_clear();
+            let summary = format!(
+                "trained {} epochs on {} windows (best epoch {}, validation MAE {:.4} in label std units)",
+                report.epochs,
+                report.train_windows,
+                report.best_epoch,
+                report.validation_mae[report.best_epoch - 1]
+            );
+            card.params = serde_json::json!({ "lstm": params, "target_scale": label_std, "training": report });
+            card.window = args.window;
+            card.weights = tickloop_lstm::WEIGHTS_FILE.into();
+            let model = LstmModel::new(card, lstm, label_std)?;
+            // Score through the same interface the live runner uses: raw windows in.
+            let test_rows = complete(test);
+            let evaluation = if test_rows.is_empty() {
+                unscored()
+            } else {
+                let identity = Normalizer { mean: vec![0.0; data.width()], std: vec![1.0; data.width()] };
+                let (raw, used) = Sequences::from_dataset(data, &thin(test_rows), args.window, &identity, 1.0);
+                let x: Vec<f64> = raw.x.iter().map(|&v| f64::from(v)).collect();
+                let predictions = model.predict(&x)?;
+                Evaluation::of(&predictions, &data.select(&used), label_scale)
+            };
+            let mut card = model.card().clone();
+            card.validation = evaluation.clone();
+            let lstm = model.lstm().clone();
+            Ok(Fitted {
+                model: Box::new(LstmModel::new(card, lstm, label_std)?),
+                evaluation,
+                fitted_on: report.train_windows,
+                summary,
+            })
+        }
+    }
+}
+
+fn normalised(data: &Dataset, rows: &[usize], n: &Normalizer) -> (ndarray::Array2<f64>, ndarray::Array1<f64>) {
+    let w = data.width();
+    let mut x = Vec::with_capacity(rows.len() * w);
+    for &i in rows {
+        let mut row = data.row(i).to_vec();
+        n.apply(&mut row);
+        x.extend(row);
+    }
+    (
+        ndarray::Array2::from_shape_vec((rows.len(), w), x).expect("whole rows"),
+        rows.iter().map(|&i| data.labels[i]).collect(),
+    )
+}
+
+/// The evaluation of a model fitted without a test set (a walk-forward fold is scored by its
+/// backtest instead).
+fn unscored() -> Evaluation {
+    Evaluation { model: tickloop_models::Score::of(&[], &[]), baselines: Vec::new() }
+}
+
+/// A card for a model of `args` named `name`/v`version`, fitted on `data` from `range`, made
+/// at `git_commit`; [`fit_and_score`] fills in the rest.
+pub fn blank_card(
+    args: &TrainSpec,
+    name: &str,
+    version: u32,
+    data: &Dataset,
+    range: DataRange,
+    git_commit: Option<String>,
+) -> ModelCard {
+    ModelCard {
+        format: CARD_FORMAT,
+        name: name.to_owned(),
+        version,
+        kind: args.kind,
+        features: data.feature_names.clone(),
+        window: 1,
+        horizon_secs: args.horizon,
+        normalizer: Normalizer { mean: Vec::new(), std: Vec::new() },
+        weights: String::new(),
+        data: range,
+        seed: args.seed,
+        git_commit,
+        params: serde_json::Value::Null,
+        validation: unscored(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickloop_models::Fold;
+    use tickloop_sim::{MarketConfig, MarketSim};
+
+    fn config(model: ModelKind, params: &str) -> TrainConfig {
+        toml::from_str(&format!("model = \"{model}\"\n[params]\n{params}")).unwrap()
+    }
+
+    #[test]
+    fn a_spec_takes_the_kinds_defaults_and_refuses_parameters_it_does_not_have() {
+        let spec = TrainSpec::from_config(&config(ModelKind::Gbm, "iterations = 7")).unwrap();
+        assert_eq!((spec.kind(), spec.stride, spec.horizon_secs()), (ModelKind::Gbm, 10, 60));
+        assert_eq!(spec.features, default_features(ModelKind::Gbm));
+        assert!(matches!(&spec.params, Params::Gbm(p) if p.iterations == 7 && p.seed == 42));
+        let lstm = TrainSpec::from_config(&config(ModelKind::Lstm, "")).unwrap();
+        assert_eq!((lstm.stride, lstm.features.len()), (30, 5));
+        let err = TrainSpec::from_config(&config(ModelKind::Gbm, "epochs = 3")).unwrap_err().to_string();
+        assert!(err.contains("epochs"), "{err}");
+        let mut spec = spec;
+        spec.override_params(Some(9), None, Some(3));
+        assert!(matches!(&spec.params, Params::Gbm(p) if p.iterations == 3), "the other kind's flags are ignored");
+    }
+
+    #[test]
+    fn at_most_thins_evenly_and_keeps_order() {
+        let rows: Vec<usize> = (0..10).collect();
+        assert_eq!(at_most(rows.clone(), 0), rows);
+        assert_eq!(at_most(rows.clone(), 20), rows);
+        assert_eq!(at_most(rows, 4), vec![0, 2, 5, 7]);
+    }
+
+    #[test]
+    fn a_fitted_model_saves_and_loads_back_through_the_registry_with_the_same_predictions() {
+        let start = Timestamp::parse("2024-01-02T14:30:00Z").unwrap();
+        let end = start.add_nanos(3_600 * tickloop_core::NANOS_PER_SECOND);
+        let mut sim = MarketSim::new(MarketConfig { symbols: 5, ..MarketConfig::default() }, start, end).unwrap();
+        let spec = TrainSpec::from_config(&config(ModelKind::Gbm, "iterations = 20")).unwrap();
+        let pipeline = PipelineConfig { features: spec.features.clone(), ..PipelineConfig::default() };
+        let data = collect_dataset(&pipeline, &mut sim, spec.horizon, spec.stride).unwrap();
+        let fold = Fold::holdout(&data.ts, 0.2, spec.horizon);
+        let range = DataRange { source: "sim".into(), from: "a".into(), to: "b".into(), rows: data.len(), symbols: 5 };
+        let card = blank_card(&spec, "gbm", 1, &data, range, None);
+        let fitted = fit_and_score(&spec, &data, &fold.train, &fold.test, card).unwrap();
+        assert!(fitted.summary.starts_with("boosted "), "{}", fitted.summary);
+        assert!(fitted.evaluation.model.rows > 0, "scored out of sample");
+
+        let dir = tempfile::tempdir().unwrap();
+        fitted.model.save(&dir.path().join("v1")).unwrap();
+        let loaded = crate::load(dir.path()).unwrap();
+        assert_eq!(loaded.card().id(), "gbm/v1");
+        let complete = data.complete_rows();
+        let windows: Vec<f64> = (0..50).flat_map(|i| complete.row(i).to_vec()).collect();
+        assert_eq!(loaded.predict(&windows).unwrap(), fitted.model.predict(&windows).unwrap());
+        assert!(crate::load(&dir.path().join("v9")).is_err(), "a missing version is named, not a panic");
+    }
+}
