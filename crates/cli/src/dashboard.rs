@@ -1,15 +1,14 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use tickloop_backtest::ExperimentConfig;
-use tickloop_core::{Engine, Outputs, Paced, Sink, SinkError, Source, SymbolTable, Tick};
+use tickloop_core::{Engine, Paced, Source};
 use tickloop_lake::LakeSource;
-use tickloop_live::{LatencySummary, LiveObserver, LiveSummary};
 use tickloop_pipeline::{ModelStage, Pipeline};
-use tickloop_serve::{Dashboard, DashboardState, Health};
+use tickloop_serve::{Dashboard, DashboardSink, DashboardState};
 
 use crate::lake_args::S3Args;
 
@@ -26,30 +25,6 @@ pub fn serve(addr: &str, token: Option<String>) -> anyhow::Result<Dashboard> {
     let dashboard = Dashboard::serve(addr, token, Arc::new(Mutex::new(DashboardState::default())))?;
     eprintln!("dashboard on http://{}/", dashboard.addr());
     Ok(dashboard)
-}
-
-/// Feeds a dashboard from the live runner.
-pub struct DashboardObserver(pub Arc<Mutex<DashboardState>>);
-
-impl LiveObserver for DashboardObserver {
-    fn on_tick(&mut self, symbol: &str, tick: &Tick, outputs: &Outputs) {
-        self.0.lock().expect("not poisoned").on_tick(symbol, tick, &outputs.alerts);
-    }
-
-    fn on_prediction(&mut self, symbol: &str, prediction: &tickloop_core::Prediction) {
-        self.0.lock().expect("not poisoned").on_prediction(symbol, prediction.value);
-    }
-
-    fn on_stats(&mut self, rate: f64, latency: Option<&LatencySummary>, summary: &LiveSummary) {
-        let health = Health {
-            ticks_per_sec: rate,
-            e2e_p50_ms: latency.map_or(0.0, |l| l.e2e_p50_ms),
-            e2e_p99_ms: latency.map_or(0.0, |l| l.e2e_p99_ms),
-            consumer_lag: summary.consumer_lag,
-            dead_letters: summary.dead_letters,
-        };
-        self.0.lock().expect("not poisoned").set_health(health);
-    }
 }
 
 /// Serve the live dashboard over a replay of the lake (demos, no Kafka needed).
@@ -97,52 +72,5 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<()> {
     eprintln!("replay finished; the dashboard stays up until Ctrl-C");
     loop {
         std::thread::sleep(Duration::from_secs(3600));
-    }
-}
-
-/// Feeds the dashboard from a replay: each clean tick with its alerts and predictions, and
-/// once a wall second the throughput and dead letters.
-struct DashboardSink {
-    state: Arc<Mutex<DashboardState>>,
-    symbols: SymbolTable,
-    window_start: Instant,
-    window_ticks: u64,
-    dead_letters: u64,
-}
-
-impl DashboardSink {
-    fn new(state: Arc<Mutex<DashboardState>>, symbols: SymbolTable) -> Self {
-        DashboardSink { state, symbols, window_start: Instant::now(), window_ticks: 0, dead_letters: 0 }
-    }
-
-    fn predictions(&self, state: &mut DashboardState, out: &Outputs) {
-        for p in &out.predictions {
-            state.on_prediction(self.symbols.name(p.symbol), p.value);
-        }
-    }
-}
-
-impl Sink for DashboardSink {
-    fn on_outputs(&mut self, _input: &Tick, out: &Outputs) -> Result<(), SinkError> {
-        let mut state = self.state.lock().expect("not poisoned");
-        self.dead_letters += out.rejects.len() as u64;
-        if let Some(clean) = out.tick {
-            state.on_tick(self.symbols.name(clean.symbol), &clean, &out.alerts);
-            self.window_ticks += 1;
-        }
-        self.predictions(&mut state, out);
-        let elapsed = self.window_start.elapsed();
-        if elapsed >= Duration::from_secs(1) {
-            let rate = self.window_ticks as f64 / elapsed.as_secs_f64();
-            state.set_health(Health { ticks_per_sec: rate, dead_letters: self.dead_letters, ..Health::default() });
-            (self.window_start, self.window_ticks) = (Instant::now(), 0);
-        }
-        Ok(())
-    }
-
-    fn on_flush(&mut self, out: &Outputs) -> Result<(), SinkError> {
-        let mut state = self.state.lock().expect("not poisoned");
-        self.predictions(&mut state, out);
-        Ok(())
     }
 }

@@ -150,7 +150,7 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     };
     if let Some(addr) = &args.dashboard {
         let dashboard = crate::dashboard::serve(addr, args.dashboard_token.dashboard_token.clone())?;
-        runner.observe(Box::new(crate::dashboard::DashboardObserver(dashboard.state().clone())));
+        runner.observe(Box::new(tickloop_live::DashboardObserver(dashboard.state().clone())));
     }
     let mut sinks: Vec<Box<dyn tickloop_notify::AlertSink>> = Vec::new();
     for url in &args.alert_webhook {

@@ -1,7 +1,7 @@
 //! `tickloop export-sagemaker` and `tickloop serve-model`: a model version packed the way
 //! SageMaker unpacks it into /opt/ml/model, and the inference container's HTTP contract.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -28,25 +28,9 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
     let dir = tickloop_models::resolve(&args.model)?;
     let card = model.card();
     let files = [tickloop_models::CARD_FILE, card.weights.as_str()];
-    write_archive(&dir, &files, &args.out)?;
+    tickloop_serve::write_model_archive(&dir, &files, &args.out)
+        .with_context(|| format!("writing {} from {}", args.out.display(), dir.display()))?;
     println!("wrote {} ({} {}) to {}", card.id(), card.kind, files.join(" + "), args.out.display());
-    Ok(())
-}
-
-/// A reproducible archive: fixed order, mtime 0, no owner names.
-fn write_archive(dir: &Path, files: &[&str], out: &Path) -> anyhow::Result<()> {
-    let tmp = out.with_extension("partial");
-    let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
-    let mut tar = tar::Builder::new(gz);
-    tar.mode(tar::HeaderMode::Deterministic);
-    for name in files {
-        let path = dir.join(name);
-        let mut f = std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
-        tar.append_file(name, &mut f).with_context(|| format!("archiving {}", path.display()))?;
-    }
-    tar.into_inner()?.finish()?.sync_all()?;
-    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
     Ok(())
 }
 

@@ -17,12 +17,14 @@
 //! `alerts/<symbol>/<kind>/<ts_event>`). Only `ts_recv`/`ts_emit` differ between copies.
 
 mod config;
+mod dashboard;
 mod latency;
 mod metrics;
 mod runner;
 mod worker;
 
 pub use config::{LiveConfig, LiveError};
+pub use dashboard::DashboardObserver;
 pub use latency::{LatencySummary, LatencyWindow};
 pub use metrics::serve_metrics;
 pub use runner::{LiveObserver, LiveRunner, LiveSummary};

@@ -8,12 +8,16 @@
 //! never shares an executor with a viewer. The page and its script are embedded in the binary,
 //! so nothing is fetched from the internet.
 
+mod archive;
 mod dashboard;
+mod feed;
 mod model_server;
 mod remote;
 mod state;
 
+pub use archive::write_model_archive;
 pub use dashboard::{Dashboard, DashboardOptions};
+pub use feed::DashboardSink;
 pub use model_server::{ModelServer, ModelServerConfig};
 pub use remote::RemoteModel;
 pub use state::{DashboardState, Health, Overview, Row};

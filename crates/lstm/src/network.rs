@@ -1,0 +1,148 @@
+//! The trainable network on candle: parameters, the forward pass with autograd, safetensors.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{D, DType, Device, Tensor, Var};
+use tickloop_core::Rng;
+
+/// The device models run on: CPU, or the first GPU when built with the `cuda` feature.
+pub fn device() -> Device {
+    #[cfg(feature = "cuda")]
+    if let Ok(d) = Device::new_cuda(0) {
+        return d;
+    }
+    Device::Cpu
+}
+
+/// tanh through the sigmoid (2·σ(2x) − 1): the same function, differentiable by candle's
+/// autograd, and several times cheaper than candle's CPU tanh.
+fn tanh(x: &Tensor) -> candle_core::Result<Tensor> {
+    candle_nn::ops::sigmoid(&x.affine(2.0, 0.0)?)?.affine(2.0, -1.0)
+}
+
+/// The network's parameters.
+#[derive(Debug, Clone)]
+pub struct Lstm {
+    pub(crate) w_ih: Var,
+    pub(crate) w_hh: Var,
+    pub(crate) b_ih: Var,
+    pub(crate) b_hh: Var,
+    pub(crate) w_out: Var,
+    pub(crate) b_out: Var,
+    pub(crate) hidden: usize,
+    pub(crate) inputs: usize,
+}
+
+pub(crate) const NAMES: [&str; 6] =
+    ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "linear.weight", "linear.bias"];
+
+impl Lstm {
+    /// PyTorch's initialisation: every parameter uniform in ±1/√hidden, from `seed`.
+    pub fn init(inputs: usize, hidden: usize, seed: u64, device: &Device) -> candle_core::Result<Self> {
+        let mut rng = Rng::new(seed, 0x157A);
+        let k = 1.0 / (hidden as f64).sqrt();
+        let mut uniform = |shape: &[usize]| -> candle_core::Result<Var> {
+            let n: usize = shape.iter().product();
+            let v: Vec<f32> = (0..n).map(|_| rng.uniform_in(-k, k) as f32).collect();
+            Var::from_tensor(&Tensor::from_vec(v, shape, device)?)
+        };
+        Ok(Lstm {
+            w_ih: uniform(&[4 * hidden, inputs])?,
+            w_hh: uniform(&[4 * hidden, hidden])?,
+            b_ih: uniform(&[4 * hidden])?,
+            b_hh: uniform(&[4 * hidden])?,
+            w_out: uniform(&[1, hidden])?,
+            b_out: uniform(&[1])?,
+            hidden,
+            inputs,
+        })
+    }
+
+    pub(crate) fn vars(&self) -> [&Var; 6] {
+        [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh, &self.w_out, &self.b_out]
+    }
+
+    /// `x`: (batch, window, inputs) → (batch). `dropout_mask`: (batch, hidden), already
+    /// scaled by 1/(1 − p), in training only.
+    pub fn forward(&self, x: &Tensor, dropout_mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let (batch, steps, inputs) = x.dims3()?;
+        let h4 = 4 * self.hidden;
+        let bias = self.b_ih.as_tensor().add(self.b_hh.as_tensor())?;
+        // Input projection of every step at once: (batch·steps, inputs) × (inputs, 4h).
+        let projected = x
+            .reshape((batch * steps, inputs))?
+            .matmul(&self.w_ih.as_tensor().t()?)?
+            .broadcast_add(&bias)?
+            .reshape((batch, steps, h4))?;
+        let w_hh_t = self.w_hh.as_tensor().t()?;
+        // One sigmoid over all four gates per step (contiguous, vectorised), with the cell
+        // gate's pre-activation doubled so that tanh(g) = 2·σ(2g) − 1 comes out of the same
+        // pass: candle's CPU tanh costs ~4× its sigmoid, and it was most of the step.
+        let gate_scale = Tensor::from_vec(
+            (0..h4).map(|k| if (2 * self.hidden..3 * self.hidden).contains(&k) { 2f32 } else { 1f32 }).collect(),
+            h4,
+            x.device(),
+        )?;
+        let mut h = Tensor::zeros((batch, self.hidden), DType::F32, x.device())?;
+        let mut c = h.clone();
+        for t in 0..steps {
+            let gates = projected.narrow(1, t, 1)?.squeeze(1)?.add(&h.matmul(&w_hh_t)?)?;
+            let s = candle_nn::ops::sigmoid(&gates.broadcast_mul(&gate_scale)?)?;
+            let chunk = |k: usize| s.narrow(1, k * self.hidden, self.hidden);
+            let (i, f, o) = (chunk(0)?, chunk(1)?, chunk(3)?);
+            let g = chunk(2)?.affine(2.0, -1.0)?;
+            c = f.mul(&c)?.add(&i.mul(&g)?)?;
+            h = o.mul(&tanh(&c)?)?;
+        }
+        let h = match dropout_mask {
+            Some(mask) => h.mul(mask)?,
+            None => h,
+        };
+        h.matmul(&self.w_out.as_tensor().t()?)?.broadcast_add(self.b_out.as_tensor())?.squeeze(D::Minus1)
+    }
+
+    /// The parameters by their PyTorch names.
+    pub fn tensors(&self) -> HashMap<String, Tensor> {
+        NAMES.iter().zip(self.vars()).map(|(n, v)| (n.to_string(), v.as_tensor().clone())).collect()
+    }
+
+    pub fn save(&self, path: &Path) -> candle_core::Result<()> {
+        candle_core::safetensors::save(&self.tensors(), path)
+    }
+
+    pub fn load(path: &Path, device: &Device) -> Result<Lstm, String> {
+        let mut t = candle_core::safetensors::load(path, device).map_err(|e| e.to_string())?;
+        let mut take = |name: &str| -> Result<Var, String> {
+            let tensor = t.remove(name).ok_or_else(|| format!("no tensor {name}"))?;
+            Var::from_tensor(&tensor.to_dtype(DType::F32).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+        };
+        let (w_ih, w_hh, b_ih, b_hh, w_out, b_out) =
+            (take(NAMES[0])?, take(NAMES[1])?, take(NAMES[2])?, take(NAMES[3])?, take(NAMES[4])?, take(NAMES[5])?);
+        let (h4, inputs) = w_ih.as_tensor().dims2().map_err(|e| e.to_string())?;
+        if !h4.is_multiple_of(4) || w_hh.as_tensor().dims() != [h4, h4 / 4] || w_out.as_tensor().dims() != [1, h4 / 4] {
+            return Err(format!("inconsistent shapes: weight_ih {:?}, weight_hh {:?}", w_ih.shape(), w_hh.shape()));
+        }
+        Ok(Lstm { w_ih, w_hh, b_ih, b_hh, w_out, b_out, hidden: h4 / 4, inputs })
+    }
+
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// Predictions (in target units) for windows of `inputs` features, in chunks.
+    pub fn predict(&self, x: &[f32], window: usize, device: &Device) -> candle_core::Result<Vec<f32>> {
+        let per = window * self.inputs;
+        let mut out = Vec::with_capacity(x.len() / per.max(1));
+        for chunk in x.chunks(4096 * per) {
+            let n = chunk.len() / per;
+            let t = Tensor::from_slice(chunk, (n, window, self.inputs), device)?;
+            out.extend(self.forward(&t, None)?.to_vec1::<f32>()?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,77 @@
+//! An LSTM with its card, as the [`Predictor`] every mode loads.
+
+use std::path::Path;
+
+use candle_core::Device;
+use tickloop_models::{ModelCard, ModelError, Predictor};
+
+use crate::{InferenceLstm, Lstm, device};
+
+/// An LSTM with its card: the [`Predictor`] the pipeline and the model server use.
+#[derive(Debug)]
+pub struct LstmModel {
+    card: ModelCard,
+    lstm: Lstm,
+    fast: InferenceLstm,
+    /// Model outputs are multiplied by this to give log returns.
+    target_scale: f64,
+    device: Device,
+}
+
+impl LstmModel {
+    pub fn new(card: ModelCard, lstm: Lstm, target_scale: f64) -> Result<Self, ModelError> {
+        let fast = InferenceLstm::from_lstm(&lstm).map_err(|e| ModelError::Backend(e.to_string()))?;
+        Ok(LstmModel { card, lstm, fast, target_scale, device: device() })
+    }
+
+    /// Loads the version in `dir`; the card's `params.target_scale` rescales outputs.
+    pub fn load(dir: &Path, card: ModelCard) -> Result<Self, ModelError> {
+        let path = dir.join(&card.weights);
+        let device = device();
+        let lstm = Lstm::load(&path, &device).map_err(|e| ModelError::artifact(&path, e))?;
+        if lstm.inputs != card.features.len() {
+            return Err(ModelError::artifact(
+                &path,
+                format!("weights read {} features, the card lists {}", lstm.inputs, card.features.len()),
+            ));
+        }
+        let target_scale = card.params["target_scale"].as_f64().ok_or_else(|| {
+            ModelError::artifact(&dir.join(tickloop_models::CARD_FILE), "params.target_scale missing")
+        })?;
+        let fast = InferenceLstm::from_lstm(&lstm).map_err(|e| ModelError::artifact(&path, e))?;
+        Ok(LstmModel { card, lstm, fast, target_scale, device })
+    }
+
+    pub fn lstm(&self) -> &Lstm {
+        &self.lstm
+    }
+}
+
+impl Predictor for LstmModel {
+    fn card(&self) -> &ModelCard {
+        &self.card
+    }
+
+    fn save(&self, dir: &Path) -> Result<(), ModelError> {
+        tickloop_models::save_version(dir, &self.card, |path| self.lstm.save(path).map_err(|e| e.to_string()))
+    }
+
+    fn predict(&self, windows: &[f64]) -> Result<Vec<f64>, ModelError> {
+        self.window_count(windows)?;
+        let width = self.card.features.len();
+        let mut x = Vec::with_capacity(windows.len());
+        let mut row = vec![0.0; width];
+        for raw in windows.chunks(width) {
+            row.copy_from_slice(raw);
+            self.card.normalizer.apply(&mut row);
+            x.extend(row.iter().map(|&v| v as f32));
+        }
+        // On a GPU the batch goes through Candle; on CPU through the allocation-free path.
+        let out = if self.device.is_cpu() {
+            self.fast.forward(&x, self.card.window)
+        } else {
+            self.lstm.predict(&x, self.card.window, &self.device).map_err(|e| ModelError::Backend(e.to_string()))?
+        };
+        Ok(out.into_iter().map(|p| f64::from(p) * self.target_scale).collect())
+    }
+}
