@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use tickloop_core::Timestamp;
-use tickloop_lake::{Dataset, Lake, Partition, TickFileWriter};
+use tickloop_lake::{HourPartition, Lake, LakeTable, TickFileWriter};
 use tickloop_sim::{Ceiling, MarketConfig, MarketSim, SymbolParams};
 
 use crate::BacktestError;
@@ -54,8 +54,8 @@ pub fn generate_sample(
     let mut summary = SampleSummary { partitions: 0, ticks: 0, anomalies: 0 };
     // One block per hour: the writer streams each symbol's hour as one row group.
     while !sim.is_done() {
-        let partition = Partition::containing(sim.position());
-        let mut writer = TickFileWriter::create(lake.object(Dataset::RawTicks, partition, "part-0.parquet"))?;
+        let partition = HourPartition::containing(sim.position());
+        let mut writer = TickFileWriter::create(lake.object(LakeTable::RawTicks, partition, "part-0.parquet"))?;
         let mut failure = None;
         let block = sim.next_block(3600, |symbol, ticks| {
             if failure.is_none()
@@ -74,7 +74,7 @@ pub fn generate_sample(
         writer.finish()?;
         let labels = sim.take_labels();
         summary.anomalies += labels.len();
-        lake.write_json_lines(Dataset::AnomalyLabels, partition, "anomalies.jsonl", &labels)?;
+        lake.write_json_lines(LakeTable::AnomalyLabels, partition, "anomalies.jsonl", &labels)?;
         summary.partitions += 1;
         progress(summary.ticks, total);
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tickloop_core::Timestamp;
-use tickloop_lake::Dataset;
+use tickloop_lake::LakeTable;
 use tickloop_sql::{LakeTables, OutputFormat, TABLES};
 
 use crate::lake_args::LakeArgs;
@@ -87,8 +87,8 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn dataset_of(prefix: &str) -> Dataset {
-    [Dataset::RawTicks, Dataset::Features, Dataset::Predictions, Dataset::Alerts]
+fn dataset_of(prefix: &str) -> LakeTable {
+    [LakeTable::RawTicks, LakeTable::Features, LakeTable::Predictions, LakeTable::Alerts]
         .into_iter()
         .find(|d| d.prefix() == prefix)
         .expect("every SQL table is a lake dataset")

@@ -242,7 +242,7 @@ fn same_seed_gives_the_same_bytes_and_a_missing_lake_is_explained() {
 #[test]
 fn bad_records_in_the_lake_are_dead_lettered_with_reasons_and_the_rest_is_used() {
     use tickloop_core::{Price, SymbolTable, Tick, Timestamp, Volume};
-    use tickloop_lake::{Dataset, Lake, Partition, TickFileWriter};
+    use tickloop_lake::{HourPartition, Lake, LakeTable, TickFileWriter};
 
     let dir = tempfile::tempdir().unwrap();
     let lake_root = dir.path().join("lake");
@@ -261,7 +261,8 @@ fn bad_records_in_the_lake_are_dead_lettered_with_reasons_and_the_rest_is_used()
     ticks[200].low = Price(-1.0);
     ticks[300].volume = Volume(-5.0);
     let mut w =
-        TickFileWriter::create(lake.object(Dataset::RawTicks, Partition::containing(start), "part-0.parquet")).unwrap();
+        TickFileWriter::create(lake.object(LakeTable::RawTicks, HourPartition::containing(start), "part-0.parquet"))
+            .unwrap();
     w.write_run(table.meta(id), &ticks).unwrap();
     w.finish().unwrap();
 

@@ -4,13 +4,13 @@
 
 use std::fmt::Write as _;
 
-use crate::Dataset;
+use crate::LakeTable;
 
 /// The columns of a dataset's parquet files, as Athena types, in file order.
-pub fn columns(dataset: Dataset, feature_columns: &[String]) -> Vec<(String, &'static str)> {
+pub fn columns(dataset: LakeTable, feature_columns: &[String]) -> Vec<(String, &'static str)> {
     let fixed = |cols: &[(&str, &'static str)]| cols.iter().map(|(n, t)| ((*n).to_owned(), *t)).collect::<Vec<_>>();
     match dataset {
-        Dataset::RawTicks => fixed(&[
+        LakeTable::RawTicks => fixed(&[
             ("symbol", "string"),
             ("ts_event", "timestamp"),
             ("ts_recv", "timestamp"),
@@ -22,12 +22,12 @@ pub fn columns(dataset: Dataset, feature_columns: &[String]) -> Vec<(String, &'s
             ("exchange", "string"),
             ("currency", "string"),
         ]),
-        Dataset::Features => {
+        LakeTable::Features => {
             let mut cols = fixed(&[("symbol", "string"), ("ts_event", "timestamp")]);
             cols.extend(feature_columns.iter().map(|c| (c.replace('.', "_"), "double")));
             cols
         }
-        Dataset::Alerts => fixed(&[
+        LakeTable::Alerts => fixed(&[
             ("symbol", "string"),
             ("ts_event", "timestamp"),
             ("kind", "string"),
@@ -35,7 +35,7 @@ pub fn columns(dataset: Dataset, feature_columns: &[String]) -> Vec<(String, &'s
             ("threshold", "double"),
             ("message", "string"),
         ]),
-        Dataset::Predictions | Dataset::AnomalyLabels => Vec::new(),
+        LakeTable::Predictions | LakeTable::AnomalyLabels => Vec::new(),
     }
 }
 
@@ -45,7 +45,8 @@ pub fn columns(dataset: Dataset, feature_columns: &[String]) -> Vec<(String, &'s
 pub fn ddl(location: &str, database: &str, feature_columns: &[String], first_date: &str) -> String {
     let location = location.trim_end_matches('/');
     let mut sql = format!("CREATE DATABASE IF NOT EXISTS {database};\n");
-    for (table, dataset) in [("ticks", Dataset::RawTicks), ("features", Dataset::Features), ("alerts", Dataset::Alerts)]
+    for (table, dataset) in
+        [("ticks", LakeTable::RawTicks), ("features", LakeTable::Features), ("alerts", LakeTable::Alerts)]
     {
         let cols = columns(dataset, feature_columns);
         let body: Vec<String> = cols.iter().map(|(n, t)| format!("  `{n}` {t}")).collect();

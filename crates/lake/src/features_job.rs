@@ -17,7 +17,7 @@ use tickloop_features::batch::{Columns, compute};
 
 use crate::store::LakeObject;
 use crate::tick_file::TickFileReader;
-use crate::{Dataset, FeatureFileWriter, Lake, LakeError, Partition};
+use crate::{FeatureFileWriter, HourPartition, Lake, LakeError, LakeTable};
 use tickloop_core::hex;
 
 const MANIFEST: &str = "_etl/features.json";
@@ -45,18 +45,18 @@ pub fn build_features(
     to: Timestamp,
 ) -> Result<FeatureJobSummary, LakeError> {
     let mut manifest: Manifest = lake.read_manifest(MANIFEST)?;
-    let mut days: BTreeMap<Timestamp, Vec<Partition>> = BTreeMap::new();
-    for p in lake.partitions(Dataset::RawTicks, from, to)? {
+    let mut days: BTreeMap<Timestamp, Vec<HourPartition>> = BTreeMap::new();
+    for p in lake.partitions(LakeTable::RawTicks, from, to)? {
         days.entry(p.hour.floor_to(DAY)).or_default().push(p);
     }
     let mut summary = FeatureJobSummary::default();
     for (day, partitions) in days {
-        let label = Partition { hour: day }.relative_dir()[5..15].to_owned();
+        let label = HourPartition { hour: day }.relative_dir()[5..15].to_owned();
         let mut hasher = Sha256::new();
         hasher.update(format!("{}@{}:{:?}", set.name, set.version, set.columns()).as_bytes());
         let mut files = Vec::new();
         for &p in &partitions {
-            for meta in lake.partition_files(Dataset::RawTicks, p, ".parquet")? {
+            for meta in lake.partition_files(LakeTable::RawTicks, p, ".parquet")? {
                 hasher.update(format!("{}|{}|{}\n", meta.key, meta.size, meta.version).as_bytes());
                 files.push(lake.object_at(meta.key));
             }
@@ -92,7 +92,7 @@ fn build_day(
         }
     }
     let columns = set.columns();
-    let mut writers: BTreeMap<Partition, FeatureFileWriter> = BTreeMap::new();
+    let mut writers: BTreeMap<HourPartition, FeatureFileWriter> = BTreeMap::new();
     let mut rows = 0;
     for (symbol, runs) in &runs_by_symbol {
         let mut ticks: Vec<Tick> = Vec::new();
@@ -113,12 +113,12 @@ fn build_day(
         // Split the day into hours.
         let mut start = 0;
         while start < ts.len() {
-            let hour = Partition::containing(Timestamp::from_nanos(ts[start]));
+            let hour = HourPartition::containing(Timestamp::from_nanos(ts[start]));
             let end = start + ts[start..].partition_point(|&t| t < hour.end().as_nanos());
             let writer = match writers.entry(hour) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => e.insert(FeatureFileWriter::create(
-                    lake.object(Dataset::Features, hour, "part-0.parquet"),
+                    lake.object(LakeTable::Features, hour, "part-0.parquet"),
                     &columns,
                 )?),
             };
@@ -129,12 +129,12 @@ fn build_day(
         }
     }
     let written = writers.len();
-    for hour in (0..24).map(|h| Partition { hour: day.add_nanos(h * NANOS_PER_HOUR) }) {
+    for hour in (0..24).map(|h| HourPartition { hour: day.add_nanos(h * NANOS_PER_HOUR) }) {
         match writers.remove(&hour) {
             Some(w) => {
                 w.finish()?;
             }
-            None => lake.store().delete(lake.object(Dataset::Features, hour, "part-0.parquet").key())?,
+            None => lake.store().delete(lake.object(LakeTable::Features, hour, "part-0.parquet").key())?,
         }
     }
     Ok((rows, written))

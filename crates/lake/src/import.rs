@@ -8,7 +8,7 @@ use tickloop_core::{Price, RejectReason, SymbolTable, Tick, Volume};
 use tickloop_features::{Cleaner, CleaningPolicy};
 
 use crate::csv::OhlcvCsv;
-use crate::{Dataset, Lake, LakeError, Partition, TickFileWriter};
+use crate::{HourPartition, Lake, LakeError, LakeTable, TickFileWriter};
 
 /// One refused row of an import.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,11 +59,11 @@ pub fn import_csv(
     rows.sort_by_key(|(_, t)| t.ts_event);
     let policy = CleaningPolicy { allowed_lateness_secs: f64::INFINITY, ..CleaningPolicy::default() };
     let mut cleaner = Cleaner::new(policy);
-    let mut hours: BTreeMap<Partition, Vec<Tick>> = BTreeMap::new();
+    let mut hours: BTreeMap<HourPartition, Vec<Tick>> = BTreeMap::new();
     let mut rejected = Vec::new();
     for (line, tick) in &rows {
         match cleaner.check(tick) {
-            Ok(clean) => hours.entry(Partition::containing(clean.ts_event)).or_default().push(clean),
+            Ok(clean) => hours.entry(HourPartition::containing(clean.ts_event)).or_default().push(clean),
             Err(r) => rejected.push(RejectedRow { line: *line, reason: r.reason, detail: r.detail }),
         }
     }
@@ -71,7 +71,7 @@ pub fn import_csv(
     let mut files = Vec::new();
     let mut written = 0;
     for (partition, ticks) in &hours {
-        let mut writer = TickFileWriter::create(lake.object(Dataset::RawTicks, *partition, &file_name))?;
+        let mut writer = TickFileWriter::create(lake.object(LakeTable::RawTicks, *partition, &file_name))?;
         writer.write_run(symbols.meta(id), ticks)?;
         written += writer.rows();
         files.push(writer.finish()?.location());

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tickloop_core::{SymbolId, SymbolTable, Tick, Timestamp};
 use tickloop_features::{Cleaner, CleaningPolicy, decode_json_tick};
 
-use crate::{Dataset, Lake, LakeError, Partition, TickFileWriter};
+use crate::{HourPartition, Lake, LakeError, LakeTable, TickFileWriter};
 use tickloop_core::hex;
 
 const MANIFEST: &str = "_etl/landing.json";
@@ -93,7 +93,7 @@ pub fn land_ndjson(lake: &Lake, inputs: &[PathBuf]) -> Result<LandingSummary, La
         let partitions = land_one(lake, &file, &name, &mut summary)?;
         // Rows of an earlier version of this input in hours it no longer covers must go.
         for old in before.partitions.iter().filter(|p| !partitions.contains(p)) {
-            lake.store().delete(&format!("{}/{old}/part-{name}.parquet", Dataset::RawTicks.prefix()))?;
+            lake.store().delete(&format!("{}/{old}/part-{name}.parquet", LakeTable::RawTicks.prefix()))?;
         }
         manifest.inputs.insert(name.clone(), Landed { sha256: hash, partitions });
         // Record progress after each input: an interrupted run redoes only unfinished inputs.
@@ -137,11 +137,11 @@ fn land_one(lake: &Lake, path: &Path, name: &str, summary: &mut LandingSummary) 
     decoded.sort_by_key(|(line, t)| (t.symbol, t.ts_event, *line));
     let mut cleaner =
         Cleaner::new(CleaningPolicy { allowed_lateness_secs: f64::INFINITY, ..CleaningPolicy::default() });
-    let mut hours: BTreeMap<Partition, BTreeMap<SymbolId, Vec<Tick>>> = BTreeMap::new();
+    let mut hours: BTreeMap<HourPartition, BTreeMap<SymbolId, Vec<Tick>>> = BTreeMap::new();
     for (line, tick) in &decoded {
         match cleaner.check(tick) {
             Ok(clean) => hours
-                .entry(Partition::containing(clean.ts_event))
+                .entry(HourPartition::containing(clean.ts_event))
                 .or_default()
                 .entry(clean.symbol)
                 .or_default()
@@ -156,7 +156,7 @@ fn land_one(lake: &Lake, path: &Path, name: &str, summary: &mut LandingSummary) 
     for (partition, runs) in &hours {
         written.push(partition.relative_dir());
         let mut writer =
-            TickFileWriter::create(lake.object(Dataset::RawTicks, *partition, &format!("part-{name}.parquet")))?;
+            TickFileWriter::create(lake.object(LakeTable::RawTicks, *partition, &format!("part-{name}.parquet")))?;
         for id in &by_name {
             if let Some(run) = runs.get(id) {
                 writer.write_run(symbols.meta(*id), run)?;

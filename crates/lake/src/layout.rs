@@ -10,7 +10,7 @@ use crate::store::{LakeObject, LocalStore, ObjectMeta, ObjectStore};
 
 /// A table of the lake. Each lives under its own prefix and is partitioned by hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Dataset {
+pub enum LakeTable {
     RawTicks,
     Features,
     Predictions,
@@ -19,28 +19,28 @@ pub enum Dataset {
     AnomalyLabels,
 }
 
-impl Dataset {
+impl LakeTable {
     pub fn prefix(self) -> &'static str {
         match self {
-            Dataset::RawTicks => "raw/ticks",
-            Dataset::Features => "processed/features",
-            Dataset::Predictions => "processed/predictions",
-            Dataset::Alerts => "processed/alerts",
-            Dataset::AnomalyLabels => "labels/anomalies",
+            LakeTable::RawTicks => "raw/ticks",
+            LakeTable::Features => "processed/features",
+            LakeTable::Predictions => "processed/predictions",
+            LakeTable::Alerts => "processed/alerts",
+            LakeTable::AnomalyLabels => "labels/anomalies",
         }
     }
 }
 
 /// One `date=YYYY-MM-DD/hour=HH` partition of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Partition {
+pub struct HourPartition {
     /// The first instant of the hour.
     pub hour: Timestamp,
 }
 
-impl Partition {
+impl HourPartition {
     pub fn containing(ts: Timestamp) -> Self {
-        Partition { hour: ts.floor_hour() }
+        HourPartition { hour: ts.floor_hour() }
     }
 
     pub fn end(self) -> Timestamp {
@@ -60,7 +60,7 @@ impl Partition {
             return None;
         }
         let ts = Timestamp::parse(&format!("{date}T{hour:02}:00:00Z")).ok()?;
-        Some(Partition { hour: ts })
+        Some(HourPartition { hour: ts })
     }
 }
 
@@ -99,18 +99,23 @@ impl Lake {
     }
 
     /// The object `file_name` in a partition of a dataset.
-    pub fn object(&self, dataset: Dataset, partition: Partition, file_name: &str) -> LakeObject {
+    pub fn object(&self, dataset: LakeTable, partition: HourPartition, file_name: &str) -> LakeObject {
         self.object_at(format!("{}/{}/{file_name}", dataset.prefix(), partition.relative_dir()))
     }
 
     /// The partitions of `dataset` that exist, oldest first, overlapping `[from, to)`.
-    pub fn partitions(&self, dataset: Dataset, from: Timestamp, to: Timestamp) -> Result<Vec<Partition>, LakeError> {
+    pub fn partitions(
+        &self,
+        dataset: LakeTable,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<HourPartition>, LakeError> {
         let prefix = format!("{}/", dataset.prefix());
         let mut found = BTreeSet::new();
         for meta in self.store.list(&prefix)? {
             let mut parts = meta.key[prefix.len()..].split('/');
             if let (Some(date_dir), Some(hour_dir), Some(_file)) = (parts.next(), parts.next(), parts.next())
-                && let Some(p) = Partition::parse(date_dir, hour_dir)
+                && let Some(p) = HourPartition::parse(date_dir, hour_dir)
                 && p.end() > from
                 && p.hour < to
             {
@@ -123,8 +128,8 @@ impl Lake {
     /// The data files of one partition whose names end in `ext`, by name.
     pub fn partition_files(
         &self,
-        dataset: Dataset,
-        partition: Partition,
+        dataset: LakeTable,
+        partition: HourPartition,
         ext: &str,
     ) -> Result<Vec<ObjectMeta>, LakeError> {
         let prefix = format!("{}/{}/", dataset.prefix(), partition.relative_dir());
@@ -139,8 +144,8 @@ impl Lake {
     /// Writes `items` as JSON lines to `file_name` in a partition, atomically.
     pub fn write_json_lines<T: Serialize>(
         &self,
-        dataset: Dataset,
-        partition: Partition,
+        dataset: LakeTable,
+        partition: HourPartition,
         file_name: &str,
         items: &[T],
     ) -> Result<LakeObject, LakeError> {
@@ -160,7 +165,7 @@ impl Lake {
     /// the file and line.
     pub fn read_json_lines<T: serde::de::DeserializeOwned>(
         &self,
-        dataset: Dataset,
+        dataset: LakeTable,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<T>, LakeError> {
@@ -208,14 +213,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::local(dir.path());
         let t0 = Timestamp::parse("2024-01-02T23:00:00Z").unwrap();
-        let hours: Vec<Partition> = (0..3).map(|h| Partition::containing(t0.add_nanos(h * NANOS_PER_HOUR))).collect();
+        let hours: Vec<HourPartition> =
+            (0..3).map(|h| HourPartition::containing(t0.add_nanos(h * NANOS_PER_HOUR))).collect();
         for p in hours.iter().rev() {
-            lake.store().put(lake.object(Dataset::RawTicks, *p, "part-0.parquet").key(), b"").unwrap();
+            lake.store().put(lake.object(LakeTable::RawTicks, *p, "part-0.parquet").key(), b"").unwrap();
         }
         lake.store().put("raw/ticks/date=2024-01-03/hour=xx/part-0.parquet", b"").unwrap();
-        assert_eq!(lake.partitions(Dataset::RawTicks, Timestamp::MIN, Timestamp::MAX).unwrap(), hours);
+        assert_eq!(lake.partitions(LakeTable::RawTicks, Timestamp::MIN, Timestamp::MAX).unwrap(), hours);
         let from = t0.add_nanos(NANOS_PER_HOUR + 1);
-        assert_eq!(lake.partitions(Dataset::RawTicks, from, Timestamp::MAX).unwrap(), hours[1..]);
+        assert_eq!(lake.partitions(LakeTable::RawTicks, from, Timestamp::MAX).unwrap(), hours[1..]);
         assert_eq!(hours[1].relative_dir(), "date=2024-01-03/hour=00");
     }
 }

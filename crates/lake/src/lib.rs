@@ -32,7 +32,7 @@ pub use feature_file::FeatureFileWriter;
 pub use features_job::{FeatureJobSummary, build_features};
 pub use import::{ImportSummary, RejectedRow, import_csv};
 pub use landing::{LandingSummary, land_ndjson};
-pub use layout::{Dataset, Lake, Partition};
+pub use layout::{HourPartition, Lake, LakeTable};
 pub use replay::LakeSource;
 pub use store::{LakeObject, LocalCopy, LocalStore, ObjectMeta, ObjectStore, S3Options};
 pub use tick_file::{TickFileReader, TickFileWriter, TickRun};

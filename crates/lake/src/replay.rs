@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use tickloop_core::{Source, SourceError, SymbolId, SymbolTable, Tick, Timestamp};
 
 use crate::tick_file::{TickFileReader, TickRun};
-use crate::{Dataset, Lake, LakeError, Partition};
+use crate::{HourPartition, Lake, LakeError, LakeTable};
 
 /// Replays `raw/ticks` over `[from, to)`.
 ///
@@ -23,7 +23,7 @@ pub struct LakeSource {
     lake: Lake,
     from: Timestamp,
     to: Timestamp,
-    partitions: VecDeque<Partition>,
+    partitions: VecDeque<HourPartition>,
     symbols: SymbolTable,
     runs: Vec<TickRun>,
     heap: BinaryHeap<Reverse<(Timestamp, SymbolId, usize)>>,
@@ -32,11 +32,11 @@ pub struct LakeSource {
 
 impl LakeSource {
     pub fn open(lake: &Lake, from: Timestamp, to: Timestamp) -> Result<Self, LakeError> {
-        let partitions = lake.partitions(Dataset::RawTicks, from, to)?;
+        let partitions = lake.partitions(LakeTable::RawTicks, from, to)?;
         let mut metas: BTreeMap<String, (String, String)> = BTreeMap::new();
         let mut rows = 0;
         for &p in &partitions {
-            for meta in lake.partition_files(Dataset::RawTicks, p, ".parquet")? {
+            for meta in lake.partition_files(LakeTable::RawTicks, p, ".parquet")? {
                 let reader = TickFileReader::open(&lake.object_at(meta.key))?;
                 for run in reader.runs() {
                     rows += run.rows;
@@ -67,7 +67,7 @@ impl LakeSource {
     fn open_next_partition(&mut self) -> Result<bool, LakeError> {
         while let Some(p) = self.partitions.pop_front() {
             self.runs.clear();
-            for meta in self.lake.partition_files(Dataset::RawTicks, p, ".parquet")? {
+            for meta in self.lake.partition_files(LakeTable::RawTicks, p, ".parquet")? {
                 let reader = TickFileReader::open(&self.lake.object_at(meta.key))?;
                 for (i, info) in reader.runs().iter().enumerate() {
                     let id = self.symbols.get(&info.symbol).ok_or_else(|| {

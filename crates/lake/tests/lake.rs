@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use tickloop_core::{NANOS_PER_HOUR, NANOS_PER_SECOND, Price, Source, SymbolId, SymbolTable, Tick, Timestamp, Volume};
-use tickloop_lake::{Dataset, Lake, LakeSource, Partition, TickFileWriter};
+use tickloop_lake::{HourPartition, Lake, LakeSource, LakeTable, TickFileWriter};
 
 fn t0() -> Timestamp {
     Timestamp::parse("2024-01-02T13:00:00Z").unwrap()
@@ -34,12 +34,17 @@ fn names(n: usize) -> SymbolTable {
 /// Writes `ticks` into the lake: each tick goes to file `file_of(tick)` of its hour, each
 /// symbol's ticks in a file form one run.
 fn write_lake(lake: &Lake, table: &SymbolTable, ticks: &[Tick], file_of: impl Fn(&Tick) -> usize) {
-    let mut files: BTreeMap<(Partition, usize), BTreeMap<SymbolId, Vec<Tick>>> = BTreeMap::new();
+    let mut files: BTreeMap<(HourPartition, usize), BTreeMap<SymbolId, Vec<Tick>>> = BTreeMap::new();
     for t in ticks {
-        files.entry((Partition::containing(t.ts_event), file_of(t))).or_default().entry(t.symbol).or_default().push(*t);
+        files
+            .entry((HourPartition::containing(t.ts_event), file_of(t)))
+            .or_default()
+            .entry(t.symbol)
+            .or_default()
+            .push(*t);
     }
     for ((p, n), runs) in files {
-        let mut w = TickFileWriter::create(lake.object(Dataset::RawTicks, p, &format!("part-{n}.parquet"))).unwrap();
+        let mut w = TickFileWriter::create(lake.object(LakeTable::RawTicks, p, &format!("part-{n}.parquet"))).unwrap();
         for (symbol, mut run) in runs {
             run.sort_by_key(|t| t.ts_event);
             w.write_run(table.meta(symbol), &run).unwrap();
@@ -110,7 +115,7 @@ fn rewriting_a_part_replaces_it_and_leaves_no_temporary_files() {
     write_lake(&lake, &table, &ticks, |_| 0);
     write_lake(&lake, &table, &ticks, |_| 0);
     assert_eq!(replay(&lake, Timestamp::MIN, Timestamp::MAX).1.len(), 100);
-    let p = Partition::containing(t0());
+    let p = HourPartition::containing(t0());
     let listing: Vec<_> = std::fs::read_dir(dir.path().join("raw/ticks").join(p.relative_dir()))
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -130,7 +135,7 @@ fn writer_refuses_unsorted_or_mixed_runs_and_reader_names_bad_files() {
     assert!(w.write_run(table.meta(SymbolId::new(0)), &[a, tick(1, b.ts_event, 1.0)]).is_err());
 
     let lake = Lake::local(dir.path().join("lake"));
-    let bad = lake.object(Dataset::RawTicks, Partition::containing(t0()), "part-0.parquet");
+    let bad = lake.object(LakeTable::RawTicks, HourPartition::containing(t0()), "part-0.parquet");
     lake.store().put(bad.key(), b"not parquet").unwrap();
     let err = LakeSource::open(&lake, Timestamp::MIN, Timestamp::MAX).unwrap_err().to_string();
     assert!(err.contains("part-0.parquet"), "{err}");

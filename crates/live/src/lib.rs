@@ -28,4 +28,4 @@ pub use dashboard::DashboardObserver;
 pub use latency::{LatencySummary, LatencyWindow};
 pub use metrics::serve_metrics;
 pub use runner::{LiveObserver, LiveRunner, LiveSummary};
-pub use worker::{LakeBuffer, LakeFlush, OutRecord, OutputKind, PartitionSnapshot, PartitionWorker, WorkerError};
+pub use worker::{LakeBuffer, LakeFlush, OutRecord, OutputTopic, PartitionSnapshot, PartitionWorker, WorkerError};

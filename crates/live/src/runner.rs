@@ -11,7 +11,7 @@ use tickloop_kafka::{GroupConsumer, OutputProducer};
 use tickloop_lake::Lake;
 
 use crate::latency::{self, LatencySummary, LatencyWindow};
-use crate::worker::{self, OutRecord, OutputKind, PartitionSnapshot, PartitionWorker};
+use crate::worker::{self, OutRecord, OutputTopic, PartitionSnapshot, PartitionWorker};
 use crate::{LiveConfig, LiveError};
 
 /// What a run did, returned when it stops.
@@ -285,15 +285,15 @@ impl LiveRunner {
     fn publish(&mut self, ts_recv: Timestamp) -> Result<(), LiveError> {
         for out in &self.emitted {
             let topic = match out.kind {
-                OutputKind::Features => {
+                OutputTopic::Features => {
                     self.summary.features += 1;
                     &self.config.features_topic
                 }
-                OutputKind::Predictions => {
+                OutputTopic::Predictions => {
                     self.summary.predictions += 1;
                     &self.config.predictions_topic
                 }
-                OutputKind::Alerts => {
+                OutputTopic::Alerts => {
                     self.summary.alerts += 1;
                     // The log is an alert sink too (journald/CloudWatch pick it up).
                     tracing::warn!(target: "tickloop::alerts", alert = %String::from_utf8_lossy(&out.value), "alert");
@@ -313,14 +313,14 @@ impl LiveRunner {
                     }
                     &self.config.alerts_topic
                 }
-                OutputKind::DeadLetter => {
+                OutputTopic::DeadLetter => {
                     self.summary.dead_letters += 1;
                     &self.config.dead_letter_topic
                 }
             };
             let headers: Vec<(&str, &[u8])> = out.headers.iter().map(|(k, v)| (*k, v.as_slice())).collect();
             self.producer.send(topic, &out.key, &out.value, &headers)?;
-            if out.kind == OutputKind::Features {
+            if out.kind == OutputTopic::Features {
                 let now = WallClock.now();
                 self.latency.record(
                     now.as_nanos() - ts_recv.as_nanos(),

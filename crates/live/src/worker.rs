@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use tickloop_core::{Alert, Component, Engine, Outputs, Prediction, Rejection, Snapshot, SymbolTable, Tick, Timestamp};
 use tickloop_features::decode_json_tick;
 use tickloop_kafka::Consumed;
-use tickloop_lake::{Dataset, FeatureFileWriter, Lake, LakeError, Partition, TickFileWriter, write_alert_table};
+use tickloop_lake::{FeatureFileWriter, HourPartition, Lake, LakeError, LakeTable, TickFileWriter, write_alert_table};
 use tickloop_pipeline::{ModelStage, Pipeline, PipelineConfig};
 
 /// Which output topic a record goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputKind {
+pub enum OutputTopic {
     Features,
     Predictions,
     Alerts,
@@ -24,7 +24,7 @@ pub enum OutputKind {
 /// A record to publish.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutRecord {
-    pub kind: OutputKind,
+    pub kind: OutputTopic,
     pub key: Vec<u8>,
     pub value: Vec<u8>,
     pub headers: Vec<(&'static str, Vec<u8>)>,
@@ -56,7 +56,7 @@ pub(crate) const SNAPSHOT_FORMAT: u32 = 4;
 /// before the crash: rows land exactly once, however flushes and crashes interleave.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LakeBuffer {
-    hours: BTreeMap<Partition, HourRows>,
+    hours: BTreeMap<HourPartition, HourRows>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,7 +77,7 @@ pub struct LakeFlush {
 
 impl LakeBuffer {
     fn push(&mut self, offset: i64, tick: Tick, features: &[f64], alerts: &[Alert]) {
-        let rows = self.hours.entry(Partition::containing(tick.ts_event)).or_insert_with(|| HourRows {
+        let rows = self.hours.entry(HourPartition::containing(tick.ts_event)).or_insert_with(|| HourRows {
             first_offset: offset,
             ticks: Vec::new(),
             alerts: Vec::new(),
@@ -180,7 +180,7 @@ impl PartitionWorker {
     ) -> Result<LakeFlush, LakeError> {
         let Some(buffer) = &mut self.lake else { return Ok(LakeFlush::default()) };
         let latest = buffer.hours.keys().next_back().copied();
-        let due: Vec<Partition> = buffer
+        let due: Vec<HourPartition> = buffer
             .hours
             .iter()
             .filter(|(hour, rows)| force || Some(**hour) != latest || rows.ticks.len() >= max_rows)
@@ -197,9 +197,9 @@ impl PartitionWorker {
                 let (x, y) = (&rows.ticks[a], &rows.ticks[b]);
                 self.symbols.name(x.symbol).cmp(self.symbols.name(y.symbol)).then(x.ts_event.cmp(&y.ts_event))
             });
-            let mut ticks_file = TickFileWriter::create(lake.object(Dataset::RawTicks, hour, &name))?;
+            let mut ticks_file = TickFileWriter::create(lake.object(LakeTable::RawTicks, hour, &name))?;
             let mut features_file =
-                FeatureFileWriter::create(lake.object(Dataset::Features, hour, &name), &self.feature_names)?;
+                FeatureFileWriter::create(lake.object(LakeTable::Features, hour, &name), &self.feature_names)?;
             for run in order.chunk_by(|&a, &b| rows.ticks[a].symbol == rows.ticks[b].symbol) {
                 let symbol = rows.ticks[run[0]].symbol;
                 let ticks: Vec<Tick> = run.iter().map(|&i| rows.ticks[i]).collect();
@@ -212,7 +212,7 @@ impl PartitionWorker {
             ticks_file.finish()?;
             features_file.finish()?;
             if !rows.alerts.is_empty() {
-                write_alert_table(lake.object(Dataset::Alerts, hour, &name), &self.symbols, &rows.alerts)?;
+                write_alert_table(lake.object(LakeTable::Alerts, hour, &name), &self.symbols, &rows.alerts)?;
             }
             flushed.files += 1;
             flushed.rows += rows.ticks.len();
@@ -283,7 +283,7 @@ impl PartitionWorker {
             "ts_emit": ts_emit.to_string(),
             "features": features,
         });
-        emit.push(output(OutputKind::Features, symbol, id, &value, record.timestamp_ms));
+        emit.push(output(OutputTopic::Features, symbol, id, &value, record.timestamp_ms));
         for alert in &out.alerts {
             emit.push(alert_record(alert, symbol, ts_recv, ts_emit, record.timestamp_ms));
         }
@@ -324,10 +324,10 @@ fn prediction_record(
     let id = tickloop_models::prediction_id(symbol, p);
     value.insert("ts_recv".into(), json!(ts_recv.to_string()));
     value.insert("ts_emit".into(), json!(ts_emit.to_string()));
-    output(OutputKind::Predictions, symbol, id, &Value::Object(value), source_ts_ms)
+    output(OutputTopic::Predictions, symbol, id, &Value::Object(value), source_ts_ms)
 }
 
-fn output(kind: OutputKind, symbol: &str, id: String, value: &Value, source_ts_ms: Option<i64>) -> OutRecord {
+fn output(kind: OutputTopic, symbol: &str, id: String, value: &Value, source_ts_ms: Option<i64>) -> OutRecord {
     OutRecord {
         kind,
         key: symbol.as_bytes().to_vec(),
@@ -348,7 +348,7 @@ fn alert_record(
     let id = value["id"].as_str().unwrap_or_default().to_owned();
     value.insert("ts_recv".into(), json!(ts_recv.to_string()));
     value.insert("ts_emit".into(), json!(ts_emit.to_string()));
-    output(OutputKind::Alerts, symbol, id, &Value::Object(value), source_ts_ms)
+    output(OutputTopic::Alerts, symbol, id, &Value::Object(value), source_ts_ms)
 }
 
 /// The original record, untouched, with why it was refused in its headers.
@@ -356,7 +356,7 @@ fn dead_letter(record: &Consumed, rejection: &Rejection) -> OutRecord {
     let source = format!("{}@{}", record.partition, record.offset);
     let reason = serde_json::to_value(rejection.reason).expect("reasons serialise");
     OutRecord {
-        kind: OutputKind::DeadLetter,
+        kind: OutputTopic::DeadLetter,
         key: record.key.clone().unwrap_or_default(),
         value: record.payload.clone().unwrap_or_default(),
         headers: vec![
@@ -409,8 +409,8 @@ mod tests {
             record(3, &tick_json(2, 10.5)),
         ];
         let out = run(&mut worker, &records);
-        let kinds: Vec<OutputKind> = out.iter().map(|r| r.kind).collect();
-        use OutputKind::*;
+        let kinds: Vec<OutputTopic> = out.iter().map(|r| r.kind).collect();
+        use OutputTopic::*;
         assert_eq!(kinds, [Features, DeadLetter, DeadLetter, Features]);
         assert_eq!(out[1].headers[0], ("reason", b"malformed".to_vec()));
         assert_eq!(out[2].headers[0], ("reason", b"non_positive_price".to_vec()));
@@ -449,7 +449,7 @@ mod tests {
         assert_eq!(seen.len(), 3600, "every row once");
         seen.dedup();
         assert_eq!(seen.len(), 3600);
-        let files = lake.partition_files(Dataset::Features, Partition::containing(seen[0]), ".parquet").unwrap();
+        let files = lake.partition_files(LakeTable::Features, HourPartition::containing(seen[0]), ".parquet").unwrap();
         assert_eq!(files.len(), 1);
         assert!(files[0].key.ends_with("part-ticks-p0-o000000000000.parquet"), "{}", files[0].key);
     }

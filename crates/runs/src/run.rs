@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tickloop_backtest::{Backtest, ExperimentConfig, Report, generate_sample, score_alerts, write_report};
 use tickloop_core::{Clock, Source, Timestamp, WallClock};
-use tickloop_lake::{Dataset, DeadLetterFile, Lake, LakeSource, OutputFile};
+use tickloop_lake::{DeadLetterFile, Lake, LakeSource, LakeTable, OutputFile};
 use tickloop_models::Predictor;
 use tickloop_registry::{ProgressSink, tick_bar};
 use tickloop_sim::AnomalyLabel;
@@ -52,7 +52,7 @@ pub struct Manifest {
 /// `[sim]` section when `generate` allows.
 pub fn ensure_data(config: &ExperimentConfig, lake: &Lake, lake_root: &str, generate: bool) -> Result<(), RunError> {
     let (start, end) = (config.data.start, config.data.end);
-    if !lake.partitions(Dataset::RawTicks, start, end)?.is_empty() {
+    if !lake.partitions(LakeTable::RawTicks, start, end)?.is_empty() {
         return Ok(());
     }
     match (&config.sim, generate) {
@@ -188,7 +188,7 @@ pub fn backtest_window(
         backtest.run(&mut source, &mut [&mut progress, &mut dead_letters, &mut alerts, &mut predictions])?;
     let scored_from = window.trade_from.unwrap_or(window.replay_from);
     let labels: Vec<AnomalyLabel> = lake
-        .read_json_lines::<AnomalyLabel>(Dataset::AnomalyLabels, scored_from, window.end)?
+        .read_json_lines::<AnomalyLabel>(LakeTable::AnomalyLabels, scored_from, window.end)?
         .into_iter()
         .filter(|l| l.start >= scored_from && l.start < window.end)
         .collect();

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use tickloop_core::{NANOS_PER_SECOND, Source, SymbolId, SymbolTable, Tick, Timestamp};
 use tickloop_features::FeatureSetDef;
-use tickloop_lake::{Dataset, Lake, LakeSource, ObjectStore, Partition, TickFileWriter, build_features, land_ndjson};
+use tickloop_lake::{
+    HourPartition, Lake, LakeSource, LakeTable, ObjectStore, TickFileWriter, build_features, land_ndjson,
+};
 use tickloop_s3::{S3Location, S3Options, S3Store};
 
 fn t0() -> Timestamp {
@@ -82,22 +84,26 @@ fn lake_scenario(lake: &Lake, inbox: &std::path::Path) -> Vec<Tick> {
     std::fs::write(&file, lines[..60].join("\n")).unwrap();
     let changed = land_ndjson(lake, std::slice::from_ref(&file)).unwrap();
     assert_eq!((changed.rows_written, changed.partitions_written), (59, 1));
-    let hour14 = Partition::containing(t0().add_nanos(3600 * NANOS_PER_SECOND));
-    assert!(lake.partition_files(Dataset::RawTicks, hour14, ".parquet").unwrap().is_empty());
+    let hour14 = HourPartition::containing(t0().add_nanos(3600 * NANOS_PER_SECOND));
+    assert!(lake.partition_files(LakeTable::RawTicks, hour14, ".parquet").unwrap().is_empty());
     let rebuilt = build_features(lake, &set, Timestamp::MIN, Timestamp::MAX).unwrap();
     assert_eq!(rebuilt.days_built, ["2024-01-02"]);
-    assert!(lake.partition_files(Dataset::Features, hour14, ".parquet").unwrap().is_empty());
+    assert!(lake.partition_files(LakeTable::Features, hour14, ".parquet").unwrap().is_empty());
 
     // An interrupted write leaves nothing behind.
     let mut table = SymbolTable::new();
     let id = table.intern_with("ZZZ", "XNAS", "USD").unwrap();
     let mut writer =
-        TickFileWriter::create(lake.object(Dataset::RawTicks, Partition::containing(t0()), "part-x.parquet")).unwrap();
+        TickFileWriter::create(lake.object(LakeTable::RawTicks, HourPartition::containing(t0()), "part-x.parquet"))
+            .unwrap();
     let ticks: Vec<Tick> = replay(lake).into_iter().filter(|t| t.symbol == SymbolId::new(0)).collect();
     let ticks: Vec<Tick> = ticks.into_iter().map(|t| Tick { symbol: id, ..t }).collect();
     writer.write_run(table.meta(id), &ticks).unwrap();
     drop(writer);
-    assert_eq!(lake.partition_files(Dataset::RawTicks, Partition::containing(t0()), ".parquet").unwrap().len(), 1);
+    assert_eq!(
+        lake.partition_files(LakeTable::RawTicks, HourPartition::containing(t0()), ".parquet").unwrap().len(),
+        1
+    );
     replay(lake)
 }
 
@@ -114,7 +120,7 @@ fn lake_jobs_behave_the_same_on_s3_and_on_local_disk_and_write_the_same_bytes() 
     assert_eq!(on_local.len(), 59);
     assert_eq!(on_s3, on_local, "replay from S3 equals replay from disk");
 
-    for dataset in [Dataset::RawTicks, Dataset::Features] {
+    for dataset in [LakeTable::RawTicks, LakeTable::Features] {
         let prefix = format!("{}/", dataset.prefix());
         let keys =
             |lake: &Lake| -> Vec<String> { lake.store().list(&prefix).unwrap().into_iter().map(|m| m.key).collect() };
