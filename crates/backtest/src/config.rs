@@ -319,6 +319,13 @@ impl ExperimentConfig {
         resolved.pipeline = self.resolved_pipeline();
         toml::to_string_pretty(&resolved).expect("experiment config serialises")
     }
+
+    /// SHA-256 of [`ExperimentConfig::resolved_toml`]: the config's identity in reports and
+    /// manifests.
+    pub fn config_sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        tickloop_core::hex(&Sha256::digest(self.resolved_toml().as_bytes()))
+    }
 }
 
 /// Sets `path` (`strategy.fast`) in a TOML tree to `value`; the parent tables must exist.

@@ -18,8 +18,7 @@ mod walk_forward;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use tickloop_core::{Engine, Outputs, Sink, SinkError, Source, Strategy, Tick, Timestamp, hex};
+use tickloop_core::{Engine, Outputs, Sink, SinkError, Source, Strategy, Tick, Timestamp};
 use tickloop_pipeline::{AccuracySums, ModelAccuracy, ModelStage, Pipeline, PipelineStats};
 
 pub use alert_quality::{AlertQuality, AlertRates, RuleQuality, score_alerts};
@@ -427,7 +426,7 @@ fn run(
     );
     Ok(Report {
         experiment: config.name.clone(),
-        config_sha256: hex(&Sha256::digest(config.resolved_toml().as_bytes())),
+        config_sha256: config.config_sha256(),
         data: DataSummary {
             first_ts: stats.first_ts,
             last_ts: stats.last_ts,

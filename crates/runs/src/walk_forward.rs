@@ -13,7 +13,7 @@ use tickloop_models::Predictor;
 use tickloop_registry::{TrainSpec, blank_card, fit_and_score};
 
 use crate::RunError;
-use crate::provenance::{git_commit, hash_dir, sha256_hex};
+use crate::provenance::{git_commit, hash_dir};
 use crate::run::{RunOutcome, Window, backtest_window};
 
 /// Runs every fold into `dir/fold-N/` (its model in `model/`, its own report) and returns
@@ -73,8 +73,7 @@ pub(crate) fn run(
         });
         reports.push(report);
     }
-    let config_sha256 = sha256_hex(config.resolved_toml().as_bytes());
-    let report = stitch(config, &reports, results, config_sha256);
+    let report = stitch(config, &reports, results, config.config_sha256());
     let model_sha256 = tickloop_core::hex(&models.finalize());
     Ok(RunOutcome { report, model_sha256: Some(model_sha256), model_seed: Some(wf.train.seed) })
 }
