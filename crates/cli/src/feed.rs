@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use tickloop_core::{NANOS_PER_SECOND, Source, Timestamp};
+use tickloop_core::{NANOS_PER_SECOND, Paced, Source, Timestamp};
 use tickloop_kafka::{TickPublisher, ensure_topic};
 use tickloop_lake::LakeSource;
 use tickloop_sim::{MarketConfig, MarketSim};
@@ -44,7 +44,7 @@ pub fn run(args: FeedArgs) -> anyhow::Result<()> {
     args.kafka.configure()?;
     ensure_topic(&args.kafka.brokers, &args.topic, args.partitions)?;
     let end = args.start.add_nanos(args.duration * NANOS_PER_SECOND);
-    let mut sim: Box<dyn Source> = match &args.replay {
+    let sim: Box<dyn Source> = match &args.replay {
         Some(root) => {
             let lake = args.s3.open(root)?;
             let source = LakeSource::open(&lake, args.start, end).with_context(|| format!("opening {root}"))?;
@@ -59,17 +59,9 @@ pub fn run(args: FeedArgs) -> anyhow::Result<()> {
     let symbols = sim.symbols().clone();
     let mut publisher = TickPublisher::new(&args.kafka.brokers, &args.topic)?;
     let wall_start = Instant::now();
-    let mut second = None;
-    while let Some(tick) = sim.next_tick()? {
-        if second != Some(tick.ts_event) {
-            // Pace by market second: wait until the wall clock has caught up with it.
-            second = Some(tick.ts_event);
-            let market = (tick.ts_event.as_nanos() - args.start.as_nanos()) as f64 / NANOS_PER_SECOND as f64;
-            let due = Duration::from_secs_f64(market / args.rate);
-            if let Some(wait) = due.checked_sub(wall_start.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
+    // Paced by market second: each second's ticks go out once the wall clock reaches it.
+    let mut paced = Paced::new(sim, args.rate);
+    while let Some(tick) = paced.next_tick()? {
         publisher.publish(&tick, &symbols)?;
     }
     publisher.flush(Duration::from_secs(60)).context("waiting for the broker to acknowledge")?;

@@ -169,35 +169,6 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
         signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
     }
     let summary = runner.run(&stop)?;
-    println!(
-        "live: {} records → {} features, {} alerts, {} dead letters; {} replayed records skipped; {} checkpoints ({} with nothing new); {} rows in {} lake files",
-        summary.records,
-        summary.features,
-        summary.alerts,
-        summary.dead_letters,
-        summary.skipped_replayed,
-        summary.checkpoints,
-        summary.checkpoints_idle,
-        summary.lake_rows,
-        summary.lake_files
-    );
-    if summary.broker_errors + summary.checkpoints_deferred > 0 {
-        println!(
-            "broker outages ridden out: {} transient errors, {} checkpoints deferred",
-            summary.broker_errors, summary.checkpoints_deferred
-        );
-    }
-    if summary.alerts_delivered + summary.alerts_undelivered > 0 {
-        println!(
-            "alert sinks: {} deliveries, {} failed or dropped",
-            summary.alerts_delivered, summary.alerts_undelivered
-        );
-    }
-    if let Some(l) = summary.latency {
-        println!(
-            "latency: processing p50 {:.0} µs, p99 {:.0} µs; end to end p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)",
-            l.processing_p50_us, l.processing_p99_us, l.e2e_p50_ms, l.e2e_p99_ms, l.e2e_max_ms, l.samples
-        );
-    }
+    print!("{summary}");
     Ok(())
 }

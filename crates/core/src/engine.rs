@@ -36,6 +36,25 @@ pub trait Source {
     }
 }
 
+/// A boxed source is a source (a command picks the lake or the simulator at run time).
+impl<S: Source + ?Sized> Source for Box<S> {
+    fn next_tick(&mut self) -> Result<Option<Tick>, SourceError> {
+        (**self).next_tick()
+    }
+
+    fn symbols(&self) -> &SymbolTable {
+        (**self).symbols()
+    }
+
+    fn next_block(&mut self, block: &mut Vec<Tick>, max: usize) -> Result<(), SourceError> {
+        (**self).next_block(block, max)
+    }
+
+    fn remaining_hint(&self) -> Option<u64> {
+        (**self).remaining_hint()
+    }
+}
+
 /// Where outputs go: a backtest, the lake, Kafka, a dashboard.
 pub trait Sink {
     /// Called once per input tick, in order, with what the pipeline produced for it.

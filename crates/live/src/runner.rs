@@ -41,6 +41,48 @@ pub struct LiveSummary {
     pub latency: Option<LatencySummary>,
 }
 
+/// What a run did, as the command prints it when the runner stops: a line of counts, then
+/// outages, alert deliveries and latency where there were any.
+impl std::fmt::Display for LiveSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "live: {} records → {} features, {} alerts, {} dead letters; {} replayed records skipped; {} checkpoints ({} with nothing new); {} rows in {} lake files",
+            self.records,
+            self.features,
+            self.alerts,
+            self.dead_letters,
+            self.skipped_replayed,
+            self.checkpoints,
+            self.checkpoints_idle,
+            self.lake_rows,
+            self.lake_files
+        )?;
+        if self.broker_errors + self.checkpoints_deferred > 0 {
+            writeln!(
+                f,
+                "broker outages ridden out: {} transient errors, {} checkpoints deferred",
+                self.broker_errors, self.checkpoints_deferred
+            )?;
+        }
+        if self.alerts_delivered + self.alerts_undelivered > 0 {
+            writeln!(
+                f,
+                "alert sinks: {} deliveries, {} failed or dropped",
+                self.alerts_delivered, self.alerts_undelivered
+            )?;
+        }
+        if let Some(l) = &self.latency {
+            writeln!(
+                f,
+                "latency: processing p50 {:.0} µs, p99 {:.0} µs; end to end p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)",
+                l.processing_p50_us, l.processing_p99_us, l.e2e_p50_ms, l.e2e_p99_ms, l.e2e_max_ms, l.samples
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Sees what the runner does, for dashboards: every clean tick with its outputs, and the
 /// stats of each window.
 pub trait LiveObserver: Send {
@@ -443,5 +485,22 @@ impl LiveRunner {
         }
         let text = latency::prometheus(&self.summary, rate, window.as_ref());
         *self.metrics.lock().expect("not poisoned") = text;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_prints_outages_and_deliveries_only_when_there_were_any() {
+        let quiet = LiveSummary { records: 10, features: 9, dead_letters: 1, ..LiveSummary::default() };
+        let text = quiet.to_string();
+        assert!(text.starts_with("live: 10 records → 9 features, 0 alerts, 1 dead letters;"), "{text}");
+        assert_eq!(text.lines().count(), 1);
+        let eventful = LiveSummary { broker_errors: 3, alerts_delivered: 2, ..quiet };
+        let text = eventful.to_string();
+        assert!(text.contains("broker outages ridden out: 3 transient errors, 0 checkpoints deferred"), "{text}");
+        assert!(text.contains("alert sinks: 2 deliveries, 0 failed or dropped"), "{text}");
     }
 }
