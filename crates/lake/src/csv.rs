@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use tickloop_core::Timestamp;
+use tickloop_features::{FeatureSet, FeatureSpec, Ohlcv};
 
 use crate::LakeError;
 
@@ -101,6 +102,42 @@ pub struct OhlcvCsv {
     pub bars: Vec<CsvBar>,
 }
 
+impl OhlcvCsv {
+    /// Writes the file back as it was read, with one column per feature of `specs` appended
+    /// (computed bar by bar, incrementally; empty while a feature warms up).
+    pub fn write_with_features(&self, specs: &[FeatureSpec], out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let mut set = FeatureSet::new(specs);
+        let mut header = self.header.join(",");
+        for spec in specs {
+            header.push(',');
+            header.push_str(&spec.to_string());
+        }
+        writeln!(out, "{header}")?;
+        let mut values = Vec::with_capacity(specs.len());
+        for (bar, cells) in self.bars.iter().zip(&self.cells) {
+            values.clear();
+            let x = Ohlcv {
+                ts_nanos: bar.ts.as_nanos(),
+                open: bar.open,
+                high: bar.high,
+                low: bar.low,
+                close: bar.close,
+                volume: bar.volume,
+            };
+            set.update(&x, &mut values);
+            let mut line = cells.join(",");
+            for v in &values {
+                line.push(',');
+                if !v.is_nan() {
+                    line.push_str(&v.to_string());
+                }
+            }
+            writeln!(out, "{line}")?;
+        }
+        out.flush()
+    }
+}
+
 const TIME_NAMES: [&str; 5] = ["date", "ts", "time", "datetime", "timestamp"];
 
 /// Parses a date or time cell; naive times are read in `zone`.
@@ -187,6 +224,29 @@ pub fn read_ohlcv_csv(path: &Path, format: Option<CsvFormat>, zone: &Zone) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn features_are_appended_to_the_rows_as_written_and_blank_while_warming_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(
+            &path,
+            "Date,Open,High,Low,Close,Volume
+2024-01-02,1,2,1,1,10
+2024-01-03,1,3,1,3,10
+",
+        )
+        .unwrap();
+        let csv = read_ohlcv_csv(&path, None, &Zone::utc()).unwrap();
+        let specs: Vec<FeatureSpec> = ["sma_2", "log_return"].iter().map(|s| s.parse().unwrap()).collect();
+        let mut out = Vec::new();
+        csv.write_with_features(&specs, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Date,Open,High,Low,Close,Volume,sma_2,log_return");
+        assert_eq!(lines[1], "2024-01-02,1,2,1,1,10,,", "both still warming up");
+        assert_eq!(lines[2], format!("2024-01-03,1,3,1,3,10,2,{}", 3f64.ln()));
+    }
 
     #[test]
     fn reads_yahoo_style_files_in_any_case_and_column_order() {
