@@ -3,14 +3,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tickloop_alerts::{SeasonalCard, SeasonalParams};
-use tickloop_core::Source;
-use tickloop_lake::LakeSource;
 use tickloop_models::DataRange;
 
 use crate::train::TrainArgs;
-use tickloop_registry::tick_bar;
 
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let data = &args.data;
@@ -21,35 +18,15 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         }
         None => SeasonalParams::default(),
     };
-    let (start, end) = data.range()?;
     let lake = data.lake.open()?;
-    let mut source = LakeSource::open(&lake, start, end).with_context(|| format!("opening lake {}", data.lake.lake))?;
-    let total = source.remaining_hint().unwrap_or(0);
-    if total == 0 {
-        bail!(
-            "lake {} has no ticks from {start} to {end}: run `cargo xtask backtest` or `tickloop sim` first",
-            data.lake.lake
-        );
-    }
     let model_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("models/seasonal"));
     let name = model_dir.file_name().and_then(|n| n.to_str()).unwrap_or("seasonal").to_owned();
     let (version, dir) = tickloop_models::next_version(&model_dir);
-    let data_range = DataRange {
-        source: lake.description().to_owned(),
-        from: data.from.clone(),
-        to: data.to.clone(),
-        rows: total as usize,
-        symbols: source.symbols().len(),
-    };
-    let card = SeasonalCard {
-        git_commit: tickloop_runs::git_commit(),
-        ..SeasonalCard::new(&name, version, data_range, params.clone())
-    };
-    let bar = tick_bar(total, "seasonal");
-    let started = std::time::Instant::now();
-    let baseline = tickloop_alerts::fit_source(&mut source, params, card, |n| bar.set_position(n))?;
-    bar.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
+    let fitted = tickloop_registry::fit_seasonal(&lake, &data.lake.lake, data.range()?, params.clone(), |range| {
+        let range = DataRange { from: data.from.clone(), to: data.to.clone(), ..range };
+        SeasonalCard { git_commit: tickloop_runs::git_commit(), ..SeasonalCard::new(&name, version, range, params) }
+    })?;
+    let (baseline, total, secs) = (fitted.baseline, fitted.ticks, fitted.secs);
     baseline.save(&dir).with_context(|| format!("saving the baseline to {}", dir.display()))?;
     print!("{}", baseline.describe());
     println!("fitted on {total} ticks in {secs:.2} s; saved {} to {}", baseline.id(), dir.display());

@@ -6,9 +6,11 @@
 //! and on which rows; [`TrainSpec::dataset`] runs the one pipeline over a lake range to
 //! collect them, and [`fit_and_score`] fits the kind and scores it out of sample beside the
 //! baselines — for `tickloop train`, `tickloop evaluate` and each walk-forward fold alike.
+//! [`fit_seasonal`] fits the alert rules' seasonal baseline the same way.
 
 mod fit;
 mod progress;
+mod seasonal;
 
 use std::path::Path;
 
@@ -18,6 +20,7 @@ use tickloop_models::{ModelError, ModelKind, Predictor};
 
 pub use fit::{Collected, Fitted, TrainSpec, blank_card, fit_and_score};
 pub use progress::{ProgressSink, tick_bar};
+pub use seasonal::{SeasonalFit, fit_seasonal};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -33,6 +36,8 @@ pub enum RegistryError {
     Gbm(#[from] tickloop_gbm::GbmError),
     #[error("training the LSTM: {0}")]
     Lstm(#[from] tickloop_lstm::LstmError),
+    #[error("seasonal baseline: {0}")]
+    Baseline(#[from] tickloop_alerts::BaselineError),
     /// Too little or no data, named with what to do about it.
     #[error("{0}")]
     Data(String),
