@@ -16,13 +16,15 @@ pub struct Paced<S> {
     origin: Option<(Timestamp, Instant)>,
     /// A tick read past the end of the last block (the next second's first).
     pending: Option<Tick>,
+    /// The event time last waited for.
+    waited: Option<Timestamp>,
 }
 
 impl<S: Source> Paced<S> {
     /// `speed`: event seconds per wall second (must be positive and finite).
     pub fn new(inner: S, speed: f64) -> Self {
         assert!(speed > 0.0 && speed.is_finite(), "a replay's speed must be positive, not {speed}");
-        Paced { inner, speed, origin: None, pending: None }
+        Paced { inner, speed, origin: None, pending: None, waited: None }
     }
 
     /// Waits until `ts` is due.
@@ -45,7 +47,11 @@ impl<S: Source> Paced<S> {
 impl<S: Source> Source for Paced<S> {
     fn next_tick(&mut self) -> Result<Option<Tick>, SourceError> {
         let tick = self.next()?;
-        if let Some(t) = &tick {
+        if let Some(t) = &tick
+            && self.waited != Some(t.ts_event)
+        {
+            // Once per event second: the rest of the second's ticks are due already.
+            self.waited = Some(t.ts_event);
             self.wait_for(t.ts_event);
         }
         Ok(tick)
@@ -55,6 +61,7 @@ impl<S: Source> Source for Paced<S> {
     fn next_block(&mut self, block: &mut Vec<Tick>, max: usize) -> Result<(), SourceError> {
         block.clear();
         let Some(first) = self.next()? else { return Ok(()) };
+        self.waited = Some(first.ts_event);
         self.wait_for(first.ts_event);
         block.push(first);
         while block.len() < max {

@@ -192,3 +192,36 @@ fn an_event_stream_client_that_stops_reading_is_dropped() {
     market.join().unwrap();
     drop(viewer);
 }
+
+#[test]
+fn a_server_whose_connections_are_all_busy_answers_503_and_so_does_a_stream_too_many() {
+    let dashboard_with = |max_connections, max_streams| {
+        let options = DashboardOptions {
+            http: Limits { max_connections, ..limits(0) },
+            update_every: Duration::from_millis(50),
+            max_streams,
+        };
+        Dashboard::serve_with("127.0.0.1:0", None, Arc::default(), options).unwrap()
+    };
+    let open_stream = |addr: SocketAddr| {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut head = [0u8; 256];
+        let n = s.read(&mut head).unwrap();
+        (s, String::from_utf8_lossy(&head[..n]).into_owned())
+    };
+    // Two connection slots, both held by open event streams: a newcomer has nothing to evict.
+    let full = dashboard_with(2, 8);
+    let streams: Vec<_> = (0..2).map(|_| open_stream(full.addr())).collect();
+    assert!(streams.iter().all(|(_, head)| head.starts_with("HTTP/1.1 200")));
+    let answer = exchange(full.addr(), b"GET /api/overview HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(status(&answer), 503, "{answer}");
+    assert!(full.server().open_connections() <= 2);
+    // One stream allowed: the second is refused, the first keeps flowing.
+    let one = dashboard_with(8, 1);
+    let (_first, head) = open_stream(one.addr());
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_second, head) = open_stream(one.addr());
+    assert!(head.starts_with("HTTP/1.1 503") && head.contains("too many event streams"), "{head}");
+}
