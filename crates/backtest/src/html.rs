@@ -367,12 +367,16 @@ table.metrics td {{ padding: 3px 14px 3px 0; border-bottom: 1px solid #eef0f3; }
 table.metrics td:first-child {{ color: #5b6573; }}
 figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px; }}
 .tick {{ font-size: 11px; fill: #5b6573; }}
+.warn {{ background: #fff4e5; border: 2px solid #e67700; border-radius: 6px; padding: 10px 14px; font-weight: 600; }}
 </style></head><body>
 <h1>Backtest: {name}</h1><p class="sub">tickloop report — deterministic: the same experiment and data give this same file</p>
-<table class="metrics">
 "#,
         name = escape(&report.experiment)
     );
+    if let Some(in_sample) = &report.in_sample {
+        let _ = writeln!(html, "<p class=\"warn\" id=\"in-sample\">{}</p>", escape(&in_sample.warning()));
+    }
+    html.push_str("<table class=\"metrics\">\n");
     for (k, v) in rows {
         let _ = writeln!(html, "<tr><td>{}</td><td>{}</td></tr>", escape(k), escape(&v));
     }

@@ -103,12 +103,57 @@ pub struct Report {
     /// The model version whose predictions ran (`name/vN`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Set when the traded window reaches into the model's own training span: the metrics
+    /// are then (partly) in-sample and say little about how the model would trade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_sample: Option<InSample>,
     /// A walk-forward run's folds: the calendar, each fold's model and its metrics alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub walk_forward: Option<Vec<FoldResult>>,
     /// The broker's counts behind the metrics, for stitching folds.
     #[serde(skip)]
     pub(crate) trading: metrics::Trading,
+}
+
+/// Where a backtest traded on data its model was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InSample {
+    /// The model version (`name/vN`).
+    pub model: String,
+    /// What the model's training rows covered.
+    pub trained_on: tickloop_models::TrainedSpan,
+    /// The traded part inside it.
+    pub overlap: tickloop_models::TrainedSpan,
+    /// The overlap's share of the traded window's duration.
+    pub share_of_run: f64,
+}
+
+impl InSample {
+    /// `card`'s training span against a traded window `[from, to]`.
+    pub fn of(card: &tickloop_models::ModelCard, from: Timestamp, to: Timestamp) -> Option<InSample> {
+        let overlap = card.overlap_with_training(from, to)?;
+        let traded = (to.as_nanos() - from.as_nanos()) as f64;
+        let inside = (overlap.to.as_nanos() - overlap.from.as_nanos()) as f64;
+        Some(InSample {
+            model: card.id(),
+            trained_on: card.trained_span()?,
+            overlap,
+            share_of_run: if traded > 0.0 { (inside / traded).min(1.0) } else { 1.0 },
+        })
+    }
+
+    /// The warning a summary and a report lead with.
+    pub fn warning(&self) -> String {
+        format!(
+            "IN-SAMPLE: {:.0} % of this run ({} .. {}) lies inside the span model {} was trained on ({} .. {}); its metrics say little about live trading. Train on earlier data, or run a walk_forward experiment, for out-of-sample numbers.",
+            self.share_of_run * 100.0,
+            self.overlap.from,
+            self.overlap.to,
+            self.model,
+            self.trained_on.from,
+            self.trained_on.to
+        )
+    }
 }
 
 /// Alert scores a sweep can rank by besides the metrics: F1 against planted anomalies, per
@@ -355,6 +400,7 @@ fn run(
 ) -> Result<Report, BacktestError> {
     let Backtest { config, model, strategy, trade_from } = backtest;
     let model_id = model.as_ref().map(|m| m.card().id());
+    let card = model.as_ref().map(|m| m.card().clone());
     let stage = model.map(|model| ModelStage { model, every_secs: config.predict_every_secs() });
     let pipeline = Pipeline::assemble(&config.resolved_pipeline(), source.symbols(), stage.as_ref())?;
     if stage.is_none() && config.strategy.needs_model() && strategy.is_none() {
@@ -424,6 +470,11 @@ fn run(
         trading.clone(),
         config.report.periods_per_year,
     );
+    let traded_from = trade_from.max(stats.first_ts);
+    let in_sample = match (&card, traded_from, stats.last_ts) {
+        (Some(card), Some(from), Some(to)) => InSample::of(card, from, to),
+        _ => None,
+    };
     Ok(Report {
         experiment: config.name.clone(),
         config_sha256: config.config_sha256(),
@@ -445,6 +496,7 @@ fn run(
         alert_marks: sink.alert_marks,
         prediction_pairs: sink.pairs.pairs,
         model: model_id,
+        in_sample,
         walk_forward: None,
         trading,
     })

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use tickloop_core::Timestamp;
 use tickloop_lake::{HourPartition, Lake, LakeTable, TickFileWriter};
-use tickloop_sim::{Ceiling, MarketConfig, MarketSim, SymbolParams};
+use tickloop_sim::{Ceiling, Ceilings, MarketConfig, MarketSim, SymbolParams};
 
 use crate::BacktestError;
 
@@ -23,7 +23,10 @@ struct MarketManifest<'a> {
     start: Timestamp,
     #[serde(with = "tickloop_core::rfc3339")]
     end: Timestamp,
+    /// The oracle's ceiling (kept under its first name for readers of older lakes).
     ceiling_60s: Ceiling,
+    /// The oracle's and the observable ceilings ([`MarketConfig::ceilings`]).
+    ceilings_60s: Ceilings,
     symbols: Vec<&'a SymbolParams>,
 }
 
@@ -47,6 +50,7 @@ pub fn generate_sample(
         start,
         end,
         ceiling_60s: config.predictability_ceiling(60),
+        ceilings_60s: config.ceilings(60),
         symbols: sim.params().collect(),
     };
     lake.write_json("labels/market.json", &manifest)?;

@@ -202,6 +202,9 @@ pub fn stitch(
             "walk-forward: {}",
             results.iter().map(|r| r.model.as_str()).collect::<Vec<_>>().join(", ")
         )),
+        // Each fold's model trained before its test window (the folds' own reports say so
+        // if one did not: a fold would carry `in_sample`).
+        in_sample: folds.iter().find_map(|f| f.in_sample.clone()),
         walk_forward: Some(results),
         trading,
     }
@@ -362,6 +365,7 @@ mod tests {
             alert_marks: Vec::new(),
             prediction_pairs: Vec::new(),
             model: None,
+            in_sample: None,
             walk_forward: None,
             trading,
         }

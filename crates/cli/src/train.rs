@@ -10,7 +10,8 @@ use serde::Serialize;
 use tickloop_core::{NANOS_PER_SECOND, Timestamp};
 use tickloop_features::FeatureSpec;
 use tickloop_models::{DataRange, Evaluation, Fold, ModelKind, TrainConfig, walk_forward};
-use tickloop_registry::{Collected, TrainSpec, blank_card, fit_and_score};
+use tickloop_models::Score;
+use tickloop_registry::{AgainstCeiling, Collected, TrainSpec, blank_card, fit_and_score, planted_ceilings};
 
 use crate::lake_args::LakeArgs;
 
@@ -50,8 +51,8 @@ pub struct ModelDataArgs {
     /// Last UTC day, inclusive.
     #[arg(long, default_value = "2024-01-02")]
     pub(crate) to: String,
-    /// Input features, comma-separated [default: lstm: log_return,sma_20,sma_60,rsi_14,
-    /// volume_z_300; gbm: the `default` feature set].
+    /// Input features, comma-separated [default: lstm: log_return,trend_z_60,trend_z_300,
+    /// trend_z_900,volume_z_300; gbm: the `trend` feature set].
     #[arg(long, value_delimiter = ',')]
     features: Vec<FeatureSpec>,
     /// Label horizon: predict the log return over the next N seconds.
@@ -147,6 +148,12 @@ impl ModelDataArgs {
         Ok((start, Timestamp::from_nanos(end.as_nanos() + 86_400 * NANOS_PER_SECOND)))
     }
 
+    /// `score` against the simulator's ceilings when the lake holds a simulated market.
+    fn against_ceiling(&self, horizon_secs: u32, score: &Score) -> anyhow::Result<Option<AgainstCeiling>> {
+        let ceilings = planted_ceilings(&self.lake.open()?, horizon_secs)?;
+        Ok(ceilings.map(|c| AgainstCeiling::of(score, c)))
+    }
+
     /// The spec and its dataset over the flags' date range.
     fn dataset(&self) -> anyhow::Result<(TrainSpec, Collected)> {
         let (start, end) = self.range()?;
@@ -175,6 +182,9 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     eprintln!("{}", fitted.summary);
     fitted.model.save(&dir).with_context(|| format!("saving the model to {}", dir.display()))?;
     print!("{}", fitted.evaluation.table(&kind.to_string()));
+    if let Some(against) = args.data.against_ceiling(spec.horizon_secs(), &fitted.evaluation.model)? {
+        print!("{}", against.describe(&kind.to_string(), &fitted.evaluation.model));
+    }
     println!("saved {} to {}", fitted.model.card().id(), dir.display());
     Ok(())
 }
@@ -185,6 +195,8 @@ struct WalkForward {
     model: ModelKind,
     folds: Vec<Evaluation>,
     pooled: Evaluation,
+    /// The pooled score against the simulator's ceilings (simulated lakes only).
+    against_ceiling: Option<AgainstCeiling>,
     data: DataRange,
     horizon_secs: u32,
     embargo_secs: u32,
@@ -204,11 +216,16 @@ pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     }
     let pooled = Evaluation::pooled(&evaluations).context("no folds")?;
     print!("{}", pooled.table(&kind.to_string()));
+    let against_ceiling = args.data.against_ceiling(spec.horizon_secs(), &pooled.model)?;
+    if let Some(against) = &against_ceiling {
+        print!("{}", against.describe(&kind.to_string(), &pooled.model));
+    }
     if let Some(path) = &args.json {
         let report = WalkForward {
             model: kind,
             folds: evaluations,
             pooled,
+            against_ceiling,
             data: range,
             horizon_secs: spec.horizon_secs(),
             embargo_secs: args.embargo,

@@ -57,9 +57,12 @@ fn gbm_trains_reproducibly_beats_baselines_walks_forward_and_serves_sagemaker_st
         "same data and seed ⇒ identical booster"
     );
     let c = card(&v1);
-    assert_eq!(c.features.len(), 21, "the default feature set");
+    let trend = tickloop_features::FeatureSetDef::builtin("trend").unwrap().columns();
+    assert_eq!(c.features, trend, "the trend feature set");
     assert_eq!((c.horizon_secs, c.window, c.seed), (60, 1, 42));
-    assert_eq!(c.normalizer.mean.len(), 21);
+    assert_eq!(c.normalizer.mean.len(), trend.len());
+    let trained = c.trained_on.expect("the card records what the training rows covered");
+    assert!(trained.to < Timestamp::parse("2024-01-02T18:30:00Z").unwrap(), "the holdout is not in it: {trained:?}");
     assert_beats_baselines("gbm", &c.validation);
 
     // Walk-forward: out-of-sample only, each fold retrained.
@@ -119,6 +122,19 @@ fn gbm_trains_reproducibly_beats_baselines_walks_forward_and_serves_sagemaker_st
     assert!(scatter.starts_with(b"\x89PNG"), "predicted vs realised chart");
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.matches("class=\"pair\"").count() > 1_000, "the scatter has its dots");
+    // The model trained on most of this window: every place a result is read says so.
+    assert_eq!(report["in_sample"]["model"], "gbm/v2", "{}", report["in_sample"]);
+    let share = report["in_sample"]["share_of_run"].as_f64().unwrap();
+    assert!(share > 0.5 && share < 1.0, "training ended before the holdout: {share}");
+    assert!(html.contains("id=\"in-sample\"") && html.contains("IN-SAMPLE"), "the page leads with the warning");
+    let out = ok(tickloop().args(["backtest", "--experiment"]).arg(&exp).arg("--runs-dir").arg(&runs));
+    assert!(out.contains("IN-SAMPLE"), "the summary warns: {out}");
+
+    // Trading only the holdout, after the training span: no warning.
+    let holdout = experiment(true).replace("start = \"2024-01-02T14:30:00Z\"", &format!("start = \"{}\"", trained.to));
+    std::fs::write(&exp, holdout).unwrap();
+    let out = ok(tickloop().args(["backtest", "--experiment"]).arg(&exp).arg("--runs-dir").arg(dir.path().join("oos")));
+    assert!(!out.contains("IN-SAMPLE"), "out of sample: {out}");
 
     // A model strategy without a model is refused up front, saying what to add.
     std::fs::write(&exp, experiment(false)).unwrap();
@@ -167,6 +183,7 @@ allow_short = true
     let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
     let folds = report["walk_forward"].as_array().unwrap();
+    assert!(report.get("in_sample").is_none(), "every fold trades after its model's training span");
     assert_eq!(folds.len(), 3);
     let ts = |v: &serde_json::Value| Timestamp::parse(v.as_str().unwrap()).unwrap();
     let mut chained = 1.0;

@@ -7,7 +7,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::rsi::ta_is_zero;
-use crate::{Band, FeatureSpec, MacdOutput};
+use crate::{Band, FeatureSpec, MacdOutput, TrendZ};
 
 /// One symbol's series, oldest first, all the same length.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +74,7 @@ pub fn compute(spec: FeatureSpec, c: &Columns<'_>) -> Vec<f64> {
                 })
                 .collect()
         }
+        FeatureSpec::TrendZ(k) => trend_z(c.close, w(k)),
         FeatureSpec::Vwap => {
             // Cumulative sums, restarted at each UTC day.
             let mut out = nan(n);
@@ -166,6 +167,25 @@ fn ema(xs: &[f64], k: usize) -> Vec<f64> {
     for i in k..xs.len() {
         prev = (xs[i] - prev) * alpha + prev;
         out[i] = prev;
+    }
+    out
+}
+
+/// The recurrences written out over the column: the EWMA of log closes, and the
+/// bias-corrected EWMA of squared returns as a ratio of weighted sums.
+fn trend_z(xs: &[f64], k: usize) -> Vec<f64> {
+    let mut out = nan(xs.len());
+    let Some(&first) = xs.first() else { return out };
+    let (alpha, beta) = TrendZ::weights(k);
+    let mut mean = first.ln();
+    let (mut square, mut decay_pow) = (0.0, 1.0);
+    for i in 1..xs.len() {
+        let l = xs[i].ln();
+        let r = l - xs[i - 1].ln();
+        mean += alpha * (l - mean);
+        square += beta * (r * r - square);
+        decay_pow *= 1.0 - beta;
+        out[i] = TrendZ::score(k, i, l - mean, square / (1.0 - decay_pow));
     }
     out
 }

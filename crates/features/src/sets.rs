@@ -20,7 +20,8 @@ fn specs(names: &[&str]) -> Vec<FeatureSpec> {
 }
 
 impl FeatureSetDef {
-    /// The built-in sets: `default` (the full indicator set) and `minimal`.
+    /// The built-in sets: `default` (the full indicator set), `minimal`, and `trend` (the
+    /// models' default inputs).
     pub fn builtin(name: &str) -> Option<FeatureSetDef> {
         let (version, names): (u32, &[&str]) = match name {
             "default" => (
@@ -50,12 +51,18 @@ impl FeatureSetDef {
                 ],
             ),
             "minimal" => (1, &["log_return", "sma_60", "sma_300"]),
+            // What predicts a persistent drift: trends at three scales, each in units of its
+            // own volatility, with the volatility and activity they are measured against.
+            "trend" => (
+                1,
+                &["log_return", "trend_z_60", "trend_z_300", "trend_z_900", "realized_vol_300", "volume_z_300"],
+            ),
             _ => return None,
         };
         Some(FeatureSetDef { name: name.to_owned(), version, features: specs(names) })
     }
 
-    pub const BUILTIN: [&'static str; 2] = ["default", "minimal"];
+    pub const BUILTIN: [&'static str; 3] = ["default", "minimal", "trend"];
 
     /// Column names in order: the feature vector's schema.
     pub fn columns(&self) -> Vec<String> {
@@ -84,5 +91,8 @@ mod tests {
             assert!(set.columns().iter().any(|c| c == column), "{column}");
         }
         assert!(FeatureSetDef::builtin("nope").is_none());
+        for name in FeatureSetDef::BUILTIN {
+            assert_eq!(FeatureSetDef::builtin(name).unwrap().name, name);
+        }
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Atr, Bollinger, Ema, Extreme, Indicator, Macd, Ohlcv, RealizedVol, Return, ReturnKind, RollingExtreme, Rsi, Sma,
-    VolumeZScore, Vwap,
+    TrendZ, VolumeZScore, Vwap,
 };
 
 /// Which of MACD's three outputs.
@@ -50,6 +50,9 @@ pub enum FeatureSpec {
     RealizedVol(u32),
     /// `volume_z_<n>`: z-score of volume against the previous n.
     VolumeZ(u32),
+    /// `trend_z_<n>`: log close above its n-tick exponential average, volatility-normalised
+    /// ([`TrendZ`]).
+    TrendZ(u32),
     /// `vwap`: session VWAP, reset each UTC day.
     Vwap,
     /// `vwap_<n>`: rolling VWAP over n ticks.
@@ -78,7 +81,7 @@ impl fmt::Display for UnknownFeature {
         write!(
             f,
             "unknown feature {:?}: expected one of return, log_return, vwap, sma_N, ema_N, rsi_N, atr_N, min_N, \
-             max_N, realized_vol_N, volume_z_N, vwap_N, macd[_signal|_hist]_F_S_G, bb_(upper|middle|lower)_N_K",
+             max_N, realized_vol_N, volume_z_N, trend_z_N, vwap_N, macd[_signal|_hist]_F_S_G, bb_(upper|middle|lower)_N_K",
             self.0
         )
     }
@@ -120,7 +123,7 @@ impl FromStr for FeatureSpec {
             _ => {}
         }
         type Windowed = fn(u32) -> FeatureSpec;
-        let windowed: [(&str, Windowed); 9] = [
+        let windowed: [(&str, Windowed); 10] = [
             ("sma_", FeatureSpec::Sma),
             ("ema_", FeatureSpec::Ema),
             ("rsi_", FeatureSpec::Rsi),
@@ -129,6 +132,7 @@ impl FromStr for FeatureSpec {
             ("max_", FeatureSpec::Max),
             ("realized_vol_", FeatureSpec::RealizedVol),
             ("volume_z_", FeatureSpec::VolumeZ),
+            ("trend_z_", FeatureSpec::TrendZ),
             ("vwap_", FeatureSpec::VwapRolling),
         ];
         for (prefix, make) in &windowed {
@@ -175,6 +179,7 @@ impl fmt::Display for FeatureSpec {
             FeatureSpec::Max(n) => write!(f, "max_{n}"),
             FeatureSpec::RealizedVol(n) => write!(f, "realized_vol_{n}"),
             FeatureSpec::VolumeZ(n) => write!(f, "volume_z_{n}"),
+            FeatureSpec::TrendZ(n) => write!(f, "trend_z_{n}"),
             FeatureSpec::VwapRolling(n) => write!(f, "vwap_{n}"),
             FeatureSpec::Macd { fast, slow, signal, output } => {
                 let name = match output {
@@ -240,7 +245,8 @@ impl FeatureSpec {
             | FeatureSpec::LogReturn
             | FeatureSpec::Rsi(_)
             | FeatureSpec::RealizedVol(_)
-            | FeatureSpec::VolumeZ(_) => Scale::Free,
+            | FeatureSpec::VolumeZ(_)
+            | FeatureSpec::TrendZ(_) => Scale::Free,
             FeatureSpec::Sma(_)
             | FeatureSpec::Ema(_)
             | FeatureSpec::Min(_)
@@ -279,6 +285,7 @@ impl FeatureSpec {
             FeatureSpec::Max(w) => IndicatorState::Extreme(RollingExtreme::new(n(w), Extreme::Max)),
             FeatureSpec::RealizedVol(w) => IndicatorState::RealizedVol(RealizedVol::new(n(w))),
             FeatureSpec::VolumeZ(w) => IndicatorState::VolumeZ(VolumeZScore::new(n(w))),
+            FeatureSpec::TrendZ(w) => IndicatorState::TrendZ(TrendZ::new(n(w))),
             FeatureSpec::Vwap => IndicatorState::Vwap(Vwap::session(0)),
             FeatureSpec::VwapRolling(w) => IndicatorState::Vwap(Vwap::rolling(n(w))),
             FeatureSpec::Macd { fast, slow, signal, .. } => {
@@ -302,6 +309,7 @@ enum IndicatorState {
     Extreme(RollingExtreme),
     RealizedVol(RealizedVol),
     VolumeZ(VolumeZScore),
+    TrendZ(TrendZ),
     Vwap(Vwap),
     Macd(Macd),
     Bollinger(Bollinger),
@@ -318,6 +326,7 @@ impl IndicatorState {
             IndicatorState::Extreme(i) => i.update(c),
             IndicatorState::RealizedVol(i) => i.update(c),
             IndicatorState::VolumeZ(i) => i.update(x.volume),
+            IndicatorState::TrendZ(i) => i.update(c),
             IndicatorState::Atr(i) => i.update(x.high, x.low, c),
             IndicatorState::Vwap(i) => i.update(x.ts_nanos, x.high, x.low, c, x.volume),
             IndicatorState::Macd(i) => {
@@ -430,6 +439,7 @@ mod tests {
             "max_30",
             "realized_vol_60",
             "volume_z_60",
+            "trend_z_300",
             "vwap_300",
             "macd_12_26_9",
             "macd_signal_12_26_9",

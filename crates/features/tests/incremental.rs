@@ -139,7 +139,7 @@ proptest! {
         use tickloop_features::{FeatureSet, FeatureSetDef, Ohlcv, batch};
         let set = FeatureSetDef::builtin("default").unwrap();
         let mut short = set.features.clone();
-        short.extend(["sma_3", "rsi_2", "atr_3", "volume_z_5", "realized_vol_4", "vwap_7", "min_5", "max_5", "macd_3_6_2", "macd_signal_3_6_2", "macd_hist_3_6_2", "bb_upper_5_1.5", "ema_4"].iter().map(|s| s.parse::<tickloop_features::FeatureSpec>().unwrap()));
+        short.extend(["sma_3", "rsi_2", "atr_3", "volume_z_5", "realized_vol_4", "vwap_7", "min_5", "max_5", "macd_3_6_2", "macd_signal_3_6_2", "macd_hist_3_6_2", "bb_upper_5_1.5", "ema_4", "trend_z_3", "trend_z_20"].iter().map(|s| s.parse::<tickloop_features::FeatureSpec>().unwrap()));
         let ts: Vec<i64> = rows.iter().map(|r| r.0 * 1_000_000_000).collect();
         let close: Vec<f64> = rows.iter().map(|r| r.1).collect();
         let high: Vec<f64> = rows.iter().map(|r| r.2).collect();

@@ -196,10 +196,16 @@ impl Lake {
 
     /// A job's manifest: the JSON at `key`, or the default when there is none yet.
     pub(crate) fn read_manifest<T: serde::de::DeserializeOwned + Default>(&self, key: &str) -> Result<T, LakeError> {
+        Ok(self.read_json(key)?.unwrap_or_default())
+    }
+
+    /// The JSON object at `key` (as [`Lake::write_json`] wrote it), or `None` if absent.
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, LakeError> {
         match self.store.get(key)? {
             Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
                 .map_err(|source| LakeError::Json { path: self.store.location(key), source }),
-            None => Ok(T::default()),
+            None => Ok(None),
         }
     }
 }

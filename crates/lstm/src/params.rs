@@ -17,7 +17,52 @@ pub struct LstmParams {
     pub patience: usize,
     /// The last share of the (time-ordered) training windows held out for early stopping.
     pub validation_fraction: f64,
+    /// What training minimises, on targets in units of the label's standard deviation.
+    pub loss: Loss,
     pub seed: u64,
+}
+
+/// A training loss. On next-minute returns the noise dwarfs the signal, and MAE's minimum
+/// is the conditional *median*, which sits at almost exactly zero: an MAE-trained model
+/// learns to predict nothing and leaves direction to chance. Squared losses estimate the
+/// conditional mean, which carries the drift; Huber keeps that and limits what a jump or a
+/// planted crash can pull.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Squared below one label standard deviation, linear beyond it.
+    #[default]
+    Huber,
+    Mse,
+    Mae,
+}
+
+impl Loss {
+    /// The loss of one prediction error (in target units).
+    pub fn of(self, error: f64) -> f64 {
+        let a = error.abs();
+        match self {
+            Loss::Huber => {
+                let q = a.min(1.0);
+                0.5 * q * q + (a - q)
+            }
+            Loss::Mse => error * error,
+            Loss::Mae => a,
+        }
+    }
+
+    /// The mean loss of a tensor of errors, built from ops Candle can differentiate.
+    pub(crate) fn mean(self, error: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
+        match self {
+            Loss::Huber => {
+                let a = error.abs()?;
+                let q = a.minimum(1.0)?;
+                (q.sqr()? * 0.5)?.add(&a.sub(&q)?)?.mean_all()
+            }
+            Loss::Mse => error.sqr()?.mean_all(),
+            Loss::Mae => error.abs()?.mean_all(),
+        }
+    }
 }
 
 impl Default for LstmParams {
@@ -31,6 +76,7 @@ impl Default for LstmParams {
             epochs: 10,
             patience: 3,
             validation_fraction: 0.15,
+            loss: Loss::Huber,
             seed: 42,
         }
     }
@@ -44,4 +90,24 @@ pub enum LstmError {
     TooFewWindows(usize),
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huber_is_squared_near_zero_and_linear_far_out_and_the_tensor_form_agrees() {
+        assert_eq!(Loss::Huber.of(0.5), 0.125);
+        assert_eq!(Loss::Huber.of(-3.0), 2.5);
+        assert_eq!(Loss::Mse.of(-3.0), 9.0);
+        assert_eq!(Loss::Mae.of(-3.0), 3.0);
+        let errors = [0.5f32, -3.0, 0.0, 1.0, -0.25];
+        let t = candle_core::Tensor::new(&errors, &candle_core::Device::Cpu).unwrap();
+        for loss in [Loss::Huber, Loss::Mse, Loss::Mae] {
+            let want = errors.iter().map(|&e| loss.of(f64::from(e))).sum::<f64>() / errors.len() as f64;
+            let got = f64::from(loss.mean(&t).unwrap().to_scalar::<f32>().unwrap());
+            assert!((got - want).abs() < 1e-6, "{loss:?}: {got} vs {want}");
+        }
+    }
 }

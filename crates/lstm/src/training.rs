@@ -1,4 +1,5 @@
-//! The training loop: AdamW on MAE, seeded dropout, early stopping on a held-out tail.
+//! The training loop: AdamW on the configured loss (Huber by default), seeded dropout, early
+//! stopping on a held-out tail.
 
 use std::collections::HashMap;
 
@@ -15,8 +16,9 @@ use crate::{Lstm, LstmError, LstmParams, Sequences};
 pub struct TrainReport {
     pub epochs: usize,
     pub best_epoch: usize,
-    /// Validation MAE (in target-scale units) after each epoch.
-    pub validation_mae: Vec<f64>,
+    /// Validation loss (the training loss, in target-scale units) after each epoch.
+    #[serde(alias = "validation_mae")]
+    pub validation_loss: Vec<f64>,
     pub train_windows: usize,
     pub validation_windows: usize,
 }
@@ -56,7 +58,7 @@ pub fn train(
     let mut report = TrainReport {
         epochs: 0,
         best_epoch: 0,
-        validation_mae: Vec::new(),
+        validation_loss: Vec::new(),
         train_windows: train_set.len(),
         validation_windows: valid_set.len(),
     };
@@ -75,19 +77,20 @@ pub fn train(
                     Tensor::from_vec(m, (idx.len(), params.hidden), device)
                 })
                 .transpose()?;
-            let loss = model.forward(&x, mask.as_ref())?.sub(&y)?.abs()?.mean_all()?;
+            let loss = params.loss.mean(&model.forward(&x, mask.as_ref())?.sub(&y)?)?;
             opt.backward_step(&loss)?;
             progress(epoch, b + 1, batches);
         }
         report.epochs = epoch;
         let eval = if valid_set.is_empty() { &train_set } else { &valid_set };
         let p = model.predict(&eval.x, eval.window, device)?;
-        let mae = p.iter().zip(&eval.y).map(|(p, y)| f64::from((p - y).abs())).sum::<f64>() / eval.len() as f64;
-        report.validation_mae.push(mae);
-        if best.as_ref().is_none_or(|(b, _, _)| mae < *b) {
+        let loss =
+            p.iter().zip(&eval.y).map(|(p, y)| params.loss.of(f64::from(p - y))).sum::<f64>() / eval.len() as f64;
+        report.validation_loss.push(loss);
+        if best.as_ref().is_none_or(|(b, _, _)| loss < *b) {
             let snapshot =
                 model.tensors().into_iter().map(|(k, t)| Ok((k, t.copy()?))).collect::<candle_core::Result<_>>()?;
-            best = Some((mae, epoch, snapshot));
+            best = Some((loss, epoch, snapshot));
         } else if epoch - best.as_ref().map_or(0, |b| b.1) >= params.patience.max(1) {
             break;
         }

@@ -15,6 +15,11 @@ pub struct Score {
     /// Share of rows with a non-zero label whose sign the prediction got right (a zero
     /// prediction counts as wrong).
     pub directional_accuracy: f64,
+    /// Information coefficient: Spearman rank correlation of predictions and labels. Unlike
+    /// MAE it cannot be won by predicting nothing, and unlike direction it rewards knowing
+    /// *how much* a move is expected; 0 for a constant predictor.
+    #[serde(default)]
+    pub ic: f64,
 }
 
 impl Score {
@@ -27,6 +32,7 @@ impl Score {
             mae: scores.iter().map(|s| s.mae * w(s)).sum(),
             rmse: scores.iter().map(|s| s.rmse * s.rmse * w(s)).sum::<f64>().sqrt(),
             directional_accuracy: scores.iter().map(|s| s.directional_accuracy * w(s)).sum(),
+            ic: scores.iter().map(|s| s.ic * w(s)).sum(),
         }
     }
 
@@ -44,8 +50,60 @@ impl Score {
                 }
             }
         }
-        Score { rows: labels.len(), mae, rmse, directional_accuracy: hit as f64 / counted.max(1) as f64 }
+        Score {
+            rows: labels.len(),
+            mae,
+            rmse,
+            directional_accuracy: hit as f64 / counted.max(1) as f64,
+            ic: rank_correlation(predictions, labels),
+        }
     }
+
+    /// The share of `ceiling`'s directional edge over a coin flip that this score reaches
+    /// (1.0 = all of it); `None` when the ceiling has no edge.
+    pub fn edge_captured(&self, ceiling_accuracy: f64) -> Option<f64> {
+        let edge = ceiling_accuracy - 0.5;
+        (edge > 0.0).then(|| (self.directional_accuracy - 0.5) / edge)
+    }
+}
+
+/// Spearman's rank correlation (ties share their mean rank); 0 when either side is
+/// constant or there are fewer than two values.
+pub fn rank_correlation(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    if a.len() < 2 {
+        return 0.0;
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let mean = (a.len() as f64 + 1.0) / 2.0;
+    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        let (dx, dy) = (x - mean, y - mean);
+        cov += dx * dy;
+        va += dx * dx;
+        vb += dy * dy;
+    }
+    if va == 0.0 || vb == 0.0 { 0.0 } else { cov / (va * vb).sqrt() }
+}
+
+/// 1-based ranks, ties sharing the mean of the ranks they span; NaN sorts last.
+fn ranks(x: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..x.len()).collect();
+    order.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
+    let mut ranks = vec![0.0; x.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && x[order[end]] == x[order[start]] {
+            end += 1;
+        }
+        let shared = (start + end + 1) as f64 / 2.0;
+        for &i in &order[start..end] {
+            ranks[i] = shared;
+        }
+        start = end;
+    }
+    ranks
 }
 
 /// The baselines, computed from columns every dataset can carry.
@@ -124,12 +182,13 @@ impl Evaluation {
         Evaluation { model: Score::of(predictions, &data.labels), baselines }
     }
 
-    /// Whether the model has a lower MAE and a higher directional accuracy than every
-    /// baseline.
+    /// Whether the model has a higher directional accuracy and information coefficient than
+    /// every baseline. MAE is reported but not judged: on returns this small, predicting
+    /// almost nothing minimises it.
     pub fn beats_baselines(&self) -> bool {
         self.baselines
             .iter()
-            .all(|b| self.model.mae < b.score.mae && self.model.directional_accuracy > b.score.directional_accuracy)
+            .all(|b| self.model.directional_accuracy > b.score.directional_accuracy && self.model.ic > b.score.ic)
     }
 
     /// Combines per-fold evaluations into one, weighting each by its rows.
@@ -149,14 +208,16 @@ impl Evaluation {
 
     /// A plain-text table: one line per predictor.
     pub fn table(&self, model_name: &str) -> String {
-        let mut out = format!("{:<22} {:>9} {:>12} {:>12} {:>9}\n", "predictor", "rows", "MAE", "RMSE", "dir.acc");
+        let mut out =
+            format!("{:<22} {:>9} {:>12} {:>12} {:>9} {:>8}\n", "predictor", "rows", "MAE", "RMSE", "dir.acc", "IC");
         let mut line = |name: &str, s: &Score| {
             out.push_str(&format!(
-                "{name:<22} {:>9} {:>12.4e} {:>12.4e} {:>8.2}%\n",
+                "{name:<22} {:>9} {:>12.4e} {:>12.4e} {:>8.2}% {:>8.4}\n",
                 s.rows,
                 s.mae,
                 s.rmse,
-                s.directional_accuracy * 100.0
+                s.directional_accuracy * 100.0,
+                s.ic
             ))
         };
         line(model_name, &self.model);
@@ -177,6 +238,27 @@ mod tests {
         assert_eq!(s.rows, 4);
         assert!((s.mae - (0.1 + 0.3 + 0.1 + 0.3) / 4.0).abs() < 1e-12);
         assert!((s.directional_accuracy - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rank_correlation_is_spearmans_with_shared_ranks_for_ties() {
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert!((rank_correlation(&x, &[10.0, 20.0, 30.0, 40.0, 50.0]) - 1.0).abs() < 1e-12);
+        assert!((rank_correlation(&x, &[5.0, 4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+        // Monotone but not linear: rank correlation 1 where Pearson's would not be.
+        assert!((rank_correlation(&x, &[1.0, 8.0, 27.0, 64.0, 1e6]) - 1.0).abs() < 1e-12);
+        assert_eq!(rank_correlation(&x, &[0.0; 5]), 0.0, "a constant predictor has no IC");
+        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), vec![3.5, 1.0, 3.5, 2.0]);
+        // Textbook example (ties in both): ρ = cov(ranks) / (σ σ).
+        let rho = rank_correlation(&[1.0, 2.0, 2.0, 3.0], &[1.0, 3.0, 2.0, 2.0]);
+        assert!((rho - 0.5).abs() < 1e-12, "{rho}");
+    }
+
+    #[test]
+    fn edge_captured_is_measured_from_a_coin_flip() {
+        let s = Score { directional_accuracy: 0.51, ..Score::of(&[], &[]) };
+        assert!((s.edge_captured(0.52).unwrap() - 0.5).abs() < 1e-9);
+        assert_eq!(s.edge_captured(0.5), None);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use dataset::{Dataset, Fold, Normalizer, Reference, walk_forward};
 pub use eval::{Baseline, BaselineScore, Evaluation, Score};
 pub use label::Labeller;
 pub use model::{
-    CARD_FILE, CARD_FORMAT, DataRange, ModelCard, ModelError, ModelKind, Predictor, load_card, next_version,
+    CARD_FILE, CARD_FORMAT, DataRange, ModelCard, ModelError, ModelKind, Predictor, TrainedSpan, load_card, next_version,
     prediction_id, prediction_json, resolve, save_card, save_version, versions,
 };
 pub use train_config::TrainConfig;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use tickloop_core::Timestamp;
+
 use crate::{Evaluation, Normalizer};
 
 /// The file name of a model's card inside its version directory.
@@ -43,6 +45,17 @@ pub struct DataRange {
     pub symbols: usize,
 }
 
+/// The event-time span a model's training rows and their labels covered: from the first
+/// training row to the end of the last one's label horizon. A backtest whose traded window
+/// reaches into it is (at least partly) in-sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainedSpan {
+    #[serde(with = "tickloop_core::rfc3339")]
+    pub from: Timestamp,
+    #[serde(with = "tickloop_core::rfc3339")]
+    pub to: Timestamp,
+}
+
 /// Everything needed to use a model correctly, saved as `config.json` beside its weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +82,10 @@ pub struct ModelCard {
     pub params: serde_json::Value,
     /// Scores on the validation window, beside the baselines.
     pub validation: Evaluation,
+    /// What the training rows covered (cards written before it was recorded fall back to
+    /// the data range's days: see [`ModelCard::trained_span`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_on: Option<TrainedSpan>,
 }
 
 impl ModelCard {
@@ -85,6 +102,29 @@ impl ModelCard {
             return Err(ModelError::FeatureMismatch { model: self.id(), missing, available: available.to_vec() });
         }
         Ok(self.features.iter().map(|f| available.iter().position(|a| a == f).expect("checked")).collect())
+    }
+
+    /// The span the model learnt from: [`ModelCard::trained_on`], or for older cards the
+    /// whole days of the data range (`YYYY-MM-DD` to the end of the last day); `None` when
+    /// neither says.
+    pub fn trained_span(&self) -> Option<TrainedSpan> {
+        if let Some(span) = self.trained_on {
+            return Some(span);
+        }
+        let day = |d: &str| Timestamp::parse(&format!("{d}T00:00:00Z")).ok();
+        let (from, last) = (day(&self.data.from)?, day(&self.data.to)?);
+        Some(TrainedSpan { from, to: last.add_nanos(86_400 * tickloop_core::NANOS_PER_SECOND) })
+    }
+
+    /// The part of `[from, to]` (a backtest's traded window) that the model trained on, if
+    /// any: a result there is in-sample.
+    pub fn overlap_with_training(&self, from: Timestamp, to: Timestamp) -> Option<TrainedSpan> {
+        let span = self.trained_span()?;
+        let (start, end) = (span.from.max(from), span.to.min(to));
+        (start < end || (start == end && span.from <= from && from < span.to)).then_some(TrainedSpan {
+            from: start,
+            to: end,
+        })
     }
 
     /// `name/vN`, the version an output record names.
@@ -238,6 +278,25 @@ pub fn prediction_json(symbol: &str, p: &tickloop_core::Prediction) -> serde_jso
 pub(crate) mod tests {
     use super::*;
     use crate::testing::card;
+
+    #[test]
+    fn a_backtest_overlapping_the_training_span_is_found_and_one_after_it_is_not() {
+        let at = |t: &str| Timestamp::parse(t).unwrap();
+        // testing::card's data range is the day 2024-01-02; an older card has no span.
+        let mut c = card(&["log_return"]);
+        let whole_day = c.trained_span().unwrap();
+        assert_eq!((whole_day.from, whole_day.to), (at("2024-01-02T00:00:00Z"), at("2024-01-03T00:00:00Z")));
+        c.trained_on = Some(TrainedSpan { from: at("2024-01-02T14:30:00Z"), to: at("2024-01-02T19:43:00Z") });
+        let overlap = c.overlap_with_training(at("2024-01-02T14:30:00Z"), at("2024-01-02T21:00:00Z")).unwrap();
+        assert_eq!((overlap.from, overlap.to), (at("2024-01-02T14:30:00Z"), at("2024-01-02T19:43:00Z")));
+        assert_eq!(c.overlap_with_training(at("2024-01-02T19:43:00Z"), at("2024-01-02T21:00:00Z")), None);
+        assert_eq!(c.overlap_with_training(at("2024-01-03T14:30:00Z"), at("2024-01-03T21:00:00Z")), None);
+        let one_tick = c.overlap_with_training(at("2024-01-02T15:00:00Z"), at("2024-01-02T15:00:00Z"));
+        assert!(one_tick.is_some(), "a single traded second inside the span is in-sample");
+        c.data.from = "sim".into();
+        c.trained_on = None;
+        assert_eq!(c.trained_span(), None, "no span known: nothing claimed");
+    }
 
     #[test]
     fn a_feature_the_pipeline_lacks_is_named() {

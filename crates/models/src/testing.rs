@@ -5,7 +5,7 @@ use crate::{CARD_FORMAT, DataRange, Evaluation, ModelCard, ModelError, ModelKind
 
 /// A gradient-boosting card named `m/v1` over `features`, one row per window.
 pub fn card(features: &[&str]) -> ModelCard {
-    let score = Score { rows: 0, mae: 0.0, rmse: 0.0, directional_accuracy: 0.0 };
+    let score = Score { rows: 0, mae: 0.0, rmse: 0.0, directional_accuracy: 0.0, ic: 0.0 };
     ModelCard {
         format: CARD_FORMAT,
         name: "m".into(),
@@ -21,6 +21,7 @@ pub fn card(features: &[&str]) -> ModelCard {
         git_commit: None,
         params: serde_json::json!({}),
         validation: Evaluation { model: score, baselines: vec![] },
+        trained_on: None,
     }
 }
 

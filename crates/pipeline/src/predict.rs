@@ -253,6 +253,7 @@ pub(crate) mod tests {
                 git_commit: None,
                 params: serde_json::Value::Null,
                 validation: Evaluation { model: score, baselines: vec![] },
+                trained_on: None,
             },
             batches: Mutex::new(Vec::new()),
         })

@@ -8,6 +8,7 @@ use tickloop_lake::{Lake, LakeSource};
 use tickloop_lstm::{LstmModel, LstmParams, Sequences};
 use tickloop_models::{
     CARD_FORMAT, DataRange, Dataset, Evaluation, ModelCard, ModelKind, Normalizer, Predictor, TrainConfig,
+    TrainedSpan,
 };
 use tickloop_pipeline::{AlertConfig, PipelineConfig, collect_dataset};
 
@@ -67,13 +68,16 @@ impl std::fmt::Display for Collected {
     }
 }
 
+/// Both kinds default to trends normalised by volatility (the `trend` set): price levels,
+/// oscillators and bands describe the same recent path less directly, and on a weak signal
+/// every extra noisy column is one more thing a model can overfit.
 fn default_features(kind: ModelKind) -> Vec<FeatureSpec> {
     match kind {
-        ModelKind::Lstm => ["log_return", "sma_20", "sma_60", "rsi_14", "volume_z_300"]
+        ModelKind::Lstm => ["log_return", "trend_z_60", "trend_z_300", "trend_z_900", "volume_z_300"]
             .iter()
             .map(|n| n.parse().expect("built-in feature"))
             .collect(),
-        ModelKind::Gbm => FeatureSetDef::builtin("default").expect("built-in set").features,
+        ModelKind::Gbm => FeatureSetDef::builtin("trend").expect("built-in set").features,
     }
 }
 
@@ -210,6 +214,7 @@ pub fn fit_and_score(
     let normalizer = Normalizer::fit(&data.select(&train_rows));
     let label_scale = data.select(&train_rows).label_scale();
     card.normalizer = normalizer.clone();
+    card.trained_on = trained_span(data, &train_rows, args.horizon);
     match args.params.clone() {
         Params::Gbm(params) => {
             let train_rows = at_most(train_rows, args.max_samples);
@@ -255,11 +260,11 @@ pub fn fit_and_score(
             })?;
             bar.finish_and_clear();
             let summary = format!(
-                "trained {} epochs on {} windows (best epoch {}, validation MAE {:.4} in label std units)",
+                "trained {} epochs on {} windows (best epoch {}, validation loss {:.4} in label std units)",
                 report.epochs,
                 report.train_windows,
                 report.best_epoch,
-                report.validation_mae[report.best_epoch - 1]
+                report.validation_loss[report.best_epoch - 1]
             );
             card.params = serde_json::json!({ "lstm": params, "target_scale": label_std, "training": report });
             card.window = args.window;
@@ -287,6 +292,13 @@ pub fn fit_and_score(
             })
         }
     }
+}
+
+/// From the first training row to the end of the last one's label horizon (rows are in
+/// time order).
+fn trained_span(data: &Dataset, rows: &[usize], horizon_secs: u32) -> Option<TrainedSpan> {
+    let (first, last) = (data.ts[*rows.first()?], data.ts[*rows.last()?]);
+    Some(TrainedSpan { from: first, to: last.add_nanos(i64::from(horizon_secs) * tickloop_core::NANOS_PER_SECOND) })
 }
 
 fn normalised(data: &Dataset, rows: &[usize], n: &Normalizer) -> (ndarray::Array2<f64>, ndarray::Array1<f64>) {
@@ -334,6 +346,7 @@ pub fn blank_card(
         git_commit,
         params: serde_json::Value::Null,
         validation: unscored(),
+        trained_on: None,
     }
 }
 

@@ -6,8 +6,10 @@
 //! and on which rows; [`TrainSpec::dataset`] runs the one pipeline over a lake range to
 //! collect them, and [`fit_and_score`] fits the kind and scores it out of sample beside the
 //! baselines — for `tickloop train`, `tickloop evaluate` and each walk-forward fold alike.
-//! [`fit_seasonal`] fits the alert rules' seasonal baseline the same way.
+//! [`fit_seasonal`] fits the alert rules' seasonal baseline the same way, and
+//! [`planted_ceilings`] says what a simulated lake held to be found.
 
+mod ceiling;
 mod fit;
 mod progress;
 mod seasonal;
@@ -18,6 +20,7 @@ use tickloop_gbm::GbmModel;
 use tickloop_lstm::LstmModel;
 use tickloop_models::{ModelError, ModelKind, Predictor};
 
+pub use ceiling::{AgainstCeiling, planted_ceilings};
 pub use fit::{Collected, Fitted, TrainSpec, blank_card, fit_and_score};
 pub use progress::{ProgressSink, tick_bar};
 pub use seasonal::{SeasonalFit, fit_seasonal};

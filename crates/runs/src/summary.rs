@@ -54,9 +54,13 @@ pub fn summary_rows(report: &Report, info: &Manifest, dir: &Path) -> Vec<(&'stat
         ("report", dir.join("report.json").display().to_string()),
     ];
     let mut rows = rows.to_vec();
+    if let Some(in_sample) = &report.in_sample {
+        rows.insert(1, ("IN-SAMPLE", in_sample.warning()));
+    }
     if let Some(a) = &report.model_accuracy {
+        let at = rows.iter().position(|(k, _)| *k == "model").map_or(rows.len(), |i| i + 1);
         rows.insert(
-            2,
+            at,
             (
                 "model accuracy",
                 format!(

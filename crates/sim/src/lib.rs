@@ -11,7 +11,7 @@ mod config;
 mod market;
 mod path;
 
-pub use config::{Ceiling, ConfigError, MarketConfig};
+pub use config::{Ceiling, Ceilings, ConfigError, MarketConfig};
 pub use market::MarketSim;
 pub use path::{AnomalyLabel, SymbolParams};
 pub use tickloop_core::Rng;
