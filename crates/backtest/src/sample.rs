@@ -4,7 +4,7 @@
 use serde::Serialize;
 use tickloop_core::Timestamp;
 use tickloop_lake::{HourPartition, Lake, LakeTable, TickFileWriter};
-use tickloop_sim::{Ceiling, Ceilings, MarketConfig, MarketSim, SymbolParams};
+use tickloop_sim::{Ceiling, Ceilings, MarketConfig, MarketSim, MeasuredCeilings, SymbolParams};
 
 use crate::BacktestError;
 
@@ -25,8 +25,11 @@ struct MarketManifest<'a> {
     end: Timestamp,
     /// The oracle's ceiling (kept under its first name for readers of older lakes).
     ceiling_60s: Ceiling,
-    /// The oracle's and the observable ceilings ([`MarketConfig::ceilings`]).
+    /// The oracle's and the observable ceilings in closed form ([`MarketConfig::ceilings`]).
     ceilings_60s: Ceilings,
+    /// The observable ceilings as a Kalman filter that knows the model reached them on
+    /// these ticks, rounding and all ([`MarketSim::measured_ceilings`]): the target.
+    measured_60s: MeasuredCeilings,
     symbols: Vec<&'a SymbolParams>,
 }
 
@@ -45,15 +48,6 @@ pub fn generate_sample(
     let mut sim = MarketSim::new(config.clone(), start, end).map_err(|e| invalid(e.to_string()))?;
     let total = u64::try_from((end.as_nanos() - start.as_nanos()) / tickloop_core::NANOS_PER_SECOND).unwrap_or(0)
         * config.symbols as u64;
-    let manifest = MarketManifest {
-        config,
-        start,
-        end,
-        ceiling_60s: config.predictability_ceiling(60),
-        ceilings_60s: config.ceilings(60),
-        symbols: sim.params().collect(),
-    };
-    lake.write_json("labels/market.json", &manifest)?;
     let symbols = tickloop_core::Source::symbols(&sim).clone();
     let mut summary = SampleSummary { partitions: 0, ticks: 0, anomalies: 0 };
     // One block per hour: the writer streams each symbol's hour as one row group.
@@ -82,5 +76,16 @@ pub fn generate_sample(
         summary.partitions += 1;
         progress(summary.ticks, total);
     }
+    // Written last: the measured ceilings need every tick.
+    let manifest = MarketManifest {
+        config,
+        start,
+        end,
+        ceiling_60s: config.predictability_ceiling(60),
+        ceilings_60s: config.ceilings(60),
+        measured_60s: sim.measured_ceilings(),
+        symbols: sim.params().collect(),
+    };
+    lake.write_json("labels/market.json", &manifest)?;
     Ok(summary)
 }

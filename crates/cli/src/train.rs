@@ -9,8 +9,8 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use tickloop_core::{NANOS_PER_SECOND, Timestamp};
 use tickloop_features::FeatureSpec;
-use tickloop_models::{DataRange, Evaluation, Fold, ModelKind, TrainConfig, walk_forward};
 use tickloop_models::Score;
+use tickloop_models::{DataRange, Evaluation, Fold, ModelKind, TrainConfig, walk_forward};
 use tickloop_registry::{AgainstCeiling, Collected, TrainSpec, blank_card, fit_and_score, planted_ceilings};
 
 use crate::lake_args::LakeArgs;
@@ -51,8 +51,9 @@ pub struct ModelDataArgs {
     /// Last UTC day, inclusive.
     #[arg(long, default_value = "2024-01-02")]
     pub(crate) to: String,
-    /// Input features, comma-separated [default: lstm: log_return,trend_z_60,trend_z_300,
-    /// trend_z_900,volume_z_300; gbm: the `trend` feature set].
+    /// Input features, comma-separated [default: the `trend` feature set: log_return,
+    /// trend_z_60, trend_z_300, trend_z_900, realized_vol_300, volume_z_300]. With a
+    /// realized_vol_N column the model learns returns in units of that volatility.
     #[arg(long, value_delimiter = ',')]
     features: Vec<FeatureSpec>,
     /// Label horizon: predict the log return over the next N seconds.
@@ -150,8 +151,8 @@ impl ModelDataArgs {
 
     /// `score` against the simulator's ceilings when the lake holds a simulated market.
     fn against_ceiling(&self, horizon_secs: u32, score: &Score) -> anyhow::Result<Option<AgainstCeiling>> {
-        let ceilings = planted_ceilings(&self.lake.open()?, horizon_secs)?;
-        Ok(ceilings.map(|c| AgainstCeiling::of(score, c)))
+        let planted = planted_ceilings(&self.lake.open()?, horizon_secs)?;
+        Ok(planted.map(|p| AgainstCeiling::of(score, p)))
     }
 
     /// The spec and its dataset over the flags' date range.

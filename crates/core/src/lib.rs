@@ -15,6 +15,7 @@ mod market;
 mod pace;
 mod rng;
 mod span;
+mod stats;
 mod strategy;
 mod symbol;
 mod time;
@@ -29,6 +30,7 @@ pub use market::{Alert, AlertKind, Bar, MaturedPrediction, Prediction, Price, Re
 pub use pace::Paced;
 pub use rng::Rng;
 pub use span::{Span, SpanParseError};
+pub use stats::{MIN_CROSS_SECTION, rank_correlation};
 pub use strategy::Strategy;
 pub use symbol::{SymbolId, SymbolMeta, SymbolTable, SymbolTableError};
 pub use time::{NANOS_PER_HOUR, NANOS_PER_MINUTE, NANOS_PER_SECOND, Timestamp, TimestampParseError, rfc3339};

@@ -35,8 +35,8 @@ pub use rolling::{Extreme, RealizedVol, RollingExtreme, RollingMoments, VolumeZS
 pub use rsi::Rsi;
 pub use sets::FeatureSetDef;
 pub use sma::Sma;
-pub use trend::TrendZ;
 pub use spec::{Band, FeatureIndex, FeatureSet, FeatureSpec, MacdOutput, Scale, UnknownFeature};
+pub use trend::TrendZ;
 pub use vwap::Vwap;
 pub use wire::{decode_json_tick, encode_json_tick};
 

@@ -53,10 +53,9 @@ impl FeatureSetDef {
             "minimal" => (1, &["log_return", "sma_60", "sma_300"]),
             // What predicts a persistent drift: trends at three scales, each in units of its
             // own volatility, with the volatility and activity they are measured against.
-            "trend" => (
-                1,
-                &["log_return", "trend_z_60", "trend_z_300", "trend_z_900", "realized_vol_300", "volume_z_300"],
-            ),
+            "trend" => {
+                (1, &["log_return", "trend_z_60", "trend_z_300", "trend_z_900", "realized_vol_300", "volume_z_300"])
+            }
             _ => return None,
         };
         Some(FeatureSetDef { name: name.to_owned(), version, features: specs(names) })

@@ -27,15 +27,7 @@ pub struct TrendZ {
 impl TrendZ {
     pub fn new(period: usize) -> Self {
         assert!(period > 0, "trend period must be at least 1");
-        TrendZ {
-            period,
-            seen: 0,
-            last_log: f64::NAN,
-            mean_log: f64::NAN,
-            square: 0.0,
-            decay_pow: 1.0,
-            value: f64::NAN,
-        }
+        TrendZ { period, seen: 0, last_log: f64::NAN, mean_log: f64::NAN, square: 0.0, decay_pow: 1.0, value: f64::NAN }
     }
 
     /// The weights of the average (`1/n`) and of the variance (`1/(4n)`).

@@ -229,6 +229,10 @@ impl GbmModel {
         &self.gbm
     }
 
+    pub fn into_parts(self) -> (ModelCard, Gbm) {
+        (self.card, self.gbm)
+    }
+
     /// Loads the model version in `dir` (its card says which weights file).
     pub fn load(dir: &Path, card: ModelCard) -> Result<Self, ModelError> {
         let path = dir.join(&card.weights);
@@ -260,7 +264,8 @@ impl Predictor for GbmModel {
             rows.extend_from_slice(&windows[start..start + width]);
             self.card.normalizer.apply(&mut rows[w * width..]);
         }
-        Ok(self.gbm.predict_rows(&rows, width))
+        let outputs = self.gbm.predict_rows(&rows, width);
+        Ok(outputs.into_iter().zip(windows.chunks(per)).map(|(o, w)| self.card.to_return(o, w)).collect())
     }
 }
 

@@ -26,7 +26,7 @@ mod training;
 pub use data::Sequences;
 pub use inference::InferenceLstm;
 pub use network::{Lstm, device};
-pub use params::{LstmError, LstmParams, Loss};
+pub use params::{Loss, LstmError, LstmParams};
 pub use predictor::LstmModel;
 pub use training::{Progress, TrainReport, train};
 

@@ -72,6 +72,11 @@ impl Predictor for LstmModel {
         } else {
             self.lstm.predict(&x, self.card.window, &self.device).map_err(|e| ModelError::Backend(e.to_string()))?
         };
-        Ok(out.into_iter().map(|p| f64::from(p) * self.target_scale).collect())
+        let per = self.card.window_len();
+        Ok(out
+            .into_iter()
+            .zip(windows.chunks(per))
+            .map(|(p, w)| self.card.to_return(f64::from(p) * self.target_scale, w))
+            .collect())
     }
 }

@@ -63,6 +63,40 @@ impl Dataset {
         self.labels.iter().map(|y| y.abs()).sum::<f64>() / self.len().max(1) as f64
     }
 
+    /// Training targets a model can be asked to predict: each label minus the mean label of
+    /// the rows sharing its timestamp (the cross-section's common move over the same
+    /// horizon, which no symbol's own history foretells) where at least `min_cross_section`
+    /// labelled rows share it, else minus the mean label of `rows` (the training sample's
+    /// drift, which is no forecast either). Fitting raw labels instead teaches a model the
+    /// market's direction during its training window — a constant that swamps a weak
+    /// per-symbol signal and decides the sign of almost every prediction. `NaN` stays `NaN`.
+    pub fn excess_labels(&self, rows: &[usize], min_cross_section: usize) -> Vec<f64> {
+        let finite = |y: &f64| y.is_finite();
+        let known: Vec<f64> = rows.iter().map(|&i| self.labels[i]).filter(finite).collect();
+        let drift = known.iter().sum::<f64>() / known.len().max(1) as f64;
+        let mut out = vec![f64::NAN; self.len()];
+        // Rows are in time order: each run of equal timestamps is one cross-section.
+        let mut start = 0;
+        while start < self.len() {
+            let mut end = start + 1;
+            while end < self.len() && self.ts[end] == self.ts[start] {
+                end += 1;
+            }
+            let labels = &self.labels[start..end];
+            let count = labels.iter().filter(|y| y.is_finite()).count();
+            let common = if count >= min_cross_section.max(1) {
+                labels.iter().filter(|y| y.is_finite()).sum::<f64>() / count as f64
+            } else {
+                drift
+            };
+            for (target, y) in out[start..end].iter_mut().zip(labels) {
+                *target = y - common;
+            }
+            start = end;
+        }
+        out
+    }
+
     /// Keeps rows whose features are all finite (warm) and whose label is known.
     pub fn complete_rows(&self) -> Dataset {
         let mut out = Dataset::new(self.feature_names.clone());
@@ -198,6 +232,23 @@ mod tests {
         assert_eq!(f.test.len(), 200);
         assert!(ts[*f.train.last().unwrap()].as_nanos() + 60 * NANOS_PER_SECOND <= cut);
         assert_eq!(f.train.len(), 740, "rows up to 739 s: their labels end by the cut at 799.2 s");
+    }
+
+    #[test]
+    fn excess_labels_take_out_the_cross_sections_move_or_else_the_samples_drift() {
+        let mut d = Dataset::new(vec!["a".into()]);
+        let t = |s| Timestamp::from_secs(s);
+        for (ts, symbol, y) in [(0, 0, 0.03), (0, 1, 0.01), (0, 2, f64::NAN), (1, 0, 0.05), (2, 0, 0.02), (2, 1, 0.04)]
+        {
+            d.push(t(ts), SymbolId::new(symbol), &[0.0], y, Reference::default());
+        }
+        let targets = d.excess_labels(&[0, 1, 3], 2);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(targets[0], 0.01) && close(targets[1], -0.01), "second 0's mean is 0.02: {targets:?}");
+        assert!(targets[2].is_nan());
+        // Second 1 has one labelled row: it loses the training rows' mean drift (0.03).
+        assert!(close(targets[3], 0.02), "{targets:?}");
+        assert!(close(targets[4], -0.01) && close(targets[5], 0.01), "{targets:?}");
     }
 
     #[test]

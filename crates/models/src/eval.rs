@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use tickloop_core::{MIN_CROSS_SECTION, Timestamp, rank_correlation};
+
 use crate::Dataset;
 
 /// How good a set of predictions is.
@@ -15,9 +17,11 @@ pub struct Score {
     /// Share of rows with a non-zero label whose sign the prediction got right (a zero
     /// prediction counts as wrong).
     pub directional_accuracy: f64,
-    /// Information coefficient: Spearman rank correlation of predictions and labels. Unlike
-    /// MAE it cannot be won by predicting nothing, and unlike direction it rewards knowing
-    /// *how much* a move is expected; 0 for a constant predictor.
+    /// Information coefficient: the rank correlation of predictions and labels — across
+    /// the symbols of each timestamp, averaged over timestamps, where rows share timestamps
+    /// ([`Score::of_cross_sections`]); over all rows otherwise. Unlike MAE it cannot be won
+    /// by predicting nothing, and unlike direction it rewards knowing *which* symbols will
+    /// move most; 0 for a constant predictor.
     #[serde(default)]
     pub ic: f64,
 }
@@ -34,6 +38,30 @@ impl Score {
             directional_accuracy: scores.iter().map(|s| s.directional_accuracy * w(s)).sum(),
             ic: scores.iter().map(|s| s.ic * w(s)).sum(),
         }
+    }
+
+    /// Scores rows that carry their timestamps (in time order): the IC is the mean over
+    /// timestamps shared by at least [`MIN_CROSS_SECTION`] rows of the rank correlation
+    /// within each — the usual definition, which asks which symbols beat the others at one
+    /// moment and is not diluted by symbols whose moves differ in size — and the pooled
+    /// rank correlation when no timestamp has that many (one symbol's history).
+    pub fn of_cross_sections(predictions: &[f64], labels: &[f64], ts: &[Timestamp]) -> Score {
+        assert_eq!(labels.len(), ts.len());
+        let mut score = Score::of(predictions, labels);
+        let (mut sum, mut sections) = (0.0, 0usize);
+        let mut start = 0;
+        while start < ts.len() {
+            let end = start + ts[start..].iter().take_while(|&&t| t == ts[start]).count();
+            if end - start >= MIN_CROSS_SECTION {
+                sum += rank_correlation(&predictions[start..end], &labels[start..end]);
+                sections += 1;
+            }
+            start = end;
+        }
+        if sections > 0 {
+            score.ic = sum / sections as f64;
+        }
+        score
     }
 
     pub fn of(predictions: &[f64], labels: &[f64]) -> Score {
@@ -65,45 +93,6 @@ impl Score {
         let edge = ceiling_accuracy - 0.5;
         (edge > 0.0).then(|| (self.directional_accuracy - 0.5) / edge)
     }
-}
-
-/// Spearman's rank correlation (ties share their mean rank); 0 when either side is
-/// constant or there are fewer than two values.
-pub fn rank_correlation(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    if a.len() < 2 {
-        return 0.0;
-    }
-    let (ra, rb) = (ranks(a), ranks(b));
-    let mean = (a.len() as f64 + 1.0) / 2.0;
-    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
-    for (x, y) in ra.iter().zip(&rb) {
-        let (dx, dy) = (x - mean, y - mean);
-        cov += dx * dy;
-        va += dx * dx;
-        vb += dy * dy;
-    }
-    if va == 0.0 || vb == 0.0 { 0.0 } else { cov / (va * vb).sqrt() }
-}
-
-/// 1-based ranks, ties sharing the mean of the ranks they span; NaN sorts last.
-fn ranks(x: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..x.len()).collect();
-    order.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
-    let mut ranks = vec![0.0; x.len()];
-    let mut start = 0;
-    while start < order.len() {
-        let mut end = start + 1;
-        while end < order.len() && x[order[end]] == x[order[start]] {
-            end += 1;
-        }
-        let shared = (start + end + 1) as f64 / 2.0;
-        for &i in &order[start..end] {
-            ranks[i] = shared;
-        }
-        start = end;
-    }
-    ranks
 }
 
 /// The baselines, computed from columns every dataset can carry.
@@ -176,10 +165,10 @@ impl Evaluation {
             .map(|&baseline| {
                 let p: Vec<f64> =
                     data.references.iter().map(|r| baseline.predict(r.past_return, r.ma_gap, label_scale)).collect();
-                BaselineScore { baseline, score: Score::of(&p, &data.labels) }
+                BaselineScore { baseline, score: Score::of_cross_sections(&p, &data.labels, &data.ts) }
             })
             .collect();
-        Evaluation { model: Score::of(predictions, &data.labels), baselines }
+        Evaluation { model: Score::of_cross_sections(predictions, &data.labels, &data.ts), baselines }
     }
 
     /// Whether the model has a higher directional accuracy and information coefficient than
@@ -241,17 +230,25 @@ mod tests {
     }
 
     #[test]
-    fn rank_correlation_is_spearmans_with_shared_ranks_for_ties() {
-        let x = [1.0, 2.0, 3.0, 4.0, 5.0];
-        assert!((rank_correlation(&x, &[10.0, 20.0, 30.0, 40.0, 50.0]) - 1.0).abs() < 1e-12);
-        assert!((rank_correlation(&x, &[5.0, 4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
-        // Monotone but not linear: rank correlation 1 where Pearson's would not be.
-        assert!((rank_correlation(&x, &[1.0, 8.0, 27.0, 64.0, 1e6]) - 1.0).abs() < 1e-12);
-        assert_eq!(rank_correlation(&x, &[0.0; 5]), 0.0, "a constant predictor has no IC");
-        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), vec![3.5, 1.0, 3.5, 2.0]);
-        // Textbook example (ties in both): ρ = cov(ranks) / (σ σ).
-        let rho = rank_correlation(&[1.0, 2.0, 2.0, 3.0], &[1.0, 3.0, 2.0, 2.0]);
-        assert!((rho - 0.5).abs() < 1e-12, "{rho}");
+    fn the_ic_averages_cross_sections_where_rows_share_timestamps_and_pools_otherwise() {
+        let n = MIN_CROSS_SECTION;
+        // Two seconds; within each, predictions rank the symbols exactly, but the second
+        // second's moves are ten times larger and all negative: pooled, the ranks disagree.
+        let mut p = Vec::new();
+        let mut y = Vec::new();
+        let mut ts = Vec::new();
+        for second in 0..2 {
+            for k in 0..n {
+                p.push(k as f64);
+                y.push(if second == 0 { k as f64 } else { -100.0 + k as f64 });
+                ts.push(Timestamp::from_secs(second));
+            }
+        }
+        let s = Score::of_cross_sections(&p, &y, &ts);
+        assert!((s.ic - 1.0).abs() < 1e-12, "{s:?}");
+        assert!(Score::of(&p, &y).ic < 0.5, "pooled, the size of the moves dominates");
+        let single: Vec<Timestamp> = (0..2 * n as i64).map(Timestamp::from_secs).collect();
+        assert_eq!(Score::of_cross_sections(&p, &y, &single).ic, Score::of(&p, &y).ic, "one symbol: pooled");
     }
 
     #[test]

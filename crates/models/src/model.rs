@@ -45,6 +45,21 @@ pub struct DataRange {
     pub symbols: usize,
 }
 
+/// How a model's raw output becomes the log return it predicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Target {
+    /// The output is the return (cards written before targets were recorded).
+    #[default]
+    Return,
+    /// The output is the return in units of the horizon's expected volatility,
+    /// `σ · sqrt(horizon)`, with σ the per-second realised volatility in input column
+    /// `column` of the window's newest row. A calm and a wild symbol then share one scale:
+    /// the model learns one relation instead of fitting the wild symbols' noise, and its
+    /// outputs rank symbols the way their expected moves do.
+    VolatilityUnits { column: usize },
+}
+
 /// The event-time span a model's training rows and their labels covered: from the first
 /// training row to the end of the last one's label horizon. A backtest whose traded window
 /// reaches into it is (at least partly) in-sample.
@@ -82,6 +97,9 @@ pub struct ModelCard {
     pub params: serde_json::Value,
     /// Scores on the validation window, beside the baselines.
     pub validation: Evaluation,
+    /// What the model's output means ([`ModelCard::to_return`]).
+    #[serde(default)]
+    pub target: Target,
     /// What the training rows covered (cards written before it was recorded fall back to
     /// the data range's days: see [`ModelCard::trained_span`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,6 +122,23 @@ impl ModelCard {
         Ok(self.features.iter().map(|f| available.iter().position(|a| a == f).expect("checked")).collect())
     }
 
+    /// The log return predicted by raw `output` for `window` (one window of raw model
+    /// inputs, oldest row first); 0 where the volatility it is scaled by is unknown or zero.
+    pub fn to_return(&self, output: f64, window: &[f64]) -> f64 {
+        match self.target {
+            Target::Return => output,
+            Target::VolatilityUnits { column } => {
+                let newest = &window[window.len() - self.features.len()..];
+                let sigma = newest[column];
+                if sigma.is_finite() && sigma > 0.0 {
+                    output * sigma * f64::from(self.horizon_secs).sqrt()
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
     /// The span the model learnt from: [`ModelCard::trained_on`], or for older cards the
     /// whole days of the data range (`YYYY-MM-DD` to the end of the last day); `None` when
     /// neither says.
@@ -121,10 +156,8 @@ impl ModelCard {
     pub fn overlap_with_training(&self, from: Timestamp, to: Timestamp) -> Option<TrainedSpan> {
         let span = self.trained_span()?;
         let (start, end) = (span.from.max(from), span.to.min(to));
-        (start < end || (start == end && span.from <= from && from < span.to)).then_some(TrainedSpan {
-            from: start,
-            to: end,
-        })
+        (start < end || (start == end && span.from <= from && from < span.to))
+            .then_some(TrainedSpan { from: start, to: end })
     }
 
     /// `name/vN`, the version an output record names.

@@ -22,6 +22,7 @@ pub fn card(features: &[&str]) -> ModelCard {
         params: serde_json::json!({}),
         validation: Evaluation { model: score, baselines: vec![] },
         trained_on: None,
+        target: crate::Target::Return,
     }
 }
 

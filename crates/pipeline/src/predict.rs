@@ -254,6 +254,7 @@ pub(crate) mod tests {
                 params: serde_json::Value::Null,
                 validation: Evaluation { model: score, baselines: vec![] },
                 trained_on: None,
+                target: tickloop_models::Target::Return,
             },
             batches: Mutex::new(Vec::new()),
         })

@@ -1,13 +1,13 @@
 //! Fitting each model kind on rows the pipeline collected, and scoring it out of sample.
 
-use linfa::prelude::{Fit, Predict};
+use linfa::prelude::Fit;
 use tickloop_core::{Source, Timestamp};
 use tickloop_features::{FeatureSetDef, FeatureSpec};
 use tickloop_gbm::{GbmModel, GbmParams};
 use tickloop_lake::{Lake, LakeSource};
 use tickloop_lstm::{LstmModel, LstmParams, Sequences};
 use tickloop_models::{
-    CARD_FORMAT, DataRange, Dataset, Evaluation, ModelCard, ModelKind, Normalizer, Predictor, TrainConfig,
+    CARD_FORMAT, DataRange, Dataset, Evaluation, ModelCard, ModelKind, Normalizer, Predictor, Target, TrainConfig,
     TrainedSpan,
 };
 use tickloop_pipeline::{AlertConfig, PipelineConfig, collect_dataset};
@@ -68,17 +68,12 @@ impl std::fmt::Display for Collected {
     }
 }
 
-/// Both kinds default to trends normalised by volatility (the `trend` set): price levels,
-/// oscillators and bands describe the same recent path less directly, and on a weak signal
-/// every extra noisy column is one more thing a model can overfit.
-fn default_features(kind: ModelKind) -> Vec<FeatureSpec> {
-    match kind {
-        ModelKind::Lstm => ["log_return", "trend_z_60", "trend_z_300", "trend_z_900", "volume_z_300"]
-            .iter()
-            .map(|n| n.parse().expect("built-in feature"))
-            .collect(),
-        ModelKind::Gbm => FeatureSetDef::builtin("trend").expect("built-in set").features,
-    }
+/// Both kinds default to the `trend` set: trends at three scales normalised by volatility,
+/// and the volatility itself (which also scales the target). Price levels, oscillators and
+/// bands describe the same recent path less directly, and on a weak signal every extra
+/// noisy column is one more thing a model can overfit.
+fn default_features(_kind: ModelKind) -> Vec<FeatureSpec> {
+    FeatureSetDef::builtin("trend").expect("built-in set").features
 }
 
 fn default_stride(kind: ModelKind) -> usize {
@@ -164,6 +159,35 @@ impl TrainSpec {
     }
 }
 
+/// Every `n`th of each symbol's `rows`, as the GBM's rows are collected: symbols that tick
+/// together keep the same timestamps, so the kept rows still form cross-sections.
+fn every_nth_of_each_symbol(data: &Dataset, rows: Vec<usize>, n: usize) -> Vec<usize> {
+    let mut seen: Vec<usize> = Vec::new();
+    rows.into_iter()
+        .filter(|&i| {
+            let s = data.symbols[i].index();
+            if s >= seen.len() {
+                seen.resize(s + 1, 0);
+            }
+            seen[s] += 1;
+            (seen[s] - 1).is_multiple_of(n.max(1))
+        })
+        .collect()
+}
+
+/// Targets in volatility units are clipped to ± this many: a planted crash or a jump is 20
+/// to 50 units, and under a squared loss one such row outweighs thousands of ordinary ones.
+const TARGET_CLIP: f64 = 4.0;
+
+/// Volatility units when the inputs carry a realised volatility (the first `realized_vol_N`
+/// column), the raw return otherwise.
+fn volatility_target(features: &[String]) -> Target {
+    features
+        .iter()
+        .position(|f| matches!(f.parse(), Ok(FeatureSpec::RealizedVol(_))))
+        .map_or(Target::Return, |column| Target::VolatilityUnits { column })
+}
+
 /// Evenly keeps at most `max` of `rows` (0 = all).
 fn at_most(rows: Vec<usize>, max: usize) -> Vec<usize> {
     if max == 0 || rows.len() <= max {
@@ -204,7 +228,24 @@ pub fn fit_and_score(
             .filter(|&i| data.labels[i].is_finite() && data.row(i).iter().all(|x| x.is_finite()))
             .collect()
     };
-    let train_rows = complete(train);
+    card.target = volatility_target(&data.feature_names);
+    // What the model fits: the label less the cross-section's common move (fewer symbols
+    // than a cross-section, as in one symbol's history, only lose the sample's drift), in
+    // the units the card's target names. Rows without a volatility to scale by cannot teach.
+    let excess = data.excess_labels(train, tickloop_core::MIN_CROSS_SECTION);
+    let targets: Vec<f64> = (0..data.len())
+        .map(|i| {
+            let y = excess[i];
+            match card.target {
+                Target::Return => y,
+                Target::VolatilityUnits { column } => {
+                    let sigma = data.row(i)[column] * f64::from(args.horizon).sqrt();
+                    if sigma > 0.0 { (y / sigma).clamp(-TARGET_CLIP, TARGET_CLIP) } else { f64::NAN }
+                }
+            }
+        })
+        .collect();
+    let train_rows: Vec<usize> = complete(train).into_iter().filter(|&i| targets[i].is_finite()).collect();
     if train_rows.len() < 100 {
         return Err(RegistryError::Data(format!(
             "only {} complete training rows: use a longer date range or a shorter horizon",
@@ -218,33 +259,39 @@ pub fn fit_and_score(
     match args.params.clone() {
         Params::Gbm(params) => {
             let train_rows = at_most(train_rows, args.max_samples);
-            let (x, y) = normalised(data, &train_rows, &normalizer);
+            let x = normalised(data, &train_rows, &normalizer);
+            let y = train_rows.iter().map(|&i| targets[i]).collect();
             let gbm = params.fit(&linfa::Dataset::new(x, y))?;
             let summary = format!("boosted {} rounds", gbm.rounds);
             card.params = serde_json::json!({ "gbm": params, "rounds": gbm.rounds });
             card.window = 1;
             card.weights = tickloop_gbm::WEIGHTS_FILE.into();
+            let model = GbmModel::new(card, gbm);
+            // Score through the interface every mode uses: raw rows in, returns out.
             let test_rows = complete(test);
             let evaluation = if test_rows.is_empty() {
                 unscored()
             } else {
-                let (xt, _) = normalised(data, &test_rows, &normalizer);
-                let predictions = gbm.predict(&xt).to_vec();
-                Evaluation::of(&predictions, &data.select(&test_rows), label_scale)
+                let raw: Vec<f64> = test_rows.iter().flat_map(|&i| data.row(i).to_vec()).collect();
+                Evaluation::of(&model.predict(&raw)?, &data.select(&test_rows), label_scale)
             };
+            let (mut card, gbm) = model.into_parts();
             card.validation = evaluation.clone();
             Ok(Fitted { model: Box::new(GbmModel::new(card, gbm)), evaluation, fitted_on: train_rows.len(), summary })
         }
         Params::Lstm(params) => {
             let stride = args.stride;
-            let thin = |rows: Vec<usize>| -> Vec<usize> { rows.into_iter().step_by(stride).collect() };
+            let thin = |rows: Vec<usize>| every_nth_of_each_symbol(data, rows, stride);
             let label_std = {
-                let ys: Vec<f64> = train_rows.iter().map(|&i| data.labels[i]).collect();
+                let ys: Vec<f64> = train_rows.iter().map(|&i| targets[i]).collect();
                 let m = ys.iter().sum::<f64>() / ys.len() as f64;
                 (ys.iter().map(|y| (y - m) * (y - m)).sum::<f64>() / ys.len() as f64).sqrt().max(1e-12)
             };
             let train_rows = at_most(thin(train_rows), args.max_samples);
-            let (seqs, _) = Sequences::from_dataset(data, &train_rows, args.window, &normalizer, label_std);
+            let (mut seqs, used) = Sequences::from_dataset(data, &train_rows, args.window, &normalizer, label_std);
+            for (y, &i) in seqs.y.iter_mut().zip(&used) {
+                *y = (targets[i] / label_std) as f32;
+            }
             let device = tickloop_lstm::device();
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
@@ -301,7 +348,7 @@ fn trained_span(data: &Dataset, rows: &[usize], horizon_secs: u32) -> Option<Tra
     Some(TrainedSpan { from: first, to: last.add_nanos(i64::from(horizon_secs) * tickloop_core::NANOS_PER_SECOND) })
 }
 
-fn normalised(data: &Dataset, rows: &[usize], n: &Normalizer) -> (ndarray::Array2<f64>, ndarray::Array1<f64>) {
+fn normalised(data: &Dataset, rows: &[usize], n: &Normalizer) -> ndarray::Array2<f64> {
     let w = data.width();
     let mut x = Vec::with_capacity(rows.len() * w);
     for &i in rows {
@@ -309,10 +356,7 @@ fn normalised(data: &Dataset, rows: &[usize], n: &Normalizer) -> (ndarray::Array
         n.apply(&mut row);
         x.extend(row);
     }
-    (
-        ndarray::Array2::from_shape_vec((rows.len(), w), x).expect("whole rows"),
-        rows.iter().map(|&i| data.labels[i]).collect(),
-    )
+    ndarray::Array2::from_shape_vec((rows.len(), w), x).expect("whole rows")
 }
 
 /// The evaluation of a model fitted without a test set (a walk-forward fold is scored by its
@@ -347,6 +391,7 @@ pub fn blank_card(
         params: serde_json::Value::Null,
         validation: unscored(),
         trained_on: None,
+        target: tickloop_models::Target::Return,
     }
 }
 
@@ -367,7 +412,7 @@ mod tests {
         assert_eq!(spec.features, default_features(ModelKind::Gbm));
         assert!(matches!(&spec.params, Params::Gbm(p) if p.iterations == 7 && p.seed == 42));
         let lstm = TrainSpec::from_config(&config(ModelKind::Lstm, "")).unwrap();
-        assert_eq!((lstm.stride, lstm.features.len()), (30, 5));
+        assert_eq!((lstm.stride, lstm.features.len()), (30, 6));
         let err = TrainSpec::from_config(&config(ModelKind::Gbm, "epochs = 3")).unwrap_err().to_string();
         assert!(err.contains("epochs"), "{err}");
         let mut spec = spec;

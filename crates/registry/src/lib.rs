@@ -20,7 +20,7 @@ use tickloop_gbm::GbmModel;
 use tickloop_lstm::LstmModel;
 use tickloop_models::{ModelError, ModelKind, Predictor};
 
-pub use ceiling::{AgainstCeiling, planted_ceilings};
+pub use ceiling::{AgainstCeiling, Planted, planted_ceilings};
 pub use fit::{Collected, Fitted, TrainSpec, blank_card, fit_and_score};
 pub use progress::{ProgressSink, tick_bar};
 pub use seasonal::{SeasonalFit, fit_seasonal};

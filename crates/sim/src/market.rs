@@ -2,6 +2,7 @@ use std::collections::BTreeSet;
 
 use tickloop_core::{NANOS_PER_HOUR, NANOS_PER_SECOND, Source, SourceError, SymbolId, SymbolTable, Tick, Timestamp};
 
+use crate::ceiling::{CeilingMeter, MeasuredCeilings};
 use crate::config::{ConfigError, MarketConfig};
 use crate::path::{AnomalyLabel, Dynamics, SymbolParams, SymbolPath};
 use tickloop_core::Rng;
@@ -30,6 +31,7 @@ pub struct MarketSim {
     market_z: f64,
     labels: Vec<AnomalyLabel>,
     block: Vec<Tick>,
+    ceiling: CeilingMeter,
 }
 
 impl MarketSim {
@@ -47,6 +49,7 @@ impl MarketSim {
             paths.push(SymbolPath::new(&cfg, id, name));
         }
         Ok(MarketSim {
+            ceiling: CeilingMeter::new(&cfg, start, paths.len()),
             dynamics: Dynamics::new(&cfg),
             market_rng: Rng::new(cfg.seed, MARKET_STREAM),
             cfg,
@@ -74,6 +77,13 @@ impl MarketSim {
         let mut labels = std::mem::take(&mut self.labels);
         labels.sort_by(|a, b| (a.start, &a.symbol).cmp(&(b.start, &b.symbol)));
         labels
+    }
+
+    /// What the Kalman filter that knows the generative model reached on the ticks
+    /// generated so far: the observable ceiling, measured on rounded prices (see
+    /// [`MeasuredCeilings`]).
+    pub fn measured_ceilings(&self) -> MeasuredCeilings {
+        self.ceiling.measured()
     }
 
     /// The event time of the next tick (the start of the next block).
@@ -105,11 +115,13 @@ impl MarketSim {
         let end = start.add_nanos(max_secs.max(1) * NANOS_PER_SECOND).min(hour_end).min(self.end);
         let seconds = ((end.as_nanos() - start.as_nanos()) / NANOS_PER_SECOND) as usize;
         let market: Vec<f64> = (0..seconds).map(|_| self.market_rng.normal()).collect();
-        for path in &mut self.paths {
+        for (index, path) in self.paths.iter_mut().enumerate() {
             self.block.clear();
             for (i, &z) in market.iter().enumerate() {
                 let ts = start.add_nanos(i as i64 * NANOS_PER_SECOND);
-                self.block.push(path.step(ts, z, &self.cfg, &self.dynamics, &mut self.labels));
+                let tick = path.step(ts, z, &self.cfg, &self.dynamics, &mut self.labels);
+                self.ceiling.observe(index, ts, tick.close.get(), path.last_sigma, z);
+                self.block.push(tick);
             }
             if let Some(first) = self.block.first() {
                 emit(first.symbol, &self.block);
@@ -134,7 +146,9 @@ impl Source for MarketSim {
             self.market_z = self.market_rng.normal();
         }
         let ts = self.next_ts;
-        let tick = self.paths[self.cursor].step(ts, self.market_z, &self.cfg, &self.dynamics, &mut self.labels);
+        let path = &mut self.paths[self.cursor];
+        let tick = path.step(ts, self.market_z, &self.cfg, &self.dynamics, &mut self.labels);
+        self.ceiling.observe(self.cursor, ts, tick.close.get(), path.last_sigma, self.market_z);
         self.cursor += 1;
         if self.cursor == self.paths.len() {
             self.cursor = 0;

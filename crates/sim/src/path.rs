@@ -94,6 +94,8 @@ pub(crate) struct SymbolPath {
     signal: f64,
     spike: Option<Active>,
     drop: Option<Active>,
+    /// The volatility of the last second's return (what the ceiling's filter is told).
+    pub(crate) last_sigma: f64,
 }
 
 impl SymbolPath {
@@ -122,6 +124,7 @@ impl SymbolPath {
             signal,
             spike: None,
             drop: None,
+            last_sigma: f64::NAN,
         }
     }
 
@@ -145,6 +148,7 @@ impl SymbolPath {
         let regime = if self.high_regime { cfg.high_vol_regime } else { 1.0 };
         let sigma = self.params.sigma_per_sec * regime * (self.log_vol - d.vol_mean_shift).exp();
         let mut ret = sigma * (cfg.signal_strength * self.signal + d.market_load * market_z + d.idio_load * eps);
+        self.last_sigma = sigma;
 
         let in_session = cfg.session_fraction(ts);
         let spike_starts = rng.bernoulli(d.spike_p);
