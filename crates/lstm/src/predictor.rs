@@ -13,15 +13,17 @@ pub struct LstmModel {
     card: ModelCard,
     lstm: Lstm,
     fast: InferenceLstm,
-    /// Model outputs are multiplied by this to give log returns.
+    /// Model outputs, less `offset`, are multiplied by this to give the target.
     target_scale: f64,
+    offset: f64,
     device: Device,
 }
 
 impl LstmModel {
     pub fn new(card: ModelCard, lstm: Lstm, target_scale: f64) -> Result<Self, ModelError> {
         let fast = InferenceLstm::from_lstm(&lstm).map_err(|e| ModelError::Backend(e.to_string()))?;
-        Ok(LstmModel { card, lstm, fast, target_scale, device: device() })
+        let offset = output_offset(&card);
+        Ok(LstmModel { card, lstm, fast, target_scale, offset, device: device() })
     }
 
     /// Loads the version in `dir`; the card's `params.target_scale` rescales outputs.
@@ -39,12 +41,22 @@ impl LstmModel {
             ModelError::artifact(&dir.join(tickloop_models::CARD_FILE), "params.target_scale missing")
         })?;
         let fast = InferenceLstm::from_lstm(&lstm).map_err(|e| ModelError::artifact(&path, e))?;
-        Ok(LstmModel { card, lstm, fast, target_scale, device })
+        let offset = output_offset(&card);
+        Ok(LstmModel { card, lstm, fast, target_scale, offset, device })
     }
 
     pub fn lstm(&self) -> &Lstm {
         &self.lstm
     }
+}
+
+/// `params.output_offset`: the mean raw output over the training windows, which training
+/// measures and prediction subtracts. The target (an excess return) has mean zero by
+/// construction, but a few epochs on a weak signal leave the output layer's bias off by
+/// more than the signal's whole range, and a constant offset would then decide the sign of
+/// every prediction. Older cards have none (0).
+fn output_offset(card: &ModelCard) -> f64 {
+    card.params["output_offset"].as_f64().unwrap_or(0.0)
 }
 
 impl Predictor for LstmModel {
@@ -76,7 +88,7 @@ impl Predictor for LstmModel {
         Ok(out
             .into_iter()
             .zip(windows.chunks(per))
-            .map(|(p, w)| self.card.to_return(f64::from(p) * self.target_scale, w))
+            .map(|(p, w)| self.card.to_return((f64::from(p) - self.offset) * self.target_scale, w))
             .collect())
     }
 }

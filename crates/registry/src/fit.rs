@@ -313,7 +313,14 @@ pub fn fit_and_score(
                 report.best_epoch,
                 report.validation_loss[report.best_epoch - 1]
             );
-            card.params = serde_json::json!({ "lstm": params, "target_scale": label_std, "training": report });
+            let outputs = lstm.predict(&seqs.x, args.window, &device).map_err(tickloop_lstm::LstmError::from)?;
+            let output_offset = outputs.iter().map(|&o| f64::from(o)).sum::<f64>() / outputs.len().max(1) as f64;
+            card.params = serde_json::json!({
+                "lstm": params,
+                "target_scale": label_std,
+                "output_offset": output_offset,
+                "training": report
+            });
             card.window = args.window;
             card.weights = tickloop_lstm::WEIGHTS_FILE.into();
             let model = LstmModel::new(card, lstm, label_std)?;
