@@ -237,7 +237,7 @@ fn lstm_trains_bit_for_bit_and_beats_baselines_on_the_planted_signal() {
     let weights = |v: &str| std::fs::read(models.join(v).join("model.safetensors")).unwrap();
     assert_eq!(weights("v1"), weights("v2"), "same data and seed ⇒ identical weights file");
     let c = card(&models.join("v1"));
-    assert_eq!((c.window, c.features.len()), (30, 5));
+    assert_eq!((c.window, c.features.len()), (30, 6), "the trend set");
     assert_beats_baselines("lstm", &c.validation);
 }
 
