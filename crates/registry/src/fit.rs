@@ -72,7 +72,7 @@ impl std::fmt::Display for Collected {
 /// and the volatility itself (which also scales the target). Price levels, oscillators and
 /// bands describe the same recent path less directly, and on a weak signal every extra
 /// noisy column is one more thing a model can overfit.
-fn default_features(_kind: ModelKind) -> Vec<FeatureSpec> {
+fn default_features() -> Vec<FeatureSpec> {
     FeatureSetDef::builtin("trend").expect("built-in set").features
 }
 
@@ -91,7 +91,7 @@ impl TrainSpec {
         let params = Params::from_table(kind, train.params.clone(), train.seed)?;
         Ok(TrainSpec {
             kind,
-            features: if train.features.is_empty() { default_features(kind) } else { train.features.clone() },
+            features: if train.features.is_empty() { default_features() } else { train.features.clone() },
             horizon: train.horizon_secs,
             stride: train.stride.unwrap_or(default_stride(kind)),
             window: train.window,
@@ -416,7 +416,7 @@ mod tests {
     fn a_spec_takes_the_kinds_defaults_and_refuses_parameters_it_does_not_have() {
         let spec = TrainSpec::from_config(&config(ModelKind::Gbm, "iterations = 7")).unwrap();
         assert_eq!((spec.kind(), spec.stride, spec.horizon_secs()), (ModelKind::Gbm, 10, 60));
-        assert_eq!(spec.features, default_features(ModelKind::Gbm));
+        assert_eq!(spec.features, default_features());
         assert!(matches!(&spec.params, Params::Gbm(p) if p.iterations == 7 && p.seed == 42));
         let lstm = TrainSpec::from_config(&config(ModelKind::Lstm, "")).unwrap();
         assert_eq!((lstm.stride, lstm.features.len()), (30, 6));

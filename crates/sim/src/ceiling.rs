@@ -73,8 +73,56 @@ pub(crate) struct CeilingMeter {
     market_share: f64,
     tick_sq: f64,
     symbols: Vec<SymbolFilters>,
-    /// Row time → per symbol scored, `[own, neutral]` (predicted, realised).
+    /// Row time → per symbol scored, `[own, neutral]` (predicted, realised), until every
+    /// symbol has passed the row's horizon; then folded into `settled`, so a `feed` that
+    /// runs for days holds only the last minute's rows.
     sections: BTreeMap<Timestamp, Vec<[(f64, f64); 2]>>,
+    settled: [Tally; 2],
+}
+
+/// Running sums behind a [`Measured`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    rows: u64,
+    moved: u64,
+    right: u64,
+    sse: f64,
+    sst: f64,
+    ic_sum: f64,
+    sections: usize,
+}
+
+impl Tally {
+    fn add_section(&mut self, pairs: &[[(f64, f64); 2]], k: usize, p: &mut Vec<f64>, y: &mut Vec<f64>) {
+        p.clear();
+        y.clear();
+        for pair in pairs {
+            let (predicted, realised) = pair[k];
+            self.rows += 1;
+            if realised != 0.0 {
+                self.moved += 1;
+                self.right += u64::from(predicted != 0.0 && predicted.signum() == realised.signum());
+            }
+            self.sse += (realised - predicted) * (realised - predicted);
+            self.sst += realised * realised;
+            p.push(predicted);
+            y.push(realised);
+        }
+        if pairs.len() >= MIN_CROSS_SECTION {
+            self.ic_sum += rank_correlation(p, y);
+            self.sections += 1;
+        }
+    }
+
+    fn measured(&self) -> Measured {
+        Measured {
+            horizon_secs: HORIZON_SECS,
+            rows: self.rows,
+            directional_accuracy: self.right as f64 / self.moved.max(1) as f64,
+            information_coefficient: self.ic_sum / self.sections.max(1) as f64,
+            r2: if self.sst > 0.0 { 1.0 - self.sse / self.sst } else { 0.0 },
+        }
+    }
 }
 
 impl CeilingMeter {
@@ -94,6 +142,7 @@ impl CeilingMeter {
                 symbols
             ],
             sections: BTreeMap::new(),
+            settled: [Tally::default(); 2],
         }
     }
 
@@ -133,41 +182,29 @@ impl CeilingMeter {
         }
     }
 
-    pub(crate) fn measured(&self) -> MeasuredCeilings {
-        MeasuredCeilings { own_prices: self.score(0), market_neutral: self.score(1) }
+    /// Every symbol has published every second before `through`: rows whose horizon ends
+    /// before it are complete and fold into the running sums.
+    pub(crate) fn settle(&mut self, through: Timestamp) {
+        let (mut p, mut y) = (Vec::new(), Vec::new());
+        while let Some(entry) = self.sections.first_entry() {
+            if entry.key().add_nanos(i64::from(HORIZON_SECS) * NANOS_PER_SECOND) >= through {
+                break;
+            }
+            let pairs = entry.remove();
+            for (k, tally) in self.settled.iter_mut().enumerate() {
+                tally.add_section(&pairs, k, &mut p, &mut y);
+            }
+        }
     }
 
-    fn score(&self, k: usize) -> Measured {
-        let (mut rows, mut moved, mut right) = (0u64, 0u64, 0u64);
-        let (mut sse, mut sst) = (0.0, 0.0);
-        let (mut ic_sum, mut sections) = (0.0, 0usize);
+    pub(crate) fn measured(&self) -> MeasuredCeilings {
         let (mut p, mut y) = (Vec::new(), Vec::new());
+        let mut tallies = self.settled;
         for pairs in self.sections.values() {
-            p.clear();
-            y.clear();
-            for pair in pairs {
-                let (predicted, realised) = pair[k];
-                rows += 1;
-                if realised != 0.0 {
-                    moved += 1;
-                    right += u64::from(predicted != 0.0 && predicted.signum() == realised.signum());
-                }
-                sse += (realised - predicted) * (realised - predicted);
-                sst += realised * realised;
-                p.push(predicted);
-                y.push(realised);
-            }
-            if pairs.len() >= MIN_CROSS_SECTION {
-                ic_sum += rank_correlation(&p, &y);
-                sections += 1;
+            for (k, tally) in tallies.iter_mut().enumerate() {
+                tally.add_section(pairs, k, &mut p, &mut y);
             }
         }
-        Measured {
-            horizon_secs: HORIZON_SECS,
-            rows,
-            directional_accuracy: right as f64 / moved.max(1) as f64,
-            information_coefficient: ic_sum / sections.max(1) as f64,
-            r2: if sst > 0.0 { 1.0 - sse / sst } else { 0.0 },
-        }
+        MeasuredCeilings { own_prices: tallies[0].measured(), market_neutral: tallies[1].measured() }
     }
 }

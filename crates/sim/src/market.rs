@@ -128,6 +128,7 @@ impl MarketSim {
             }
         }
         self.next_ts = end;
+        self.ceiling.settle(end);
         Some((start, end))
     }
 
@@ -153,6 +154,7 @@ impl Source for MarketSim {
         if self.cursor == self.paths.len() {
             self.cursor = 0;
             self.next_ts = ts.add_nanos(NANOS_PER_SECOND);
+            self.ceiling.settle(self.next_ts);
         }
         Ok(Some(tick))
     }

@@ -168,3 +168,25 @@ fn intraday_volume_is_u_shaped() {
     let ratio = (edge.0 / edge.1 as f64) / (middle.0 / middle.1 as f64);
     assert!(ratio > 1.8, "open/close volume only {ratio:.2}x midday");
 }
+
+/// The measured ceiling is the same whichever order the market is drawn in (rows settle
+/// as soon as every symbol has passed their horizon), and on a loud signal the filter that
+/// knows the model finds it.
+#[test]
+fn the_measured_ceiling_is_order_independent_and_finds_a_loud_signal() {
+    let cfg = MarketConfig { symbols: 20, signal_strength: 0.2, ..MarketConfig::default() };
+    let start = session_start();
+    let end = start.add_nanos(2_400 * tickloop_core::NANOS_PER_SECOND);
+    let mut a = MarketSim::new(cfg.clone(), start, end).unwrap();
+    let mut b = MarketSim::new(cfg.clone(), start, end).unwrap();
+    drain(&mut a);
+    by_blocks(&mut b, 170);
+    let (ma, mb) = (a.measured_ceilings(), b.measured_ceilings());
+    assert_eq!(ma, mb);
+    // Rows every 10 s from 900 s in while the label's minute ends before 2,400 s.
+    assert_eq!(ma.own_prices.rows, 20 * 144);
+    let closed = cfg.observable_ceiling(60, true);
+    assert!(ma.market_neutral.directional_accuracy > 0.55, "{ma:?} (closed form {closed:?})");
+    assert!(ma.market_neutral.information_coefficient > 0.1, "{ma:?}");
+    assert!(ma.market_neutral.directional_accuracy >= ma.own_prices.directional_accuracy - 0.02, "{ma:?}");
+}
