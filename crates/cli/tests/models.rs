@@ -49,6 +49,7 @@ fn gbm_trains_reproducibly_beats_baselines_walks_forward_and_serves_sagemaker_st
     };
     let out = train(&[]);
     assert!(out.contains("baseline: persistence") && out.contains("saved gbm/v1"), "{out}");
+    assert!(out.contains("measured on these rounded prices") && out.contains("own-price ceiling's edge"), "{out}");
     train(&[]);
     let (v1, v2) = (models.join("v1"), models.join("v2"));
     assert_eq!(
