@@ -11,7 +11,9 @@ use tickloop_core::{NANOS_PER_SECOND, Timestamp};
 use tickloop_features::FeatureSpec;
 use tickloop_models::Score;
 use tickloop_models::{DataRange, Evaluation, Fold, ModelKind, TrainConfig, walk_forward};
-use tickloop_registry::{AgainstCeiling, Collected, TrainSpec, blank_card, fit_and_score, planted_ceilings};
+use tickloop_registry::{
+    AgainstCeiling, Collected, Fitted, Paired, PairedCeiling, TrainSpec, blank_card, fit_and_score, planted_ceilings,
+};
 
 use crate::lake_args::LakeArgs;
 
@@ -149,10 +151,21 @@ impl ModelDataArgs {
         Ok((start, Timestamp::from_nanos(end.as_nanos() + 86_400 * NANOS_PER_SECOND)))
     }
 
-    /// `score` against the simulator's ceilings when the lake holds a simulated market.
-    fn against_ceiling(&self, horizon_secs: u32, score: &Score) -> anyhow::Result<Option<AgainstCeiling>> {
+    /// `score` against the simulator's ceilings when the lake holds a simulated market;
+    /// `paired`, the ceiling filter scored on the model's own rows.
+    fn against_ceiling(
+        &self,
+        horizon_secs: u32,
+        score: &Score,
+        paired: Option<Paired>,
+    ) -> anyhow::Result<Option<AgainstCeiling>> {
         let planted = planted_ceilings(&self.lake.open()?, horizon_secs)?;
-        Ok(planted.map(|p| AgainstCeiling::of(score, p)))
+        Ok(planted.map(|p| AgainstCeiling::of(score, p, paired)))
+    }
+
+    /// The simulator replayed for the ceiling filter's per-row predictions (simulated lakes).
+    fn paired_ceiling(&self) -> anyhow::Result<Option<PairedCeiling>> {
+        Ok(PairedCeiling::replay(&self.lake.open()?)?)
     }
 
     /// The spec and its dataset over the flags' date range.
@@ -172,7 +185,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     if args.data.model == KindArg::Seasonal {
         return crate::seasonal::train(&args);
     }
-    let (spec, Collected { data, range, .. }) = args.data.dataset()?;
+    let (spec, Collected { data, range, symbols, .. }) = args.data.dataset()?;
     let kind = spec.kind();
     let model_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("models").join(kind.to_string()));
     let name = model_dir.file_name().and_then(|n| n.to_str()).unwrap_or("model").to_owned();
@@ -183,7 +196,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     eprintln!("{}", fitted.summary);
     fitted.model.save(&dir).with_context(|| format!("saving the model to {}", dir.display()))?;
     print!("{}", fitted.evaluation.table(&kind.to_string()));
-    if let Some(against) = args.data.against_ceiling(spec.horizon_secs(), &fitted.evaluation.model)? {
+    let paired = args.data.paired_ceiling()?.and_then(|c| c.pair(&data, &symbols, spec.horizon_secs(), &fitted.scored));
+    if let Some(against) = args.data.against_ceiling(spec.horizon_secs(), &fitted.evaluation.model, paired)? {
         print!("{}", against.describe(&kind.to_string(), &fitted.evaluation.model));
     }
     println!("saved {} to {}", fitted.model.card().id(), dir.display());
@@ -204,20 +218,24 @@ struct WalkForward {
 }
 
 pub fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
-    let (spec, Collected { data, range, .. }) = args.data.dataset()?;
+    let (spec, Collected { data, range, symbols, .. }) = args.data.dataset()?;
     let kind = spec.kind();
     let folds = walk_forward(&data.ts, args.folds, spec.horizon_secs(), args.embargo);
-    let mut evaluations = Vec::new();
+    let ceiling = args.data.paired_ceiling()?;
+    let (mut evaluations, mut paired) = (Vec::new(), Vec::new());
     for (k, fold) in folds.iter().enumerate() {
         eprintln!("fold {}/{}: {} training rows, {} test rows", k + 1, folds.len(), fold.train.len(), fold.test.len());
         let card = blank_card(&spec, "walk-forward", (k + 1) as u32, &data, range.clone(), tickloop_runs::git_commit());
-        let fitted = fit_and_score(&spec, &data, &fold.train, &fold.test, card)?;
-        eprintln!("{}", fitted.summary);
-        evaluations.push(fitted.evaluation);
+        let Fitted { evaluation, scored, summary, .. } = fit_and_score(&spec, &data, &fold.train, &fold.test, card)?;
+        eprintln!("{summary}");
+        paired.extend(ceiling.as_ref().and_then(|c| c.pair(&data, &symbols, spec.horizon_secs(), &scored)));
+        evaluations.push(evaluation);
     }
     let pooled = Evaluation::pooled(&evaluations).context("no folds")?;
     print!("{}", pooled.table(&kind.to_string()));
-    let against_ceiling = args.data.against_ceiling(spec.horizon_secs(), &pooled.model)?;
+    // Paired only when every fold could be: a pool of some folds would be other rows.
+    let paired = if paired.len() == folds.len() { Paired::pooled(&paired) } else { None };
+    let against_ceiling = args.data.against_ceiling(spec.horizon_secs(), &pooled.model, paired)?;
     if let Some(against) = &against_ceiling {
         print!("{}", against.describe(&kind.to_string(), &pooled.model));
     }

@@ -49,7 +49,8 @@ fn gbm_trains_reproducibly_beats_baselines_walks_forward_and_serves_sagemaker_st
     };
     let out = train(&[]);
     assert!(out.contains("baseline: persistence") && out.contains("saved gbm/v1"), "{out}");
-    assert!(out.contains("measured on these rounded prices") && out.contains("own-price ceiling's edge"), "{out}");
+    assert!(out.contains("measured on these rounded prices"), "{out}");
+    assert!(out.contains("on the same") && out.contains("of the own-price filter's edge"), "paired: {out}");
     train(&[]);
     let (v1, v2) = (models.join("v1"), models.join("v2"));
     assert_eq!(
@@ -77,6 +78,12 @@ fn gbm_trains_reproducibly_beats_baselines_walks_forward_and_serves_sagemaker_st
     assert_eq!(wf["folds"].as_array().unwrap().len(), 3);
     let pooled: Evaluation = serde_json::from_value(wf["pooled"].clone()).unwrap();
     assert_beats_baselines("gbm walk-forward", &pooled);
+    // The simulator replayed: its filter scored on the very rows the folds tested.
+    let paired: tickloop_registry::Paired =
+        serde_json::from_value(wf["against_ceiling"]["paired"].clone()).expect("paired with the ceiling");
+    assert_eq!(paired.model, pooled.model, "the model's rows, all of them");
+    assert!(paired.own_prices.ic > 0.05 && paired.own_prices.directional_accuracy > 0.52, "{paired:?}");
+    assert!(paired.market_neutral.ic >= paired.own_prices.ic - 0.01, "{paired:?}");
 
     // SageMaker archive: artifacts at the root, read by an outside tool (tar).
     let archive = dir.path().join("model.tar.gz");

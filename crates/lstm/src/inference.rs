@@ -16,6 +16,7 @@ pub struct InferenceLstm {
     bias: ndarray::Array1<f32>,
     w_out: ndarray::Array1<f32>,
     b_out: f32,
+    w_skip: ndarray::Array1<f32>,
     hidden: usize,
 }
 
@@ -63,6 +64,7 @@ impl InferenceLstm {
             bias,
             w_out: lstm.w_out.as_tensor().flatten_all()?.to_vec1::<f32>()?.into(),
             b_out: vector(&lstm.b_out)?[0],
+            w_skip: lstm.w_skip.as_tensor().flatten_all()?.to_vec1::<f32>()?.into(),
             hidden: lstm.hidden,
         })
     }
@@ -114,6 +116,7 @@ impl InferenceLstm {
                 }
             }
         }
-        (h.dot(&self.w_out) + self.b_out).to_vec()
+        let last = xin.slice_axis(Axis(0), ndarray::Slice::new(window as isize - 1, None, window as isize));
+        (h.dot(&self.w_out) + last.dot(&self.w_skip) + self.b_out).to_vec()
     }
 }

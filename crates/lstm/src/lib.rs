@@ -97,12 +97,47 @@ mod tests {
     fn the_inference_path_agrees_with_candles_forward() {
         let data = sequences(300, 5);
         let model = Lstm::init(2, 16, 9, &Device::Cpu).unwrap();
+        model.w_skip.set(&candle_core::Tensor::new(&[[0.7f32, -0.3]], &Device::Cpu).unwrap()).unwrap();
         let slow = model.predict(&data.x, 8, &Device::Cpu).unwrap();
         let fast = InferenceLstm::from_lstm(&model).unwrap().forward(&data.x, 8);
         assert_eq!(slow.len(), 300);
         for (a, b) in slow.iter().zip(&fast) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
+    }
+
+    /// Target: a linear function of the last row only, which the skip path carries exactly.
+    fn last_row_sequences(n: usize, seed: u64) -> Sequences {
+        let mut data = sequences(n, seed);
+        let per = data.window * data.features;
+        data.y = (0..n).map(|i| 0.8 * data.x[i * per + per - 2] - 0.5 * data.x[i * per + per - 1]).collect();
+        data
+    }
+
+    #[test]
+    fn the_linear_skip_learns_a_last_row_target_that_the_plain_lstm_learns_slower() {
+        let data = last_row_sequences(1200, 4);
+        let quick = LstmParams { epochs: 2, patience: 5, dropout: 0.0, ..params() };
+        let loss = |p: &LstmParams| {
+            let (_, r) = train(p, &data, &Device::Cpu, &mut |_, _, _| {}).unwrap();
+            r.validation_loss[r.best_epoch - 1]
+        };
+        let (with, without) = (loss(&quick), loss(&LstmParams { linear_skip: false, ..quick.clone() }));
+        assert!(with < 0.5 * without, "skip {with} vs plain {without}");
+    }
+
+    #[test]
+    fn weights_saved_without_a_skip_load_as_the_plain_lstm() {
+        let model = Lstm::init(2, 4, 3, &Device::Cpu).unwrap();
+        let mut tensors = model.tensors();
+        tensors.remove("skip.weight");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.safetensors");
+        candle_core::safetensors::save(&tensors, &path).unwrap();
+        let loaded = Lstm::load(&path, &Device::Cpu).unwrap();
+        assert_eq!(loaded.w_skip.as_tensor().to_vec2::<f32>().unwrap(), vec![vec![0f32; 2]]);
+        let x = sequences(20, 1).x;
+        assert_eq!(loaded.predict(&x, 8, &Device::Cpu).unwrap(), model.predict(&x, 8, &Device::Cpu).unwrap());
     }
 
     #[test]

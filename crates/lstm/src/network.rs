@@ -30,12 +30,15 @@ pub struct Lstm {
     pub(crate) b_hh: Var,
     pub(crate) w_out: Var,
     pub(crate) b_out: Var,
+    /// (1, inputs): a linear path from the window's last input row straight to the output,
+    /// beside the recurrent one (see [`crate::LstmParams::linear_skip`]).
+    pub(crate) w_skip: Var,
     pub(crate) hidden: usize,
     pub(crate) inputs: usize,
 }
 
-pub(crate) const NAMES: [&str; 6] =
-    ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "linear.weight", "linear.bias"];
+pub(crate) const NAMES: [&str; 7] =
+    ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "linear.weight", "linear.bias", "skip.weight"];
 
 impl Lstm {
     /// PyTorch's initialisation: every parameter uniform in ±1/√hidden, from `seed`.
@@ -54,13 +57,15 @@ impl Lstm {
             b_hh: uniform(&[4 * hidden])?,
             w_out: uniform(&[1, hidden])?,
             b_out: uniform(&[1])?,
+            // Zero: the skip starts as no path at all and grows only as far as it helps.
+            w_skip: Var::zeros((1, inputs), DType::F32, device)?,
             hidden,
             inputs,
         })
     }
 
-    pub(crate) fn vars(&self) -> [&Var; 6] {
-        [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh, &self.w_out, &self.b_out]
+    pub(crate) fn vars(&self) -> [&Var; 7] {
+        [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh, &self.w_out, &self.b_out, &self.w_skip]
     }
 
     /// `x`: (batch, window, inputs) → (batch). `dropout_mask`: (batch, hidden), already
@@ -99,7 +104,11 @@ impl Lstm {
             Some(mask) => h.mul(mask)?,
             None => h,
         };
-        h.matmul(&self.w_out.as_tensor().t()?)?.broadcast_add(self.b_out.as_tensor())?.squeeze(D::Minus1)
+        let last = x.narrow(1, steps - 1, 1)?.squeeze(1)?;
+        h.matmul(&self.w_out.as_tensor().t()?)?
+            .add(&last.matmul(&self.w_skip.as_tensor().t()?)?)?
+            .broadcast_add(self.b_out.as_tensor())?
+            .squeeze(D::Minus1)
     }
 
     /// The parameters by their PyTorch names.
@@ -113,6 +122,7 @@ impl Lstm {
 
     pub fn load(path: &Path, device: &Device) -> Result<Lstm, String> {
         let mut t = candle_core::safetensors::load(path, device).map_err(|e| e.to_string())?;
+        let has_skip = t.contains_key(NAMES[6]);
         let mut take = |name: &str| -> Result<Var, String> {
             let tensor = t.remove(name).ok_or_else(|| format!("no tensor {name}"))?;
             Var::from_tensor(&tensor.to_dtype(DType::F32).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
@@ -120,10 +130,25 @@ impl Lstm {
         let (w_ih, w_hh, b_ih, b_hh, w_out, b_out) =
             (take(NAMES[0])?, take(NAMES[1])?, take(NAMES[2])?, take(NAMES[3])?, take(NAMES[4])?, take(NAMES[5])?);
         let (h4, inputs) = w_ih.as_tensor().dims2().map_err(|e| e.to_string())?;
-        if !h4.is_multiple_of(4) || w_hh.as_tensor().dims() != [h4, h4 / 4] || w_out.as_tensor().dims() != [1, h4 / 4] {
-            return Err(format!("inconsistent shapes: weight_ih {:?}, weight_hh {:?}", w_ih.shape(), w_hh.shape()));
+        // Weights saved before the skip path existed have none: a zero skip is that model.
+        let w_skip = match has_skip {
+            true => take(NAMES[6])?,
+            false => Var::zeros((1, inputs), DType::F32, device).map_err(|e| e.to_string())?,
+        };
+        if !h4.is_multiple_of(4)
+            || w_hh.as_tensor().dims() != [h4, h4 / 4]
+            || w_out.as_tensor().dims() != [1, h4 / 4]
+            || w_skip.as_tensor().dims() != [1, inputs]
+        {
+            return Err(format!(
+                "inconsistent shapes: weight_ih {:?}, weight_hh {:?}, linear.weight {:?}, skip.weight {:?}",
+                w_ih.shape(),
+                w_hh.shape(),
+                w_out.shape(),
+                w_skip.shape()
+            ));
         }
-        Ok(Lstm { w_ih, w_hh, b_ih, b_hh, w_out, b_out, hidden: h4 / 4, inputs })
+        Ok(Lstm { w_ih, w_hh, b_ih, b_hh, w_out, b_out, w_skip, hidden: h4 / 4, inputs })
     }
 
     pub fn hidden(&self) -> usize {

@@ -19,6 +19,13 @@ pub struct LstmParams {
     pub validation_fraction: f64,
     /// What training minimises, on targets in units of the label's standard deviation.
     pub loss: Loss,
+    /// A linear path from the window's last input row to the output beside the recurrent
+    /// one (LSTNet's "highway"). On a weak signal carried by slow features (the `trend`
+    /// set's volatility-normalised trends), the linear part is most of what there is, and
+    /// a plain LSTM spends its whole budget of epochs rediscovering it through the gates;
+    /// with the skip it is learnt in the first few hundred batches and the recurrence
+    /// learns what is left.
+    pub linear_skip: bool,
     pub seed: u64,
 }
 
@@ -77,6 +84,7 @@ impl Default for LstmParams {
             patience: 3,
             validation_fraction: 0.15,
             loss: Loss::Huber,
+            linear_skip: true,
             seed: 42,
         }
     }

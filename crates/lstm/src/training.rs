@@ -47,7 +47,8 @@ pub fn train(
     let (train_set, valid_set) = data.split_at(data.len() - held);
     let model = Lstm::init(data.features, params.hidden, params.seed, device)?;
     let mut opt = AdamW::new(
-        model.vars().into_iter().cloned().collect(),
+        // Without the skip its weights stay zero: the plain LSTM.
+        model.vars().into_iter().filter(|v| params.linear_skip || !std::ptr::eq(*v, &model.w_skip)).cloned().collect(),
         ParamsAdamW { lr: params.learning_rate, weight_decay: params.weight_decay, ..ParamsAdamW::default() },
     )?;
     let mut rng = Rng::new(params.seed, 0xD50F);

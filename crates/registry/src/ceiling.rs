@@ -1,14 +1,17 @@
 //! Reading a model's score against what there was to find: the simulator writes the
 //! generative model to `labels/market.json` — from which the oracle's and the observable
 //! ceilings follow in closed form for any horizon — and what a Kalman filter that knows the
-//! model reached on the generated ticks (the measured ceiling, 60 s).
+//! model reached on the generated ticks (the measured ceiling, 60 s). [`PairedCeiling`]
+//! replays the simulator to score that filter on a model's own test rows.
 
 use serde::{Deserialize, Serialize};
-use tickloop_lake::Lake;
-use tickloop_models::Score;
-use tickloop_sim::{Ceilings, MarketConfig, MeasuredCeilings};
+use tickloop_core::{Source, SymbolTable, Timestamp};
+use tickloop_lake::{Lake, LakeSource};
+use tickloop_models::{Dataset, Score};
+use tickloop_sim::{CeilingPredictions, Ceilings, MarketConfig, MarketSim, MeasuredCeilings};
 
 use crate::RegistryError;
+use crate::fit::Scored;
 
 /// What a simulated lake held to be found at one horizon.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -42,17 +45,144 @@ pub fn planted_ceilings(lake: &Lake, horizon_secs: u32) -> Result<Option<Planted
     }))
 }
 
+/// The part of `labels/market.json` a replay needs.
+#[derive(Deserialize)]
+struct Generated {
+    config: MarketConfig,
+    #[serde(with = "tickloop_core::rfc3339")]
+    start: Timestamp,
+    #[serde(with = "tickloop_core::rfc3339")]
+    end: Timestamp,
+}
+
+/// The ceiling filter's prediction at every second of a simulated lake, by symbol name:
+/// the simulator is deterministic, so replaying it from `labels/market.json` regenerates
+/// exactly the lake's ticks and the filter's predictions on them (checked against the
+/// lake's first seconds before it is trusted).
+#[derive(Debug)]
+pub struct PairedCeiling {
+    symbols: SymbolTable,
+    predictions: CeilingPredictions,
+}
+
+/// Seconds compared between the lake and the replay before the replay is trusted.
+const CHECKED_SECS: i64 = 5;
+/// A replay keeps 8 bytes per symbol-second; past this many it is not attempted.
+const MAX_REPLAY_SYMBOL_SECONDS: i64 = 50_000_000;
+
+impl PairedCeiling {
+    /// Replays the simulator that wrote `lake`; `None` for real data, for a lake too large to
+    /// replay, and (with a warning) for one whose ticks are not what this simulator makes of
+    /// its `labels/market.json` (written by another version, or edited since).
+    pub fn replay(lake: &Lake) -> Result<Option<PairedCeiling>, RegistryError> {
+        let Some(generated) = lake.read_json::<Generated>("labels/market.json")? else { return Ok(None) };
+        let Generated { config, start, end } = generated;
+        let secs = (end.as_nanos() - start.as_nanos()) / tickloop_core::NANOS_PER_SECOND;
+        if secs * config.symbols as i64 > MAX_REPLAY_SYMBOL_SECONDS {
+            return Ok(None);
+        }
+        let invalid = |e: tickloop_sim::ConfigError| RegistryError::Data(format!("labels/market.json: {e}"));
+        let check_end = start.add_nanos(CHECKED_SECS * tickloop_core::NANOS_PER_SECOND).min(end);
+        let mut lake_ticks = LakeSource::open(lake, start, check_end)?;
+        let mut sim_ticks = MarketSim::new(config.clone(), start, check_end).map_err(invalid)?;
+        loop {
+            let (a, b) = (lake_ticks.next_tick()?, sim_ticks.next_tick()?);
+            let same = match (&a, &b) {
+                (None, None) => break,
+                (Some(a), Some(b)) => {
+                    lake_ticks.symbols().name(a.symbol) == sim_ticks.symbols().name(b.symbol)
+                        && (a.ts_event, a.close.get(), a.volume.get()) == (b.ts_event, b.close.get(), b.volume.get())
+                }
+                _ => false,
+            };
+            if !same {
+                tracing::warn!(
+                    "the lake's ticks are not what this simulator generates from labels/market.json (another version wrote them?): the ceiling is not paired with the model's rows"
+                );
+                return Ok(None);
+            }
+        }
+        let mut sim = MarketSim::new(config, start, end).map_err(invalid)?;
+        sim.keep_ceiling_predictions();
+        while sim.next_block(3_600, |_, _| {}).is_some() {}
+        let symbols = sim.symbols().clone();
+        let predictions = sim.ceiling_predictions().expect("kept").clone();
+        Ok(Some(PairedCeiling { symbols, predictions }))
+    }
+
+    /// Scores the filter on the rows `scored` of `data` (whose symbol ids are `symbols`',
+    /// labels over `horizon_secs`), beside the model's predictions on the same rows; `None`
+    /// when no row has one or the horizon is not the filter's.
+    pub fn pair(&self, data: &Dataset, symbols: &SymbolTable, horizon_secs: u32, scored: &Scored) -> Option<Paired> {
+        if horizon_secs != self.predictions.horizon_secs() {
+            return None;
+        }
+        let (mut model, mut own, mut neutral, mut labels, mut ts) = (vec![], vec![], vec![], vec![], vec![]);
+        for (&row, &predicted) in scored.rows.iter().zip(&scored.predictions) {
+            let index = self.symbols.get(symbols.name(data.symbols[row]))?.index();
+            let Some([o, n]) = self.predictions.at(index, data.ts[row]) else { continue };
+            model.push(predicted);
+            own.push(o);
+            neutral.push(n);
+            labels.push(data.labels[row]);
+            ts.push(data.ts[row]);
+        }
+        (!labels.is_empty()).then(|| Paired {
+            model: Score::of_cross_sections(&model, &labels, &ts),
+            own_prices: Score::of_cross_sections(&own, &labels, &ts),
+            market_neutral: Score::of_cross_sections(&neutral, &labels, &ts),
+        })
+    }
+}
+
+/// A model and the ceiling filter scored on the same rows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Paired {
+    pub model: Score,
+    pub own_prices: Score,
+    pub market_neutral: Score,
+}
+
+impl Paired {
+    /// Row-weighted over disjoint row sets (walk-forward folds).
+    pub fn pooled(folds: &[Paired]) -> Option<Paired> {
+        let pool = |f: fn(&Paired) -> Score| Score::pooled(&folds.iter().map(f).collect::<Vec<_>>());
+        (!folds.is_empty()).then(|| Paired {
+            model: pool(|p| p.model),
+            own_prices: pool(|p| p.own_prices),
+            market_neutral: pool(|p| p.market_neutral),
+        })
+    }
+
+    /// Share of the own-price filter's directional edge over 50 % the model reached.
+    pub fn edge_captured(&self) -> Option<f64> {
+        self.model.edge_captured(self.own_prices.directional_accuracy)
+    }
+
+    /// Share of the own-price filter's information coefficient the model reached.
+    pub fn ic_captured(&self) -> Option<f64> {
+        (self.own_prices.ic > 0.0).then(|| self.model.ic / self.own_prices.ic)
+    }
+}
+
 /// A score beside the ceilings: how much of the target's edge over a coin flip it captures.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct AgainstCeiling {
     pub planted: Planted,
-    /// Share of [`Planted::target_accuracy`]'s edge over 50 % reached (1.0 = all of it).
+    /// The filter scored on the model's own rows, when the simulator could be replayed.
+    pub paired: Option<Paired>,
+    /// Share of the own-price ceiling's edge over 50 % reached (1.0 = all of it): on the
+    /// model's rows when paired, else against [`Planted::target_accuracy`].
     pub edge_captured: Option<f64>,
 }
 
 impl AgainstCeiling {
-    pub fn of(score: &Score, planted: Planted) -> Self {
-        AgainstCeiling { planted, edge_captured: score.edge_captured(planted.target_accuracy()) }
+    pub fn of(score: &Score, planted: Planted, paired: Option<Paired>) -> Self {
+        let edge_captured = match &paired {
+            Some(p) => p.edge_captured(),
+            None => score.edge_captured(planted.target_accuracy()),
+        };
+        AgainstCeiling { planted, paired, edge_captured }
     }
 
     /// Lines for a terminal: the ceilings, then what `name` reached of them.
@@ -77,12 +207,28 @@ impl AgainstCeiling {
                 m.market_neutral.information_coefficient,
             ));
         }
+        let percent = |x: Option<f64>| x.map_or("–".to_owned(), |x| format!("{:.0} %", x * 100.0));
+        if let Some(p) = &self.paired {
+            out.push_str(&format!(
+                "on the same {} rows: the filter {:.2} % (IC {:.3}) from own prices, {:.2} % (IC {:.3}) market-neutral; {name} {:.2} % (IC {:.3}): {} of the own-price filter's edge over 50 %, {} of its IC\n",
+                p.model.rows,
+                p.own_prices.directional_accuracy * 100.0,
+                p.own_prices.ic,
+                p.market_neutral.directional_accuracy * 100.0,
+                p.market_neutral.ic,
+                p.model.directional_accuracy * 100.0,
+                p.model.ic,
+                percent(p.edge_captured()),
+                percent(p.ic_captured()),
+            ));
+            return out;
+        }
         let what = if self.planted.measured.is_some() { "measured" } else { "closed-form" };
-        let captured = self.edge_captured.map_or("–".to_owned(), |x| format!("{:.0} %", x * 100.0));
         out.push_str(&format!(
-            "{name} reaches {:.2} % (IC {:.3}): {captured} of the {what} own-price ceiling's edge over 50 %\n",
+            "{name} reaches {:.2} % (IC {:.3}): {} of the {what} own-price ceiling's edge over 50 %\n",
             score.directional_accuracy * 100.0,
             score.ic,
+            percent(self.edge_captured),
         ));
         out
     }
@@ -105,7 +251,7 @@ mod tests {
 
         let target = planted.target_accuracy();
         let score = Score { directional_accuracy: 0.5 + (target - 0.5) / 2.0, ..Score::of(&[], &[]) };
-        let against = AgainstCeiling::of(&score, planted);
+        let against = AgainstCeiling::of(&score, planted, None);
         assert!((against.edge_captured.unwrap() - 0.5).abs() < 1e-9);
         let text = against.describe("gbm", &score);
         assert!(text.contains("50 % of the closed-form own-price ceiling's edge"), "{text}");
@@ -128,5 +274,34 @@ mod tests {
         assert_eq!(measured.own_prices.rows, 20 * 264);
         assert_eq!(planted.target_accuracy(), measured.own_prices.directional_accuracy);
         assert_eq!(planted_ceilings(&lake, 30).unwrap().unwrap().measured, None, "measured at 60 s only");
+    }
+
+    #[test]
+    fn paired_rows_line_up_with_the_datasets_symbols_times_and_labels() {
+        let config = tickloop_sim::MarketConfig { symbols: 12, signal_strength: 0.3, ..MarketConfig::default() };
+        let start = tickloop_core::Timestamp::parse("2024-01-02T14:30:00Z").unwrap();
+        let end = start.add_nanos(2_400 * tickloop_core::NANOS_PER_SECOND);
+        let mut replayed = MarketSim::new(config.clone(), start, end).unwrap();
+        replayed.keep_ceiling_predictions();
+        while replayed.next_block(600, |_, _| {}).is_some() {}
+        let ceiling = PairedCeiling {
+            symbols: replayed.symbols().clone(),
+            predictions: replayed.ceiling_predictions().unwrap().clone(),
+        };
+        // The dataset comes from the simulator as a source, in event order.
+        let mut source = MarketSim::new(config, start, end).unwrap();
+        let pipeline = tickloop_pipeline::PipelineConfig::default();
+        let data = tickloop_pipeline::collect_dataset(&pipeline, &mut source, 60, 10).unwrap();
+        let rows: Vec<usize> = (0..data.len()).filter(|&i| data.labels[i].is_finite()).collect();
+        let scored = Scored { predictions: vec![0.0; rows.len()], rows };
+        let paired = ceiling.pair(&data, source.symbols(), 60, &scored).expect("every row has a prediction");
+        assert_eq!(paired.model.rows, scored.rows.len());
+        // Misaligned by a symbol or a second, the filter's IC would be noise around zero.
+        assert!(paired.own_prices.ic > 0.15 && paired.market_neutral.ic > 0.15, "{paired:?}");
+        assert_eq!(paired.model.ic, 0.0, "a constant predictor");
+        assert_eq!(ceiling.pair(&data, source.symbols(), 30, &scored), None, "the filter predicts 60 s");
+        let pooled = Paired::pooled(&[paired, paired]).unwrap();
+        assert_eq!(pooled.own_prices.ic, paired.own_prices.ic);
+        assert_eq!(pooled.own_prices.rows, 2 * paired.own_prices.rows);
     }
 }

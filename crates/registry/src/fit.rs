@@ -53,6 +53,8 @@ pub struct Collected {
     pub range: DataRange,
     /// Ticks the pipeline read to collect it.
     pub ticks: u64,
+    /// The symbols `data`'s ids refer to.
+    pub symbols: tickloop_core::SymbolTable,
 }
 
 impl std::fmt::Display for Collected {
@@ -137,7 +139,8 @@ impl TrainSpec {
                 "lake {lake_name} has no ticks from {start} to {end}: run `cargo xtask backtest` (it simulates the sample lake) or `tickloop sim`"
             )));
         }
-        let symbols = source.symbols().len();
+        let table = source.symbols().clone();
+        let symbols = table.len();
         let config =
             PipelineConfig { features: self.features.clone(), alerts: AlertConfig::none(), ..Default::default() };
         let bar = tick_bar(total, "features");
@@ -155,7 +158,7 @@ impl TrainSpec {
             rows: data.len(),
             symbols,
         };
-        Ok(Collected { data, range, ticks: total })
+        Ok(Collected { data, range, ticks: total, symbols: table })
     }
 }
 
@@ -197,10 +200,19 @@ fn at_most(rows: Vec<usize>, max: usize) -> Vec<usize> {
     (0..max).map(|k| rows[(k as f64 * step) as usize]).collect()
 }
 
+/// The rows of a dataset a model was scored on, and what it predicted for each.
+#[derive(Debug, Clone, Default)]
+pub struct Scored {
+    pub rows: Vec<usize>,
+    pub predictions: Vec<f64>,
+}
+
 /// A fitted model and its out-of-sample evaluation.
 pub struct Fitted {
     pub model: Box<dyn Predictor>,
     pub evaluation: Evaluation,
+    /// The test rows behind `evaluation` (none without a test set).
+    pub scored: Scored,
     /// Complete rows (gbm) or windows (lstm) the model was fitted on.
     pub fitted_on: usize,
     /// How fitting went, in a line (rounds boosted, epochs trained).
@@ -269,15 +281,23 @@ pub fn fit_and_score(
             let model = GbmModel::new(card, gbm);
             // Score through the interface every mode uses: raw rows in, returns out.
             let test_rows = complete(test);
-            let evaluation = if test_rows.is_empty() {
-                unscored()
+            let (evaluation, scored) = if test_rows.is_empty() {
+                (unscored(), Scored::default())
             } else {
                 let raw: Vec<f64> = test_rows.iter().flat_map(|&i| data.row(i).to_vec()).collect();
-                Evaluation::of(&model.predict(&raw)?, &data.select(&test_rows), label_scale)
+                let predictions = model.predict(&raw)?;
+                let evaluation = Evaluation::of(&predictions, &data.select(&test_rows), label_scale);
+                (evaluation, Scored { rows: test_rows, predictions })
             };
             let (mut card, gbm) = model.into_parts();
             card.validation = evaluation.clone();
-            Ok(Fitted { model: Box::new(GbmModel::new(card, gbm)), evaluation, fitted_on: train_rows.len(), summary })
+            Ok(Fitted {
+                model: Box::new(GbmModel::new(card, gbm)),
+                evaluation,
+                scored,
+                fitted_on: train_rows.len(),
+                summary,
+            })
         }
         Params::Lstm(params) => {
             let stride = args.stride;
@@ -326,14 +346,15 @@ pub fn fit_and_score(
             let model = LstmModel::new(card, lstm, label_std)?;
             // Score through the same interface the live runner uses: raw windows in.
             let test_rows = complete(test);
-            let evaluation = if test_rows.is_empty() {
-                unscored()
+            let (evaluation, scored) = if test_rows.is_empty() {
+                (unscored(), Scored::default())
             } else {
                 let identity = Normalizer { mean: vec![0.0; data.width()], std: vec![1.0; data.width()] };
                 let (raw, used) = Sequences::from_dataset(data, &thin(test_rows), args.window, &identity, 1.0);
                 let x: Vec<f64> = raw.x.iter().map(|&v| f64::from(v)).collect();
                 let predictions = model.predict(&x)?;
-                Evaluation::of(&predictions, &data.select(&used), label_scale)
+                let evaluation = Evaluation::of(&predictions, &data.select(&used), label_scale);
+                (evaluation, Scored { rows: used, predictions })
             };
             let mut card = model.card().clone();
             card.validation = evaluation.clone();
@@ -341,6 +362,7 @@ pub fn fit_and_score(
             Ok(Fitted {
                 model: Box::new(LstmModel::new(card, lstm, label_std)?),
                 evaluation,
+                scored,
                 fitted_on: report.train_windows,
                 summary,
             })

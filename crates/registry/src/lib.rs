@@ -7,7 +7,8 @@
 //! collect them, and [`fit_and_score`] fits the kind and scores it out of sample beside the
 //! baselines — for `tickloop train`, `tickloop evaluate` and each walk-forward fold alike.
 //! [`fit_seasonal`] fits the alert rules' seasonal baseline the same way, and
-//! [`planted_ceilings`] says what a simulated lake held to be found.
+//! [`planted_ceilings`] says what a simulated lake held to be found, and [`PairedCeiling`]
+//! scores the simulator's own best predictor on a model's test rows.
 
 mod ceiling;
 mod fit;
@@ -20,8 +21,8 @@ use tickloop_gbm::GbmModel;
 use tickloop_lstm::LstmModel;
 use tickloop_models::{ModelError, ModelKind, Predictor};
 
-pub use ceiling::{AgainstCeiling, Planted, planted_ceilings};
-pub use fit::{Collected, Fitted, TrainSpec, blank_card, fit_and_score};
+pub use ceiling::{AgainstCeiling, Paired, PairedCeiling, Planted, planted_ceilings};
+pub use fit::{Collected, Fitted, Scored, TrainSpec, blank_card, fit_and_score};
 pub use progress::{ProgressSink, tick_bar};
 pub use seasonal::{SeasonalFit, fit_seasonal};
 
@@ -35,6 +36,8 @@ pub enum RegistryError {
     Engine(#[from] tickloop_core::EngineError),
     #[error(transparent)]
     Lake(#[from] tickloop_lake::LakeError),
+    #[error(transparent)]
+    Source(#[from] tickloop_core::SourceError),
     #[error("training the booster: {0}")]
     Gbm(#[from] tickloop_gbm::GbmError),
     #[error("training the LSTM: {0}")]

@@ -15,7 +15,7 @@ mod config;
 mod market;
 mod path;
 
-pub use ceiling::{Measured, MeasuredCeilings};
+pub use ceiling::{CeilingPredictions, Measured, MeasuredCeilings};
 pub use config::{Ceiling, Ceilings, ConfigError, MarketConfig};
 pub use market::MarketSim;
 pub use path::{AnomalyLabel, SymbolParams};

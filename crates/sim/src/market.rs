@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 
 use tickloop_core::{NANOS_PER_HOUR, NANOS_PER_SECOND, Source, SourceError, SymbolId, SymbolTable, Tick, Timestamp};
 
-use crate::ceiling::{CeilingMeter, MeasuredCeilings};
+use crate::ceiling::{CeilingMeter, CeilingPredictions, MeasuredCeilings};
 use crate::config::{ConfigError, MarketConfig};
 use crate::path::{AnomalyLabel, Dynamics, SymbolParams, SymbolPath};
 use tickloop_core::Rng;
@@ -84,6 +84,18 @@ impl MarketSim {
     /// [`MeasuredCeilings`]).
     pub fn measured_ceilings(&self) -> MeasuredCeilings {
         self.ceiling.measured()
+    }
+
+    /// Keeps the ceiling filter's prediction for every second from now on (8 bytes per
+    /// symbol-second), for [`MarketSim::ceiling_predictions`].
+    pub fn keep_ceiling_predictions(&mut self) {
+        self.ceiling.keep_predictions();
+    }
+
+    /// Every second's ceiling predictions since [`MarketSim::keep_ceiling_predictions`],
+    /// by symbol index (the order of [`Source::symbols`]).
+    pub fn ceiling_predictions(&self) -> Option<&CeilingPredictions> {
+        self.ceiling.predictions()
     }
 
     /// The event time of the next tick (the start of the next block).

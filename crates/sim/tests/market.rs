@@ -190,3 +190,41 @@ fn the_measured_ceiling_is_order_independent_and_finds_a_loud_signal() {
     assert!(ma.market_neutral.information_coefficient > 0.1, "{ma:?}");
     assert!(ma.market_neutral.directional_accuracy >= ma.own_prices.directional_accuracy - 0.02, "{ma:?}");
 }
+
+#[test]
+fn kept_ceiling_predictions_are_the_ones_the_measured_ceiling_scores() {
+    let cfg = MarketConfig { symbols: 12, signal_strength: 0.2, ..MarketConfig::default() };
+    let start = session_start();
+    let end = start.add_nanos(1_500 * tickloop_core::NANOS_PER_SECOND);
+    let mut a = MarketSim::new(cfg.clone(), start, end).unwrap();
+    let mut b = MarketSim::new(cfg, start, end).unwrap();
+    a.keep_ceiling_predictions();
+    b.keep_ceiling_predictions();
+    let ticks = drain(&mut a);
+    by_blocks(&mut b, 170);
+    let (pa, pb) = (a.ceiling_predictions().unwrap(), b.ceiling_predictions().unwrap());
+    // Score the kept predictions on the measured ceiling's rows, from the ticks themselves.
+    let close = |symbol: usize, ts: Timestamp| {
+        let t = ticks.iter().find(|t| t.symbol.index() == symbol && t.ts_event == ts).unwrap();
+        t.close.get()
+    };
+    let (mut right, mut moved) = (0u64, 0u64);
+    for symbol in 0..12 {
+        for secs in (900..1_500 - 60).step_by(10) {
+            let ts = start.add_nanos(secs * tickloop_core::NANOS_PER_SECOND);
+            let predicted = pa.at(symbol, ts).unwrap();
+            assert_eq!(Some(predicted), pb.at(symbol, ts), "the same in either order");
+            let realised = (close(symbol, ts.add_nanos(60 * tickloop_core::NANOS_PER_SECOND)) / close(symbol, ts)).ln();
+            if realised != 0.0 {
+                moved += 1;
+                right += u64::from(predicted[0].signum() == realised.signum());
+            }
+        }
+    }
+    let measured = a.measured_ceilings().own_prices;
+    assert_eq!(measured.rows, 12 * 54);
+    assert!((measured.directional_accuracy - right as f64 / moved as f64).abs() < 1e-12, "{measured:?}");
+    assert!(pa.at(0, start).is_some(), "kept from the first second");
+    assert_eq!(pa.at(0, end), None, "nothing past the end");
+    assert_eq!(pa.at(0, start.add_nanos(1)), None, "only whole seconds");
+}
