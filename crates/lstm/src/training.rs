@@ -1,5 +1,5 @@
-//! The training loop: AdamW on the configured loss (Huber by default), seeded dropout, early
-//! stopping on a held-out tail.
+//! The training loop: AdamW on the configured loss (MSE by default) at a linearly decaying
+//! rate, seeded dropout, early stopping on a held-out tail.
 
 use std::collections::HashMap;
 
@@ -40,6 +40,9 @@ pub fn train(
     if !(0.0..1.0).contains(&params.dropout) || !(0.0..0.9).contains(&params.validation_fraction) {
         return Err(LstmError::Param("dropout must be in [0, 1) and validation_fraction in [0, 0.9)".into()));
     }
+    if !(params.decay_to > 0.0 && params.decay_to <= 1.0) {
+        return Err(LstmError::Param("decay_to must be in (0, 1]".into()));
+    }
     let held = (data.len() as f64 * params.validation_fraction) as usize;
     if data.len() < 2 || data.len() - held < 1 {
         return Err(LstmError::TooFewWindows(data.len()));
@@ -69,6 +72,8 @@ pub fn train(
             order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
         }
         for (b, idx) in order.chunks(params.batch_size).enumerate() {
+            let done = ((epoch - 1) * batches + b) as f64 / (params.epochs * batches).max(1) as f64;
+            opt.set_learning_rate(params.learning_rate * (1.0 - (1.0 - params.decay_to) * done));
             let (x, y) = train_set.batch(idx, device)?;
             let mask = (params.dropout > 0.0)
                 .then(|| {

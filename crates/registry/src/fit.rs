@@ -334,7 +334,7 @@ pub fn fit_and_score(
                 report.validation_loss[report.best_epoch - 1]
             );
             let outputs = lstm.predict(&seqs.x, args.window, &device).map_err(tickloop_lstm::LstmError::from)?;
-            let output_offset = outputs.iter().map(|&o| f64::from(o)).sum::<f64>() / outputs.len().max(1) as f64;
+            let output_offset = median(outputs);
             card.params = serde_json::json!({
                 "lstm": params,
                 "target_scale": label_std,
@@ -367,6 +367,17 @@ pub fn fit_and_score(
                 summary,
             })
         }
+    }
+}
+
+/// The middle of `values` (the mean of the two middle ones for an even count; 0 if empty).
+fn median(mut values: Vec<f32>) -> f64 {
+    values.sort_by(f32::total_cmp);
+    let n = values.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => f64::from(values[n / 2]),
+        _ => (f64::from(values[n / 2 - 1]) + f64::from(values[n / 2])) / 2.0,
     }
 }
 
@@ -447,6 +458,13 @@ mod tests {
         let mut spec = spec;
         spec.override_params(Some(9), None, Some(3));
         assert!(matches!(&spec.params, Params::Gbm(p) if p.iterations == 3), "the other kind's flags are ignored");
+    }
+
+    #[test]
+    fn the_median_splits_the_outputs_in_half() {
+        assert_eq!(median(vec![]), 0.0);
+        assert_eq!(median(vec![3.0, -1.0, 100.0]), 3.0);
+        assert_eq!(median(vec![4.0, 1.0, -2.0, 2.0]), 1.5);
     }
 
     #[test]
