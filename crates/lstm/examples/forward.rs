@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use tickloop_core::Rng;
-use tickloop_lstm::{Lstm, LstmParams, Sequences, train};
+use tickloop_lstm::{Loss, Lstm, LstmParams, Sequences, train};
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("a number")).collect();
@@ -41,7 +41,20 @@ fn main() {
 
     // Training steps at batch 64 (one epoch of 640 windows = 10 steps).
     let data = Sequences { window, features, x: x[..640 * window * features].to_vec(), y: vec![0.1; 640] };
-    let params = LstmParams { hidden, epochs: 1, batch_size: 64, validation_fraction: 0.0, ..LstmParams::default() };
+    // The step PyTorch's script times (xtask/py/lstm_torch.py): the original design's
+    // network and loss, without the skip path or the annealed rate.
+    let params = LstmParams {
+        hidden,
+        epochs: 1,
+        batch_size: 64,
+        validation_fraction: 0.0,
+        loss: Loss::Mae,
+        dropout: 0.3,
+        learning_rate: 1e-3,
+        decay_to: 1.0,
+        linear_skip: false,
+        ..LstmParams::default()
+    };
     let t = Instant::now();
     train(&params, &data, &device, &mut |_, _, _| {}).unwrap();
     let step = t.elapsed().as_secs_f64() / 10.0;

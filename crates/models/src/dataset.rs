@@ -197,12 +197,19 @@ impl Normalizer {
         Normalizer { mean, std }
     }
 
-    /// Scales `row` in place; a constant feature maps to 0.
+    /// Scales `row` in place, clipped to ±[`Normalizer::CLIP`]; a constant feature maps to 0.
     pub fn apply(&self, row: &mut [f64]) {
         for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
-            *x = if *s > 0.0 { (*x - m) / s } else { 0.0 };
+            *x = if *s > 0.0 { ((*x - m) / s).clamp(-Self::CLIP, Self::CLIP) } else { 0.0 };
         }
     }
+
+    /// Normalised inputs stop at this many standard deviations. A planted crash or a
+    /// volatility regime puts a return or a volatility 20–50 deviations out; a network fed
+    /// that saturates its gates on those rows and learns their scale instead of the
+    /// ordinary rows' signal. Trees only compare, so for the booster this changes nothing
+    /// but ties beyond the clip. NaN stays NaN (a missing value).
+    pub const CLIP: f64 = 6.0;
 }
 
 #[cfg(test)]
