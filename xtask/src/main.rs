@@ -34,9 +34,9 @@ tasks:
   bench latency [--symbols N] [--duration 60s] [--rate 1]
         feed → broker → tickloop live → broker, end to end, against a local broker
   train [--model gbm|lstm|all] [tickloop train args...]
-        train on the sample lake (simulated first if empty): gbm ~1 min, lstm several
-        minutes on 2 cores (measured 8m40s for both incl. the build, with 20,000 LSTM
-        windows; the default is now 12,000); models land in models/<kind>/vN
+        train on the sample lake (simulated first if empty), then walk each model
+        forward (4 folds) beside the simulator's ceiling filter on the same rows; models
+        land in models/<kind>/vN (measured 2m47s for both on 2 cores, lake included)
   ci    formatting, clippy (-D warnings) and the test suite, as CI runs them
   services
         start the test services (Kafka broker, S3 server) in the foreground and print
