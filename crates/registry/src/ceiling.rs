@@ -188,36 +188,31 @@ impl AgainstCeiling {
     /// Lines for a terminal: the ceilings, then what `name` reached of them.
     pub fn describe(&self, name: &str, score: &Score) -> String {
         let c = &self.planted.closed_form;
+        let of = |c: &tickloop_sim::Ceiling| rated(c.directional_accuracy, c.information_coefficient);
         let mut out = format!(
-            "planted signal ({} s): an oracle reaches {:.2} % direction (IC {:.3}); in closed form, the best from a symbol's own prices {:.2} % (IC {:.3}), market-neutral {:.2} % (IC {:.3})\n",
+            "planted signal ({} s): an oracle reaches {}; in closed form, the best from a symbol's own prices {}, market-neutral {}\n",
             c.oracle.horizon_secs,
-            c.oracle.directional_accuracy * 100.0,
-            c.oracle.information_coefficient,
-            c.own_prices.directional_accuracy * 100.0,
-            c.own_prices.information_coefficient,
-            c.market_neutral.directional_accuracy * 100.0,
-            c.market_neutral.information_coefficient,
+            of(&c.oracle),
+            of(&c.own_prices),
+            of(&c.market_neutral),
         );
         if let Some(m) = &self.planted.measured {
+            let of = |m: &tickloop_sim::Measured| rated(m.directional_accuracy, m.information_coefficient);
             out.push_str(&format!(
-                "measured on these rounded prices by a Kalman filter that knows the model: {:.2} % (IC {:.3}) from own prices, {:.2} % (IC {:.3}) market-neutral\n",
-                m.own_prices.directional_accuracy * 100.0,
-                m.own_prices.information_coefficient,
-                m.market_neutral.directional_accuracy * 100.0,
-                m.market_neutral.information_coefficient,
+                "measured on these rounded prices by a Kalman filter that knows the model: {} from own prices, {} market-neutral\n",
+                of(&m.own_prices),
+                of(&m.market_neutral),
             ));
         }
         let percent = |x: Option<f64>| x.map_or("–".to_owned(), |x| format!("{:.0} %", x * 100.0));
+        let of = |s: &Score| rated(s.directional_accuracy, s.ic);
         if let Some(p) = &self.paired {
             out.push_str(&format!(
-                "on the same {} rows: the filter {:.2} % (IC {:.3}) from own prices, {:.2} % (IC {:.3}) market-neutral; {name} {:.2} % (IC {:.3}): {} of the own-price filter's edge over 50 %, {} of its IC\n",
+                "on the same {} rows: the filter {} from own prices, {} market-neutral; {name} {}: {} of the own-price filter's edge over 50 %, {} of its IC\n",
                 p.model.rows,
-                p.own_prices.directional_accuracy * 100.0,
-                p.own_prices.ic,
-                p.market_neutral.directional_accuracy * 100.0,
-                p.market_neutral.ic,
-                p.model.directional_accuracy * 100.0,
-                p.model.ic,
+                of(&p.own_prices),
+                of(&p.market_neutral),
+                of(&p.model),
                 percent(p.edge_captured()),
                 percent(p.ic_captured()),
             ));
@@ -225,13 +220,17 @@ impl AgainstCeiling {
         }
         let what = if self.planted.measured.is_some() { "measured" } else { "closed-form" };
         out.push_str(&format!(
-            "{name} reaches {:.2} % (IC {:.3}): {} of the {what} own-price ceiling's edge over 50 %\n",
-            score.directional_accuracy * 100.0,
-            score.ic,
+            "{name} reaches {}: {} of the {what} own-price ceiling's edge over 50 %\n",
+            of(score),
             percent(self.edge_captured),
         ));
         out
     }
+}
+
+/// "50.81 % (IC 0.049)".
+fn rated(directional_accuracy: f64, ic: f64) -> String {
+    format!("{:.2} % (IC {ic:.3})", directional_accuracy * 100.0)
 }
 
 #[cfg(test)]
