@@ -112,7 +112,8 @@ impl PairedCeiling {
 
     /// Scores the filter on the rows `scored` of `data` (whose symbol ids are `symbols`',
     /// labels over `horizon_secs`), beside the model's predictions on the same rows; `None`
-    /// when no row has one or the horizon is not the filter's.
+    /// when no row has one, a row's symbol is not the simulator's, or the horizon is not
+    /// the filter's.
     pub fn pair(&self, data: &Dataset, symbols: &SymbolTable, horizon_secs: u32, scored: &Scored) -> Option<Paired> {
         if horizon_secs != self.predictions.horizon_secs() {
             return None;
@@ -302,5 +303,38 @@ mod tests {
         let pooled = Paired::pooled(&[paired, paired]).unwrap();
         assert_eq!(pooled.own_prices.ic, paired.own_prices.ic);
         assert_eq!(pooled.own_prices.rows, 2 * paired.own_prices.rows);
+    }
+
+    /// A lake of `ticks_seed`'s ticks whose `labels/market.json` names `manifest_seed`.
+    fn lake_with(dir: &std::path::Path, ticks_seed: u64, manifest_seed: u64) -> Lake {
+        let lake = Lake::local(dir);
+        let start = tickloop_core::Timestamp::parse("2024-01-02T14:30:00Z").unwrap();
+        let end = start.add_nanos(120 * tickloop_core::NANOS_PER_SECOND);
+        let config = |seed| MarketConfig { symbols: 3, seed, ..MarketConfig::default() };
+        let mut sim = MarketSim::new(config(ticks_seed), start, end).unwrap();
+        let symbols = sim.symbols().clone();
+        let partition = tickloop_lake::HourPartition::containing(start);
+        let object = lake.object(tickloop_lake::LakeTable::RawTicks, partition, "part-0.parquet");
+        let mut writer = tickloop_lake::TickFileWriter::create(object).unwrap();
+        sim.next_block(3_600, |symbol, ticks| writer.write_run(symbols.meta(symbol), ticks).unwrap());
+        writer.finish().unwrap();
+        let manifest = serde_json::json!({
+            "config": config(manifest_seed),
+            "start": "2024-01-02T14:30:00Z",
+            "end": "2024-01-02T14:32:00Z",
+        });
+        lake.write_json("labels/market.json", &manifest).unwrap();
+        lake
+    }
+
+    #[test]
+    fn a_replay_is_trusted_only_when_it_regenerates_the_lakes_ticks() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let replayed = PairedCeiling::replay(&lake_with(a.path(), 7, 7)).unwrap().expect("the same market");
+        let start = tickloop_core::Timestamp::parse("2024-01-02T14:31:00Z").unwrap();
+        assert!(replayed.predictions.at(0, start).is_some(), "every second kept");
+        assert!(PairedCeiling::replay(&lake_with(b.path(), 7, 8)).unwrap().is_none(), "another seed's ticks");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(PairedCeiling::replay(&Lake::local(empty.path())).unwrap().is_none(), "real data");
     }
 }
