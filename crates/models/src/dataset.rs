@@ -71,8 +71,18 @@ impl Dataset {
     /// market's direction during its training window — a constant that swamps a weak
     /// per-symbol signal and decides the sign of almost every prediction. `NaN` stays `NaN`.
     pub fn excess_labels(&self, rows: &[usize], min_cross_section: usize) -> Vec<f64> {
-        let finite = |y: &f64| y.is_finite();
-        let known: Vec<f64> = rows.iter().map(|&i| self.labels[i]).filter(finite).collect();
+        self.excess(&self.labels, rows, min_cross_section)
+    }
+
+    /// [`Dataset::excess_labels`] of any per-row `values` (one per row, `NaN` for none).
+    /// Labels already divided by each symbol's volatility must be demeaned in those units:
+    /// where a symbol's exposure to the market grows with its volatility (as in the
+    /// simulator and, roughly, in equities), the raw excess return divided by volatility
+    /// keeps a market term, `M·(1 − σ̄/σᵢ)`, whose mean over a training window becomes a
+    /// bet on (or against) the market for every symbol at once.
+    pub fn excess(&self, values: &[f64], rows: &[usize], min_cross_section: usize) -> Vec<f64> {
+        assert_eq!(values.len(), self.len(), "one value per row");
+        let known: Vec<f64> = rows.iter().map(|&i| values[i]).filter(|y| y.is_finite()).collect();
         let drift = known.iter().sum::<f64>() / known.len().max(1) as f64;
         let mut out = vec![f64::NAN; self.len()];
         // Rows are in time order: each run of equal timestamps is one cross-section.
@@ -82,14 +92,14 @@ impl Dataset {
             while end < self.len() && self.ts[end] == self.ts[start] {
                 end += 1;
             }
-            let labels = &self.labels[start..end];
-            let count = labels.iter().filter(|y| y.is_finite()).count();
+            let section = &values[start..end];
+            let count = section.iter().filter(|y| y.is_finite()).count();
             let common = if count >= min_cross_section.max(1) {
-                labels.iter().filter(|y| y.is_finite()).sum::<f64>() / count as f64
+                section.iter().filter(|y| y.is_finite()).sum::<f64>() / count as f64
             } else {
                 drift
             };
-            for (target, y) in out[start..end].iter_mut().zip(labels) {
+            for (target, y) in out[start..end].iter_mut().zip(section) {
                 *target = y - common;
             }
             start = end;
@@ -256,6 +266,28 @@ mod tests {
         // Second 1 has one labelled row: it loses the training rows' mean drift (0.03).
         assert!(close(targets[3], 0.02), "{targets:?}");
         assert!(close(targets[4], -0.01) && close(targets[5], 0.01), "{targets:?}");
+    }
+
+    #[test]
+    fn a_market_move_that_scales_with_volatility_leaves_no_excess_in_volatility_units() {
+        // Every symbol moves by its volatility times the market's 0.5, plus its own move.
+        let sigma = [0.01, 0.02, 0.04];
+        let own = [0.001, -0.002, 0.001];
+        let mut d = Dataset::new(vec!["vol".into()]);
+        for (s, (&sigma, &own)) in sigma.iter().zip(&own).enumerate() {
+            d.push(Timestamp::from_secs(0), SymbolId::new(s as u32), &[sigma], sigma * 0.5 + own, Reference::default());
+        }
+        let units: Vec<f64> = (0..d.len()).map(|i| d.labels[i] / d.row(i)[0]).collect();
+        let in_units = d.excess(&units, &[0, 1, 2], 2);
+        let own_units: Vec<f64> = own.iter().zip(&sigma).map(|(o, s)| o / s).collect();
+        let own_mean = own_units.iter().sum::<f64>() / 3.0;
+        for (got, want) in in_units.iter().zip(&own_units) {
+            assert!((got - (want - own_mean)).abs() < 1e-12, "only the own moves remain: {in_units:?}");
+        }
+        // Demeaning returns first and scaling after keeps a market term (M·(1 − σ̄/σᵢ)).
+        let scaled_after: Vec<f64> = d.excess_labels(&[0, 1, 2], 2).iter().zip(&sigma).map(|(y, s)| y / s).collect();
+        let leaked = scaled_after.iter().zip(&in_units).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(leaked > 0.1, "the market term is half a volatility unit: {scaled_after:?}");
     }
 
     #[test]

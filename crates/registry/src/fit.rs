@@ -241,22 +241,23 @@ pub fn fit_and_score(
             .collect()
     };
     card.target = volatility_target(&data.feature_names);
-    // What the model fits: the label less the cross-section's common move (fewer symbols
-    // than a cross-section, as in one symbol's history, only lose the sample's drift), in
-    // the units the card's target names. Rows without a volatility to scale by cannot teach.
-    let excess = data.excess_labels(train, tickloop_core::MIN_CROSS_SECTION);
-    let targets: Vec<f64> = (0..data.len())
-        .map(|i| {
-            let y = excess[i];
-            match card.target {
-                Target::Return => y,
-                Target::VolatilityUnits { column } => {
+    // What the model fits: the label in the units the card's target names, less the
+    // cross-section's common move in those units (fewer symbols than a cross-section, as in
+    // one symbol's history, only lose the sample's drift). Rows without a volatility to
+    // scale by cannot teach.
+    let targets: Vec<f64> = match card.target {
+        Target::Return => data.excess_labels(train, tickloop_core::MIN_CROSS_SECTION),
+        Target::VolatilityUnits { column } => {
+            let units: Vec<f64> = (0..data.len())
+                .map(|i| {
                     let sigma = data.row(i)[column] * f64::from(args.horizon).sqrt();
-                    if sigma > 0.0 { (y / sigma).clamp(-TARGET_CLIP, TARGET_CLIP) } else { f64::NAN }
-                }
-            }
-        })
-        .collect();
+                    if sigma > 0.0 { data.labels[i] / sigma } else { f64::NAN }
+                })
+                .collect();
+            let excess = data.excess(&units, train, tickloop_core::MIN_CROSS_SECTION);
+            excess.into_iter().map(|z| z.clamp(-TARGET_CLIP, TARGET_CLIP)).collect()
+        }
+    };
     let train_rows: Vec<usize> = complete(train).into_iter().filter(|&i| targets[i].is_finite()).collect();
     if train_rows.len() < 100 {
         return Err(RegistryError::Data(format!(
