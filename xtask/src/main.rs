@@ -33,13 +33,13 @@ tasks:
         PyTorch's (TORCH_PYTHON=<python with torch>)
   bench models [--seeds 42,43,44] [--models gbm,lstm]
         issue #25's bar: each model walked forward on simulated sessions of 200 symbols,
-        beside the baselines and the simulator's ceiling filter on the same rows (~8 min)
+        beside the baselines and the simulator's ceiling filter on the same rows (18 min)
   bench latency [--symbols N] [--duration 60s] [--rate 1]
         feed → broker → tickloop live → broker, end to end, against a local broker
   train [--model gbm|lstm|all] [tickloop train args...]
         train on the sample lake (simulated first if empty), then walk each model
         forward (4 folds) beside the simulator's ceiling filter on the same rows; models
-        land in models/<kind>/vN (measured 2m47s for both on 2 cores, lake included)
+        land in models/<kind>/vN (measured 9m for both on 2 cores; the LSTM is 8 of them)
   ci    formatting, clippy (-D warnings) and the test suite, as CI runs them
   services
         start the test services (Kafka broker, S3 server) in the foreground and print

@@ -25,6 +25,38 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// Round axis values covering `[lo, hi]`: a step of 1, 2 or 5 × 10ⁿ giving at most
+/// `max_ticks` intervals, the first tick at or below `lo` and the last at or above `hi`
+/// (so the axis spans whole steps). Returns the ticks and the step.
+fn nice_ticks(lo: f64, hi: f64, max_ticks: usize) -> (Vec<f64>, f64) {
+    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 1.0, hi + 1.0) };
+    let rough = (hi - lo) / max_ticks.max(1) as f64;
+    let magnitude = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * magnitude).find(|&s| s >= rough).unwrap_or(10.0 * magnitude);
+    let first = (lo / step).floor() as i64;
+    let last = (hi / step).ceil() as i64;
+    ((first..=last).map(|k| k as f64 * step).collect(), step)
+}
+
+/// `v` with as many decimals as `step` needs, thousands grouped (`1,004,000`, `-0.25`).
+fn axis_label(v: f64, step: f64) -> String {
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    let text = format!("{:.*}", decimals, if v == 0.0 { 0.0 } else { v });
+    let (sign, digits) = text.strip_prefix('-').map_or(("", text.as_str()), |d| ("-", d));
+    let (whole, fraction) = digits.split_once('.').map_or((digits, None), |(w, f)| (w, Some(f)));
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match fraction {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
 /// A time axis shared by every chart of the report.
 #[derive(Clone, Copy)]
 struct TimeAxis {
@@ -76,21 +108,22 @@ fn open_svg(label: &str, height: f64) -> String {
     )
 }
 
-/// One line chart. `y_label` formats the axis values.
+/// One line chart. `y_label` formats an axis value given the axis step.
 fn line_chart(
     file: &'static str,
     title: &str,
     axis: TimeAxis,
     points: &[(Timestamp, f64)],
     fill: bool,
-    y_label: impl Fn(f64) -> String,
+    y_label: impl Fn(f64, f64) -> String,
 ) -> Chart {
     let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| (lo.min(v), hi.max(v)));
     let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0) - 1.0, hi.max(0.0) + 1.0) };
+    let (ticks, step) = nice_ticks(lo, hi, 5);
+    let (lo, hi) = (ticks[0], ticks[ticks.len() - 1]);
     let y = |v: f64| MARGIN_Y + (hi - v) / (hi - lo) * (HEIGHT - 2.0 * MARGIN_Y);
     let mut svg = open_svg(title, HEIGHT);
-    for i in 0..=4 {
-        let v = lo + (hi - lo) * f64::from(i) / 4.0;
+    for &v in &ticks {
         let yy = y(v);
         let _ = write!(
             svg,
@@ -98,7 +131,7 @@ fn line_chart(
             WIDTH - MARGIN_RIGHT,
             MARGIN_LEFT - 6.0,
             yy + 4.0,
-            escape(&y_label(v))
+            escape(&y_label(v, step))
         );
     }
     for t in axis.ticks() {
@@ -193,16 +226,17 @@ fn alert_timeline(axis: TimeAxis, alerts: &[AlertMark]) -> Chart {
         (AlertKind::PriceDrop, "price drop", "#c0392b"),
         (AlertKind::ModelAnomaly, "model anomaly", "#8e44ad"),
     ];
-    let height = 40.0 + 30.0 * kinds.len() as f64;
+    let height = 44.0 + 34.0 * kinds.len() as f64;
     let mut svg = open_svg("alert timeline", height);
     for (row, (kind, name, color)) in kinds.iter().enumerate() {
-        let yy = 24.0 + 30.0 * row as f64;
+        let yy = 30.0 + 34.0 * row as f64;
         let count = alerts.iter().filter(|a| a.kind == *kind).count();
         let _ = write!(
             svg,
-            r##"<text x="{}" y="{:.1}" text-anchor="end" class="tick">{name} ({count})</text><line x1="{MARGIN_LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e3e6ea"/>"##,
-            MARGIN_LEFT - 6.0,
-            yy + 4.0,
+            // The label sits above its row, from the axis's left edge: a name of any length
+            // stays inside the chart.
+            r##"<text x="{MARGIN_LEFT}" y="{:.1}" class="tick">{name} ({count})</text><line x1="{MARGIN_LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e3e6ea"/>"##,
+            yy - 7.0,
             WIDTH - MARGIN_RIGHT
         );
         for a in alerts.iter().filter(|a| a.kind == *kind) {
@@ -303,8 +337,8 @@ pub fn report_charts(report: &Report, alerts: &[AlertMark]) -> Vec<Chart> {
         })
         .collect();
     let mut charts = vec![
-        line_chart("equity.png", "Equity", axis, &equity, false, |v| format!("{v:.0}")),
-        line_chart("drawdown.png", "Drawdown (%)", axis, &drawdown, true, |v| format!("{v:.3}")),
+        line_chart("equity.png", "Equity", axis, &equity, false, axis_label),
+        line_chart("drawdown.png", "Drawdown (%)", axis, &drawdown, true, axis_label),
         symbol_returns(&report.symbols),
     ];
     if report.model.is_some() {
@@ -435,4 +469,26 @@ figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px;
     }
     html.push_str("</body></html>\n");
     html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_ticks_are_round_and_cover_the_data() {
+        let (ticks, step) = nice_ticks(996_973.0, 1_004_138.0, 5);
+        assert_eq!(step, 2_000.0);
+        assert_eq!(ticks, vec![996_000.0, 998_000.0, 1_000_000.0, 1_002_000.0, 1_004_000.0, 1_006_000.0]);
+        let (ticks, step) = nice_ticks(-0.178, 0.0, 5);
+        assert_eq!(step, 0.05);
+        assert!(ticks[0] <= -0.178 && *ticks.last().unwrap() >= 0.0 && ticks.len() <= 6, "{ticks:?}");
+        let labels: Vec<String> = ticks.iter().map(|&v| axis_label(v, step)).collect();
+        assert_eq!(labels, ["-0.20", "-0.15", "-0.10", "-0.05", "0.00"]);
+        assert_eq!(axis_label(1_004_000.0, 2_000.0), "1,004,000");
+        assert_eq!(axis_label(-12_345.0, 5.0), "-12,345");
+        // A flat series still gets an axis.
+        let (ticks, _) = nice_ticks(5.0, 5.0, 5);
+        assert!(ticks.len() >= 2 && ticks[0] <= 5.0 && *ticks.last().unwrap() >= 5.0);
+    }
 }
