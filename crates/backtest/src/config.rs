@@ -172,11 +172,15 @@ pub struct ReportConfig {
     pub sample_secs: u32,
     /// Samples per year, for annualising Sharpe: 252 sessions × 390 minutes by default.
     pub periods_per_year: f64,
+    /// The symbol to buy and hold as the benchmark (an index ETF, say); unset, an equal
+    /// weight of every symbol the run can trade.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub benchmark: Option<String>,
 }
 
 impl Default for ReportConfig {
     fn default() -> Self {
-        ReportConfig { sample_secs: 60, periods_per_year: 252.0 * 390.0 }
+        ReportConfig { sample_secs: 60, periods_per_year: 252.0 * 390.0, benchmark: None }
     }
 }
 

@@ -32,7 +32,8 @@ fn nice_ticks(lo: f64, hi: f64, max_ticks: usize) -> (Vec<f64>, f64) {
     let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 1.0, hi + 1.0) };
     let rough = (hi - lo) / max_ticks.max(1) as f64;
     let magnitude = 10f64.powf(rough.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * magnitude).find(|&s| s >= rough).unwrap_or(10.0 * magnitude);
+    let step =
+        [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * magnitude).find(|&s| s >= rough).unwrap_or(10.0 * magnitude);
     let first = (lo / step).floor() as i64;
     let last = (hi / step).ceil() as i64;
     ((first..=last).map(|k| k as f64 * step).collect(), step)
@@ -116,8 +117,12 @@ fn line_chart(
     points: &[(Timestamp, f64)],
     fill: bool,
     y_label: impl Fn(f64, f64) -> String,
+    reference: Option<(&str, &[(Timestamp, f64)])>,
 ) -> Chart {
-    let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| (lo.min(v), hi.max(v)));
+    let (lo, hi) = points
+        .iter()
+        .chain(reference.map_or(&[][..], |(_, r)| r))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| (lo.min(v), hi.max(v)));
     let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0) - 1.0, hi.max(0.0) + 1.0) };
     let (ticks, step) = nice_ticks(lo, hi, 5);
     let (lo, hi) = (ticks[0], ticks[ticks.len() - 1]);
@@ -142,6 +147,24 @@ fn line_chart(
             r#"<text x="{xx:.1}" y="{}" text-anchor="middle" class="tick">{}</text>"#,
             HEIGHT - 4.0,
             escape(label.get(11..16).unwrap_or(&label))
+        );
+    }
+    if let Some((name, series)) = reference.filter(|(_, r)| !r.is_empty()) {
+        let mut path = String::new();
+        for (i, &(t, v)) in series.iter().enumerate() {
+            let _ = write!(path, "{}{:.1},{:.1}", if i == 0 { "M" } else { " L" }, axis.x(t), y(v));
+        }
+        // A legend in the chart's top-left corner: the strategy's line, then the reference's.
+        let x0 = MARGIN_LEFT + 8.0;
+        let _ = write!(
+            svg,
+            r##"<path class="reference" d="{path}" fill="none" stroke="#8a94a3" stroke-width="1.2" stroke-dasharray="5 3"/><line x1="{x0:.1}" x2="{:.1}" y1="12" y2="12" stroke="#1f6feb" stroke-width="1.5"/><text x="{:.1}" y="16" class="tick">strategy</text><line x1="{:.1}" x2="{:.1}" y1="12" y2="12" stroke="#8a94a3" stroke-width="1.2" stroke-dasharray="5 3"/><text x="{:.1}" y="16" class="tick">{}</text>"##,
+            x0 + 12.0,
+            x0 + 16.0,
+            x0 + 72.0,
+            x0 + 84.0,
+            x0 + 88.0,
+            escape(name),
         );
     }
     if !points.is_empty() {
@@ -317,6 +340,38 @@ fn predictions_vs_realised(pairs: &[(f64, f64)]) -> Chart {
     }
 }
 
+/// The window of the rolling Sharpe and volatility charts: half an hour of the default
+/// minute samples.
+const ROLLING_SAMPLES: usize = 30;
+
+/// A chart's points in time order.
+type Series = Vec<(Timestamp, f64)>;
+
+/// Annualised Sharpe and volatility (%) of the sample returns of `equity` over each window
+/// of `window` returns, at the window's last sample; running sums, so O(n).
+fn rolling(equity: &[(Timestamp, f64)], window: usize, periods_per_year: f64) -> (Series, Series) {
+    let returns: Vec<(Timestamp, f64)> = equity.windows(2).map(|w| (w[1].0, w[1].1 / w[0].1 - 1.0)).collect();
+    let (mut sum, mut squares) = (0.0, 0.0);
+    let (mut sharpe, mut volatility) = (Vec::new(), Vec::new());
+    let n = window.max(2) as f64;
+    for (i, &(ts, r)) in returns.iter().enumerate() {
+        sum += r;
+        squares += r * r;
+        if i >= window {
+            let old = returns[i - window].1;
+            sum -= old;
+            squares -= old * old;
+        }
+        if i + 1 >= window.max(2) {
+            let mean = sum / n;
+            let sd = ((squares - n * mean * mean) / (n - 1.0)).max(0.0).sqrt();
+            sharpe.push((ts, if sd > 0.0 { mean / sd * periods_per_year.sqrt() } else { 0.0 }));
+            volatility.push((ts, sd * periods_per_year.sqrt() * 100.0));
+        }
+    }
+    (sharpe, volatility)
+}
+
 /// Every chart of the report, in page order.
 pub fn report_charts(report: &Report, alerts: &[AlertMark]) -> Vec<Chart> {
     let m = &report.metrics;
@@ -336,16 +391,77 @@ pub fn report_charts(report: &Report, alerts: &[AlertMark]) -> Vec<Chart> {
             (t, -(peak - e) / peak * 100.0)
         })
         .collect();
+    let benchmark: Option<(&str, Vec<(Timestamp, f64)>)> = report.benchmark.as_ref().map(|b| {
+        let mut curve: Vec<(Timestamp, f64)> =
+            report.data.first_ts.map(|t| (t, m.initial_equity)).into_iter().collect();
+        curve.extend(b.equity.iter().map(|p| (p.ts, p.equity)));
+        (b.name.as_str(), curve)
+    });
+    let reference = benchmark.as_ref().map(|(name, curve)| (*name, curve.as_slice()));
     let mut charts = vec![
-        line_chart("equity.png", "Equity", axis, &equity, false, axis_label),
-        line_chart("drawdown.png", "Drawdown (%)", axis, &drawdown, true, axis_label),
-        symbol_returns(&report.symbols),
+        line_chart("equity.png", "Equity", axis, &equity, false, axis_label, reference),
+        line_chart("drawdown.png", "Drawdown (%)", axis, &drawdown, true, axis_label, None),
     ];
+    let (sharpe, volatility) = rolling(&equity, ROLLING_SAMPLES, report.periods_per_year);
+    charts.extend([
+        line_chart(
+            "rolling_sharpe.png",
+            &format!("Rolling Sharpe (annualised, {ROLLING_SAMPLES} samples)"),
+            axis,
+            &sharpe,
+            false,
+            axis_label,
+            None,
+        ),
+        line_chart(
+            "rolling_volatility.png",
+            &format!("Rolling volatility (annualised %, {ROLLING_SAMPLES} samples)"),
+            axis,
+            &volatility,
+            false,
+            axis_label,
+            None,
+        ),
+    ]);
+    charts.extend([symbol_returns(&report.symbols)]);
     if report.model.is_some() {
         charts.push(predictions_vs_realised(&report.prediction_pairs));
     }
     charts.push(alert_timeline(axis, alerts));
     charts
+}
+
+/// The first fills as a table; all of them are in `trades.csv` beside the page.
+fn trade_table(html: &mut String, trades: &[crate::Trade]) {
+    const SHOWN: usize = 100;
+    let shown = trades.len().min(SHOWN);
+    let _ = writeln!(
+        html,
+        "<h2 id=\"trades\">Trades</h2><p class=\"sub\">{}; every fill is in <a href=\"trades.csv\">trades.csv</a>.</p>",
+        if shown < trades.len() {
+            format!("The first {shown} of {} fills", trades.len())
+        } else {
+            format!("{} fills", trades.len())
+        }
+    );
+    if trades.is_empty() {
+        return;
+    }
+    html.push_str("<table class=\"metrics trades\"><tr><td>time (UTC)</td><td>symbol</td><td>side</td><td class=\"num\">quantity</td><td class=\"num\">price</td><td class=\"num\">notional</td><td class=\"num\">fee</td></tr>\n");
+    for t in &trades[..shown] {
+        let side = if t.quantity >= 0.0 { "buy" } else { "sell" };
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td class=\"{side}\">{side}</td><td class=\"num\">{}</td><td class=\"num\">{:.4}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}</td></tr>",
+            t.ts,
+            escape(&t.symbol),
+            axis_label(t.quantity.abs(), 1.0),
+            t.price,
+            axis_label((t.quantity * t.price).abs(), 1.0),
+            t.fee
+        );
+    }
+    html.push_str("</table>\n");
 }
 
 /// Renders the report page.
@@ -374,6 +490,16 @@ pub fn render_report_html(report: &Report, alerts: &[AlertMark]) -> String {
         ("Config SHA-256", report.config_sha256.clone()),
     ];
     let mut rows = rows.to_vec();
+    if let Some(b) = &report.benchmark {
+        rows.push(("Benchmark", format!("{}: {:+.4} %", b.name, b.total_return * 100.0)));
+        rows.push(("Excess return", format!("{:+.4} %", b.excess_return * 100.0)));
+        rows.push(("Alpha, beta", format!("{:+.2} % a year, β {:.3}", b.alpha * 100.0, b.beta)));
+        rows.push(("Correlation", format!("{:.3}", b.correlation)));
+        rows.push((
+            "Tracking error, information ratio",
+            format!("{:.2} % a year, IR {:.3}", b.tracking_error * 100.0, b.information_ratio),
+        ));
+    }
     if let Some(a) = &report.model_accuracy {
         let model = report.model.clone().unwrap_or_default();
         rows.push(("Model", format!("{model}: {} predictions matured", a.matured)));
@@ -401,6 +527,7 @@ table.metrics td {{ padding: 3px 14px 3px 0; border-bottom: 1px solid #eef0f3; }
 table.metrics td:first-child {{ color: #5b6573; }}
 figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px; }}
 .tick {{ font-size: 11px; fill: #5b6573; }}
+.num {{ text-align: right; }} .buy {{ color: #2e8b57; }} .sell {{ color: #c0392b; }}
 .warn {{ background: #fff4e5; border: 2px solid #e67700; border-radius: 6px; padding: 10px 14px; font-weight: 600; }}
 </style></head><body>
 <h1>Backtest: {name}</h1><p class="sub">tickloop report — deterministic: the same experiment and data give this same file</p>
@@ -467,6 +594,7 @@ figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px;
     for chart in report_charts(report, alerts) {
         html.push_str(&chart.figure());
     }
+    trade_table(&mut html, &report.trades);
     html.push_str("</body></html>\n");
     html
 }
@@ -474,6 +602,30 @@ figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rolling_figures_equal_each_window_computed_alone() {
+        let mut rng = tickloop_core::Rng::new(7, 1);
+        let mut value = 100.0;
+        let equity: Vec<(Timestamp, f64)> = (0..200)
+            .map(|i| {
+                value *= 1.0 + 0.01 * rng.normal();
+                (Timestamp::from_secs(60 * i), value)
+            })
+            .collect();
+        let (sharpe, volatility) = rolling(&equity, 30, 252.0);
+        assert_eq!((sharpe.len(), volatility.len()), (199 - 29, 199 - 29));
+        for (k, (&(ts, s), &(_, v))) in sharpe.iter().zip(&volatility).enumerate() {
+            let window: Vec<f64> = equity[k..k + 31].windows(2).map(|w| w[1].1 / w[0].1 - 1.0).collect();
+            let mean = window.iter().sum::<f64>() / 30.0;
+            let sd = (window.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / 29.0).sqrt();
+            assert_eq!(ts, equity[k + 30].0, "dated at the window's last sample");
+            assert!((s - mean / sd * 252f64.sqrt()).abs() < 1e-6, "window {k}: {s}");
+            assert!((v - sd * 252f64.sqrt() * 100.0).abs() < 1e-6, "window {k}: {v}");
+        }
+        let flat: Vec<(Timestamp, f64)> = (0..40).map(|i| (Timestamp::from_secs(i), 5.0)).collect();
+        assert!(rolling(&flat, 30, 252.0).0.iter().all(|&(_, s)| s == 0.0), "no risk, no Sharpe");
+    }
 
     #[test]
     fn axis_ticks_are_round_and_cover_the_data() {

@@ -7,6 +7,7 @@
 //! paths, git commit) goes to the run's `manifest.json`, written by the CLI.
 
 mod alert_quality;
+mod benchmark;
 mod broker;
 mod config;
 mod html;
@@ -22,6 +23,7 @@ use tickloop_core::{Engine, Outputs, Sink, SinkError, Source, Strategy, Tick, Ti
 use tickloop_pipeline::{AccuracySums, ModelAccuracy, ModelStage, Pipeline, PipelineStats};
 
 pub use alert_quality::{AlertQuality, AlertRates, RuleQuality, score_alerts};
+pub use benchmark::Benchmark;
 pub use broker::{Broker, Fill, SymbolTrading};
 pub use config::{DataConfig, ExecutionConfig, ExperimentConfig, ModelConfig, ReportConfig, SweepConfig, SweepPoint};
 pub use html::{AlertMark, Chart, render_report_html, report_charts};
@@ -79,6 +81,12 @@ pub struct Report {
     pub data: DataSummary,
     pub pipeline: PipelineStats,
     pub metrics: Metrics,
+    /// Equity samples per year, which annualised the metrics (`[report] periods_per_year`).
+    #[serde(default = "default_periods_per_year")]
+    pub periods_per_year: f64,
+    /// The strategy against buying and holding what it could trade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benchmark: Option<Benchmark>,
     /// Per symbol, in symbol-name order.
     pub symbols: Vec<SymbolResult>,
     /// How the model's predictions compared with the realised returns over their horizon.
@@ -100,6 +108,9 @@ pub struct Report {
     /// deterministic thinning to at most [`PAIR_SAMPLE`] pairs.
     #[serde(skip)]
     pub prediction_pairs: Vec<(f64, f64)>,
+    /// Every fill, in event order: `trades.csv` and the page's trade table.
+    #[serde(skip)]
+    pub trades: Vec<Trade>,
     /// The model version whose predictions ran (`name/vN`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
@@ -113,6 +124,40 @@ pub struct Report {
     /// The broker's counts behind the metrics, for stitching folds.
     #[serde(skip)]
     pub(crate) trading: metrics::Trading,
+}
+
+fn default_periods_per_year() -> f64 {
+    ReportConfig::default().periods_per_year
+}
+
+/// One fill, as `trades.csv` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trade {
+    pub ts: Timestamp,
+    pub symbol: String,
+    /// Shares, negative for a sale.
+    pub quantity: f64,
+    /// The fill price, slippage included.
+    pub price: f64,
+    pub fee: f64,
+}
+
+impl Trade {
+    pub const CSV_HEADER: &'static str = "ts,symbol,side,quantity,price,notional,fee";
+
+    /// One `trades.csv` line (no newline).
+    pub fn csv(&self) -> String {
+        let side = if self.quantity >= 0.0 { "buy" } else { "sell" };
+        format!(
+            "{},{},{side},{},{},{:.2},{:.4}",
+            self.ts,
+            self.symbol,
+            self.quantity.abs(),
+            self.price,
+            (self.quantity * self.price).abs(),
+            self.fee
+        )
+    }
 }
 
 /// Where a backtest traded on data its model was trained on.
@@ -230,8 +275,12 @@ struct BacktestSink {
     targets: Vec<(tickloop_core::SymbolId, f64)>,
     broker: Broker,
     sample_step: i64,
+    initial_capital: f64,
     next_sample: Option<Timestamp>,
     equity: Vec<EquityPoint>,
+    benchmark: benchmark::BuyAndHold,
+    benchmark_equity: Vec<EquityPoint>,
+    fills: Vec<Fill>,
     fingerprint: u64,
     alert_marks: Vec<AlertMark>,
     /// Per symbol, the last UTC day it had a scored tick; and how many (symbol, day) pairs.
@@ -247,6 +296,7 @@ struct BacktestSink {
 impl BacktestSink {
     fn sample(&mut self, ts: Timestamp) {
         self.equity.push(EquityPoint { ts, equity: self.broker.equity() });
+        self.benchmark_equity.push(EquityPoint { ts, equity: self.benchmark.value(self.initial_capital) });
         self.exposure_sum += self.broker.exposure();
     }
 }
@@ -316,7 +366,8 @@ impl Sink for BacktestSink {
                 }
             }
         }
-        self.broker.on_tick(&tick);
+        self.fills.extend(self.broker.on_tick(&tick));
+        self.benchmark.on_close(tick.symbol, tick.close.get());
         self.targets.clear();
         self.strategy.on_outputs(&tick, out, &mut self.targets);
         for &(symbol, weight) in &self.targets {
@@ -416,13 +467,28 @@ fn run(
     let symbols = source.symbols().len();
     let symbol_names: Vec<String> =
         (0..symbols).map(|i| source.symbols().name(tickloop_core::SymbolId::new(i as u32)).to_owned()).collect();
+    let benchmark_symbol = match &config.report.benchmark {
+        None => None,
+        Some(name) => Some(source.symbols().get(name).ok_or_else(|| BacktestError::Config {
+            path: std::path::PathBuf::new(),
+            reason: format!("[report] benchmark = {name:?} is not a symbol of the data"),
+        })?),
+    };
+    let benchmark_name = match &config.report.benchmark {
+        Some(name) => format!("buy-and-hold of {name}"),
+        None => format!("equal-weight buy-and-hold of {symbols} symbols"),
+    };
     let mut sink = BacktestSink {
         strategy,
         targets: Vec::new(),
         broker: Broker::new(config.execution.clone(), symbols),
         sample_step: i64::from(config.report.sample_secs) * tickloop_core::NANOS_PER_SECOND,
+        initial_capital: config.execution.initial_capital,
         next_sample: None,
         equity: Vec::new(),
+        benchmark: benchmark::BuyAndHold::new(symbols, benchmark_symbol),
+        benchmark_equity: Vec::new(),
+        fills: Vec::new(),
         fingerprint: FNV_OFFSET,
         alert_marks: Vec::new(),
         last_day: Vec::new(),
@@ -470,6 +536,13 @@ fn run(
         trading.clone(),
         config.report.periods_per_year,
     );
+    let benchmark = Benchmark::compute(
+        benchmark_name,
+        config.execution.initial_capital,
+        &sink.equity,
+        std::mem::take(&mut sink.benchmark_equity),
+        config.report.periods_per_year,
+    );
     let traded_from = trade_from.max(stats.first_ts);
     let in_sample = match (&card, traded_from, stats.last_ts) {
         (Some(card), Some(from), Some(to)) => InSample::of(card, from, to),
@@ -489,12 +562,25 @@ fn run(
         alert_rates: AlertRates::new(&pipeline_stats.alerts, sink.symbol_days),
         pipeline: pipeline_stats,
         metrics,
+        periods_per_year: config.report.periods_per_year,
+        benchmark: Some(benchmark),
         symbols: per_symbol,
         model_accuracy: sink.accuracy.map(|a| a.summary()),
         alert_quality: None,
         equity: sink.equity,
         alert_marks: sink.alert_marks,
         prediction_pairs: sink.pairs.pairs,
+        trades: sink
+            .fills
+            .iter()
+            .map(|f| Trade {
+                ts: f.ts,
+                symbol: symbol_names.get(f.symbol.index()).cloned().unwrap_or_else(|| format!("#{}", f.symbol.index())),
+                quantity: f.quantity,
+                price: f.price,
+                fee: f.fee,
+            })
+            .collect(),
         model: model_id,
         in_sample,
         walk_forward: None,
@@ -521,6 +607,15 @@ pub fn write_report(dir: &Path, config: &ExperimentConfig, report: &Report) -> R
         let png = render_png(&chart).map_err(|reason| BacktestError::Chart { path: path.clone(), reason })?;
         std::fs::write(&path, png).map_err(io(&path))?;
     }
+    let trades_path = dir.join("trades.csv");
+    let mut csv = String::with_capacity(64 * (report.trades.len() + 1));
+    csv.push_str(Trade::CSV_HEADER);
+    csv.push('\n');
+    for t in &report.trades {
+        csv.push_str(&t.csv());
+        csv.push('\n');
+    }
+    std::fs::write(&trades_path, csv).map_err(io(&trades_path))?;
     let config_path = dir.join("config.toml");
     std::fs::write(&config_path, config.resolved_toml()).map_err(io(&config_path))?;
     Ok(())

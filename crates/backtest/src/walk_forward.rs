@@ -151,13 +151,22 @@ pub fn stitch(
     let mut pipeline = tickloop_pipeline::PipelineStats::default();
     let mut accuracy: Option<AccuracyPool> = None;
     let mut carried = initial;
+    // The benchmark chains the same way, from the same capital.
+    let (mut benchmark_equity, mut carried_benchmark) = (Vec::new(), initial);
     let mut fingerprint = crate::FNV_OFFSET;
     let mut pairs = Vec::new();
+    // Each fold's fills as they happened (in the fold's own capital, not rescaled).
+    let mut trades = Vec::new();
     let mut alert_marks = Vec::new();
     for fold in folds {
         let scale = carried / fold.metrics.initial_equity;
         equity.extend(fold.equity.iter().map(|p| EquityPoint { ts: p.ts, equity: p.equity * scale }));
         carried = fold.metrics.final_equity * scale;
+        if let Some(b) = &fold.benchmark {
+            let scale = carried_benchmark / fold.metrics.initial_equity;
+            benchmark_equity.extend(b.equity.iter().map(|p| EquityPoint { ts: p.ts, equity: p.equity * scale }));
+            carried_benchmark = b.equity.last().map_or(carried_benchmark, |p| p.equity * scale);
+        }
         trading.add_scaled(&fold.trading, scale);
         for s in &fold.symbols {
             symbols.entry(s.symbol.clone()).or_default().add(s, scale);
@@ -170,6 +179,7 @@ pub fn stitch(
             fingerprint = crate::mix(fingerprint, word);
         }
         pairs.extend_from_slice(&fold.prediction_pairs);
+        trades.extend_from_slice(&fold.trades);
         alert_marks.extend_from_slice(&fold.alert_marks);
     }
     if pairs.len() > PAIR_SAMPLE {
@@ -178,6 +188,10 @@ pub fn stitch(
     }
     let allocation = initial / symbols.len().max(1) as f64;
     let metrics = Metrics::compute(initial, &equity, trading.clone(), config.report.periods_per_year);
+    let benchmark = folds.iter().all(|f| f.benchmark.is_some()).then(|| {
+        let name = folds.first().and_then(|f| f.benchmark.as_ref()).map(|b| b.name.clone()).unwrap_or_default();
+        crate::Benchmark::compute(name, initial, &equity, benchmark_equity, config.report.periods_per_year)
+    });
     Report {
         experiment: config.name.clone(),
         config_sha256,
@@ -192,12 +206,15 @@ pub fn stitch(
         alert_rates: tickloop_alerts::AlertRates::new(&pipeline.alerts, folds.iter().map(|f| f.data.symbol_days).sum()),
         pipeline,
         metrics,
+        periods_per_year: config.report.periods_per_year,
+        benchmark,
         symbols: symbols.into_iter().map(|(name, s)| s.result(name, allocation)).collect(),
         model_accuracy: accuracy.map(|a| a.summary()),
         alert_quality: crate::AlertQuality::pooled(folds.iter().filter_map(|f| f.alert_quality.as_ref())),
         equity,
         alert_marks,
         prediction_pairs: pairs,
+        trades,
         model: Some(format!(
             "walk-forward: {}",
             results.iter().map(|r| r.model.as_str()).collect::<Vec<_>>().join(", ")
@@ -334,6 +351,12 @@ mod tests {
             ..Trading::default()
         };
         let pnl = curve.last().unwrap() - 100.0;
+        // The benchmark gains 1 % a sample.
+        let benchmark: Vec<EquityPoint> = equity
+            .iter()
+            .enumerate()
+            .map(|(i, p)| EquityPoint { ts: p.ts, equity: 100.0 * 1.01f64.powi(i as i32) })
+            .collect();
         Report {
             experiment: "x".into(),
             config_sha256: String::new(),
@@ -347,6 +370,8 @@ mod tests {
             },
             pipeline: Default::default(),
             metrics: Metrics::compute(100.0, &equity, trading.clone(), 4.0),
+            periods_per_year: 4.0,
+            benchmark: Some(crate::Benchmark::compute("b".into(), 100.0, &equity, benchmark, 4.0)),
             symbols: vec![SymbolResult {
                 symbol: "A".into(),
                 pnl,
@@ -364,6 +389,7 @@ mod tests {
             equity,
             alert_marks: Vec::new(),
             prediction_pairs: Vec::new(),
+            trades: Vec::new(),
             model: None,
             in_sample: None,
             walk_forward: None,
@@ -400,6 +426,13 @@ mod tests {
         );
         assert_eq!(report.metrics, direct, "the metrics of the chained curve");
         assert!((report.metrics.max_drawdown - 0.1).abs() < 1e-12, "fold 2's fall, in chained terms");
+        let benchmark = report.benchmark.as_ref().unwrap();
+        let chained: Vec<f64> = benchmark.equity.iter().map(|p| p.equity).collect();
+        let expected = [100.0, 101.0, 101.0, 102.01, 103.0301];
+        for (got, want) in chained.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-9, "the benchmark chains like the equity: {chained:?}");
+        }
+        assert!((benchmark.excess_return - (report.metrics.total_return - 0.030301)).abs() < 1e-12, "{benchmark:?}");
         let symbol = &report.symbols[0];
         assert!((symbol.pnl - (10.0 - 1.1)).abs() < 1e-9, "fold 2's P&L scaled by the carried equity");
         assert!((symbol.pnl - (report.metrics.final_equity - 100.0)).abs() < 1e-9, "P&L adds up to the equity change");

@@ -82,17 +82,33 @@ fn same_experiment_twice_gives_byte_identical_reports() {
     assert!(a == b, "report.json differs between identical runs");
     let html = std::fs::read_to_string(dirs[0].join("report.html")).unwrap();
     assert!(html == std::fs::read_to_string(dirs[1].join("report.html")).unwrap(), "report.html differs");
-    assert_eq!(html.matches("<svg").count(), 4, "equity, drawdown, per-symbol and alert charts");
+    assert_eq!(
+        html.matches("<svg").count(),
+        6,
+        "equity, drawdown, rolling Sharpe and volatility, per-symbol and alert charts"
+    );
     assert_eq!(html.matches("class=\"bar\"").count(), 12, "one bar per symbol");
-    for png in ["equity.png", "drawdown.png", "symbols.png", "alerts.png"] {
+    for png in
+        ["equity.png", "drawdown.png", "rolling_sharpe.png", "rolling_volatility.png", "symbols.png", "alerts.png"]
+    {
         let bytes = std::fs::read(dirs[0].join(png)).unwrap();
         assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 5_000, "{png}: {} bytes", bytes.len());
         assert!(bytes == std::fs::read(dirs[1].join(png)).unwrap(), "{png} differs between identical runs");
     }
     assert!(html.contains("class=\"series\" d=\"M"), "the equity curve has points");
+    let trades = std::fs::read_to_string(dirs[0].join("trades.csv")).unwrap();
+    assert!(trades == std::fs::read_to_string(dirs[1].join("trades.csv")).unwrap(), "trades.csv differs");
+    assert!(trades.starts_with("ts,symbol,side,quantity,price,notional,fee\n"), "{trades}");
     let report: serde_json::Value = serde_json::from_slice(&a).unwrap();
     assert_eq!(report["data"]["ticks"], 12 * 40 * 60);
     assert!(report["metrics"]["trades"].as_u64().unwrap() > 0, "the strategy traded");
+    assert_eq!(trades.lines().count() as u64 - 1, report["metrics"]["trades"].as_u64().unwrap(), "a line per fill");
+    let benchmark = &report["benchmark"];
+    assert_eq!(benchmark["name"], "equal-weight buy-and-hold of 12 symbols");
+    let excess = report["metrics"]["total_return"].as_f64().unwrap() - benchmark["total_return"].as_f64().unwrap();
+    assert!((benchmark["excess_return"].as_f64().unwrap() - excess).abs() < 1e-12, "{benchmark}");
+    assert!(benchmark["correlation"].as_f64().unwrap().abs() <= 1.0 + 1e-9, "{benchmark}");
+    assert_eq!(benchmark["equity"].as_array().unwrap().len(), report["equity"].as_array().unwrap().len());
     assert!(dirs[0].join("config.toml").exists() && dirs[0].join("manifest.json").exists());
     let symbols = report["symbols"].as_array().unwrap();
     assert_eq!(symbols.len(), 12);
@@ -548,8 +564,23 @@ fn report_html_renders_its_charts_in_a_browser() {
     let url = format!("file://{}", report.display());
     let dom = ok(headless(&browser, &dir.path().join("profile")).arg("--dump-dom").arg(&url));
     assert!(dom.contains("Backtest: tiny"), "{dom}");
-    assert_eq!(dom.matches("<svg").count(), 4);
+    assert_eq!(dom.matches("<svg").count(), 6);
     assert!(dom.matches("<path class=\"series\"").count() >= 2, "equity and drawdown drawn");
+    assert!(dom.contains("<path class=\"reference\""), "the benchmark beside the equity");
+    assert!(dom.contains("equal-weight buy-and-hold of"), "{dom}");
+    assert!(dom.contains("Tracking error, information ratio") && dom.contains("Excess return"), "{dom}");
+    assert!(dom.contains("<h2 id=\"trades\">") && dom.contains("<td class=\"buy\">buy</td>"), "the trade table");
+    // The same page with a script that measures every label: nothing may stick out of its
+    // chart or its table cell.
+    let html = std::fs::read_to_string(&report).unwrap();
+    let checked = dir.path().join("checked.html");
+    std::fs::write(&checked, html.replace("</body>", &format!("<script>{OVERFLOW_CHECK}</script></body>"))).unwrap();
+    let dom = ok(headless(&browser, &dir.path().join("profile3"))
+        .arg("--window-size=1400,1000")
+        .arg("--dump-dom")
+        .arg(format!("file://{}", checked.display())));
+    assert!(dom.contains("data-checked=\"yes\""), "the check ran: {dom}");
+    assert!(dom.contains("data-overflow=\"[]\""), "labels outside their box: {}", overflow(&dom));
     let shot = dir.path().join("report.png");
     ok(headless(&browser, &dir.path().join("profile2"))
         .arg(format!("--screenshot={}", shot.display()))
@@ -557,6 +588,28 @@ fn report_html_renders_its_charts_in_a_browser() {
         .arg(&url));
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a rendered page, not a blank one: {} bytes", png.len());
+}
+
+/// Run in the page: every SVG text inside its chart's view box, every table cell's text
+/// inside the cell; what sticks out is listed in `body[data-overflow]`.
+const OVERFLOW_CHECK: &str = r#"
+const out = [];
+for (const svg of document.querySelectorAll('svg.chart')) {
+  const v = svg.viewBox.baseVal;
+  for (const t of svg.querySelectorAll('text')) {
+    const b = t.getBBox();
+    if (b.x < v.x - 0.5 || b.y < v.y - 0.5 || b.x + b.width > v.x + v.width + 0.5 || b.y + b.height > v.y + v.height + 0.5)
+      out.push(t.textContent);
+  }
+}
+for (const td of document.querySelectorAll('td')) if (td.scrollWidth > td.clientWidth + 1) out.push(td.textContent);
+document.body.setAttribute('data-overflow', JSON.stringify(out));
+document.body.setAttribute('data-checked', 'yes');
+"#;
+
+/// The `data-overflow` attribute of a dumped page.
+fn overflow(dom: &str) -> &str {
+    dom.split("data-overflow=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("(none)")
 }
 
 fn http_get(addr: &str, path: &str) -> Option<String> {

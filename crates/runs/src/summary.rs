@@ -57,6 +57,23 @@ pub fn summary_rows(report: &Report, info: &Manifest, dir: &Path) -> Vec<(&'stat
     if let Some(in_sample) = &report.in_sample {
         rows.insert(1, ("IN-SAMPLE", in_sample.warning()));
     }
+    if let Some(b) = &report.benchmark {
+        let at = rows.iter().position(|(k, _)| *k == "sharpe (annualised)").map_or(rows.len(), |i| i + 1);
+        rows.insert(
+            at,
+            (
+                "vs benchmark",
+                format!(
+                    "{} {:+.4} %: excess {:+.4} %, beta {:.3}, information ratio {:.3}",
+                    b.name,
+                    b.total_return * 100.0,
+                    b.excess_return * 100.0,
+                    b.beta,
+                    b.information_ratio
+                ),
+            ),
+        );
+    }
     if let Some(a) = &report.model_accuracy {
         let at = rows.iter().position(|(k, _)| *k == "model").map_or(rows.len(), |i| i + 1);
         rows.insert(
