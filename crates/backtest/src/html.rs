@@ -1,5 +1,6 @@
-//! `report.html`: the backtest report as one self-contained page (inline SVG, no scripts,
-//! no network), so it opens from disk anywhere. Deterministic like `report.json`.
+//! `report.html`: the backtest report as one self-contained page (inline SVG, one small
+//! inline script that sorts the symbol table, no network), so it opens from disk anywhere.
+//! Deterministic like `report.json`.
 
 use std::fmt::Write as _;
 
@@ -242,6 +243,67 @@ fn symbol_returns(symbols: &[SymbolResult]) -> Chart {
     Chart { file: "symbols.png", title: caption, svg, width: WIDTH, height }
 }
 
+/// The sample returns' distribution: a histogram on round bins, with the mean and zero
+/// marked, so skew and fat tails show at a glance.
+fn return_distribution(equity: &[(Timestamp, f64)]) -> Chart {
+    const BINS: usize = 40;
+    let returns: Vec<f64> = equity.windows(2).map(|w| (w[1].1 / w[0].1 - 1.0) * 100.0).collect();
+    let (lo, hi) = returns.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (-1.0, 1.0) };
+    let (ticks, step) = nice_ticks(lo, hi, 8);
+    let (lo, hi) = (ticks[0], ticks[ticks.len() - 1]);
+    let width = (hi - lo) / BINS as f64;
+    let mut counts = [0usize; BINS];
+    for &r in &returns {
+        counts[(((r - lo) / width) as usize).min(BINS - 1)] += 1;
+    }
+    let tallest = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let x = |v: f64| MARGIN_LEFT + (v - lo) / (hi - lo) * (WIDTH - MARGIN_LEFT - MARGIN_RIGHT);
+    let y = |c: f64| HEIGHT - MARGIN_Y - c / tallest * (HEIGHT - 2.0 * MARGIN_Y);
+    let mut svg = open_svg("return distribution", HEIGHT);
+    for (k, &c) in counts.iter().enumerate() {
+        let (x0, x1) = (x(lo + width * k as f64), x(lo + width * (k + 1) as f64));
+        let _ = write!(
+            svg,
+            r##"<rect class="bin" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#1f6feb" fill-opacity="0.7"><title>{c} samples</title></rect>"##,
+            y(c as f64),
+            (x1 - x0 - 1.0).max(0.5),
+            HEIGHT - MARGIN_Y - y(c as f64)
+        );
+    }
+    for &v in &ticks {
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle" class="tick">{} %</text>"#,
+            x(v),
+            HEIGHT - 4.0,
+            escape(&axis_label(v, step))
+        );
+    }
+    let mean = returns.iter().sum::<f64>() / returns.len().max(1) as f64;
+    for (v, label, color, dy) in [(0.0, "0", "#5b6573", 10.0), (mean, "mean", "#c0392b", 22.0)] {
+        if (lo..=hi).contains(&v) {
+            let xx = x(v);
+            let _ = write!(
+                svg,
+                r##"<line x1="{xx:.1}" x2="{xx:.1}" y1="{MARGIN_Y}" y2="{:.1}" stroke="{color}" stroke-dasharray="3 3"/><text x="{:.1}" y="{:.1}" class="tick">{label}</text>"##,
+                HEIGHT - MARGIN_Y,
+                xx + 3.0,
+                MARGIN_Y + dy,
+            );
+        }
+    }
+    let _ = write!(
+        svg,
+        r#"<text x="{:.1}" y="14" text-anchor="end" class="tick">{} samples; tallest bin {}</text>"#,
+        WIDTH - MARGIN_RIGHT,
+        returns.len(),
+        tallest as usize
+    );
+    svg.push_str("</svg>");
+    Chart { file: "returns.png", title: "Distribution of sample returns (%)".into(), svg, width: WIDTH, height: HEIGHT }
+}
+
 /// Alerts as marks on a time line, one row per kind.
 fn alert_timeline(axis: TimeAxis, alerts: &[AlertMark]) -> Chart {
     let kinds = [
@@ -423,12 +485,57 @@ pub fn report_charts(report: &Report, alerts: &[AlertMark]) -> Vec<Chart> {
             None,
         ),
     ]);
-    charts.extend([symbol_returns(&report.symbols)]);
+    charts.extend([return_distribution(&equity), symbol_returns(&report.symbols)]);
     if report.model.is_some() {
         charts.push(predictions_vs_realised(&report.prediction_pairs));
     }
     charts.push(alert_timeline(axis, alerts));
     charts
+}
+
+/// Sorts a table by the clicked header (numbers by value, text alphabetically; a second
+/// click reverses). The page's only script: inline, no network, and the table reads the
+/// same without it.
+const SORT_SCRIPT: &str = r#"<script>
+for (const table of document.querySelectorAll('table.sortable')) {
+  table.querySelectorAll('th').forEach((th, col) => th.addEventListener('click', () => {
+    const rows = Array.from(table.tBodies[0].rows);
+    const down = th.dataset.order !== 'desc';
+    table.querySelectorAll('th').forEach(h => delete h.dataset.order);
+    th.dataset.order = down ? 'desc' : 'asc';
+    const key = r => { const v = r.cells[col].dataset.value; return v === undefined ? r.cells[col].textContent : parseFloat(v); };
+    rows.sort((a, b) => { const x = key(a), y = key(b); const c = typeof x === 'number' ? x - y : String(x).localeCompare(y); return down ? -c : c; });
+    for (const r of rows) table.tBodies[0].appendChild(r);
+  }));
+}
+</script>
+"#;
+
+/// Every symbol's results in a table that sorts by any column (P&L first).
+fn symbol_table(html: &mut String, symbols: &[SymbolResult]) {
+    let mut sorted: Vec<&SymbolResult> = symbols.iter().collect();
+    sorted.sort_by(|a, b| b.pnl.total_cmp(&a.pnl).then(a.symbol.cmp(&b.symbol)));
+    html.push_str("<h2 id=\"symbols\">Symbols</h2><p class=\"sub\">Click a column to sort.</p>\n<table class=\"metrics sortable\" id=\"symbol-table\"><thead><tr><th>symbol</th><th class=\"num\" data-order=\"desc\">P&amp;L</th><th class=\"num\">return on allocation</th><th class=\"num\">trades</th><th class=\"num\">hit rate</th><th class=\"num\">fees</th><th class=\"num\">final position</th></tr></thead><tbody>\n");
+    for s in sorted {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td class=\"num\" data-value=\"{}\">{:.2}</td><td class=\"num\" data-value=\"{}\">{:+.3} %</td><td class=\"num\" data-value=\"{}\">{}</td><td class=\"num\" data-value=\"{}\">{:.1} %</td><td class=\"num\" data-value=\"{}\">{:.2}</td><td class=\"num\" data-value=\"{}\">{}</td></tr>",
+            escape(&s.symbol),
+            s.pnl,
+            s.pnl,
+            s.return_on_allocation,
+            s.return_on_allocation * 100.0,
+            s.trades,
+            s.trades,
+            s.hit_rate,
+            s.hit_rate * 100.0,
+            s.fees,
+            s.fees,
+            s.final_position,
+            s.final_position
+        );
+    }
+    html.push_str("</tbody></table>\n");
 }
 
 /// The first fills as a table; all of them are in `trades.csv` beside the page.
@@ -525,6 +632,8 @@ h1 {{ font-size: 22px; margin-bottom: 4px; }} .sub {{ color: #5b6573; margin-top
 table.metrics {{ border-collapse: collapse; margin: 16px 0; }}
 table.metrics td {{ padding: 3px 14px 3px 0; border-bottom: 1px solid #eef0f3; }}
 table.metrics td:first-child {{ color: #5b6573; }}
+table.sortable th {{ cursor: pointer; text-align: left; padding: 3px 14px 3px 0; border-bottom: 2px solid #d5d9df; user-select: none; }}
+table.sortable th[data-order=desc]::after {{ content: " ▼"; }} table.sortable th[data-order=asc]::after {{ content: " ▲"; }}
 figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px; }}
 .tick {{ font-size: 11px; fill: #5b6573; }}
 .num {{ text-align: right; }} .buy {{ color: #2e8b57; }} .sell {{ color: #c0392b; }}
@@ -594,7 +703,9 @@ figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px;
     for chart in report_charts(report, alerts) {
         html.push_str(&chart.figure());
     }
+    symbol_table(&mut html, &report.symbols);
     trade_table(&mut html, &report.trades);
+    html.push_str(SORT_SCRIPT);
     html.push_str("</body></html>\n");
     html
 }

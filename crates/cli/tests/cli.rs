@@ -84,13 +84,19 @@ fn same_experiment_twice_gives_byte_identical_reports() {
     assert!(html == std::fs::read_to_string(dirs[1].join("report.html")).unwrap(), "report.html differs");
     assert_eq!(
         html.matches("<svg").count(),
-        6,
-        "equity, drawdown, rolling Sharpe and volatility, per-symbol and alert charts"
+        7,
+        "equity, drawdown, rolling Sharpe and volatility, returns, per-symbol and alert charts"
     );
     assert_eq!(html.matches("class=\"bar\"").count(), 12, "one bar per symbol");
-    for png in
-        ["equity.png", "drawdown.png", "rolling_sharpe.png", "rolling_volatility.png", "symbols.png", "alerts.png"]
-    {
+    for png in [
+        "equity.png",
+        "drawdown.png",
+        "rolling_sharpe.png",
+        "rolling_volatility.png",
+        "returns.png",
+        "symbols.png",
+        "alerts.png",
+    ] {
         let bytes = std::fs::read(dirs[0].join(png)).unwrap();
         assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 5_000, "{png}: {} bytes", bytes.len());
         assert!(bytes == std::fs::read(dirs[1].join(png)).unwrap(), "{png} differs between identical runs");
@@ -564,7 +570,8 @@ fn report_html_renders_its_charts_in_a_browser() {
     let url = format!("file://{}", report.display());
     let dom = ok(headless(&browser, &dir.path().join("profile")).arg("--dump-dom").arg(&url));
     assert!(dom.contains("Backtest: tiny"), "{dom}");
-    assert_eq!(dom.matches("<svg").count(), 6);
+    assert_eq!(dom.matches("<svg").count(), 7);
+    assert!(dom.matches("<rect class=\"bin\"").count() == 40, "the return histogram's bins");
     assert!(dom.matches("<path class=\"series\"").count() >= 2, "equity and drawdown drawn");
     assert!(dom.contains("<path class=\"reference\""), "the benchmark beside the equity");
     assert!(dom.contains("equal-weight buy-and-hold of"), "{dom}");
@@ -581,6 +588,7 @@ fn report_html_renders_its_charts_in_a_browser() {
         .arg(format!("file://{}", checked.display())));
     assert!(dom.contains("data-checked=\"yes\""), "the check ran: {dom}");
     assert!(dom.contains("data-overflow=\"[]\""), "labels outside their box: {}", overflow(&dom));
+    assert!(dom.contains("data-sorted=\"true\""), "the symbol table sorts both ways by a clicked column");
     let shot = dir.path().join("report.png");
     ok(headless(&browser, &dir.path().join("profile2"))
         .arg(format!("--screenshot={}", shot.display()))
@@ -591,7 +599,8 @@ fn report_html_renders_its_charts_in_a_browser() {
 }
 
 /// Run in the page: every SVG text inside its chart's view box, every table cell's text
-/// inside the cell; what sticks out is listed in `body[data-overflow]`.
+/// inside the cell (what sticks out is listed in `body[data-overflow]`); then a click on
+/// the symbol table's `trades` header, twice (`body[data-sorted]`).
 const OVERFLOW_CHECK: &str = r#"
 const out = [];
 for (const svg of document.querySelectorAll('svg.chart')) {
@@ -604,6 +613,14 @@ for (const svg of document.querySelectorAll('svg.chart')) {
 }
 for (const td of document.querySelectorAll('td')) if (td.scrollWidth > td.clientWidth + 1) out.push(td.textContent);
 document.body.setAttribute('data-overflow', JSON.stringify(out));
+// Sort the symbol table by trades, twice: most first, then fewest first.
+const table = document.getElementById('symbol-table');
+const trades = () => Array.from(table.tBodies[0].rows).map(r => parseFloat(r.cells[3].dataset.value));
+const ordered = (v, down) => v.every((x, i) => i === 0 || (down ? v[i - 1] >= x : v[i - 1] <= x));
+table.querySelectorAll('th')[3].click();
+const down = ordered(trades(), true);
+table.querySelectorAll('th')[3].click();
+document.body.setAttribute('data-sorted', String(down && ordered(trades(), false) && trades().length > 1));
 document.body.setAttribute('data-checked', 'yes');
 "#;
 
