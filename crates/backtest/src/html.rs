@@ -485,7 +485,21 @@ pub fn report_charts(report: &Report, alerts: &[AlertMark]) -> Vec<Chart> {
             None,
         ),
     ]);
-    charts.extend([return_distribution(&equity), symbol_returns(&report.symbols)]);
+    let exposure: Series = report.activity.iter().map(|a| (a.ts, a.exposure * 100.0)).collect();
+    let turnover: Series = report
+        .activity
+        .iter()
+        .scan(0.0, |total, a| {
+            *total += a.turnover;
+            Some((a.ts, *total))
+        })
+        .collect();
+    charts.extend([
+        line_chart("exposure.png", "Gross exposure (% of equity)", axis, &exposure, false, axis_label, None),
+        line_chart("turnover.png", "Cumulative turnover (× initial capital)", axis, &turnover, false, axis_label, None),
+        return_distribution(&equity),
+        symbol_returns(&report.symbols),
+    ]);
     if report.model.is_some() {
         charts.push(predictions_vs_realised(&report.prediction_pairs));
     }

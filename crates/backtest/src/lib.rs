@@ -100,6 +100,9 @@ pub struct Report {
     #[serde(default)]
     pub alert_rates: AlertRates,
     pub equity: Vec<EquityPoint>,
+    /// Gross exposure and trading at each equity sample.
+    #[serde(default)]
+    pub activity: Vec<Activity>,
     /// When each alert fired, for the report's timeline (the alerts themselves go to
     /// `alerts.jsonl`).
     #[serde(skip)]
@@ -128,6 +131,17 @@ pub struct Report {
 
 fn default_periods_per_year() -> f64 {
     ReportConfig::default().periods_per_year
+}
+
+/// How invested the strategy was at one equity sample, and how much it traded since the
+/// previous one.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub ts: Timestamp,
+    /// Σ |position × price| over equity.
+    pub exposure: f64,
+    /// Notional traded since the previous sample, over initial capital.
+    pub turnover: f64,
 }
 
 /// One fill, as `trades.csv` lists it.
@@ -280,6 +294,9 @@ struct BacktestSink {
     equity: Vec<EquityPoint>,
     benchmark: benchmark::BuyAndHold,
     benchmark_equity: Vec<EquityPoint>,
+    activity: Vec<Activity>,
+    /// The broker's traded notional at the previous sample.
+    traded_at_sample: f64,
     fills: Vec<Fill>,
     fingerprint: u64,
     alert_marks: Vec<AlertMark>,
@@ -297,7 +314,11 @@ impl BacktestSink {
     fn sample(&mut self, ts: Timestamp) {
         self.equity.push(EquityPoint { ts, equity: self.broker.equity() });
         self.benchmark_equity.push(EquityPoint { ts, equity: self.benchmark.value(self.initial_capital) });
-        self.exposure_sum += self.broker.exposure();
+        let exposure = self.broker.exposure();
+        self.exposure_sum += exposure;
+        let traded = self.broker.traded_notional;
+        let turnover = (traded - std::mem::replace(&mut self.traded_at_sample, traded)) / self.initial_capital;
+        self.activity.push(Activity { ts, exposure, turnover });
     }
 }
 
@@ -488,6 +509,8 @@ fn run(
         equity: Vec::new(),
         benchmark: benchmark::BuyAndHold::new(symbols, benchmark_symbol),
         benchmark_equity: Vec::new(),
+        activity: Vec::new(),
+        traded_at_sample: 0.0,
         fills: Vec::new(),
         fingerprint: FNV_OFFSET,
         alert_marks: Vec::new(),
@@ -568,6 +591,7 @@ fn run(
         model_accuracy: sink.accuracy.map(|a| a.summary()),
         alert_quality: None,
         equity: sink.equity,
+        activity: sink.activity,
         alert_marks: sink.alert_marks,
         prediction_pairs: sink.pairs.pairs,
         trades: sink

@@ -155,6 +155,8 @@ pub fn stitch(
     let (mut benchmark_equity, mut carried_benchmark) = (Vec::new(), initial);
     let mut fingerprint = crate::FNV_OFFSET;
     let mut pairs = Vec::new();
+    // Exposure is a ratio and turnover a share of capital: both chain unscaled.
+    let mut activity = Vec::new();
     // Each fold's fills as they happened (in the fold's own capital, not rescaled).
     let mut trades = Vec::new();
     let mut alert_marks = Vec::new();
@@ -179,6 +181,7 @@ pub fn stitch(
             fingerprint = crate::mix(fingerprint, word);
         }
         pairs.extend_from_slice(&fold.prediction_pairs);
+        activity.extend_from_slice(&fold.activity);
         trades.extend_from_slice(&fold.trades);
         alert_marks.extend_from_slice(&fold.alert_marks);
     }
@@ -212,6 +215,7 @@ pub fn stitch(
         model_accuracy: accuracy.map(|a| a.summary()),
         alert_quality: crate::AlertQuality::pooled(folds.iter().filter_map(|f| f.alert_quality.as_ref())),
         equity,
+        activity,
         alert_marks,
         prediction_pairs: pairs,
         trades,
@@ -387,6 +391,7 @@ mod tests {
             alert_quality: None,
             alert_rates: Default::default(),
             equity,
+            activity: Vec::new(),
             alert_marks: Vec::new(),
             prediction_pairs: Vec::new(),
             trades: Vec::new(),

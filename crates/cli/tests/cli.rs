@@ -84,8 +84,8 @@ fn same_experiment_twice_gives_byte_identical_reports() {
     assert!(html == std::fs::read_to_string(dirs[1].join("report.html")).unwrap(), "report.html differs");
     assert_eq!(
         html.matches("<svg").count(),
-        7,
-        "equity, drawdown, rolling Sharpe and volatility, returns, per-symbol and alert charts"
+        9,
+        "equity, drawdown, rolling Sharpe and volatility, exposure, turnover, returns, per-symbol and alert charts"
     );
     assert_eq!(html.matches("class=\"bar\"").count(), 12, "one bar per symbol");
     for png in [
@@ -93,6 +93,8 @@ fn same_experiment_twice_gives_byte_identical_reports() {
         "drawdown.png",
         "rolling_sharpe.png",
         "rolling_volatility.png",
+        "exposure.png",
+        "turnover.png",
         "returns.png",
         "symbols.png",
         "alerts.png",
@@ -115,6 +117,14 @@ fn same_experiment_twice_gives_byte_identical_reports() {
     assert!((benchmark["excess_return"].as_f64().unwrap() - excess).abs() < 1e-12, "{benchmark}");
     assert!(benchmark["correlation"].as_f64().unwrap().abs() <= 1.0 + 1e-9, "{benchmark}");
     assert_eq!(benchmark["equity"].as_array().unwrap().len(), report["equity"].as_array().unwrap().len());
+    let activity = report["activity"].as_array().unwrap();
+    assert_eq!(activity.len(), report["equity"].as_array().unwrap().len(), "exposure and turnover at every sample");
+    let traded: f64 = activity.iter().map(|a| a["turnover"].as_f64().unwrap()).sum();
+    let turnover = report["metrics"]["turnover"].as_f64().unwrap();
+    assert!(
+        (traded - turnover).abs() < 1e-9 * turnover.max(1.0),
+        "per-sample turnover adds up: {traded} vs {turnover}"
+    );
     assert!(dirs[0].join("config.toml").exists() && dirs[0].join("manifest.json").exists());
     let symbols = report["symbols"].as_array().unwrap();
     assert_eq!(symbols.len(), 12);
@@ -570,7 +580,7 @@ fn report_html_renders_its_charts_in_a_browser() {
     let url = format!("file://{}", report.display());
     let dom = ok(headless(&browser, &dir.path().join("profile")).arg("--dump-dom").arg(&url));
     assert!(dom.contains("Backtest: tiny"), "{dom}");
-    assert_eq!(dom.matches("<svg").count(), 7);
+    assert_eq!(dom.matches("<svg").count(), 9);
     assert!(dom.matches("<rect class=\"bin\"").count() == 40, "the return histogram's bins");
     assert!(dom.matches("<path class=\"series\"").count() >= 2, "equity and drawdown drawn");
     assert!(dom.contains("<path class=\"reference\""), "the benchmark beside the equity");
