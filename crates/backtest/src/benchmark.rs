@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use tickloop_core::SymbolId;
 
-use crate::metrics::EquityPoint;
+use crate::metrics::{EquityPoint, sample_returns};
 
 /// Equal weights of the initial capital, each bought at its symbol's first traded close
 /// and held; a symbol not yet seen is still cash.
@@ -88,17 +88,7 @@ impl Benchmark {
         benchmark: Vec<EquityPoint>,
         periods_per_year: f64,
     ) -> Benchmark {
-        let returns = |curve: &[EquityPoint]| -> Vec<f64> {
-            curve
-                .iter()
-                .scan(initial, |prev, p| {
-                    let r = p.equity / *prev - 1.0;
-                    *prev = p.equity;
-                    Some(r)
-                })
-                .collect()
-        };
-        let (rs, rb) = (returns(strategy), returns(&benchmark));
+        let (rs, rb) = (sample_returns(initial, strategy), sample_returns(initial, &benchmark));
         let n = rs.len().min(rb.len());
         let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
         let (rs, rb) = (&rs[..n], &rb[..n]);
@@ -132,15 +122,7 @@ impl Benchmark {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tickloop_core::Timestamp;
-
-    fn curve(values: &[f64]) -> Vec<EquityPoint> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, &equity)| EquityPoint { ts: Timestamp::from_secs(i as i64), equity })
-            .collect()
-    }
+    use crate::metrics::curve;
 
     #[test]
     fn buy_and_hold_weights_each_symbol_equally_from_its_first_close() {

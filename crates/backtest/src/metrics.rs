@@ -83,14 +83,7 @@ impl Metrics {
     }
     pub(crate) fn compute(initial: f64, equity: &[EquityPoint], trading: Trading, periods_per_year: f64) -> Self {
         let final_equity = equity.last().map_or(initial, |p| p.equity);
-        let returns: Vec<f64> = equity
-            .iter()
-            .scan(initial, |prev, p| {
-                let r = p.equity / *prev - 1.0;
-                *prev = p.equity;
-                Some(r)
-            })
-            .collect();
+        let returns = sample_returns(initial, equity);
         let n = returns.len() as f64;
         let mean = if returns.is_empty() { 0.0 } else { returns.iter().sum::<f64>() / n };
         let sd = if returns.len() > 1 {
@@ -143,17 +136,27 @@ impl Metrics {
     }
 }
 
+/// The return of each sample of `equity` over the one before (the first over `initial`).
+pub(crate) fn sample_returns(initial: f64, equity: &[EquityPoint]) -> Vec<f64> {
+    equity
+        .iter()
+        .scan(initial, |prev, p| {
+            let r = p.equity / *prev - 1.0;
+            *prev = p.equity;
+            Some(r)
+        })
+        .collect()
+}
+
+/// An equity curve of `values`, a second apart from the epoch (for tests).
+#[cfg(test)]
+pub(crate) fn curve(values: &[f64]) -> Vec<EquityPoint> {
+    values.iter().enumerate().map(|(i, &equity)| EquityPoint { ts: Timestamp::from_secs(i as i64), equity }).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn curve(values: &[f64]) -> Vec<EquityPoint> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, &equity)| EquityPoint { ts: Timestamp::from_secs(i as i64), equity })
-            .collect()
-    }
 
     #[test]
     fn every_metric_by_hand() {
