@@ -507,6 +507,63 @@ pub fn report_charts(report: &Report, alerts: &[AlertMark]) -> Vec<Chart> {
     charts
 }
 
+/// One tenth of the matured predictions, ranked by the predicted return.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Decile {
+    count: usize,
+    mean_predicted: f64,
+    mean_realised: f64,
+    /// Share whose realised return had the predicted sign (among those that moved).
+    direction: f64,
+}
+
+/// The (predicted, realised) pairs cut into ten groups by predicted return, lowest first;
+/// ties keep the pairs' order, so the cut is deterministic. Fewer than ten pairs: none.
+fn deciles(pairs: &[(f64, f64)]) -> Vec<Decile> {
+    let mut sorted: Vec<(f64, f64)> = pairs.iter().copied().filter(|(p, r)| p.is_finite() && r.is_finite()).collect();
+    if sorted.len() < 10 {
+        return Vec::new();
+    }
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = sorted.len();
+    (0..10)
+        .map(|k| {
+            let group = &sorted[k * n / 10..(k + 1) * n / 10];
+            let count = group.len();
+            let moved: Vec<&(f64, f64)> = group.iter().filter(|(p, r)| *r != 0.0 && *p != 0.0).collect();
+            let right = moved.iter().filter(|(p, r)| p.signum() == r.signum()).count();
+            Decile {
+                count,
+                mean_predicted: group.iter().map(|g| g.0).sum::<f64>() / count as f64,
+                mean_realised: group.iter().map(|g| g.1).sum::<f64>() / count as f64,
+                direction: right as f64 / moved.len().max(1) as f64,
+            }
+        })
+        .collect()
+}
+
+/// The model's matured predictions by decile: a model worth trading has realised returns
+/// that rise from the first decile to the tenth, not just a good average.
+fn decile_table(html: &mut String, pairs: &[(f64, f64)]) {
+    let deciles = deciles(pairs);
+    if deciles.is_empty() {
+        return;
+    }
+    html.push_str("<h2 id=\"deciles\">Model by decile of prediction</h2><p class=\"sub\">Matured predictions ranked by predicted return and cut into tenths (the sample the scatter below shows); returns in basis points over the model's horizon.</p>\n<table class=\"metrics\"><tr><td>decile</td><td class=\"num\">predictions</td><td class=\"num\">mean predicted</td><td class=\"num\">mean realised</td><td class=\"num\">direction right</td></tr>\n");
+    for (k, d) in deciles.iter().enumerate() {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{:+.2} bp</td><td class=\"num\">{:+.2} bp</td><td class=\"num\">{:.1} %</td></tr>",
+            k + 1,
+            d.count,
+            d.mean_predicted * 1e4,
+            d.mean_realised * 1e4,
+            d.direction * 100.0
+        );
+    }
+    html.push_str("</table>\n");
+}
+
 /// Sorts a table by the clicked header (numbers by value, text alphabetically; a second
 /// click reverses). The page's only script: inline, no network, and the table reads the
 /// same without it.
@@ -690,6 +747,9 @@ figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px;
         }
         html.push_str("</table>\n");
     }
+    if report.model.is_some() {
+        decile_table(&mut html, &report.prediction_pairs);
+    }
     if let Some(q) = &report.alert_quality {
         let _ = writeln!(
             html,
@@ -750,6 +810,20 @@ mod tests {
         }
         let flat: Vec<(Timestamp, f64)> = (0..40).map(|i| (Timestamp::from_secs(i), 5.0)).collect();
         assert!(rolling(&flat, 30, 252.0).0.iter().all(|&(_, s)| s == 0.0), "no risk, no Sharpe");
+    }
+
+    #[test]
+    fn deciles_rank_by_prediction_and_score_each_tenth() {
+        // Predictions from −49.5 to 49.5, given in reverse; every realised return is up, so
+        // the predictions below zero are wrong and those above right.
+        let pairs: Vec<(f64, f64)> = (0..100).rev().map(|i| (f64::from(i) - 49.5, 1.0)).collect();
+        let d = deciles(&pairs);
+        assert_eq!(d.len(), 10);
+        assert!(d.iter().all(|d| d.count == 10));
+        assert!(d.windows(2).all(|w| w[0].mean_predicted < w[1].mean_predicted), "lowest first");
+        assert_eq!((d[0].direction, d[9].direction), (0.0, 1.0), "{d:?}");
+        assert!((d[0].mean_predicted - (-45.0)).abs() < 1e-12);
+        assert!(deciles(&pairs[..9]).is_empty(), "too few to cut");
     }
 
     #[test]

@@ -130,6 +130,7 @@ fn gbm_trains_reproducibly_beats_baselines_walks_forward_and_serves_sagemaker_st
     assert!(scatter.starts_with(b"\x89PNG"), "predicted vs realised chart");
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.matches("class=\"pair\"").count() > 1_000, "the scatter has its dots");
+    assert!(html.contains("<h2 id=\"deciles\">") && html.contains("<tr><td>10</td>"), "accuracy by decile");
     // The model trained on most of this window: every place a result is read says so.
     assert_eq!(report["in_sample"]["model"], "gbm/v2", "{}", report["in_sample"]);
     let share = report["in_sample"]["share_of_run"].as_f64().unwrap();
