@@ -243,6 +243,59 @@ fn symbol_returns(symbols: &[SymbolResult]) -> Chart {
     Chart { file: "symbols.png", title: caption, svg, width: WIDTH, height }
 }
 
+/// A walk-forward run's test windows side by side: each fold's return as a bar, with its
+/// Sharpe and (with a model) direction under it, so one lucky fold cannot hide in the
+/// chained total.
+fn fold_returns(folds: &[crate::FoldResult]) -> Chart {
+    let returns: Vec<f64> = folds.iter().map(|f| f.metrics.total_return * 100.0).collect();
+    let extent = returns.iter().map(|r| r.abs()).fold(0.0, f64::max);
+    let (ticks, step) = nice_ticks(-extent, extent, 6);
+    let (lo, hi) = (ticks[0], ticks[ticks.len() - 1]);
+    let bottom = HEIGHT - 2.0 * MARGIN_Y;
+    let y = |v: f64| MARGIN_Y + (hi - v) / (hi - lo) * (bottom - MARGIN_Y);
+    let mut svg = open_svg("return by fold", HEIGHT);
+    for &v in &ticks {
+        let _ = write!(
+            svg,
+            r##"<line x1="{MARGIN_LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e3e6ea"/><text x="{}" y="{:.1}" text-anchor="end" class="tick">{} %</text>"##,
+            WIDTH - MARGIN_RIGHT,
+            MARGIN_LEFT - 6.0,
+            y(v) + 4.0,
+            escape(&axis_label(v, step)),
+            yy = y(v)
+        );
+    }
+    let slot = (WIDTH - MARGIN_LEFT - MARGIN_RIGHT) / folds.len().max(1) as f64;
+    for (k, (f, &r)) in folds.iter().zip(&returns).enumerate() {
+        let (top, base) = (y(r.max(0.0)), y(r.min(0.0)));
+        let x = MARGIN_LEFT + slot * (k as f64 + 0.25);
+        let color = if r >= 0.0 { "#2e8b57" } else { "#c0392b" };
+        let direction =
+            f.model_accuracy.map_or(String::new(), |a| format!(", direction {:.1} %", a.directional_accuracy * 100.0));
+        let _ = write!(
+            svg,
+            r#"<rect class="fold" x="{x:.1}" y="{top:.1}" width="{:.1}" height="{:.1}" fill="{color}"><title>fold {}: {r:+.4} %</title></rect><text x="{:.1}" y="{:.1}" text-anchor="middle" class="tick">fold {}: {r:+.3} %</text><text x="{:.1}" y="{:.1}" text-anchor="middle" class="tick">Sharpe {:.2}{direction}</text>"#,
+            slot * 0.5,
+            (base - top).max(0.5),
+            f.fold,
+            x + slot * 0.25,
+            bottom + 16.0,
+            f.fold,
+            x + slot * 0.25,
+            bottom + 30.0,
+            f.metrics.sharpe,
+        );
+    }
+    svg.push_str("</svg>");
+    Chart {
+        file: "folds.png",
+        title: format!("Return by fold ({} out-of-sample test windows)", folds.len()),
+        svg,
+        width: WIDTH,
+        height: HEIGHT,
+    }
+}
+
 /// The sample returns' distribution: a histogram on round bins, with the mean and zero
 /// marked, so skew and fat tails show at a glance.
 fn return_distribution(equity: &[(Timestamp, f64)]) -> Chart {
@@ -500,6 +553,9 @@ pub fn report_charts(report: &Report, alerts: &[AlertMark]) -> Vec<Chart> {
         return_distribution(&equity),
         symbol_returns(&report.symbols),
     ]);
+    if let Some(folds) = &report.walk_forward {
+        charts.push(fold_returns(folds));
+    }
     if report.model.is_some() {
         charts.push(predictions_vs_realised(&report.prediction_pairs));
     }

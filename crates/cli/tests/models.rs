@@ -194,6 +194,9 @@ allow_short = true
     let folds = report["walk_forward"].as_array().unwrap();
     assert!(report.get("in_sample").is_none(), "every fold trades after its model's training span");
     assert_eq!(folds.len(), 3);
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert_eq!(html.matches("<rect class=\"fold\"").count(), 3, "a bar per fold");
+    assert!(std::fs::read(run.join("folds.png")).unwrap().starts_with(b"\x89PNG"));
     let ts = |v: &serde_json::Value| Timestamp::parse(v.as_str().unwrap()).unwrap();
     let mut chained = 1.0;
     let mut previous_rows = 0;
