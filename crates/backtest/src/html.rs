@@ -22,14 +22,15 @@ const MARGIN_LEFT: f64 = 80.0;
 const MARGIN_RIGHT: f64 = 20.0;
 const MARGIN_Y: f64 = 24.0;
 
-fn escape(text: &str) -> String {
+/// `text` safe inside HTML text and attribute values.
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// Round axis values covering `[lo, hi]`: a step of 1, 2 or 5 × 10ⁿ giving at most
 /// `max_ticks` intervals, the first tick at or below `lo` and the last at or above `hi`
 /// (so the axis spans whole steps). Returns the ticks and the step.
-fn nice_ticks(lo: f64, hi: f64, max_ticks: usize) -> (Vec<f64>, f64) {
+pub fn nice_ticks(lo: f64, hi: f64, max_ticks: usize) -> (Vec<f64>, f64) {
     let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 1.0, hi + 1.0) };
     let rough = (hi - lo) / max_ticks.max(1) as f64;
     let magnitude = 10f64.powf(rough.log10().floor());
@@ -41,7 +42,7 @@ fn nice_ticks(lo: f64, hi: f64, max_ticks: usize) -> (Vec<f64>, f64) {
 }
 
 /// `v` with as many decimals as `step` needs, thousands grouped (`1,004,000`, `-0.25`).
-fn axis_label(v: f64, step: f64) -> String {
+pub fn axis_label(v: f64, step: f64) -> String {
     let decimals = (-step.log10().floor()).max(0.0) as usize;
     let text = format!("{:.*}", decimals, if v == 0.0 { 0.0 } else { v });
     let (sign, digits) = text.strip_prefix('-').map_or(("", text.as_str()), |d| ("-", d));

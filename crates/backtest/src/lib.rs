@@ -26,7 +26,7 @@ pub use alert_quality::{AlertQuality, AlertRates, RuleQuality, score_alerts};
 pub use benchmark::Benchmark;
 pub use broker::{Broker, Fill, SymbolTrading};
 pub use config::{DataConfig, ExecutionConfig, ExperimentConfig, ModelConfig, ReportConfig, SweepConfig, SweepPoint};
-pub use html::{AlertMark, Chart, render_report_html, report_charts};
+pub use html::{AlertMark, Chart, axis_label, escape, nice_ticks, render_report_html, report_charts};
 pub use metrics::{EquityPoint, Metrics};
 pub use png::render_png;
 pub use sample::{SampleSummary, generate_sample};

@@ -240,6 +240,16 @@ fn a_sweep_runs_every_combination_in_parallel_and_ranks_them() {
     let lines = std::fs::read_to_string(sweep_dir.join("results.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 6, "every result streamed to disk");
     assert!(std::fs::read_to_string(sweep_dir.join("ranking.md")).unwrap().contains("| 1 |"));
+    // ranking.html: the metric over fee × fast (the grid's first two keys), failed cells
+    // marked, and the four runs that finished as equity curves.
+    let page = std::fs::read_to_string(sweep_dir.join("ranking.html")).unwrap();
+    assert_eq!(page.matches("<rect class=\"cell\"").count(), 6, "{page}");
+    assert_eq!(page.matches(">—</text>").count(), 2, "the two failed runs");
+    assert_eq!(page.matches("<path class=\"top-run\"").count(), 4);
+    assert!(page.contains("execution.fee_bps") && page.contains("strategy.fast"));
+    if let Some(browser) = chromium() {
+        checked_in_browser(&browser, &page, dir.path());
+    }
 
     // Member 0 (fee 0, fast 20) on its own gives the same bytes.
     let member = sweep_dir.join("000");
@@ -589,15 +599,8 @@ fn report_html_renders_its_charts_in_a_browser() {
     assert!(dom.contains("<h2 id=\"trades\">") && dom.contains("<td class=\"buy\">buy</td>"), "the trade table");
     // The same page with a script that measures every label: nothing may stick out of its
     // chart or its table cell.
-    let html = std::fs::read_to_string(&report).unwrap();
-    let checked = dir.path().join("checked.html");
-    std::fs::write(&checked, html.replace("</body>", &format!("<script>{OVERFLOW_CHECK}</script></body>"))).unwrap();
-    let dom = ok(headless(&browser, &dir.path().join("profile3"))
-        .arg("--window-size=1400,1000")
-        .arg("--dump-dom")
-        .arg(format!("file://{}", checked.display())));
+    let dom = checked_in_browser(&browser, &std::fs::read_to_string(&report).unwrap(), dir.path());
     assert!(dom.contains("data-checked=\"yes\""), "the check ran: {dom}");
-    assert!(dom.contains("data-overflow=\"[]\""), "labels outside their box: {}", overflow(&dom));
     assert!(dom.contains("data-sorted=\"true\""), "the symbol table sorts both ways by a clicked column");
     let shot = dir.path().join("report.png");
     ok(headless(&browser, &dir.path().join("profile2"))
@@ -633,6 +636,19 @@ table.querySelectorAll('th')[3].click();
 document.body.setAttribute('data-sorted', String(down && ordered(trades(), false) && trades().length > 1));
 document.body.setAttribute('data-checked', 'yes');
 "#;
+
+/// Loads `page` with [`OVERFLOW_CHECK`] in Chromium at 1,400 px (files under `dir`),
+/// asserts that no label sticks out of its box, and returns the page's DOM after the script.
+fn checked_in_browser(browser: &Path, page: &str, dir: &Path) -> String {
+    let checked = dir.join("checked.html");
+    std::fs::write(&checked, page.replace("</body>", &format!("<script>{OVERFLOW_CHECK}</script></body>"))).unwrap();
+    let dom = ok(headless(browser, &dir.join("profile-checked"))
+        .arg("--window-size=1400,1000")
+        .arg("--dump-dom")
+        .arg(format!("file://{}", checked.display())));
+    assert!(dom.contains("data-overflow=\"[]\""), "labels outside their box: {}", overflow(&dom));
+    dom
+}
 
 /// The `data-overflow` attribute of a dumped page.
 fn overflow(dom: &str) -> &str {

@@ -10,6 +10,7 @@
 //! return.
 
 mod provenance;
+mod ranking_html;
 mod run;
 mod summary;
 mod sweep;

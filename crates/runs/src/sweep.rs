@@ -32,6 +32,9 @@ pub struct SweepRow {
     pub trades: Option<u64>,
     pub wall_secs: Option<f64>,
     pub error: Option<String>,
+    /// The run's equity samples, for `ranking.html` (not in `ranking.json`).
+    #[serde(skip)]
+    pub equity: Vec<tickloop_backtest::EquityPoint>,
 }
 
 /// A finished sweep: its directory, its rows best first, and the ranking as Markdown
@@ -130,6 +133,28 @@ pub fn run_sweep(
     let mut ranking = serde_json::to_vec_pretty(&rows).expect("rows serialise");
     ranking.push(b'\n');
     std::fs::write(dir.join("ranking.json"), ranking).map_err(RunError::io(dir.join("ranking.json")))?;
+    let dimensions: Vec<crate::ranking_html::Dimension> = sweep
+        .grid
+        .iter()
+        .map(|(name, values)| crate::ranking_html::Dimension {
+            name: name.clone(),
+            values: values.iter().map(ToString::to_string).collect(),
+        })
+        .collect();
+    let params = |index: usize| -> Vec<String> {
+        let point = points.iter().find(|p| p.index == index);
+        dimensions
+            .iter()
+            .map(|d| {
+                point
+                    .and_then(|p| p.params.iter().find(|(k, _)| *k == d.name))
+                    .map_or_else(String::new, |(_, v)| v.to_string())
+            })
+            .collect()
+    };
+    let equity = |index: usize| rows.iter().find(|r| r.index == index).map_or_else(Vec::new, |r| r.equity.clone());
+    let page = crate::ranking_html::render(&config.name, &sweep.rank_by, &dimensions, &rows, &params, &equity);
+    std::fs::write(dir.join("ranking.html"), page).map_err(RunError::io(dir.join("ranking.html")))?;
     Ok(SweepOutcome { dir, rows, table })
 }
 
@@ -146,6 +171,7 @@ fn run_point(point: &SweepPoint, rank_by: &str, lake: &Lake, lake_root: &str, di
         trades: None,
         wall_secs: None,
         error: None,
+        equity: Vec::new(),
     };
     let outcome = point
         .config
@@ -161,6 +187,7 @@ fn run_point(point: &SweepPoint, rank_by: &str, lake: &Lake, lake_root: &str, di
             row.max_drawdown = Some(m.max_drawdown);
             row.trades = Some(m.trades);
             row.wall_secs = Some(manifest.wall_secs);
+            row.equity = report.equity;
         }
         Err(e) => row.error = Some(error_chain(&e)),
     }
@@ -222,6 +249,7 @@ mod tests {
             trades: Some(3),
             wall_secs: Some(0.1),
             error: error.map(str::to_owned),
+            equity: Vec::new(),
         }
     }
 
