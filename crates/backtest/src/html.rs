@@ -564,6 +564,51 @@ pub fn report_charts(report: &Report, alerts: &[AlertMark]) -> Vec<Chart> {
     charts
 }
 
+/// The return of each calendar period (UTC; `prefix` characters of the RFC 3339 time: 10
+/// for days, 7 for months) from the last equity of the period before (or `initial`) to the
+/// period's last sample, in time order.
+fn period_returns(initial: f64, equity: &[(Timestamp, f64)], prefix: usize) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = Vec::new();
+    let (mut start, mut last) = (initial, initial);
+    for &(ts, value) in equity {
+        let text = ts.to_string();
+        let period = text.get(..prefix).unwrap_or(&text).to_owned();
+        match out.last_mut() {
+            Some((p, r)) if *p == period => *r = value / start - 1.0,
+            _ => {
+                start = last;
+                out.push((period, value / start - 1.0));
+            }
+        }
+        last = value;
+    }
+    out
+}
+
+/// Daily and monthly returns, when a run spans more than one of each.
+fn period_tables(html: &mut String, initial: f64, equity: &[(Timestamp, f64)]) {
+    for (prefix, title, id) in [(10, "Daily returns (UTC days)", "daily"), (7, "Monthly returns", "monthly")] {
+        let periods = period_returns(initial, equity, prefix);
+        if periods.len() < 2 {
+            continue;
+        }
+        let _ = writeln!(
+            html,
+            "<h2 id=\"{id}\">{title}</h2>\n<table class=\"metrics\"><tr><td>period</td><td class=\"num\">return</td></tr>"
+        );
+        for (period, r) in &periods {
+            let class = if *r >= 0.0 { "buy" } else { "sell" };
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td class=\"num {class}\">{:+.4} %</td></tr>",
+                escape(period),
+                r * 100.0
+            );
+        }
+        html.push_str("</table>\n");
+    }
+}
+
 /// One tenth of the matured predictions, ranked by the predicted return.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Decile {
@@ -807,6 +852,8 @@ figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px;
     if report.model.is_some() {
         decile_table(&mut html, &report.prediction_pairs);
     }
+    let curve: Series = report.equity.iter().map(|p| (p.ts, p.equity)).collect();
+    period_tables(&mut html, m.initial_equity, &curve);
     if let Some(q) = &report.alert_quality {
         let _ = writeln!(
             html,
@@ -867,6 +914,24 @@ mod tests {
         }
         let flat: Vec<(Timestamp, f64)> = (0..40).map(|i| (Timestamp::from_secs(i), 5.0)).collect();
         assert!(rolling(&flat, 30, 252.0).0.iter().all(|&(_, s)| s == 0.0), "no risk, no Sharpe");
+    }
+
+    #[test]
+    fn period_returns_chain_from_each_periods_last_sample() {
+        let day = 86_400;
+        let t = |s: i64| Timestamp::from_secs(1_704_205_800 + s); // 2024-01-02T14:30:00Z
+        let equity = [(t(0), 110.0), (t(60), 121.0), (t(day), 133.1), (t(day + 60), 108.9), (t(31 * day), 108.9)];
+        let daily = period_returns(100.0, &equity, 10);
+        let days: Vec<&str> = daily.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(days, ["2024-01-02", "2024-01-03", "2024-02-02"]);
+        assert!((daily[0].1 - 0.21).abs() < 1e-12, "from the initial capital: {daily:?}");
+        assert!((daily[1].1 - (108.9 / 121.0 - 1.0)).abs() < 1e-12, "from the day before's last sample");
+        assert_eq!(daily[2].1, 0.0);
+        let monthly = period_returns(100.0, &equity, 7);
+        assert_eq!(monthly.len(), 2);
+        assert!((monthly[0].1 - 0.089).abs() < 1e-12 && monthly[1].1 == 0.0, "{monthly:?}");
+        let product: f64 = daily.iter().map(|(_, r)| 1.0 + r).product();
+        assert!((product - 1.089).abs() < 1e-12, "daily returns compound to the total");
     }
 
     #[test]

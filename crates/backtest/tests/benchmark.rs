@@ -1,4 +1,5 @@
-//! The report's benchmark, run through a whole backtest: what it holds and when it buys.
+//! The report's benchmark and period returns, run through a whole backtest: what the
+//! benchmark holds and when it buys; how a run over days is cut into them.
 
 use tickloop_backtest::{Backtest, BacktestError, ExperimentConfig};
 use tickloop_core::{Outputs, Price, Strategy, SymbolId, SymbolTable, Tick, Timestamp, VecSource, Volume};
@@ -17,10 +18,14 @@ impl Strategy for Idle {
 /// Symbol A stays at 10; B goes from 20 to 40 in equal steps over 20 minutes; C starts
 /// trading 10 minutes in, at 5, and stays there.
 fn ticks() -> Vec<Tick> {
+    ticks_from(START)
+}
+
+fn ticks_from(start: i64) -> Vec<Tick> {
     let tick = |symbol: u32, k: i64, close: f64| Tick {
         symbol: SymbolId::new(symbol),
-        ts_event: Timestamp::from_secs(START + k),
-        ts_recv: Timestamp::from_secs(START + k),
+        ts_event: Timestamp::from_secs(start + k),
+        ts_recv: Timestamp::from_secs(start + k),
         open: Price(close),
         high: Price(close),
         low: Price(close),
@@ -39,12 +44,16 @@ fn ticks() -> Vec<Tick> {
 }
 
 fn run(benchmark: Option<&str>) -> Result<tickloop_backtest::Report, BacktestError> {
+    run_over(benchmark, ticks(), "2024-01-02T15:00:00Z")
+}
+
+fn run_over(benchmark: Option<&str>, ticks: Vec<Tick>, end: &str) -> Result<tickloop_backtest::Report, BacktestError> {
     let named = benchmark.map_or(String::new(), |b| format!("benchmark = \"{b}\"\n"));
     let config = ExperimentConfig::parse(&format!(
-        "name = \"bench\"\n[data]\nstart = \"2024-01-02T14:30:00Z\"\nend = \"2024-01-02T15:00:00Z\"\n[pipeline]\nfeatures = [\"log_return\"]\n[execution]\ninitial_capital = 90000.0\n[report]\nsample_secs = 60\n{named}"
+        "name = \"bench\"\n[data]\nstart = \"2024-01-02T14:30:00Z\"\nend = \"{end}\"\n[pipeline]\nfeatures = [\"log_return\"]\n[execution]\ninitial_capital = 90000.0\n[report]\nsample_secs = 60\n{named}"
     ))
     .unwrap();
-    let mut source = VecSource::new(SymbolTable::from_names(["A", "B", "C"]).unwrap(), ticks());
+    let mut source = VecSource::new(SymbolTable::from_names(["A", "B", "C"]).unwrap(), ticks);
     Backtest::new(&config).strategy(Box::new(Idle)).run(&mut source, &mut [])
 }
 
@@ -68,4 +77,18 @@ fn a_named_symbol_is_held_alone_and_an_unknown_one_is_refused() {
     assert!((b.total_return - 1.0).abs() < 2e-3, "B doubled (the last sample is a minute short): {b:?}");
     let err = run(Some("SPY")).unwrap_err().to_string();
     assert!(err.contains("SPY") && err.contains("benchmark"), "{err}");
+}
+
+#[test]
+fn a_run_over_two_days_lists_its_daily_returns_and_one_day_lists_none() {
+    let mut two_days = ticks();
+    two_days.extend(ticks_from(START + 86_400));
+    let report = run_over(None, two_days, "2024-01-03T15:00:00Z").unwrap();
+    let html = tickloop_backtest::render_report_html(&report, &[]);
+    let daily = html.split("<h2 id=\"daily\">").nth(1).expect("a daily table").split("</table>").next().unwrap();
+    assert!(daily.contains("<td>2024-01-02</td>") && daily.contains("<td>2024-01-03</td>"), "{daily}");
+    assert_eq!(daily.matches("<tr>").count(), 3, "a header and a row per day: {daily}");
+    assert!(!html.contains("id=\"monthly\""), "one month: no monthly table");
+    let one_day = tickloop_backtest::render_report_html(&run(None).unwrap(), &[]);
+    assert!(!one_day.contains("id=\"daily\""));
 }
