@@ -60,6 +60,15 @@ pub fn axis_label(v: f64, step: f64) -> String {
     }
 }
 
+/// An SVG path's `d` through `points` (already in pixels): `M x,y L x,y …`.
+pub fn svg_path(points: impl IntoIterator<Item = (f64, f64)>) -> String {
+    let mut path = String::new();
+    for (i, (x, y)) in points.into_iter().enumerate() {
+        let _ = write!(path, "{}{x:.1},{y:.1}", if i == 0 { "M" } else { " L" });
+    }
+    path
+}
+
 /// A time axis shared by every chart of the report.
 #[derive(Clone, Copy)]
 struct TimeAxis {
@@ -152,10 +161,7 @@ fn line_chart(
         );
     }
     if let Some((name, series)) = reference.filter(|(_, r)| !r.is_empty()) {
-        let mut path = String::new();
-        for (i, &(t, v)) in series.iter().enumerate() {
-            let _ = write!(path, "{}{:.1},{:.1}", if i == 0 { "M" } else { " L" }, axis.x(t), y(v));
-        }
+        let path = svg_path(series.iter().map(|&(t, v)| (axis.x(t), y(v))));
         // A legend in the chart's top-left corner: the strategy's line, then the reference's.
         let x0 = MARGIN_LEFT + 8.0;
         let _ = write!(
@@ -170,10 +176,7 @@ fn line_chart(
         );
     }
     if !points.is_empty() {
-        let mut path = String::new();
-        for (i, &(t, v)) in points.iter().enumerate() {
-            let _ = write!(path, "{}{:.1},{:.1}", if i == 0 { "M" } else { " L" }, axis.x(t), y(v));
-        }
+        let mut path = svg_path(points.iter().map(|&(t, v)| (axis.x(t), y(v))));
         if fill {
             let base = y(hi.min(0.0).max(lo));
             let _ = write!(
@@ -729,7 +732,7 @@ fn trade_table(html: &mut String, trades: &[crate::Trade]) {
     }
     html.push_str("<table class=\"metrics trades\"><tr><td>time (UTC)</td><td>symbol</td><td>side</td><td class=\"num\">quantity</td><td class=\"num\">price</td><td class=\"num\">notional</td><td class=\"num\">fee</td></tr>\n");
     for t in &trades[..shown] {
-        let side = if t.quantity >= 0.0 { "buy" } else { "sell" };
+        let side = t.side();
         let _ = writeln!(
             html,
             "<tr><td>{}</td><td>{}</td><td class=\"{side}\">{side}</td><td class=\"num\">{}</td><td class=\"num\">{:.4}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}</td></tr>",

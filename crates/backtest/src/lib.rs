@@ -26,7 +26,7 @@ pub use alert_quality::{AlertQuality, AlertRates, RuleQuality, score_alerts};
 pub use benchmark::Benchmark;
 pub use broker::{Broker, Fill, SymbolTrading};
 pub use config::{DataConfig, ExecutionConfig, ExperimentConfig, ModelConfig, ReportConfig, SweepConfig, SweepPoint};
-pub use html::{AlertMark, Chart, axis_label, escape, nice_ticks, render_report_html, report_charts};
+pub use html::{AlertMark, Chart, axis_label, escape, nice_ticks, render_report_html, report_charts, svg_path};
 pub use metrics::{EquityPoint, Metrics};
 pub use png::render_png;
 pub use sample::{SampleSummary, generate_sample};
@@ -159,9 +159,13 @@ pub struct Trade {
 impl Trade {
     pub const CSV_HEADER: &'static str = "ts,symbol,side,quantity,price,notional,fee";
 
+    pub fn side(&self) -> &'static str {
+        if self.quantity >= 0.0 { "buy" } else { "sell" }
+    }
+
     /// One `trades.csv` line (no newline).
     pub fn csv(&self) -> String {
-        let side = if self.quantity >= 0.0 { "buy" } else { "sell" };
+        let side = self.side();
         format!(
             "{},{},{side},{},{},{:.2},{:.4}",
             self.ts,
@@ -303,7 +307,6 @@ struct BacktestSink {
     /// Per symbol, the last UTC day it had a scored tick; and how many (symbol, day) pairs.
     last_day: Vec<i64>,
     symbol_days: u64,
-    exposure_sum: f64,
     pairs: PairSample,
     accuracy: Option<AccuracySums>,
     /// Ticks before this only warm the pipeline up: no trading, no samples, no scores.
@@ -315,7 +318,6 @@ impl BacktestSink {
         self.equity.push(EquityPoint { ts, equity: self.broker.equity() });
         self.benchmark_equity.push(EquityPoint { ts, equity: self.benchmark.value(self.initial_capital) });
         let exposure = self.broker.exposure();
-        self.exposure_sum += exposure;
         let traded = self.broker.traded_notional;
         let turnover = (traded - std::mem::replace(&mut self.traded_at_sample, traded)) / self.initial_capital;
         self.activity.push(Activity { ts, exposure, turnover });
@@ -516,7 +518,6 @@ fn run(
         alert_marks: Vec::new(),
         last_day: Vec::new(),
         symbol_days: 0,
-        exposure_sum: 0.0,
         pairs: PairSample::default(),
         accuracy: model_id.is_some().then(AccuracySums::default),
         trade_from,
@@ -535,7 +536,7 @@ fn run(
         trades: broker.fills,
         fees_paid: broker.fees_paid,
         traded_notional: broker.traded_notional,
-        exposure_sum: sink.exposure_sum,
+        exposure_sum: sink.activity.iter().map(|a| a.exposure).sum(),
         ..metrics::Trading::default()
     };
     let mut per_symbol = Vec::with_capacity(symbols);

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use tickloop_backtest::{EquityPoint, axis_label, escape, nice_ticks};
+use tickloop_backtest::{axis_label, escape, nice_ticks, svg_path};
 
 use crate::sweep::SweepRow;
 
@@ -20,14 +20,13 @@ pub(crate) struct Dimension {
 }
 
 /// The page for `rows` (best first) of a sweep over `dimensions`, ranked by `rank_by`;
-/// `equity` holds each row's curve by row index (empty for a failed run).
+/// `params` gives a row's value of each dimension by its index.
 pub(crate) fn render(
     name: &str,
     rank_by: &str,
     dimensions: &[Dimension],
     rows: &[SweepRow],
     params: &dyn Fn(usize) -> Vec<String>,
-    equity: &dyn Fn(usize) -> Vec<EquityPoint>,
 ) -> String {
     let mut html = format!(
         r#"<!doctype html>
@@ -46,7 +45,7 @@ table {{ border-collapse: collapse; }} td {{ padding: 3px 14px 3px 0; border-bot
     if dimensions.len() >= 2 {
         html.push_str(&heatmap(rank_by, &dimensions[0], &dimensions[1], rows, params));
     }
-    html.push_str(&top_curves(rows, equity));
+    html.push_str(&top_curves(rows));
     html.push_str("<table><tr><td>rank</td><td>score</td><td>parameters</td></tr>\n");
     for (rank, row) in rows.iter().enumerate() {
         let score = row.score.map_or_else(|| "failed".to_owned(), |s| format!("{s:.4}"));
@@ -147,15 +146,14 @@ fn heatmap(
 }
 
 /// The best runs' equity curves on one chart, with a legend.
-fn top_curves(rows: &[SweepRow], equity: &dyn Fn(usize) -> Vec<EquityPoint>) -> String {
+fn top_curves(rows: &[SweepRow]) -> String {
     const LEFT: f64 = 80.0;
     const HEIGHT: f64 = 300.0;
-    let curves: Vec<(&SweepRow, Vec<EquityPoint>)> = rows
+    let curves: Vec<(&SweepRow, &[tickloop_backtest::EquityPoint])> = rows
         .iter()
-        .filter(|r| r.score.is_some())
+        .filter(|r| r.score.is_some() && !r.equity.is_empty())
         .take(CURVES)
-        .map(|r| (r, equity(r.index)))
-        .filter(|(_, e)| !e.is_empty())
+        .map(|r| (r, r.equity.as_slice()))
         .collect();
     if curves.is_empty() {
         return String::new();
@@ -186,10 +184,7 @@ fn top_curves(rows: &[SweepRow], equity: &dyn Fn(usize) -> Vec<EquityPoint>) -> 
     }
     for (k, (row, curve)) in curves.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
-        let mut path = String::new();
-        for (i, p) in curve.iter().enumerate() {
-            let _ = write!(path, "{}{:.1},{:.1}", if i == 0 { "M" } else { " L" }, x(p.ts.as_nanos()), y(p.equity));
-        }
+        let path = svg_path(curve.iter().map(|p| (x(p.ts.as_nanos()), y(p.equity))));
         let _ = write!(
             svg,
             r##"<path class="top-run" d="{path}" fill="none" stroke="{color}" stroke-width="1.4"/><line x1="{LEFT}" x2="{:.1}" y1="{ly:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="2"/><text x="{:.1}" y="{:.1}" class="tick">#{} {}</text>"##,

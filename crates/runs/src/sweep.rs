@@ -152,8 +152,7 @@ pub fn run_sweep(
             })
             .collect()
     };
-    let equity = |index: usize| rows.iter().find(|r| r.index == index).map_or_else(Vec::new, |r| r.equity.clone());
-    let page = crate::ranking_html::render(&config.name, &sweep.rank_by, &dimensions, &rows, &params, &equity);
+    let page = crate::ranking_html::render(&config.name, &sweep.rank_by, &dimensions, &rows, &params);
     std::fs::write(dir.join("ranking.html"), page).map_err(RunError::io(dir.join("ranking.html")))?;
     Ok(SweepOutcome { dir, rows, table })
 }
