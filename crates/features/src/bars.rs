@@ -61,6 +61,12 @@ impl BarAggregator {
         }
     }
 
+    /// The bar still being built, as it stands (its VWAP is not yet computed): what a live
+    /// chart draws as its last candle.
+    pub fn open(&self) -> Option<&Bar> {
+        self.open.as_ref()
+    }
+
     /// Emits the open bar if the watermark has passed its end.
     pub fn close_until(&mut self, watermark: Timestamp, completed: &mut Vec<Bar>) {
         if self.open.is_some_and(|b| b.ts_close <= watermark) {

@@ -13,11 +13,13 @@ pub struct DashboardObserver(pub Arc<Mutex<DashboardState>>);
 
 impl LiveObserver for DashboardObserver {
     fn on_tick(&mut self, symbol: &str, tick: &Tick, outputs: &Outputs) {
-        self.0.lock().expect("not poisoned").on_tick(symbol, tick, &outputs.alerts);
+        let mut state = self.0.lock().expect("not poisoned");
+        state.on_tick(symbol, tick, &outputs.alerts);
+        state.on_matured(symbol, &outputs.matured);
     }
 
     fn on_prediction(&mut self, symbol: &str, prediction: &tickloop_core::Prediction) {
-        self.0.lock().expect("not poisoned").on_prediction(symbol, prediction.value);
+        self.0.lock().expect("not poisoned").on_prediction(symbol, prediction.ts_event, prediction.value);
     }
 
     fn on_stats(&mut self, rate: f64, latency: Option<&LatencySummary>, summary: &LiveSummary) {

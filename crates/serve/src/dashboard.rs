@@ -157,9 +157,14 @@ async fn overview(State(app): State<Arc<App>>) -> Response {
 
 async fn symbol(State(app): State<Arc<App>>, request: Request) -> Response {
     let symbol = query_param(request.uri().query().unwrap_or(""), "s").unwrap_or_default();
-    let detail = app.published.state.lock().expect("not poisoned").detail(symbol);
+    // Serialised under the lock: one symbol's chart is a few tens of kilobytes, the cost of
+    // copying it out first.
+    let detail = {
+        let state = app.published.state.lock().expect("not poisoned");
+        state.detail(symbol).map(|d| serde_json::to_vec(&d).expect("JSON serialises"))
+    };
     match detail {
-        Some(detail) => with_type("application/json", serde_json::to_vec(&detail).expect("JSON serialises")),
+        Some(json) => with_type("application/json", json),
         None => (StatusCode::NOT_FOUND, "no such symbol\n").into_response(),
     }
 }

@@ -26,7 +26,7 @@ impl DashboardSink {
 
     fn predictions(&self, state: &mut DashboardState, out: &Outputs) {
         for p in &out.predictions {
-            state.on_prediction(self.symbols.name(p.symbol), p.value);
+            state.on_prediction(self.symbols.name(p.symbol), p.ts_event, p.value);
         }
     }
 }
@@ -36,7 +36,9 @@ impl Sink for DashboardSink {
         let mut state = self.state.lock().expect("not poisoned");
         self.dead_letters += out.rejects.len() as u64;
         if let Some(clean) = out.tick {
-            state.on_tick(self.symbols.name(clean.symbol), &clean, &out.alerts);
+            let symbol = self.symbols.name(clean.symbol);
+            state.on_tick(symbol, &clean, &out.alerts);
+            state.on_matured(symbol, &out.matured);
             self.window_ticks += 1;
         }
         self.predictions(&mut state, out);

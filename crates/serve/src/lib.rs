@@ -20,5 +20,5 @@ pub use dashboard::{Dashboard, DashboardOptions};
 pub use feed::DashboardSink;
 pub use model_server::{ModelServer, ModelServerConfig};
 pub use remote::RemoteModel;
-pub use state::{DashboardState, Health, Overview, Row};
+pub use state::{DashboardState, Detail, Health, Overview, Row};
 pub use tickloop_http::{Limits, ServeError};
