@@ -19,10 +19,22 @@ pub struct DashboardAddr {
     /// Bearer`).
     #[arg(long, env = "TICKLOOP_DASHBOARD_TOKEN", hide_env_values = true)]
     pub dashboard_token: Option<String>,
+    /// The market's time zone, for the dashboard's clocks and time axes: an IANA name
+    /// (America/New_York, Europe/London) or UTC.
+    #[arg(long, default_value = "America/New_York", value_parser = market_zone)]
+    pub market_tz: String,
 }
 
-pub fn serve(addr: &str, token: Option<String>) -> anyhow::Result<Dashboard> {
-    let dashboard = Dashboard::serve(addr, token, Arc::new(Mutex::new(DashboardState::default())))?;
+fn market_zone(name: &str) -> Result<String, String> {
+    if name.starts_with(['+', '-']) {
+        return Err(format!("{name:?}: name the market's zone (America/New_York), not an offset that DST changes"));
+    }
+    tickloop_lake::csv::Zone::parse(name).map(|_| name.to_owned())
+}
+
+pub fn serve(addr: &str, options: &DashboardAddr) -> anyhow::Result<Dashboard> {
+    let state = DashboardState::in_time_zone(&options.market_tz);
+    let dashboard = Dashboard::serve(addr, options.dashboard_token.clone(), Arc::new(Mutex::new(state)))?;
     eprintln!("dashboard on http://{}/", dashboard.addr());
     Ok(dashboard)
 }
@@ -62,7 +74,7 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<()> {
     let source = LakeSource::open(&lake, start, end).with_context(|| format!("opening {}", args.replay))?;
     anyhow::ensure!(!source.symbols().is_empty(), "{} has no ticks in {start} .. {end}", args.replay);
     let symbols = source.symbols().clone();
-    let dashboard = serve(&args.addr, args.token.dashboard_token)?;
+    let dashboard = serve(&args.addr, &args.token)?;
     let model = args.model.as_deref().map(tickloop_registry::load).transpose()?;
     let stage = model.map(|m| ModelStage { model: Arc::from(m), every_secs: args.predict_every });
     let pipeline = Pipeline::assemble(&experiment.resolved_pipeline(), &symbols, stage.as_ref())?;

@@ -149,7 +149,7 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
         None => None,
     };
     if let Some(addr) = &args.dashboard {
-        let dashboard = crate::dashboard::serve(addr, args.dashboard_token.dashboard_token.clone())?;
+        let dashboard = crate::dashboard::serve(addr, &args.dashboard_token)?;
         runner.observe(Box::new(tickloop_live::DashboardObserver(dashboard.state().clone())));
     }
     let mut sinks: Vec<Box<dyn tickloop_notify::AlertSink>> = Vec::new();

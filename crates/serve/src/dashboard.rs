@@ -22,6 +22,9 @@ use crate::state::DashboardState;
 
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
+/// TradingView Lightweight Charts 5.2.1, unchanged (licence and provenance beside it in
+/// `assets/vendor/`): candles, panes and a time axis that hand-drawn canvas did not have.
+const CHARTS_JS: &str = include_str!("../assets/vendor/lightweight-charts.js");
 /// Scripts, styles and connections from this server only; inline styles for the embedded
 /// page's look; nothing may frame it.
 const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -76,7 +79,11 @@ impl Dashboard {
         let router = Router::new()
             .route("/", get(page))
             .route("/index.html", get(page))
-            .route("/app.js", get(script))
+            .route("/app.js", get(|| async { with_type("text/javascript; charset=utf-8", APP_JS) }))
+            .route(
+                "/vendor/lightweight-charts.js",
+                get(|| async { with_type("text/javascript; charset=utf-8", CHARTS_JS) }),
+            )
             .route("/api/overview", get(overview))
             .route("/api/symbol", get(symbol))
             .route("/events", get(events))
@@ -145,10 +152,6 @@ async fn page(State(app): State<Arc<App>>) -> Response {
     let mut response = with_type("text/html; charset=utf-8", page);
     response.headers_mut().insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     response
-}
-
-async fn script() -> Response {
-    with_type("text/javascript; charset=utf-8", APP_JS)
 }
 
 async fn overview(State(app): State<Arc<App>>) -> Response {
@@ -244,6 +247,7 @@ mod tests {
             assert!(head.contains(header), "{header} in {head}");
         }
         assert!(get(d.addr(), "/app.js").contains("EventSource"));
+        assert!(get(d.addr(), "/vendor/lightweight-charts.js").contains("TradingView Lightweight Charts"));
         let overview = get(d.addr(), "/api/overview");
         assert!(overview.contains("\"symbols\":[]"), "{overview}");
         assert!(get(d.addr(), "/api/symbol?s=NOPE").starts_with("HTTP/1.1 404"));

@@ -5,6 +5,8 @@
 
 use std::io::Write;
 
+pub mod browser;
+
 /// The variable `cargo xtask test` sets to the file skips are recorded in.
 pub const SKIP_LOG: &str = "TICKLOOP_SKIP_LOG";
 
