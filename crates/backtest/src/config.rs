@@ -165,6 +165,9 @@ impl Default for ExecutionConfig {
     }
 }
 
+/// The simulator's session and the sample data trade on New York's clock.
+pub const DEFAULT_TIME_ZONE: &str = "America/New_York";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReportConfig {
@@ -176,11 +179,19 @@ pub struct ReportConfig {
     /// weight of every symbol the run can trade.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub benchmark: Option<String>,
+    /// The market's time zone, for the report's clocks, time axes and calendar days: an
+    /// IANA name (`America/New_York`, `Europe/London`) or `UTC`. The lake stays in UTC.
+    pub time_zone: String,
 }
 
 impl Default for ReportConfig {
     fn default() -> Self {
-        ReportConfig { sample_secs: 60, periods_per_year: 252.0 * 390.0, benchmark: None }
+        ReportConfig {
+            sample_secs: 60,
+            periods_per_year: 252.0 * 390.0,
+            benchmark: None,
+            time_zone: DEFAULT_TIME_ZONE.to_owned(),
+        }
     }
 }
 
@@ -224,6 +235,9 @@ impl ExperimentConfig {
         }
         if self.report.sample_secs == 0 || self.report.periods_per_year <= 0.0 {
             return fail("report.sample_secs and periods_per_year must be positive".into());
+        }
+        if let Err(reason) = tickloop_lake::csv::Zone::parse(&self.report.time_zone) {
+            return fail(format!("[report] time_zone: {reason}"));
         }
         if let Err(e) = self.pipeline.clone().resolve() {
             return fail(format!("pipeline.feature_set: {e}"));
@@ -406,5 +420,15 @@ rank_by = "sortino"
         let config = ExperimentConfig::parse(&wrong).unwrap();
         let point = &config.sweep_points()[0];
         assert!(point.config.as_ref().unwrap_err().contains("invalid type"), "{:?}", point.config);
+    }
+
+    #[test]
+    fn the_report_time_zone_defaults_to_new_york_and_an_unknown_one_is_refused() {
+        let config = ExperimentConfig::parse(BASE).unwrap();
+        assert_eq!(config.report.time_zone, "America/New_York");
+        let base = BASE.replace("[sweep]", "[report]\ntime_zone = \"Asia/Kolkata\"\n[sweep]");
+        assert_eq!(ExperimentConfig::parse(&base).unwrap().report.time_zone, "Asia/Kolkata");
+        let err = ExperimentConfig::parse(&base.replace("Asia/Kolkata", "Mars/Olympus")).unwrap_err().to_string();
+        assert!(err.contains("[report] time_zone") && err.contains("Mars/Olympus"), "{err}");
     }
 }

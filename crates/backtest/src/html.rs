@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 
 use tickloop_core::{AlertKind, NANOS_PER_SECOND, SymbolId, Timestamp};
 
+use tickloop_lake::csv::Zone;
+
 use crate::{Report, SymbolResult};
 
 /// An alert as the report plots it.
@@ -69,11 +71,12 @@ pub fn svg_path(points: impl IntoIterator<Item = (f64, f64)>) -> String {
     path
 }
 
-/// A time axis shared by every chart of the report.
-#[derive(Clone, Copy)]
+/// A time axis shared by every chart of the report, labelled on the market's clock.
+#[derive(Clone)]
 struct TimeAxis {
     from: i64,
     to: i64,
+    zone: Zone,
 }
 
 impl TimeAxis {
@@ -82,17 +85,29 @@ impl TimeAxis {
         MARGIN_LEFT + (ts.as_nanos() - self.from) as f64 / span * (WIDTH - MARGIN_LEFT - MARGIN_RIGHT)
     }
 
-    /// Tick labels at round minutes/hours: about six of them.
-    fn ticks(&self) -> Vec<Timestamp> {
+    /// Seconds between ticks: the roundest step that gives at most eight.
+    fn step_secs(&self) -> i64 {
         let span_secs = ((self.to - self.from) / NANOS_PER_SECOND).max(1);
-        let step = [60, 300, 900, 1800, 3600, 7200, 21_600, 86_400]
-            .into_iter()
-            .find(|s| span_secs / s <= 8)
-            .unwrap_or(86_400 * 7)
-            * NANOS_PER_SECOND;
-        let first = Timestamp::from_nanos(self.from).floor_to(step).as_nanos() + step;
+        [60, 300, 900, 1800, 3600, 7200, 21_600, 86_400].into_iter().find(|s| span_secs / s <= 8).unwrap_or(86_400 * 7)
+    }
+
+    /// Ticks at round minutes, hours or midnights of the market's wall clock (a zone
+    /// half an hour off UTC still gets its hours on :00): about six of them.
+    fn ticks(&self) -> Vec<Timestamp> {
+        let step = self.step_secs() * NANOS_PER_SECOND;
+        let offset = self.zone.offset_nanos(Timestamp::from_nanos(self.from));
+        let first = Timestamp::from_nanos(self.from + offset).floor_to(step).as_nanos() + step - offset;
         (0..).map(|i| first + i * step).take_while(|&t| t <= self.to).map(Timestamp::from_nanos).collect()
     }
+
+    fn label(&self, t: Timestamp) -> String {
+        self.zone.format(t, if self.step_secs() >= 86_400 { "%b %d" } else { "%H:%M" })
+    }
+}
+
+/// The zone a report shows its times in (UTC for reports written before it had one).
+fn report_zone(report: &Report) -> Zone {
+    Zone::parse(&report.time_zone).unwrap_or_else(|_| Zone::utc())
 }
 
 /// One chart of the report: an `<svg>` element (inline in report.html, rasterised to
@@ -124,7 +139,7 @@ fn open_svg(label: &str, height: f64) -> String {
 fn line_chart(
     file: &'static str,
     title: &str,
-    axis: TimeAxis,
+    axis: &TimeAxis,
     points: &[(Timestamp, f64)],
     fill: bool,
     y_label: impl Fn(f64, f64) -> String,
@@ -151,13 +166,12 @@ fn line_chart(
         );
     }
     for t in axis.ticks() {
-        let xx = axis.x(t);
-        let label = t.to_string();
         let _ = write!(
             svg,
-            r#"<text x="{xx:.1}" y="{}" text-anchor="middle" class="tick">{}</text>"#,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle" class="tick">{}</text>"#,
+            axis.x(t),
             HEIGHT - 4.0,
-            escape(label.get(11..16).unwrap_or(&label))
+            escape(&axis.label(t))
         );
     }
     if let Some((name, series)) = reference.filter(|(_, r)| !r.is_empty()) {
@@ -362,7 +376,7 @@ fn return_distribution(equity: &[(Timestamp, f64)]) -> Chart {
 }
 
 /// Alerts as marks on a time line, one row per kind.
-fn alert_timeline(axis: TimeAxis, alerts: &[AlertMark]) -> Chart {
+fn alert_timeline(axis: &TimeAxis, alerts: &[AlertMark]) -> Chart {
     let kinds = [
         (AlertKind::VolumeSpike, "volume spike", "#d4a017"),
         (AlertKind::PriceDrop, "price drop", "#c0392b"),
@@ -387,13 +401,12 @@ fn alert_timeline(axis: TimeAxis, alerts: &[AlertMark]) -> Chart {
         }
     }
     for t in axis.ticks() {
-        let label = t.to_string();
         let _ = write!(
             svg,
             r#"<text x="{:.1}" y="{}" text-anchor="middle" class="tick">{}</text>"#,
             axis.x(t),
             height - 4.0,
-            escape(label.get(11..16).unwrap_or(&label))
+            escape(&axis.label(t))
         );
     }
     svg.push_str("</svg>");
@@ -496,7 +509,7 @@ pub fn report_charts(report: &Report, alerts: &[AlertMark]) -> Vec<Chart> {
     let m = &report.metrics;
     let from = report.data.first_ts.map_or(0, Timestamp::as_nanos);
     let to = report.equity.last().map(|p| p.ts).or(report.data.last_ts).map_or(from + 1, Timestamp::as_nanos);
-    let axis = TimeAxis { from, to: to.max(from + 1) };
+    let axis = &TimeAxis { from, to: to.max(from + 1), zone: report_zone(report) };
     let mut equity: Vec<(Timestamp, f64)> = Vec::with_capacity(report.equity.len() + 1);
     if let Some(first) = report.data.first_ts {
         equity.push((first, m.initial_equity));
@@ -567,15 +580,14 @@ pub fn report_charts(report: &Report, alerts: &[AlertMark]) -> Vec<Chart> {
     charts
 }
 
-/// The return of each calendar period (UTC; `prefix` characters of the RFC 3339 time: 10
-/// for days, 7 for months) from the last equity of the period before (or `initial`) to the
-/// period's last sample, in time order.
-fn period_returns(initial: f64, equity: &[(Timestamp, f64)], prefix: usize) -> Vec<(String, f64)> {
+/// The return of each calendar period on the market's calendar (`pattern`: `%Y-%m-%d` for
+/// days, `%Y-%m` for months) from the last equity of the period before (or `initial`) to
+/// the period's last sample, in time order.
+fn period_returns(initial: f64, equity: &[(Timestamp, f64)], zone: &Zone, pattern: &str) -> Vec<(String, f64)> {
     let mut out: Vec<(String, f64)> = Vec::new();
     let (mut start, mut last) = (initial, initial);
     for &(ts, value) in equity {
-        let text = ts.to_string();
-        let period = text.get(..prefix).unwrap_or(&text).to_owned();
+        let period = zone.format(ts, pattern);
         match out.last_mut() {
             Some((p, r)) if *p == period => *r = value / start - 1.0,
             _ => {
@@ -589,9 +601,9 @@ fn period_returns(initial: f64, equity: &[(Timestamp, f64)], prefix: usize) -> V
 }
 
 /// Daily and monthly returns, when a run spans more than one of each.
-fn period_tables(html: &mut String, initial: f64, equity: &[(Timestamp, f64)]) {
-    for (prefix, title, id) in [(10, "Daily returns (UTC days)", "daily"), (7, "Monthly returns", "monthly")] {
-        let periods = period_returns(initial, equity, prefix);
+fn period_tables(html: &mut String, initial: f64, equity: &[(Timestamp, f64)], zone: &Zone) {
+    for (pattern, title, id) in [("%Y-%m-%d", "Daily returns", "daily"), ("%Y-%m", "Monthly returns", "monthly")] {
+        let periods = period_returns(initial, equity, zone, pattern);
         if periods.len() < 2 {
             continue;
         }
@@ -715,7 +727,7 @@ fn symbol_table(html: &mut String, symbols: &[SymbolResult]) {
 }
 
 /// The first fills as a table; all of them are in `trades.csv` beside the page.
-fn trade_table(html: &mut String, trades: &[crate::Trade]) {
+fn trade_table(html: &mut String, trades: &[crate::Trade], zone: &Zone) {
     const SHOWN: usize = 100;
     let shown = trades.len().min(SHOWN);
     let _ = writeln!(
@@ -730,13 +742,13 @@ fn trade_table(html: &mut String, trades: &[crate::Trade]) {
     if trades.is_empty() {
         return;
     }
-    html.push_str("<table class=\"metrics trades\"><tr><td>time (UTC)</td><td>symbol</td><td>side</td><td class=\"num\">quantity</td><td class=\"num\">price</td><td class=\"num\">notional</td><td class=\"num\">fee</td></tr>\n");
+    html.push_str("<table class=\"metrics trades\"><tr><td>time</td><td>symbol</td><td>side</td><td class=\"num\">quantity</td><td class=\"num\">price</td><td class=\"num\">notional</td><td class=\"num\">fee</td></tr>\n");
     for t in &trades[..shown] {
         let side = t.side();
         let _ = writeln!(
             html,
             "<tr><td>{}</td><td>{}</td><td class=\"{side}\">{side}</td><td class=\"num\">{}</td><td class=\"num\">{:.4}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}</td></tr>",
-            t.ts,
+            zone.format(t.ts, "%Y-%m-%d %H:%M:%S %Z"),
             escape(&t.symbol),
             axis_label(t.quantity.abs(), 1.0),
             t.price,
@@ -750,11 +762,15 @@ fn trade_table(html: &mut String, trades: &[crate::Trade]) {
 /// Renders the report page.
 pub fn render_report_html(report: &Report, alerts: &[AlertMark]) -> String {
     let m = &report.metrics;
+    let zone = report_zone(report);
     let from = report.data.first_ts.map_or(0, Timestamp::as_nanos);
     let to = report.equity.last().map(|p| p.ts).or(report.data.last_ts).map_or(from + 1, Timestamp::as_nanos);
     let rows = [
         ("Data", format!("{} ticks, {} symbols", report.data.ticks, report.data.symbols)),
-        ("Period", format!("{} .. {}", Timestamp::from_nanos(from), Timestamp::from_nanos(to))),
+        ("Period", {
+            let at = |t| zone.format(Timestamp::from_nanos(t), "%Y-%m-%d %H:%M:%S %Z");
+            format!("{} .. {} ({})", at(from), at(to), report.time_zone)
+        }),
         ("Total return", format!("{:+.4} %", m.total_return * 100.0)),
         ("Annualised return", format!("{:+.2} %", m.annualized_return * 100.0)),
         ("Annualised volatility", format!("{:.2} %", m.annualized_volatility * 100.0)),
@@ -856,7 +872,7 @@ figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px;
         decile_table(&mut html, &report.prediction_pairs);
     }
     let curve: Series = report.equity.iter().map(|p| (p.ts, p.equity)).collect();
-    period_tables(&mut html, m.initial_equity, &curve);
+    period_tables(&mut html, m.initial_equity, &curve, &zone);
     if let Some(q) = &report.alert_quality {
         let _ = writeln!(
             html,
@@ -885,7 +901,7 @@ figure {{ margin: 18px 0; }} figcaption {{ font-weight: 600; margin-bottom: 4px;
         html.push_str(&chart.figure());
     }
     symbol_table(&mut html, &report.symbols);
-    trade_table(&mut html, &report.trades);
+    trade_table(&mut html, &report.trades, &zone);
     html.push_str(SORT_SCRIPT);
     html.push_str("</body></html>\n");
     html
@@ -924,17 +940,41 @@ mod tests {
         let day = 86_400;
         let t = |s: i64| Timestamp::from_secs(1_704_205_800 + s); // 2024-01-02T14:30:00Z
         let equity = [(t(0), 110.0), (t(60), 121.0), (t(day), 133.1), (t(day + 60), 108.9), (t(31 * day), 108.9)];
-        let daily = period_returns(100.0, &equity, 10);
+        let utc = Zone::utc();
+        let daily = period_returns(100.0, &equity, &utc, "%Y-%m-%d");
         let days: Vec<&str> = daily.iter().map(|(d, _)| d.as_str()).collect();
         assert_eq!(days, ["2024-01-02", "2024-01-03", "2024-02-02"]);
         assert!((daily[0].1 - 0.21).abs() < 1e-12, "from the initial capital: {daily:?}");
         assert!((daily[1].1 - (108.9 / 121.0 - 1.0)).abs() < 1e-12, "from the day before's last sample");
         assert_eq!(daily[2].1, 0.0);
-        let monthly = period_returns(100.0, &equity, 7);
+        let monthly = period_returns(100.0, &equity, &utc, "%Y-%m");
         assert_eq!(monthly.len(), 2);
         assert!((monthly[0].1 - 0.089).abs() < 1e-12 && monthly[1].1 == 0.0, "{monthly:?}");
         let product: f64 = daily.iter().map(|(_, r)| 1.0 + r).product();
         assert!((product - 1.089).abs() < 1e-12, "daily returns compound to the total");
+    }
+
+    #[test]
+    fn days_and_axis_ticks_follow_the_markets_clock() {
+        let t = |s: i64| Timestamp::from_secs(1_704_205_800 + s); // 2024-01-02T14:30:00Z
+        let new_york = Zone::parse("America/New_York").unwrap();
+        // 02:00 UTC on the 3rd is still the 2nd's evening in New York.
+        let equity = [(t(0), 101.0), (t(11 * 3600 + 1800), 102.0), (t(86_400), 103.0)];
+        let days: Vec<String> =
+            period_returns(100.0, &equity, &new_york, "%Y-%m-%d").into_iter().map(|d| d.0).collect();
+        assert_eq!(days, ["2024-01-02", "2024-01-03"]);
+        let axis = TimeAxis { from: t(0).as_nanos(), to: t(6 * 3600 + 1800).as_nanos(), zone: new_york };
+        let labels: Vec<String> = axis.ticks().into_iter().map(|tick| axis.label(tick)).collect();
+        assert_eq!(labels, ["10:00", "11:00", "12:00", "13:00", "14:00", "15:00", "16:00"]);
+        // Half an hour off UTC: ticks still on the local hour.
+        let kolkata = TimeAxis { zone: Zone::parse("Asia/Kolkata").unwrap(), ..axis.clone() };
+        let labels: Vec<String> = kolkata.ticks().into_iter().map(|tick| kolkata.label(tick)).collect();
+        assert_eq!(labels.first().map(String::as_str), Some("21:00"), "{labels:?}");
+        assert!(labels.iter().all(|l| l.ends_with(":00")), "{labels:?}");
+        // A week: one tick a day, labelled by date.
+        let week = TimeAxis { to: t(7 * 86_400).as_nanos(), ..axis };
+        assert_eq!(week.ticks().first().map(|&tick| week.label(tick)).as_deref(), Some("Jan 03"));
+        assert_eq!(week.zone.format(t(0), "%H:%M %Z"), "09:30 EST");
     }
 
     #[test]

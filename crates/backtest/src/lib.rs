@@ -84,6 +84,9 @@ pub struct Report {
     /// Equity samples per year, which annualised the metrics (`[report] periods_per_year`).
     #[serde(default = "default_periods_per_year")]
     pub periods_per_year: f64,
+    /// The market's time zone the page shows times in (`[report] time_zone`).
+    #[serde(default = "utc")]
+    pub time_zone: String,
     /// The strategy against buying and holding what it could trade.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub benchmark: Option<Benchmark>,
@@ -127,6 +130,10 @@ pub struct Report {
     /// The broker's counts behind the metrics, for stitching folds.
     #[serde(skip)]
     pub(crate) trading: metrics::Trading,
+}
+
+fn utc() -> String {
+    "UTC".into()
 }
 
 fn default_periods_per_year() -> f64 {
@@ -587,6 +594,7 @@ fn run(
         pipeline: pipeline_stats,
         metrics,
         periods_per_year: config.report.periods_per_year,
+        time_zone: config.report.time_zone.clone(),
         benchmark: Some(benchmark),
         symbols: per_symbol,
         model_accuracy: sink.accuracy.map(|a| a.summary()),

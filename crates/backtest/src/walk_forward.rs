@@ -210,6 +210,7 @@ pub fn stitch(
         pipeline,
         metrics,
         periods_per_year: config.report.periods_per_year,
+        time_zone: config.report.time_zone.clone(),
         benchmark,
         symbols: symbols.into_iter().map(|(name, s)| s.result(name, allocation)).collect(),
         model_accuracy: accuracy.map(|a| a.summary()),
@@ -375,6 +376,7 @@ mod tests {
             pipeline: Default::default(),
             metrics: Metrics::compute(100.0, &equity, trading.clone(), 4.0),
             periods_per_year: 4.0,
+            time_zone: "UTC".into(),
             benchmark: Some(crate::Benchmark::compute("b".into(), 100.0, &equity, benchmark, 4.0)),
             symbols: vec![SymbolResult {
                 symbol: "A".into(),

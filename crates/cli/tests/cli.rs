@@ -828,14 +828,35 @@ fn dashboard_draws_candles_predictions_and_alerts_for_1000_symbols_in_a_browser(
     assert_eq!(eval(&mut page, "new URLSearchParams(location.search).get('s')"), clicked.as_str());
     page.navigate(&format!("http://{addr}/?s={pick}")).unwrap();
     page.wait_for(&drawn, Duration::from_secs(30)).unwrap();
-    // The rest of the page: 1,000 rows, badges, the feed reading the seasonal baseline, updates.
+    // The rest of the page: the table of 1,000 symbols, badges, the feed reading the seasonal baseline, updates.
     let dom = |page: &mut Browser| eval(page, "document.body.outerHTML").as_str().unwrap().to_owned();
     let prices = |dom: &str| -> Vec<String> {
         dom.split("<td class=\"price\">").skip(1).filter_map(|c| c.split('<').next()).map(str::to_owned).collect()
     };
     let first = dom(&mut page);
-    assert_eq!(prices(&first).len(), 1000, "every symbol has a row");
-    assert!(first.contains("class=\"badge\""), "alert badges appear");
+    assert_eq!(eval(&mut page, "document.getElementById('shown').textContent"), "1000 of 1000");
+    // The table holds only the rows in view; spacers give the scroll box every row's height.
+    let in_dom = prices(&first).len();
+    assert!((10..200).contains(&in_dom), "a window of rows, not all 1,000: {in_dom}");
+    let table_height = eval(&mut page, "document.getElementById('table-box').scrollHeight / rowHeight");
+    assert!(table_height.as_f64().unwrap() >= 1000.0, "the scroll box is every row tall: {table_height}");
+    let last = eval(
+        &mut page,
+        "new Promise(done => { const box = document.getElementById('table-box'); box.scrollTop = box.scrollHeight; \
+         setTimeout(() => { const rows = document.querySelectorAll('#symbols tbody tr[data-symbol]'); \
+         done([rows[rows.length - 1].dataset.symbol, tableRows[tableRows.length - 1].symbol]); }, 200); })",
+    );
+    assert_eq!(last[0], last[1], "scrolled to the end, the last row is drawn");
+    // Sorted by alerts, the busiest symbol comes first with its badge.
+    let top = eval(
+        &mut page,
+        "new Promise(done => { document.querySelector('th[data-key=alerts]').click(); \
+         const box = document.getElementById('table-box'); box.scrollTop = 0; \
+         setTimeout(() => done(document.querySelector('#symbols tbody tr[data-symbol]').outerHTML), 200); })",
+    );
+    assert!(top.as_str().unwrap().contains("class=\"badge\""), "alert badges appear: {top}");
+    eval(&mut page, "document.querySelector('th[data-key=symbol]').click()");
+    let first = dom(&mut page);
     assert!(first.contains("seasonally adjusted by seasonal/v1"), "the feed's volume alerts read the baseline");
     let overflow = eval(&mut page, DASHBOARD_OVERFLOW);
     assert_eq!(overflow, Value::Array(vec![]), "at 1,400 px");

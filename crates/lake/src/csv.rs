@@ -42,6 +42,22 @@ impl Zone {
         jiff::tz::TimeZone::get(name).map(Zone).map_err(|e| bad(&e))
     }
 
+    /// `ts` on this zone's wall clock, formatted with strftime's `pattern` (`%H:%M`,
+    /// `%Y-%m-%d`, `%Z` for the abbreviation: `EST`). Reports use it so their times read
+    /// as the market's, not UTC.
+    pub fn format(&self, ts: Timestamp, pattern: &str) -> String {
+        match jiff::Timestamp::from_nanosecond(i128::from(ts.as_nanos())) {
+            Ok(t) => t.to_zoned_datetime(self.0.clone()).strftime(pattern).to_string(),
+            Err(_) => ts.to_string(),
+        }
+    }
+
+    /// This zone's offset from UTC at `ts`, in nanoseconds (east positive).
+    pub fn offset_nanos(&self, ts: Timestamp) -> i64 {
+        let at = jiff::Timestamp::from_nanosecond(i128::from(ts.as_nanos())).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        i64::from(self.0.to_offset(at).seconds()) * tickloop_core::NANOS_PER_SECOND
+    }
+
     /// The instant of a wall-clock time in this zone (the earlier one in a DST fold).
     fn instant(&self, y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<Timestamp> {
         let small = |v: u32| i8::try_from(v).ok();
