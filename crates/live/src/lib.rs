@@ -6,8 +6,9 @@
 //!
 //! Each assigned partition has its own [`PartitionWorker`]. Every `commit_interval` the
 //! runner (1) flushes the producer and checks that every output was acknowledged, (2) saves
-//! each partition's state (symbol table + pipeline snapshot + next offset) to the state
-//! store, and (3) commits those offsets. A crash anywhere in between loses nothing: the
+//! each changed partition's state (symbol table + pipeline snapshot + next offset) to the
+//! state store — encoded on the consuming thread, made durable on a writer thread while
+//! consumption goes on — and (3) commits those offsets once the writer says they are durable. A crash anywhere in between loses nothing: the
 //! restarted runner (or whichever member gets the partition) restores the snapshot and
 //! re-reads from its offset: it skips records the snapshot already holds (the committed
 //! offset lags the state when a crash fell between saving and committing) and seeks back if
@@ -21,6 +22,7 @@ mod dashboard;
 mod latency;
 mod metrics;
 mod runner;
+mod state_writer;
 mod worker;
 
 pub use config::{LiveConfig, LiveError};

@@ -10,6 +10,7 @@ use tickloop_core::{Clock, Timestamp, WallClock};
 use tickloop_kafka::{GroupConsumer, OutputProducer};
 use tickloop_lake::Lake;
 
+use crate::state_writer::{EncodedState, StateWriter};
 use crate::latency::{self, LatencySummary, LatencyWindow};
 use crate::worker::{self, OutRecord, OutputTopic, PartitionSnapshot, PartitionWorker};
 use crate::{LiveConfig, LiveError};
@@ -115,6 +116,8 @@ pub struct LiveRunner {
     observer: Option<Box<dyn LiveObserver>>,
     /// Alert sinks beyond the topic (webhook, SNS), fed without waiting.
     notifier: Option<tickloop_notify::Notifier>,
+    /// Makes checkpoints' states durable off this thread.
+    writer: StateWriter,
 }
 
 impl std::fmt::Debug for LiveRunner {
@@ -150,6 +153,7 @@ impl LiveRunner {
             [&config.features_topic, &config.predictions_topic, &config.alerts_topic, &config.dead_letter_topic];
         producer.connect(&outputs.map(String::as_str), Duration::from_secs(10))?;
         Ok(LiveRunner {
+            writer: StateWriter::new(state.store().clone()),
             config,
             consumer,
             producer,
@@ -199,11 +203,19 @@ impl LiveRunner {
         let mut window_records = 0u64;
         while !stop.load(Ordering::Relaxed) {
             let record = self.consumer.poll(Duration::from_millis(20))?;
-            for partition in self.consumer.take_revoked() {
+            let revoked = self.consumer.take_revoked();
+            if !revoked.is_empty() {
+                // A save in flight finishes first, so the new owner restores the latest state.
+                self.finish_saving()?;
+            }
+            for partition in revoked {
                 // Its new owner (maybe us again) restores it from the last checkpoint.
                 self.workers.remove(&partition);
                 self.owned.remove(&partition);
                 self.checkpointed.remove(&partition);
+            }
+            if let Some(saved) = self.writer.finished() {
+                self.commit_saved(saved)?;
             }
             let assigned = self.consumer.take_assigned();
             if !assigned.is_empty() {
@@ -230,9 +242,11 @@ impl LiveRunner {
                 }
             }
             self.producer.poll();
-            if last_checkpoint.elapsed() >= self.config.commit_interval {
+            // A checkpoint due while the last one's state is still being written waits for a
+            // later poll.
+            if last_checkpoint.elapsed() >= self.config.commit_interval && !self.writer.busy() {
                 let force_lake = last_lake_flush.elapsed() >= self.config.lake_flush_interval;
-                match self.checkpoint(force_lake) {
+                match self.start_checkpoint(force_lake) {
                     Ok(()) if force_lake => last_lake_flush = Instant::now(),
                     Ok(()) => {}
                     // The broker is away: nothing is committed, so nothing can be lost; the
@@ -252,7 +266,9 @@ impl LiveRunner {
             }
         }
         self.flush_predictions()?;
-        self.checkpoint(true)?;
+        self.finish_saving()?;
+        self.start_checkpoint(true)?;
+        self.finish_saving()?;
         self.summary.broker_errors = self.consumer.transient_errors();
         self.summary.latency = self.latency.total();
         if let Some(notifier) = self.notifier.take() {
@@ -404,9 +420,10 @@ impl LiveRunner {
         Ok(worker)
     }
 
-    /// Outputs acknowledged → lake files written → state saved → offsets committed, in
-    /// that order.
-    fn checkpoint(&mut self, force_lake: bool) -> Result<(), LiveError> {
+    /// Outputs acknowledged → lake files written → state encoded, on this thread; then the
+    /// state made durable on the writer's thread, and the offsets committed here once it
+    /// is ([`LiveRunner::commit_saved`]): in that order. The caller checks the writer is idle.
+    fn start_checkpoint(&mut self, force_lake: bool) -> Result<(), LiveError> {
         let started = Instant::now();
         self.producer.flush(Duration::from_secs(60))?;
         let flushed_at = started.elapsed();
@@ -430,33 +447,62 @@ impl LiveRunner {
             }
         }
         let lake_at = started.elapsed();
-        let mut offsets = Vec::new();
+        let mut states = Vec::new();
         for (&partition, worker) in self.workers.iter().filter(|(p, _)| changed.contains(p)) {
             if let Some(snapshot) = worker.snapshot() {
+                let key = self.state_key(partition);
                 let bytes = postcard::to_stdvec(&snapshot).map_err(|e| LiveError::Snapshot {
                     partition,
-                    key: self.state_key(partition),
+                    key: key.clone(),
                     reason: e.to_string(),
                 })?;
-                self.state.store().put(&self.state_key(partition), &bytes)?;
-                offsets.push((partition, snapshot.next_offset));
+                states.push(EncodedState { key, bytes, partition, next_offset: snapshot.next_offset });
             }
         }
-        let saved_at = started.elapsed();
-        self.consumer.commit(&offsets)?;
-        self.checkpointed.extend(offsets.iter().copied());
         self.summary.checkpoints += 1;
         self.summary.checkpoints_idle += u64::from(changed.is_empty());
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         tracing::debug!(
-            ?offsets,
+            partitions = states.len(),
+            bytes = states.iter().map(|s| s.bytes.len()).sum::<usize>(),
             flush_ms = ms(flushed_at),
             lake_ms = ms(lake_at - flushed_at),
-            state_ms = ms(saved_at - lake_at),
-            commit_ms = ms(started.elapsed() - saved_at),
-            "checkpoint"
+            encode_ms = ms(started.elapsed() - lake_at),
+            "checkpoint started"
         );
+        if !states.is_empty() {
+            self.writer.submit(states);
+        }
         Ok(())
+    }
+
+    /// Commits the offsets of states the writer made durable (those this member still
+    /// owns). A broker outage only delays it: the states stay saved, and the next checkpoint
+    /// saves and commits again.
+    fn commit_saved(&mut self, saved: crate::state_writer::Saved) -> Result<(), LiveError> {
+        let mut offsets = saved?;
+        offsets.retain(|(partition, _)| self.owned.contains(partition));
+        match self.consumer.commit(&offsets) {
+            Ok(()) => {
+                tracing::debug!(?offsets, "checkpoint committed");
+                self.checkpointed.extend(offsets);
+                Ok(())
+            }
+            Err(e) if e.is_transient() => {
+                self.summary.checkpoints_deferred += 1;
+                tracing::warn!(error = %e, "commit deferred: broker unreachable");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Waits for the save in flight, if any, and commits it.
+    fn finish_saving(&mut self) -> Result<(), LiveError> {
+        match self.writer.wait() {
+            Some(saved) => self.commit_saved(saved),
+            None => Ok(()),
+        }
     }
 
     fn publish_stats(&mut self, records: u64, over: Duration) {

@@ -88,6 +88,18 @@ function renderTable() {
   $("shown").textContent = `${rows.length} of ${overview.symbols.length}`;
 }
 
+/// Scrolls the table to the selected symbol's row when it is out of view (a heatmap
+/// click, a feed click or the URL selected it), then draws the window there.
+function revealSelected() {
+  const i = tableRows.findIndex((r) => r.symbol === selected), box = $("table-box");
+  if (i < 0) return;
+  const top = i * rowHeight, header = document.querySelector("#symbols thead").offsetHeight;
+  if (top < box.scrollTop || top + rowHeight > box.scrollTop + box.clientHeight - header) {
+    box.scrollTop = Math.max(0, top - box.clientHeight / 2);
+    renderRows();
+  }
+}
+
 let rowsQueued = false;
 function onTableScroll() {
   if (rowsQueued) return;
@@ -289,7 +301,7 @@ function select(symbol) {
   const url = new URL(location.href);
   url.searchParams.set("s", symbol);
   history.replaceState(null, "", url);
-  renderTable(); renderHeatmap(); renderDetail();
+  renderTable(); revealSelected(); renderHeatmap(); renderDetail();
 }
 
 function onOverview(data) {
@@ -299,7 +311,9 @@ function onOverview(data) {
     // A symbol named in the URL that has not ticked yet stays selected until it does.
     if (!selected || !params.get("s")) selected = overview.symbols[0].symbol;
   }
+  const first = !document.body.dataset.updates;
   renderHeader(); renderHeatmap(); renderTable(); renderFeed(); renderDetail();
+  if (first) revealSelected();
   document.body.dataset.version = overview.version;
   document.body.dataset.updates = Number(document.body.dataset.updates || 0) + 1;
   if (!document.body.dataset.firstRenderMs) document.body.dataset.firstRenderMs = Math.round(performance.now());
