@@ -818,8 +818,12 @@ pub fn render_report_html(report: &Report, alerts: &[AlertMark]) -> String {
         html,
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>tickloop backtest: {name}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 24px auto; max-width: 1000px; color: #1d2430; }}
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 24px auto; max-width: 1000px; padding: 0 12px; color: #1d2430; }}
+svg.chart {{ max-width: 100%; height: auto; }}
+table.metrics {{ display: block; max-width: 100%; overflow-x: auto; }}
+table.metrics td {{ overflow-wrap: anywhere; }}
 h1 {{ font-size: 22px; margin-bottom: 4px; }} .sub {{ color: #5b6573; margin-top: 0; }}
 table.metrics {{ border-collapse: collapse; margin: 16px 0; }}
 table.metrics td {{ padding: 3px 14px 3px 0; border-bottom: 1px solid #eef0f3; }}

@@ -575,7 +575,8 @@ fn headless(browser: &Path, profile: &Path) -> Command {
     cmd
 }
 
-/// A real browser opens `report.html` from disk (no network) and renders its charts.
+/// A real browser opens `report.html` from disk (no network) and renders its charts, at
+/// 1,400 px and on a phone.
 #[test]
 fn report_html_renders_its_charts_in_a_browser() {
     let Some(browser) = chromium() else {
@@ -602,6 +603,28 @@ fn report_html_renders_its_charts_in_a_browser() {
     let dom = checked_in_browser(&browser, &std::fs::read_to_string(&report).unwrap(), dir.path());
     assert!(dom.contains("data-checked=\"yes\""), "the check ran: {dom}");
     assert!(dom.contains("data-sorted=\"true\""), "the symbol table sorts both ways by a clicked column");
+    // On a phone: charts scale down with their labels, tables scroll inside their box, and
+    // the page never needs sideways scrolling.
+    let mut phone = tickloop_testkit::browser::Browser::launch(&browser, &dir.path().join("profile-phone")).unwrap();
+    phone.viewport(390, 844, true).unwrap();
+    phone.navigate(&url).unwrap();
+    phone.wait_for("document.readyState === 'complete'", std::time::Duration::from_secs(20)).unwrap();
+    let fits = phone
+        .eval(
+            "(() => { const w = innerWidth, out = []; \
+             if (document.documentElement.scrollWidth > w) out.push(`page ${document.documentElement.scrollWidth} px wide in ${w}`); \
+             for (const el of document.querySelectorAll('svg.chart, table, figure, h1, h2, p')) \
+               if (el.getBoundingClientRect().right > w + 1) out.push(`${el.tagName} ${el.getBoundingClientRect().right} px`); \
+             const svgs = document.querySelectorAll('svg.chart').length; \
+             return { out, svgs }; })()",
+        )
+        .unwrap();
+    assert_eq!(fits["out"], serde_json::json!([]), "on a 390 px phone");
+    assert_eq!(fits["svgs"], 9);
+    if let Some(shots) = std::env::var_os("TICKLOOP_SCREENSHOTS") {
+        phone.screenshot(&Path::new(&shots).join("report-phone.png")).unwrap();
+    }
+    drop(phone);
     let shot = dir.path().join("report.png");
     ok(headless(&browser, &dir.path().join("profile2"))
         .arg(format!("--screenshot={}", shot.display()))

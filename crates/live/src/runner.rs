@@ -10,8 +10,8 @@ use tickloop_core::{Clock, Timestamp, WallClock};
 use tickloop_kafka::{GroupConsumer, OutputProducer};
 use tickloop_lake::Lake;
 
-use crate::state_writer::{EncodedState, StateWriter};
 use crate::latency::{self, LatencySummary, LatencyWindow};
+use crate::state_writer::{EncodedState, StateWriter};
 use crate::worker::{self, OutRecord, OutputTopic, PartitionSnapshot, PartitionWorker};
 use crate::{LiveConfig, LiveError};
 
