@@ -29,9 +29,24 @@ pub(crate) struct FlatNode {
 
 pub(crate) const LEAF: u32 = u32::MAX;
 
+/// Rows that descend a tree together in [`Forest::predict_block`].
+const LANES: usize = 8;
+
 impl FlatNode {
     pub(crate) fn leaf(value: f64) -> FlatNode {
         FlatNode { value, feature: LEAF, left: 0, right: 0, missing: 0 }
+    }
+
+    /// The child a split sends `v` to.
+    #[inline]
+    fn next(&self, v: f64) -> u32 {
+        if v.is_nan() {
+            self.missing
+        } else if v < self.value {
+            self.left
+        } else {
+            self.right
+        }
     }
 }
 
@@ -50,26 +65,48 @@ impl Forest {
     /// For each row of `rows` (row-major, `width` values each): the base score plus each
     /// tree's leaf, added in tree order. The block is walked tree by tree, so a tree's nodes
     /// are read once per block rather than the whole forest (~100 KB for 300 trees) once per
-    /// row: 0.10 s for 42.5k rows against 0.11–0.20 s row by row on this VM.
+    /// row; within a tree, [`LANES`] rows descend in lockstep, so the CPU overlaps their
+    /// independent chains of loads instead of waiting on one row's next node at a time
+    /// (xgboost walks its blocks the same way). Each row's sum still adds the trees in the
+    /// same order: the results are bit-identical to a row-by-row walk.
     pub(crate) fn predict_block(&self, rows: &[f64], width: usize, out: &mut [f64]) {
         out.fill(self.base_score);
+        let lanes_rows = out.len() / LANES * LANES;
+        let (grouped, rest) = rows.split_at(lanes_rows * width);
+        let (grouped_out, rest_out) = out.split_at_mut(lanes_rows);
         for &root in &self.roots {
-            for (row, sum) in rows.chunks_exact(width).zip(out.iter_mut()) {
-                let mut node = &self.nodes[root as usize];
-                while node.feature != LEAF {
-                    let v = row[node.feature as usize];
-                    let next = if v.is_nan() {
-                        node.missing
-                    } else if v < node.value {
-                        node.left
-                    } else {
-                        node.right
-                    };
-                    node = &self.nodes[next as usize];
+            for (group, sums) in grouped.chunks_exact(width * LANES).zip(grouped_out.chunks_exact_mut(LANES)) {
+                let mut at = [root; LANES];
+                loop {
+                    let mut descending = false;
+                    for (lane, at) in at.iter_mut().enumerate() {
+                        let node = &self.nodes[*at as usize];
+                        if node.feature != LEAF {
+                            *at = node.next(group[lane * width + node.feature as usize]);
+                            descending = true;
+                        }
+                    }
+                    if !descending {
+                        break;
+                    }
                 }
-                *sum += node.value;
+                for (sum, &leaf) in sums.iter_mut().zip(&at) {
+                    *sum += self.nodes[leaf as usize].value;
+                }
+            }
+            for (row, sum) in rest.chunks_exact(width).zip(rest_out.iter_mut()) {
+                *sum += self.leaf_of(root, row);
             }
         }
+    }
+
+    /// The weight of the leaf `row` reaches in the tree at `root`.
+    pub(crate) fn leaf_of(&self, root: u32, row: &[f64]) -> f64 {
+        let mut node = &self.nodes[root as usize];
+        while node.feature != LEAF {
+            node = &self.nodes[node.next(row[node.feature as usize]) as usize];
+        }
+        node.value
     }
 
     pub(crate) fn to_json(&self) -> String {
