@@ -125,11 +125,11 @@ pub struct LiveRunner {
 /// A checkpoint under way: the partitions whose state is still to encode and the states
 /// encoded so far. Encoding the whole state at once (~7 MB at 1,000 symbols) stopped the
 /// loop for 22–32 ms; one partition per poll stops it for a sixth of that.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Checkpoint {
     pending: std::collections::VecDeque<i32>,
     states: Vec<EncodedState>,
-    started: Option<Instant>,
+    started: Instant,
 }
 
 impl std::fmt::Debug for LiveRunner {
@@ -220,7 +220,8 @@ impl LiveRunner {
             if !revoked.is_empty() {
                 // The checkpoint under way finishes first, so the new owner restores the
                 // latest state.
-                self.complete_checkpoint()?;
+                let completed = self.complete_checkpoint();
+                self.ride_out(completed)?;
             }
             for partition in revoked {
                 // Its new owner (maybe us again) restores it from the last checkpoint.
@@ -270,16 +271,8 @@ impl LiveRunner {
             } else {
                 None
             };
-            match step {
-                None | Some(Ok(())) => {}
-                // The broker is away: nothing is committed, so nothing can be lost; the next
-                // checkpoint tries again, and outputs wait in the producer's queue.
-                Some(Err(LiveError::Kafka(e))) if e.is_transient() => {
-                    self.checkpoint = None;
-                    self.summary.checkpoints_deferred += 1;
-                    tracing::warn!(error = %e, "checkpoint deferred: broker unreachable");
-                }
-                Some(Err(e)) => return Err(e),
+            if let Some(step) = step {
+                self.ride_out(step)?;
             }
             if last_stats.elapsed() >= self.config.stats_interval {
                 self.publish_stats(window_records, last_stats.elapsed());
@@ -477,8 +470,7 @@ impl LiveRunner {
             "checkpoint started"
         );
         if !changed.is_empty() {
-            self.checkpoint =
-                Some(Checkpoint { pending: changed.into_iter().collect(), states: Vec::new(), started: Some(started) });
+            self.checkpoint = Some(Checkpoint { pending: changed.into_iter().collect(), states: Vec::new(), started });
         }
         Ok(())
     }
@@ -517,7 +509,7 @@ impl LiveRunner {
             let done = self.checkpoint.take().expect("checked above");
             tracing::debug!(
                 partitions = done.states.len(),
-                since_start_ms = done.started.map_or(0.0, |t| t.elapsed().as_secs_f64() * 1e3),
+                since_start_ms = done.started.elapsed().as_secs_f64() * 1e3,
                 "checkpoint encoded, saving"
             );
             if !done.states.is_empty() {
@@ -554,6 +546,29 @@ impl LiveRunner {
                 Ok(())
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A checkpoint step that failed because the broker is away abandons the checkpoint:
+    /// nothing of it is committed, so nothing can be lost, outputs wait in the producer's
+    /// queue and the next checkpoint tries again. Any other error stops the runner.
+    fn ride_out(&mut self, step: Result<(), LiveError>) -> Result<(), LiveError> {
+        match step {
+            Err(LiveError::Kafka(e)) if e.is_transient() => {
+                if let Some(abandoned) = self.checkpoint.take() {
+                    // Their lake hours may be written already: their states are saved next
+                    // time even if no record arrives meanwhile.
+                    for partition in
+                        abandoned.pending.iter().copied().chain(abandoned.states.iter().map(|s| s.partition))
+                    {
+                        self.checkpointed.remove(&partition);
+                    }
+                }
+                self.summary.checkpoints_deferred += 1;
+                tracing::warn!(error = %e, "checkpoint deferred: broker unreachable");
+                Ok(())
+            }
+            other => other,
         }
     }
 

@@ -48,9 +48,9 @@ setZone(null);
 
 // ---- the symbol table ----
 //
-// Only the rows in view (and a screenful either side) are in the DOM: re-laying-out a
-// 1,000-row table every second cost ~130 ms of the main thread, a window of ~60 rows costs
-// a few. Rows have one fixed height (CSS), so spacer rows stand in for the rest.
+// Only the rows in view (and a screenful either side) are in the DOM: with the whole
+// 1,000-row table rebuilt every second an update cost 174 ms of the main thread, with a
+// window of ~60 rows the whole page's update costs 58 ms (BENCHMARKS.md). Rows have one fixed height (CSS), so spacer rows stand in for the rest.
 
 let tableRows = [];
 let rowHeight = 22;
