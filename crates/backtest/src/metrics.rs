@@ -45,7 +45,7 @@ pub struct Metrics {
     pub turnover: f64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Trading {
     pub trades: u64,
     pub closing_trades: u64,

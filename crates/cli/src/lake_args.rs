@@ -52,15 +52,21 @@ impl S3Args {
 
     /// Opens the lake at `root`: S3 for `s3://` URLs, a local directory otherwise.
     pub fn open(&self, root: &str) -> anyhow::Result<Lake> {
+        Ok(Lake::on(self.store(root)?, root))
+    }
+
+    /// The object store at `root` (a lake, a sharded run's prefix): S3 for `s3://` URLs, a
+    /// local directory otherwise.
+    pub fn store(&self, root: &str) -> anyhow::Result<std::sync::Arc<dyn tickloop_lake::ObjectStore>> {
         if !root.starts_with("s3://") {
-            return Ok(Lake::local(root));
+            return Ok(std::sync::Arc::new(tickloop_lake::LocalStore::new(root)));
         }
         #[cfg(feature = "s3")]
         {
             let location = tickloop_s3::S3Location::parse(root)?;
             let store =
                 tickloop_s3::S3Store::connect(location, &self.options()).with_context(|| format!("opening {root}"))?;
-            Ok(Lake::on(std::sync::Arc::new(store), root))
+            Ok(std::sync::Arc::new(store))
         }
         #[cfg(not(feature = "s3"))]
         anyhow::bail!("{root}: this tickloop was built without S3 support (cargo feature `s3`)")

@@ -13,6 +13,7 @@ mod kafka_args;
 mod lake_args;
 mod land;
 mod live;
+mod runs;
 mod sagemaker;
 mod seasonal;
 mod sim;
@@ -70,6 +71,11 @@ enum Command {
     ExportSagemaker(sagemaker::ExportArgs),
     /// Serve a model over HTTP with SageMaker's contract (GET /ping, POST /invocations).
     ServeModel(sagemaker::ServeModelArgs),
+    /// Run a SageMaker training job: hyperparameters.json as `train` flags, the lake from
+    /// the input channel, the model to /opt/ml/model (the container's `train` entrypoint).
+    SagemakerTrain(sagemaker::TrainJobArgs),
+    /// Work on runs as a whole: merge a sharded run's shards.
+    Runs(runs::RunsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -96,5 +102,7 @@ fn main() -> anyhow::Result<()> {
         Command::Evaluate(args) => train::evaluate(args),
         Command::ExportSagemaker(args) => sagemaker::export(args),
         Command::ServeModel(args) => sagemaker::serve(args),
+        Command::SagemakerTrain(args) => sagemaker::train_job(args),
+        Command::Runs(args) => runs::run(args),
     }
 }

@@ -87,3 +87,129 @@ pub fn serve(args: ServeModelArgs) -> anyhow::Result<()> {
     eprintln!("stopped cleanly");
     Ok(())
 }
+
+#[derive(Debug, Args)]
+pub struct TrainJobArgs {
+    /// The SageMaker container tree: hyperparameters in input/config/hyperparameters.json,
+    /// channels in input/data/<channel>/, the model to model/, the failure reason to
+    /// output/failure.
+    #[arg(long, env = "TICKLOOP_ML_ROOT", default_value = "/opt/ml")]
+    ml_root: PathBuf,
+}
+
+/// Hyperparameters that pick where things are rather than passing through to `train`.
+const CHANNEL_KEY: &str = "channel";
+const NAME_KEY: &str = "name";
+
+/// A SageMaker training job (`docker run <image> train`): the hyperparameters are the flags
+/// of `tickloop train` (`{"model": "gbm", "iterations": "300", "from": "2024-01-02"}`), the
+/// lake is the `training` channel (or `lake`: an `s3://` prefix), and the model lands in
+/// `/opt/ml/model` as `serve-model` loads it. On failure SageMaker shows the first lines of
+/// `/opt/ml/output/failure` as the job's reason, so the whole error goes there too.
+pub fn train_job(args: TrainJobArgs) -> anyhow::Result<()> {
+    let result = run_train_job(&args.ml_root);
+    if let Err(e) = &result {
+        let failure = args.ml_root.join("output/failure");
+        let written = failure
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&failure, format!("{e:#}\n")));
+        if let Err(io) = written {
+            eprintln!("could not write {}: {io}", failure.display());
+        }
+    }
+    result
+}
+
+fn run_train_job(root: &std::path::Path) -> anyhow::Result<()> {
+    let path = root.join("input/config/hyperparameters.json");
+    let mut hyperparameters = match std::fs::read(&path) {
+        Ok(bytes) => hyperparameters(&bytes).with_context(|| format!("reading {}", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::collections::BTreeMap::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let channel = hyperparameters.remove(CHANNEL_KEY).unwrap_or_else(|| "training".into());
+    let name = hyperparameters.remove(NAME_KEY);
+    if !hyperparameters.contains_key("lake") {
+        let lake = root.join("input/data").join(&channel);
+        anyhow::ensure!(
+            lake.is_dir(),
+            "no lake: the {channel:?} channel ({}) is missing; give the job that input channel, or a `lake` \
+             hyperparameter (s3://bucket/prefix)",
+            lake.display()
+        );
+        hyperparameters.insert("lake".into(), lake.display().to_string());
+    }
+    hyperparameters.entry("model".into()).or_insert_with(|| "gbm".into());
+    let mut argv = vec!["train".to_owned()];
+    for (key, value) in &hyperparameters {
+        anyhow::ensure!(
+            key != "out",
+            "the model always goes to {}: drop the `out` hyperparameter",
+            root.join("model").display()
+        );
+        argv.push(format!("--{}", key.replace('_', "-")));
+        argv.push(value.clone());
+    }
+    #[derive(clap::Parser)]
+    struct Train {
+        #[command(flatten)]
+        args: crate::train::TrainArgs,
+    }
+    let train = <Train as clap::Parser>::try_parse_from(&argv).map_err(|e| {
+        anyhow::anyhow!("the hyperparameters as `tickloop {}`: {}", argv.join(" "), e.render().to_string().trim())
+    })?;
+    println!("training job: tickloop {}", argv.join(" "));
+    let model = root.join("model");
+    let name = name.unwrap_or_else(|| hyperparameters["model"].clone());
+    crate::train::train_into(&train.args, &name, 1, &model)?;
+    println!("model written to {}", model.display());
+    Ok(())
+}
+
+/// SageMaker's hyperparameters: a JSON object of strings (the Python SDK JSON-encodes each
+/// value, so `"\"gbm\""` means `gbm`); its own `sagemaker_*` entries are not ours.
+fn hyperparameters(bytes: &[u8]) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(bytes).context("not a JSON object")?;
+    let mut out = std::collections::BTreeMap::new();
+    for (key, value) in object {
+        if key.starts_with("sagemaker_") {
+            continue;
+        }
+        let text = match value {
+            serde_json::Value::String(s) => match serde_json::from_str::<serde_json::Value>(&s) {
+                Ok(serde_json::Value::String(inner)) => inner,
+                _ => s,
+            },
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(","),
+            other => other.to_string(),
+        };
+        out.insert(key, text);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hyperparameters_are_strings_whatever_encoding_the_caller_used() {
+        let parsed = hyperparameters(
+            br#"{"model": "\"gbm\"", "iterations": "300", "seed": 7, "features": ["log_return", "volume_z_300"],
+                 "sagemaker_region": "\"us-east-1\""}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed["model"], "gbm");
+        assert_eq!(parsed["iterations"], "300");
+        assert_eq!(parsed["seed"], "7");
+        assert_eq!(parsed["features"], "log_return,volume_z_300");
+        assert!(!parsed.contains_key("sagemaker_region"));
+        assert!(hyperparameters(b"[1]").is_err());
+    }
+}

@@ -185,16 +185,24 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     if args.data.model == KindArg::Seasonal {
         return crate::seasonal::train(&args);
     }
+    let model_dir = match &args.out {
+        Some(out) => out.clone(),
+        None => PathBuf::from("models").join(args.data.model.predictor()?.to_string()),
+    };
+    let name = model_dir.file_name().and_then(|n| n.to_str()).unwrap_or("model").to_owned();
+    let (version, dir) = tickloop_models::next_version(&model_dir);
+    train_into(&args, &name, version, &dir)
+}
+
+/// Trains the model of `args` as `name/v{version}` into the directory `dir`.
+pub(crate) fn train_into(args: &TrainArgs, name: &str, version: u32, dir: &std::path::Path) -> anyhow::Result<()> {
     let (spec, Collected { data, range, symbols, .. }) = args.data.dataset()?;
     let kind = spec.kind();
-    let model_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("models").join(kind.to_string()));
-    let name = model_dir.file_name().and_then(|n| n.to_str()).unwrap_or("model").to_owned();
     let fold = Fold::holdout(&data.ts, args.test_fraction, spec.horizon_secs());
-    let (version, dir) = tickloop_models::next_version(&model_dir);
-    let card = blank_card(&spec, &name, version, &data, range, tickloop_runs::git_commit());
+    let card = blank_card(&spec, name, version, &data, range, tickloop_runs::git_commit());
     let fitted = fit_and_score(&spec, &data, &fold.train, &fold.test, card)?;
     eprintln!("{}", fitted.summary);
-    fitted.model.save(&dir).with_context(|| format!("saving the model to {}", dir.display()))?;
+    fitted.model.save(dir).with_context(|| format!("saving the model to {}", dir.display()))?;
     print!("{}", fitted.evaluation.table(&kind.to_string()));
     let paired = args.data.paired_ceiling()?.and_then(|c| c.pair(&data, &symbols, spec.horizon_secs(), &fitted.scored));
     if let Some(against) = args.data.against_ceiling(spec.horizon_secs(), &fitted.evaluation.model, paired)? {

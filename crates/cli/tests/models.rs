@@ -324,7 +324,52 @@ fn wait_for_ping(addr: &str, child: &mut Child) {
     }
 }
 
-fn serve_and_check(model_dir: &Path, lake: &Path, card: &ModelCard) {
+/// A SageMaker training job in an emulated `/opt/ml`: hyperparameters as SageMaker writes
+/// them, the lake as the `training` channel; the model it leaves in `model/` is served by
+/// `serve-model` exactly as trained. A bad hyperparameter fails the job with its reason in
+/// `output/failure`.
+#[test]
+fn sagemaker_train_in_an_emulated_opt_ml_tree_is_served_by_serve_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let ml = dir.path().join("opt/ml");
+    let lake = ml.join("input/data/training");
+    ok(tickloop()
+        .args(["sim", "--symbols", "12", "--duration", "1h", "--signal-strength", "0.1", "--lake"])
+        .arg(&lake));
+    std::fs::create_dir_all(ml.join("input/config")).unwrap();
+    let hyperparameters = ml.join("input/config/hyperparameters.json");
+    // The Python SDK JSON-quotes each value; the console and the CLI do not.
+    std::fs::write(
+        &hyperparameters,
+        r#"{"model": "\"gbm\"", "iterations": "40", "stride": "5", "name": "trend", "sagemaker_region": "\"us-east-1\""}"#,
+    )
+    .unwrap();
+    let out = ok(tickloop().arg("sagemaker-train").env("TICKLOOP_ML_ROOT", &ml));
+    assert!(out.contains("saved trend/v1"), "{out}");
+    let model = ml.join("model");
+    let c = card(&model);
+    assert_eq!((c.id(), c.kind.to_string()), ("trend/v1".to_owned(), "gbm".to_owned()));
+    assert!(!ml.join("output/failure").exists());
+    let (mut child, addr) = start_serving(&model);
+    assert_serves_like_local(&addr, &model, &lake, &c);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    std::fs::write(&hyperparameters, r#"{"model": "gbm", "learning_rate_typo": "0.1"}"#).unwrap();
+    let failed = tickloop().arg("sagemaker-train").env("TICKLOOP_ML_ROOT", &ml).output().unwrap();
+    assert!(!failed.status.success());
+    let reason = std::fs::read_to_string(ml.join("output/failure")).unwrap();
+    assert!(reason.contains("--learning-rate-typo"), "{reason}");
+    std::fs::remove_dir_all(&lake).unwrap();
+    std::fs::write(&hyperparameters, "{}").unwrap();
+    let failed = tickloop().arg("sagemaker-train").env("TICKLOOP_ML_ROOT", &ml).output().unwrap();
+    assert!(!failed.status.success());
+    let reason = std::fs::read_to_string(ml.join("output/failure")).unwrap();
+    assert!(reason.contains("the \"training\" channel"), "{reason}");
+}
+
+/// `serve-model` on `model_dir`, up and answering /ping; returns it and its address.
+fn start_serving(model_dir: &Path) -> (Child, String) {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = tickloop()
@@ -336,19 +381,30 @@ fn serve_and_check(model_dir: &Path, lake: &Path, card: &ModelCard) {
         .spawn()
         .unwrap();
     wait_for_ping(&addr, &mut child);
+    (child, addr)
+}
 
-    // The payload the live runner would send, answered as the local model answers it.
+/// The payload the live runner would send, answered as the local model answers it; returns
+/// the windows and the local predictions.
+fn assert_serves_like_local(addr: &str, model_dir: &Path, lake: &Path, card: &ModelCard) -> (Vec<f64>, Vec<f64>) {
     let (windows, symbols) = live_windows(lake, card);
     let request = InvocationRequest::from_windows(&windows, card.window, card.features.len(), &symbols);
-    let (code, body) = http(&addr, "POST", "/invocations", "application/json", &serde_json::to_vec(&request).unwrap());
+    let (code, body) = http(addr, "POST", "/invocations", "application/json", &serde_json::to_vec(&request).unwrap());
     assert_eq!(code, 200, "{body}");
     let response: InvocationResponse = serde_json::from_str(&body).unwrap();
-    assert_eq!(response.model, "gbm/v2");
-    let local = tickloop_gbm::GbmModel::load(model_dir, card.clone()).unwrap();
-    let expected = tickloop_models::Predictor::predict(&local, &windows).unwrap();
+    let local = tickloop_registry::load(model_dir).unwrap();
+    assert_eq!(response.model, local.card().id());
+    let expected = tickloop_models::Predictor::predict(local.as_ref(), &windows).unwrap();
     let got: Vec<f64> = response.predictions.iter().map(|p| p.log_return).collect();
     assert_eq!(got, expected, "served predictions equal local ones");
     assert_eq!(response.predictions[0].symbol.as_deref(), Some(symbols[0].as_str()));
+    (windows, expected)
+}
+
+fn serve_and_check(model_dir: &Path, lake: &Path, card: &ModelCard) {
+    let (mut child, addr) = start_serving(model_dir);
+    assert_eq!(tickloop_registry::load(model_dir).unwrap().card().id(), "gbm/v2", "the archive holds the latest");
+    let (windows, expected) = assert_serves_like_local(&addr, model_dir, lake, card);
     // The live runner's remote-model client gets the same numbers.
     let remote = tickloop_serve::RemoteModel::new(card.clone(), &format!("http://{addr}"), None).unwrap();
     assert_eq!(tickloop_models::Predictor::predict(&remote, &windows).unwrap(), expected);

@@ -6,6 +6,11 @@
 //! one row group per symbol. Incremental: a manifest keeps, per day, a fingerprint of the
 //! raw files (keys, sizes, versions) and of the feature set; only days whose
 //! fingerprint changed are recomputed, and a recomputed day's old hours are replaced.
+//!
+//! Days are independent, so the job shards by day ([`build_features_where`]: the tasks of an
+//! array job each take every n-th day). Each day keeps its fingerprint in its own object,
+//! `_etl/features/date=YYYY-MM-DD.json`, so shards never read-modify-write one shared
+//! manifest; the one-file manifest of earlier versions, `_etl/features.json`, is still read.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +25,18 @@ use crate::tick_file::TickFileReader;
 use crate::{FeatureFileWriter, HourPartition, Lake, LakeError, LakeTable};
 use tickloop_core::hex;
 
+/// The manifest of earlier versions: every day's fingerprint in one object (read, no longer
+/// written).
 const MANIFEST: &str = "_etl/features.json";
+/// A day's fingerprint, one object per day.
+fn day_manifest(label: &str) -> String {
+    format!("_etl/features/date={label}.json")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct DayManifest {
+    fingerprint: String,
+}
 const DAY: i64 = 24 * NANOS_PER_HOUR;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -44,10 +60,25 @@ pub fn build_features(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<FeatureJobSummary, LakeError> {
-    let mut manifest: Manifest = lake.read_manifest(MANIFEST)?;
+    build_features_where(lake, set, from, to, |_| true)
+}
+
+/// [`build_features`] for the days `owns` takes, by their number since 1970-01-01 (a shard
+/// of `n` takes `|day| day % n == i`).
+pub fn build_features_where(
+    lake: &Lake,
+    set: &FeatureSetDef,
+    from: Timestamp,
+    to: Timestamp,
+    owns: impl Fn(u64) -> bool,
+) -> Result<FeatureJobSummary, LakeError> {
+    let legacy: Manifest = lake.read_manifest(MANIFEST)?;
     let mut days: BTreeMap<Timestamp, Vec<HourPartition>> = BTreeMap::new();
     for p in lake.partitions(LakeTable::RawTicks, from, to)? {
-        days.entry(p.hour.floor_to(DAY)).or_default().push(p);
+        let day = p.hour.floor_to(DAY);
+        if owns(u64::try_from(day.as_nanos() / DAY).unwrap_or(0)) {
+            days.entry(day).or_default().push(p);
+        }
     }
     let mut summary = FeatureJobSummary::default();
     for (day, partitions) in days {
@@ -62,15 +93,18 @@ pub fn build_features(
             }
         }
         let fingerprint = hex(&hasher.finalize());
-        if manifest.days.get(&label) == Some(&fingerprint) {
+        let built = match lake.read_json::<DayManifest>(&day_manifest(&label))? {
+            Some(day) => Some(day.fingerprint),
+            None => legacy.days.get(&label).cloned(),
+        };
+        if built.as_ref() == Some(&fingerprint) {
             summary.days_unchanged.push(label);
             continue;
         }
         let (rows, written) = build_day(lake, set, day, &files)?;
         summary.rows += rows;
         summary.files += written;
-        manifest.days.insert(label.clone(), fingerprint);
-        lake.write_json(MANIFEST, &manifest)?;
+        lake.write_json(&day_manifest(&label), &DayManifest { fingerprint })?;
         summary.days_built.push(label);
     }
     Ok(summary)

@@ -29,7 +29,7 @@ pub use alert_table::write_alert_table;
 pub use dead_letters::{DeadLetterFile, JsonLinesFile, OutputFile, OutputKind};
 pub use error::LakeError;
 pub use feature_file::FeatureFileWriter;
-pub use features_job::{FeatureJobSummary, build_features};
+pub use features_job::{FeatureJobSummary, build_features, build_features_where};
 pub use import::{ImportSummary, RejectedRow, import_csv};
 pub use landing::{LandingSummary, land_ndjson};
 pub use layout::{HourPartition, Lake, LakeTable};

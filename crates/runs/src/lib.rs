@@ -12,6 +12,7 @@
 mod provenance;
 mod ranking_html;
 mod run;
+mod shard;
 mod summary;
 mod sweep;
 mod walk_forward;
@@ -22,8 +23,12 @@ pub use provenance::{git_commit, hash_dir, run_id, sha256_hex, slug};
 pub use run::{
     LABEL_GRACE_SECS, Manifest, Reproduction, RunOutcome, Window, backtest_window, ensure_data, execute, reproduce,
 };
+pub use shard::{
+    MergeOutcome, RunPrefix, SHARD_INDEX_VARIABLES, Shard, ShardRecord, ShardRow, ShardWork, merge, run_shard,
+};
 pub use summary::summary_rows;
 pub use sweep::{SweepOutcome, SweepRow, run_sweep};
+pub use walk_forward::FoldOutput;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -50,6 +55,11 @@ pub enum RunError {
     /// The experiment cannot run as written; the message says what to change.
     #[error("{0}")]
     Config(String),
+    /// A sharded run cannot be merged yet.
+    #[error(
+        "{prefix}: shards {missing} of {count} have not finished (no record under shards/); run them (again) with --shard I"
+    )]
+    MissingShards { prefix: String, count: usize, missing: String },
     #[error("fold {fold}: {what}: {source}")]
     Fold {
         fold: usize,

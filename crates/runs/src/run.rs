@@ -117,16 +117,38 @@ pub fn execute(
             RunOutcome { report, model_sha256, model_seed }
         }
     };
-    let RunOutcome { report, model_sha256, model_seed } = outcome;
     let wall_secs = started.elapsed().as_secs_f64();
-    write_report(dir, config, &report)?;
+    write_report(dir, config, &outcome.report)?;
+    let run_id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let provenance = Provenance { experiment_file, lake_root, run_id, started_at, wall_secs };
+    let manifest = write_manifest(dir, config, &outcome, provenance)?;
+    Ok((outcome.report, manifest))
+}
+
+/// Where and when a run ran: the parts of its manifest that are not in its report.
+pub(crate) struct Provenance<'a> {
+    pub experiment_file: Option<&'a Path>,
+    pub lake_root: &'a str,
+    pub run_id: String,
+    pub started_at: Timestamp,
+    pub wall_secs: f64,
+}
+
+/// Writes `dir/manifest.json` for the run whose `report.json` is already in `dir`.
+pub(crate) fn write_manifest(
+    dir: &Path,
+    config: &ExperimentConfig,
+    outcome: &RunOutcome,
+    at: Provenance<'_>,
+) -> Result<Manifest, RunError> {
+    let report = &outcome.report;
     let report_path = dir.join("report.json");
     let report_bytes = std::fs::read(&report_path).map_err(RunError::io(&report_path))?;
     let manifest = Manifest {
-        run_id: dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        run_id: at.run_id,
         experiment: config.name.clone(),
-        experiment_file: experiment_file.map(Path::to_owned),
-        lake: lake_root.to_owned(),
+        experiment_file: at.experiment_file.map(Path::to_owned),
+        lake: at.lake_root.to_owned(),
         git_commit: git_commit(),
         tickloop_version: env!("CARGO_PKG_VERSION").to_owned(),
         config_sha256: report.config_sha256.clone(),
@@ -134,19 +156,19 @@ pub fn execute(
         ticks: report.data.ticks,
         sim_seed: config.sim.as_ref().map(|s| s.seed),
         model: report.model.clone(),
-        model_sha256,
-        model_seed,
+        model_sha256: outcome.model_sha256.clone(),
+        model_seed: outcome.model_seed,
         report_sha256: sha256_hex(&report_bytes),
-        started_at,
-        wall_secs,
-        ticks_per_sec: report.data.ticks as f64 / wall_secs.max(1e-9),
+        started_at: at.started_at,
+        wall_secs: at.wall_secs,
+        ticks_per_sec: report.data.ticks as f64 / at.wall_secs.max(1e-9),
     };
     let path = dir.join("manifest.json");
     let mut json =
         serde_json::to_vec_pretty(&manifest).map_err(|source| RunError::Json { path: path.clone(), source })?;
     json.push(b'\n');
     std::fs::write(&path, json).map_err(RunError::io(&path))?;
-    Ok((report, manifest))
+    Ok(manifest)
 }
 
 /// The stretch of the lake one backtest replays: `[replay_from, end)`, trading and scoring

@@ -10,19 +10,22 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use serde::Serialize;
-use tickloop_backtest::{ExperimentConfig, SweepPoint};
+use serde::{Deserialize, Serialize};
+use tickloop_backtest::{ExperimentConfig, SweepConfig, SweepPoint};
 use tickloop_core::{Clock, WallClock};
 use tickloop_lake::Lake;
 
 use crate::RunError;
 use crate::provenance::{run_id, slug};
 
-/// One finished combination, as `results.jsonl` and the ranking hold it.
-#[derive(Debug, Clone, Serialize)]
+/// One finished combination, as `results.jsonl` and the ranking hold it. Nothing in it
+/// depends on where or when it ran, so `ranking.json` is the same bytes on one machine or
+/// merged from shards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepRow {
     pub index: usize,
     pub params: String,
+    /// The member's directory, relative to the sweep's (`007`).
     pub run_dir: String,
     /// The ranking metric's value (`None` when the run failed).
     pub score: Option<f64>,
@@ -30,7 +33,6 @@ pub struct SweepRow {
     pub sharpe: Option<f64>,
     pub max_drawdown: Option<f64>,
     pub trades: Option<u64>,
-    pub wall_secs: Option<f64>,
     pub error: Option<String>,
     /// The run's equity samples, for `ranking.html` (not in `ranking.json`).
     #[serde(skip)]
@@ -55,21 +57,53 @@ pub fn run_sweep(
     runs_dir: &Path,
     jobs: Option<usize>,
 ) -> Result<SweepOutcome, RunError> {
-    let sweep = config.sweep.as_ref().ok_or_else(|| RunError::Config("the experiment has no [sweep] grid".into()))?;
+    let sweep = grid(config)?;
     let points = config.sweep_points();
-    let jobs = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-        .clamp(1, points.len().max(1));
     let dir = runs_dir.join(run_id(runs_dir, &format!("{}-sweep", slug(&config.name)), WallClock.now()));
     std::fs::create_dir_all(&dir).map_err(RunError::io(&dir))?;
     let toml = toml::to_string_pretty(config).map_err(|e| RunError::Config(format!("the experiment as TOML: {e}")))?;
     std::fs::write(dir.join("sweep.toml"), toml).map_err(RunError::io(dir.join("sweep.toml")))?;
+    let results_path = dir.join("results.jsonl");
+    let mut results =
+        std::io::BufWriter::new(std::fs::File::create(&results_path).map_err(RunError::io(&results_path))?);
+    let written = |e: std::io::Error| RunError::Io { path: results_path.clone(), source: e };
+    let all: Vec<&SweepPoint> = points.iter().collect();
+    let rows = run_points(&all, sweep, lake, lake_root, &dir, jobs, &dir.display().to_string(), |row, _| {
+        serde_json::to_writer(&mut results, row).map_err(|e| written(e.into()))?;
+        results.write_all(b"\n").and_then(|()| results.flush()).map_err(written)
+    })?;
+    let (rows, table) = write_ranking(config, rows, |name, bytes| {
+        std::fs::write(dir.join(name), bytes).map_err(RunError::io(dir.join(name)))
+    })?;
+    Ok(SweepOutcome { dir, rows, table })
+}
+
+/// The experiment's `[sweep]`, or why it has none.
+pub(crate) fn grid(config: &ExperimentConfig) -> Result<&SweepConfig, RunError> {
+    config.sweep.as_ref().ok_or_else(|| RunError::Config("the experiment has no [sweep] grid".into()))
+}
+
+/// Runs `points` on `jobs` threads, each into `dir/NNN/`, and hands every finished row and
+/// its directory to `finished` on the calling thread, in the order they finish.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_points(
+    points: &[&SweepPoint],
+    sweep: &SweepConfig,
+    lake: &Lake,
+    lake_root: &str,
+    dir: &Path,
+    jobs: Option<usize>,
+    destination: &str,
+    mut finished: impl FnMut(&SweepRow, &Path) -> Result<(), RunError>,
+) -> Result<Vec<SweepRow>, RunError> {
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .clamp(1, points.len().max(1));
     eprintln!(
-        "sweep: {} combinations of {} on {jobs} workers, ranked by {} → {}",
+        "sweep: {} combinations of {} on {jobs} workers, ranked by {} → {destination}",
         points.len(),
         sweep.grid.keys().cloned().collect::<Vec<_>>().join(", "),
         sweep.rank_by,
-        dir.display()
     );
     let bar = indicatif::ProgressBar::new(points.len() as u64);
     bar.set_style(
@@ -79,18 +113,13 @@ pub fn run_sweep(
         .expect("valid template")
         .progress_chars("=> "),
     );
-
-    let results_path = dir.join("results.jsonl");
-    let mut results =
-        std::io::BufWriter::new(std::fs::File::create(&results_path).map_err(RunError::io(&results_path))?);
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<SweepRow>();
     let mut rows = Vec::with_capacity(points.len());
-    let written = |e: std::io::Error| RunError::Io { path: results_path.clone(), source: e };
     std::thread::scope(|scope| -> Result<(), RunError> {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (points, next, dir) = (&points, &next, &dir);
+            let next = &next;
             scope.spawn(move || {
                 while let Some(point) = points.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let row = run_point(point, &sweep.rank_by, lake, lake_root, dir);
@@ -103,8 +132,7 @@ pub fn run_sweep(
         drop(tx);
         let mut best: Option<f64> = None;
         for row in rx {
-            serde_json::to_writer(&mut results, &row).map_err(|e| written(e.into()))?;
-            results.write_all(b"\n").and_then(|()| results.flush()).map_err(written)?;
+            finished(&row, &dir.join(&row.run_dir))?;
             if let Some(score) = row.score
                 && best.is_none_or(|b| (score > b) == sweep.higher_is_better())
             {
@@ -117,7 +145,18 @@ pub fn run_sweep(
         Ok(())
     })?;
     bar.finish();
+    Ok(rows)
+}
 
+/// Ranks `rows` best first and hands `ranking.md`, `ranking.json` and `ranking.html` to
+/// `write`; returns the ranked rows and the Markdown table.
+pub(crate) fn write_ranking(
+    config: &ExperimentConfig,
+    mut rows: Vec<SweepRow>,
+    mut write: impl FnMut(&str, &[u8]) -> Result<(), RunError>,
+) -> Result<(Vec<SweepRow>, String), RunError> {
+    let sweep = grid(config)?;
+    let points = config.sweep_points();
     let higher = sweep.higher_is_better();
     rows.sort_by(|a, b| match (a.score, b.score) {
         (Some(x), Some(y)) => {
@@ -129,10 +168,10 @@ pub fn run_sweep(
         (None, None) => a.index.cmp(&b.index),
     });
     let table = ranking_table(&rows, &sweep.rank_by);
-    std::fs::write(dir.join("ranking.md"), &table).map_err(RunError::io(dir.join("ranking.md")))?;
+    write("ranking.md", table.as_bytes())?;
     let mut ranking = serde_json::to_vec_pretty(&rows).expect("rows serialise");
     ranking.push(b'\n');
-    std::fs::write(dir.join("ranking.json"), ranking).map_err(RunError::io(dir.join("ranking.json")))?;
+    write("ranking.json", &ranking)?;
     let dimensions: Vec<crate::ranking_html::Dimension> = sweep
         .grid
         .iter()
@@ -153,22 +192,26 @@ pub fn run_sweep(
             .collect()
     };
     let page = crate::ranking_html::render(&config.name, &sweep.rank_by, &dimensions, &rows, &params);
-    std::fs::write(dir.join("ranking.html"), page).map_err(RunError::io(dir.join("ranking.html")))?;
-    Ok(SweepOutcome { dir, rows, table })
+    write("ranking.html", page.as_bytes())?;
+    Ok((rows, table))
+}
+
+/// The directory name of grid point `index` inside its sweep.
+pub(crate) fn member_dir(index: usize) -> String {
+    format!("{index:03}")
 }
 
 fn run_point(point: &SweepPoint, rank_by: &str, lake: &Lake, lake_root: &str, dir: &Path) -> SweepRow {
-    let run_dir = dir.join(format!("{:03}", point.index));
+    let run_dir = member_dir(point.index);
     let mut row = SweepRow {
         index: point.index,
         params: point.label(),
-        run_dir: run_dir.display().to_string(),
+        run_dir: run_dir.clone(),
         score: None,
         total_return: None,
         sharpe: None,
         max_drawdown: None,
         trades: None,
-        wall_secs: None,
         error: None,
         equity: Vec::new(),
     };
@@ -176,16 +219,15 @@ fn run_point(point: &SweepPoint, rank_by: &str, lake: &Lake, lake_root: &str, di
         .config
         .as_ref()
         .map_err(|e| RunError::Config(e.clone()))
-        .and_then(|config| crate::run::execute(config, None, lake, lake_root, &run_dir, false));
+        .and_then(|config| crate::run::execute(config, None, lake, lake_root, &dir.join(&run_dir), false));
     match outcome {
-        Ok((report, manifest)) => {
+        Ok((report, _)) => {
             let m = &report.metrics;
             row.score = report.score(rank_by);
             row.total_return = Some(m.total_return);
             row.sharpe = Some(m.sharpe);
             row.max_drawdown = Some(m.max_drawdown);
             row.trades = Some(m.trades);
-            row.wall_secs = Some(manifest.wall_secs);
             row.equity = report.equity;
         }
         Err(e) => row.error = Some(error_chain(&e)),
@@ -246,7 +288,6 @@ mod tests {
             sharpe: Some(1.0),
             max_drawdown: Some(0.01),
             trades: Some(3),
-            wall_secs: Some(0.1),
             error: error.map(str::to_owned),
             equity: Vec::new(),
         }
