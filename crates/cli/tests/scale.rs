@@ -11,15 +11,19 @@ use std::process::{Command, Stdio};
 
 use common::{ok, tickloop};
 
+/// The Python of `cargo xtask test` (`.venv`, with boto3, botocore, moto and
+/// kubernetes-validate), if there is one.
+fn python() -> Option<PathBuf> {
+    std::env::var_os("TICKLOOP_PYTHON").map(PathBuf::from).or_else(|| {
+        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+        venv.exists().then_some(venv)
+    })
+}
+
 /// The S3 server and a Python with boto3 (the outside client that reads what the shards
 /// wrote), or `None` (skipped) outside `cargo xtask test`.
 fn s3() -> Option<(String, String, PathBuf)> {
-    let endpoint = std::env::var("S3_ENDPOINT").ok();
-    let python = std::env::var_os("TICKLOOP_PYTHON").map(PathBuf::from).or_else(|| {
-        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-        venv.exists().then_some(venv)
-    });
-    match (endpoint, python) {
+    match (std::env::var("S3_ENDPOINT").ok(), python()) {
         (Some(endpoint), Some(python)) => {
             Some((endpoint, std::env::var("S3_BUCKET").unwrap_or_else(|_| "lake".into()), python))
         }
@@ -121,36 +125,32 @@ fn only_run_dir(runs: &Path) -> PathBuf {
     dirs[0].clone()
 }
 
-/// A simulated market on the S3 server and an experiment over it.
-fn market(s3: &Bucket, dir: &Path, name: &str, body: &str) -> PathBuf {
-    let exp = dir.join(format!("{name}.toml"));
-    let text = format!(
-        "name = \"{name}\"\n[data]\nlake = \"{}\"\nstart = \"2024-01-02T14:30:00Z\"\nend = \"2024-01-02T16:30:00Z\"\n{body}",
-        s3.url(&format!("tests/scale-{}/lake", std::process::id()))
-    );
-    std::fs::write(&exp, text).unwrap();
-    exp
-}
-
-fn simulate(s3: &Bucket) {
-    let lake = s3.url(&format!("tests/scale-{}/lake", std::process::id()));
+/// The S3 server, a scratch directory, and an experiment `name` (its sections in `body`)
+/// over a market simulated onto the server for it; `None` when the services are missing.
+fn setup(name: &str, body: &str) -> Option<(Bucket, tempfile::TempDir, PathBuf)> {
+    let (endpoint, bucket, python) = s3()?;
+    let s3 = Bucket { endpoint, bucket, python };
+    let dir = tempfile::tempdir().unwrap();
+    let lake = s3.url(&format!("tests/scale-{}/{name}/lake", std::process::id()));
     let args = ["sim", "--symbols", "8", "--duration", "2h", "--seed", "11", "--lake", &lake];
     ok(tickloop().args(args).args(["--s3-endpoint", &s3.endpoint]));
+    let exp = dir.path().join(format!("{name}.toml"));
+    let text = format!(
+        "name = \"{name}\"\n[data]\nlake = \"{lake}\"\nstart = \"2024-01-02T14:30:00Z\"\nend = \"2024-01-02T16:30:00Z\"\n{body}"
+    );
+    std::fs::write(&exp, text).unwrap();
+    Some((s3, dir, exp))
 }
 
 #[test]
 fn a_sweep_in_four_shards_one_killed_and_rerun_merges_into_the_single_machine_ranking() {
-    let Some((endpoint, bucket, python)) = s3() else { return };
-    let s3 = Bucket { endpoint, bucket, python };
-    let dir = tempfile::tempdir().unwrap();
-    simulate(&s3);
-    let exp = market(
-        &s3,
-        dir.path(),
+    let Some((s3, dir, exp)) = setup(
         "sharded-sweep",
         "[strategy]\nkind = \"ma_crossover\"\nfast = 30\nslow = 240\nallow_short = true\n\
          [sweep]\nrank_by = \"sharpe\"\n[sweep.grid]\n\"strategy.fast\" = [10, 20, 45, 90]\n\"strategy.band_bps\" = [0.0, 5.0]\n",
-    );
+    ) else {
+        return;
+    };
     // One machine.
     let runs = dir.path().join("runs");
     ok(tickloop()
@@ -204,18 +204,14 @@ fn a_sweep_in_four_shards_one_killed_and_rerun_merges_into_the_single_machine_ra
 
 #[test]
 fn a_walk_forward_in_three_shards_one_killed_and_rerun_stitches_into_the_single_machine_report() {
-    let Some((endpoint, bucket, python)) = s3() else { return };
-    let s3 = Bucket { endpoint, bucket, python };
-    let dir = tempfile::tempdir().unwrap();
-    simulate(&s3);
-    let exp = market(
-        &s3,
-        dir.path(),
+    let Some((s3, dir, exp)) = setup(
         "sharded-wf",
         "[walk_forward]\nfolds = 3\nembargo_secs = 120\nwarmup_secs = 600\n\
          [walk_forward.train]\nmodel = \"gbm\"\nstride = 10\n[walk_forward.train.params]\niterations = 20\n\
          [strategy]\nkind = \"model_trend\"\nthreshold_bps = 2.0\nallow_short = true\n",
-    );
+    ) else {
+        return;
+    };
     let runs = dir.path().join("runs");
     ok(tickloop().arg("backtest").arg("--experiment").arg(&exp).arg("--runs-dir").arg(&runs));
     let alone = only_run_dir(&runs);
@@ -285,11 +281,7 @@ fn a_plain_backtest_refuses_to_shard_and_says_what_can() {
 /// command line in them accepted by this tickloop.
 #[test]
 fn the_deployment_manifests_pass_their_platforms_validators_and_run_real_commands() {
-    let python = std::env::var_os("TICKLOOP_PYTHON").map(PathBuf::from).or_else(|| {
-        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-        venv.exists().then_some(venv)
-    });
-    let Some(python) = python else {
+    let Some(python) = python() else {
         assert!(std::env::var_os("CI").is_none(), "CI must provide the Python tools");
         return tickloop_testkit::skip("needs kubernetes-validate and botocore (run through `cargo xtask test`)");
     };
