@@ -306,8 +306,8 @@ pub(crate) struct Latency {
 /// One `tickloop live` of the group, watched from outside.
 struct Runner {
     child: std::process::Child,
-    /// (utime + stime in clock ticks, VmHWM in KiB), sampled while it runs.
-    usage: std::sync::Arc<std::sync::Mutex<(u64, f64)>>,
+    /// (utime + stime in clock ticks, VmHWM in KiB, when), sampled while it runs.
+    usage: std::sync::Arc<std::sync::Mutex<(u64, f64, std::time::Instant)>>,
     started: std::time::Instant,
 }
 
@@ -342,12 +342,16 @@ def read(topic, each):
             if m.offset() + 1 >= ends[m.partition()]:
                 done.add(m.partition())
     c.close()
+def millis(ts):
+    if isinstance(ts, (int, float)):
+        return int(ts)
+    return round(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
 inputs, outputs, copies = set(), set(), [0]
-read(ticks, lambda m: inputs.add((m.key().decode(), json.loads(m.value())["ts"])))
+read(ticks, lambda m: inputs.add((m.key().decode(), millis(json.loads(m.value())["ts"]))))
 def feature(m):
     copies[0] += 1
     _, symbol, ts = dict(m.headers())["id"].decode().split("/", 2)
-    outputs.add((symbol, int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)))
+    outputs.add((symbol, millis(ts)))
 read(features, feature)
 print(len(inputs), len(outputs), len(inputs - outputs), copies[0] - len(outputs))
 "#;
@@ -417,11 +421,11 @@ fn latency_bench(args: &[String]) -> Result<Latency, String> {
                 }
             }
         });
-        let usage = std::sync::Arc::new(std::sync::Mutex::new((0, 0.0)));
+        let usage = std::sync::Arc::new(std::sync::Mutex::new((0, 0.0, std::time::Instant::now())));
         let (pid, sampled) = (child.id(), usage.clone());
         std::thread::spawn(move || {
-            while let Some(now) = proc_usage(pid) {
-                *sampled.lock().expect("not poisoned") = now;
+            while let Some((ticks, hwm)) = proc_usage(pid) {
+                *sampled.lock().expect("not poisoned") = (ticks, hwm, std::time::Instant::now());
                 std::thread::sleep(std::time::Duration::from_millis(500));
             }
         });
@@ -470,8 +474,9 @@ fn latency_bench(args: &[String]) -> Result<Latency, String> {
         String::from("| runner | end to end p50 | p99 | max | CPU | peak RSS |\n|---|---:|---:|---:|---:|---:|\n");
     for (index, runner) in group.into_iter().enumerate() {
         let out = runner.child.wait_with_output().map_err(|e| e.to_string())?;
-        let wall = runner.started.elapsed().as_secs_f64();
-        let (cpu_ticks, hwm_kib) = *runner.usage.lock().expect("not poisoned");
+        // CPU over the time it ran (a killed runner's until the kill).
+        let (cpu_ticks, hwm_kib, last) = *runner.usage.lock().expect("not poisoned");
+        let wall = last.duration_since(runner.started).as_secs_f64().max(1e-3);
         let cpu = cpu_ticks as f64 / ticks_per_sec / wall * 100.0;
         let rss_mib = hwm_kib / 1024.0;
         let _ = std::fs::remove_dir_all(root().join(format!(".services/bench-state-{tag}-{index}")));
