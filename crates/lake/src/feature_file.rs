@@ -8,7 +8,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::parser::parse_message_type;
 
 use crate::LakeError;
-use crate::atomic::AtomicParquet;
+use crate::atomic::{AtomicParquet, Values, lake_encodings};
 use crate::store::LakeObject;
 
 /// Writes feature rows one symbol at a time (a row group each), atomically like tick files.
@@ -44,7 +44,11 @@ impl FeatureFileWriter {
         }
         schema.push_str(" }");
         let schema = parse_message_type(&schema).map_err(LakeError::parquet(&path))?;
-        let props = WriterProperties::builder()
+        let columns: Vec<String> = names.iter().map(|n| n.replace('.', "_")).collect();
+        let encodings: Vec<(&str, Values)> = std::iter::once(("ts_event", Values::Timestamps))
+            .chain(columns.iter().map(|c| (c.as_str(), Values::Continuous)))
+            .collect();
+        let props = lake_encodings(WriterProperties::builder(), &encodings)
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(None)

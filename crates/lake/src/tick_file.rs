@@ -15,7 +15,7 @@ use parquet::schema::parser::parse_message_type;
 use tickloop_core::{Price, SymbolId, SymbolMeta, Tick, Timestamp, Volume};
 
 use crate::LakeError;
-use crate::atomic::AtomicParquet;
+use crate::atomic::{AtomicParquet, Values, lake_encodings};
 use crate::store::{LakeObject, LocalCopy};
 
 /// Column names match the fields of [`Tick`] (and the JSON wire format).
@@ -62,7 +62,16 @@ impl std::fmt::Debug for TickFileWriter {
 impl TickFileWriter {
     pub fn create(object: LakeObject) -> Result<Self, LakeError> {
         let schema = parse_message_type(SCHEMA).expect("tick schema parses");
-        let props = WriterProperties::builder()
+        let encodings = [
+            ("ts_event", Values::Timestamps),
+            ("ts_recv", Values::Timestamps),
+            ("open", Values::Gridded),
+            ("high", Values::Gridded),
+            ("low", Values::Gridded),
+            ("close", Values::Gridded),
+            ("volume", Values::Continuous),
+        ];
+        let props = lake_encodings(WriterProperties::builder(), &encodings)
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_data_page_row_count_limit(PAGE_ROWS)
