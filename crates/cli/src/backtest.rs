@@ -8,7 +8,7 @@ use clap::Args;
 use tickloop_backtest::ExperimentConfig;
 use tickloop_core::{Clock, WallClock};
 use tickloop_runs::{
-    Manifest, Reproduction, RunPrefix, Shard, execute, reproduce, run_id, run_shard, run_sweep, summary_rows,
+    Manifest, Reproduction, RunPrefix, execute, reproduce, run_id, run_shard, run_sweep, summary_rows,
 };
 
 use crate::lake_args::S3Args;
@@ -38,15 +38,8 @@ pub struct BacktestArgs {
     /// Backtests run at once in a sweep [default: the number of cores].
     #[arg(long)]
     jobs: Option<usize>,
-    /// Run one of N shards of a sweep (every N-th grid point) or of a walk-forward (every
-    /// N-th fold), as one task of an AWS Batch array job or a Kubernetes Indexed Job; then
-    /// `tickloop runs merge <RUN_PREFIX>` ranks or stitches them.
-    #[arg(long, value_name = "N", requires = "run_prefix", value_parser = clap::value_parser!(u32).range(1..))]
-    shards: Option<u32>,
-    /// Which shard this is, from 0 [default: $AWS_BATCH_JOB_ARRAY_INDEX, else
-    /// $JOB_COMPLETION_INDEX].
-    #[arg(long, value_name = "I", requires = "shards")]
-    shard: Option<usize>,
+    #[command(flatten)]
+    shards: crate::runs::ShardArgs,
     /// Where every shard of the run writes (a directory or s3://bucket/prefix): one prefix
     /// per run, the same for all its shards. A retried shard replaces its own outputs.
     #[arg(long, value_name = "RUN_PREFIX", requires = "shards")]
@@ -71,8 +64,10 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let lake_root = args.lake.clone().unwrap_or_else(|| config.data.lake.to_string_lossy().into_owned());
     let lake = args.s3.open(&lake_root)?;
     tickloop_runs::ensure_data(&config, &lake, &lake_root, args.generate_missing)?;
-    if let (Some(count), Some(root)) = (args.shards, &args.run_prefix) {
-        let shard = Shard::resolve(args.shard, count as usize, |name| std::env::var(name).ok())?;
+    if args.shards.shards.is_some() && args.run_prefix.is_none() {
+        bail!("--shards needs --run-prefix: the one place (a directory or s3://bucket/prefix) all shards write to");
+    }
+    if let (Some(shard), Some(root)) = (args.shards.resolve()?, &args.run_prefix) {
         let prefix = RunPrefix::new(args.s3.store(root)?, root.clone());
         let record = run_shard(&config, &lake, &lake_root, &prefix, shard, args.jobs)?;
         let items = record.work.items();

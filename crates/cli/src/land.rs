@@ -45,14 +45,10 @@ pub struct EtlFeaturesArgs {
     /// End (exclusive, RFC 3339); all days when omitted.
     #[arg(long, value_parser = crate::sim::parse_ts)]
     to: Option<tickloop_core::Timestamp>,
-    /// Build one of N shards of the days (day k since 1970 goes to shard k mod N), as one
-    /// task of an array job; the shards write disjoint partitions, so no merge is needed.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    shards: Option<u32>,
-    /// Which shard this is, from 0 [default: $AWS_BATCH_JOB_ARRAY_INDEX, else
-    /// $JOB_COMPLETION_INDEX].
-    #[arg(long, value_name = "I", requires = "shards")]
-    shard: Option<usize>,
+    // Day k since 1970 goes to shard k mod N; the shards write disjoint partitions, so they
+    // need no merge.
+    #[command(flatten)]
+    shards: crate::runs::ShardArgs,
 }
 
 pub fn run_features(args: EtlFeaturesArgs) -> anyhow::Result<()> {
@@ -66,10 +62,7 @@ pub fn run_features(args: EtlFeaturesArgs) -> anyhow::Result<()> {
     let lake = args.lake.open()?;
     let from = args.from.unwrap_or(tickloop_core::Timestamp::MIN);
     let to = args.to.unwrap_or(tickloop_core::Timestamp::MAX);
-    let shard = match args.shards {
-        Some(count) => Some(tickloop_runs::Shard::resolve(args.shard, count as usize, |v| std::env::var(v).ok())?),
-        None => None,
-    };
+    let shard = args.shards.resolve()?;
     let owns = |day: u64| shard.is_none_or(|s| s.owns(day as usize));
     let summary = tickloop_lake::build_features_where(&lake, &set, from, to, owns)
         .with_context(|| format!("building features in {}", args.lake.lake))?;

@@ -2,9 +2,31 @@
 //! tasks, `tickloop backtest --shards N`) into its ranking or its stitched report.
 
 use clap::{Args, Subcommand};
-use tickloop_runs::{RunPrefix, merge};
+use tickloop_runs::{RunPrefix, Shard, merge};
 
 use crate::lake_args::S3Args;
+
+/// Which task of an array job this process is: the flags of every command that shards.
+#[derive(Debug, Clone, Args)]
+pub struct ShardArgs {
+    /// Split the work into N shards and do one of them, as one task of an AWS Batch array
+    /// job or a Kubernetes Indexed Job (a sweep: every N-th grid point; a walk-forward:
+    /// every N-th fold; etl-features: every N-th day).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: Option<u32>,
+    /// Which shard this is, from 0 [default: $AWS_BATCH_JOB_ARRAY_INDEX, else
+    /// $JOB_COMPLETION_INDEX].
+    #[arg(long, value_name = "I", requires = "shards")]
+    pub shard: Option<usize>,
+}
+
+impl ShardArgs {
+    /// The shard to run, `None` when the work is not sharded.
+    pub fn resolve(&self) -> anyhow::Result<Option<Shard>> {
+        let Some(count) = self.shards else { return Ok(None) };
+        Ok(Some(Shard::resolve(self.shard, count as usize, |name| std::env::var(name).ok())?))
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {

@@ -141,13 +141,13 @@ fn run_train_job(root: &std::path::Path) -> anyhow::Result<()> {
         hyperparameters.insert("lake".into(), lake.display().to_string());
     }
     hyperparameters.entry("model".into()).or_insert_with(|| "gbm".into());
+    anyhow::ensure!(
+        !hyperparameters.contains_key("out"),
+        "the model always goes to {}: drop the `out` hyperparameter",
+        root.join("model").display()
+    );
     let mut argv = vec!["train".to_owned()];
     for (key, value) in &hyperparameters {
-        anyhow::ensure!(
-            key != "out",
-            "the model always goes to {}: drop the `out` hyperparameter",
-            root.join("model").display()
-        );
         argv.push(format!("--{}", key.replace('_', "-")));
         argv.push(value.clone());
     }

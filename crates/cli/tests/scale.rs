@@ -246,6 +246,31 @@ fn a_walk_forward_in_three_shards_one_killed_and_rerun_stitches_into_the_single_
     }
 }
 
+/// The feature ETL as two array-job tasks on the S3 lake: the one day goes to one shard, the
+/// other has nothing to do, and a whole run afterwards finds the day built.
+#[test]
+fn etl_features_in_two_shards_on_s3_builds_each_day_once() {
+    let Some((s3, _dir, exp)) = setup("sharded-etl", "") else { return };
+    let text = std::fs::read_to_string(&exp).unwrap();
+    let lake = text.lines().find_map(|l| l.strip_prefix("lake = ")).unwrap().trim_matches('"').to_owned();
+    let etl = |extra: &[&str], variable: &str, index: &str| {
+        let mut cmd = tickloop();
+        cmd.args(["etl-features", "--set", "minimal", "--lake", &lake, "--s3-endpoint", &s3.endpoint]).args(extra);
+        cmd.env_remove("AWS_BATCH_JOB_ARRAY_INDEX").env_remove("JOB_COMPLETION_INDEX").env(variable, index);
+        ok(&mut cmd)
+    };
+    // 2024-01-02 is day 19,724 since 1970: shard 0 of 2.
+    let first = etl(&["--shards", "2"], "AWS_BATCH_JOB_ARRAY_INDEX", "0");
+    assert!(
+        first.starts_with("shard 0 of 2: minimal@") && first.contains("built 1 day(s) [\"2024-01-02\"]"),
+        "{first}"
+    );
+    let second = etl(&["--shards", "2"], "JOB_COMPLETION_INDEX", "1");
+    assert!(second.contains("built 0 day(s)") && second.contains("0 day(s) unchanged"), "{second}");
+    let whole = etl(&[], "UNUSED", "");
+    assert!(whole.contains("built 0 day(s) [] (0 rows in 0 hourly files); 1 day(s) unchanged"), "{whole}");
+}
+
 #[test]
 fn a_plain_backtest_refuses_to_shard_and_says_what_can() {
     let dir = tempfile::tempdir().unwrap();
