@@ -28,7 +28,7 @@ use tickloop_lake::{Lake, LocalStore, ObjectStore};
 use crate::RunError;
 use crate::provenance::git_commit;
 use crate::run::{Provenance, write_manifest};
-use crate::sweep::{SweepRow, member_dir, run_points, write_ranking};
+use crate::sweep::{SweepRow, experiment_toml, member_dir, run_points, write_ranking};
 use crate::walk_forward::{FoldOutput, fold_name, run_fold, stitch_folds};
 
 /// The environment variables array jobs number their tasks with, in the order they are read:
@@ -286,7 +286,7 @@ pub fn run_shard(
 /// Writes the experiment at the prefix's root, or checks that the one there is the same: two
 /// different experiments under one prefix would merge into nonsense.
 fn claim(prefix: &RunPrefix, config: &ExperimentConfig) -> Result<(), RunError> {
-    let toml = toml::to_string_pretty(config).map_err(|e| RunError::Config(format!("the experiment as TOML: {e}")))?;
+    let toml = experiment_toml(config)?;
     match prefix.store.get(EXPERIMENT_FILE)? {
         Some(existing) if existing != toml.as_bytes() => Err(RunError::Config(format!(
             "{}/{EXPERIMENT_FILE} holds another experiment: give each run its own prefix",
@@ -345,12 +345,16 @@ pub fn merge(prefix: &RunPrefix) -> Result<MergeOutcome, RunError> {
             results.push(b'\n');
         }
         put("results.jsonl", &results)?;
-        let toml = toml::to_string_pretty(&config).map_err(|e| RunError::Config(format!("the experiment: {e}")))?;
-        put("sweep.toml", toml.as_bytes())?;
+        // The shards' experiment.toml is the bytes one machine writes as sweep.toml.
+        put("sweep.toml", &text)?;
         let (_, table) = write_ranking(&config, rows, &mut put)?;
         (Some(table), None)
     } else {
-        let wf = grid_or_folds(&config)?;
+        let wf = config.walk_forward.as_ref().ok_or_else(|| {
+            RunError::Config(
+                "the experiment has neither a [sweep] grid nor a [walk_forward]: nothing was sharded".into(),
+            )
+        })?;
         let mut folds = Vec::new();
         for record in &records {
             if let ShardWork::WalkForward { folds: part } = &record.work {
@@ -379,12 +383,6 @@ pub fn merge(prefix: &RunPrefix) -> Result<MergeOutcome, RunError> {
         (None, Some(outcome.report))
     };
     Ok(MergeOutcome { experiment: config.name, shards: count, table, report, files })
-}
-
-fn grid_or_folds(config: &ExperimentConfig) -> Result<&tickloop_backtest::WalkForwardConfig, RunError> {
-    config.walk_forward.as_ref().ok_or_else(|| {
-        RunError::Config("the experiment has neither a [sweep] grid nor a [walk_forward]: nothing was sharded".into())
-    })
 }
 
 /// Every shard's record, checked to belong together and to be all there.

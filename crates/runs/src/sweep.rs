@@ -61,8 +61,7 @@ pub fn run_sweep(
     let points = config.sweep_points();
     let dir = runs_dir.join(run_id(runs_dir, &format!("{}-sweep", slug(&config.name)), WallClock.now()));
     std::fs::create_dir_all(&dir).map_err(RunError::io(&dir))?;
-    let toml = toml::to_string_pretty(config).map_err(|e| RunError::Config(format!("the experiment as TOML: {e}")))?;
-    std::fs::write(dir.join("sweep.toml"), toml).map_err(RunError::io(dir.join("sweep.toml")))?;
+    std::fs::write(dir.join("sweep.toml"), experiment_toml(config)?).map_err(RunError::io(dir.join("sweep.toml")))?;
     let results_path = dir.join("results.jsonl");
     let mut results =
         std::io::BufWriter::new(std::fs::File::create(&results_path).map_err(RunError::io(&results_path))?);
@@ -76,6 +75,12 @@ pub fn run_sweep(
         std::fs::write(dir.join(name), bytes).map_err(RunError::io(dir.join(name)))
     })?;
     Ok(SweepOutcome { dir, rows, table })
+}
+
+/// The experiment as the run keeps it (`sweep.toml`, a sharded run's `experiment.toml`):
+/// every section, the grid included, so that it parses back to the same config.
+pub(crate) fn experiment_toml(config: &ExperimentConfig) -> Result<String, RunError> {
+    toml::to_string_pretty(config).map_err(|e| RunError::Config(format!("the experiment as TOML: {e}")))
 }
 
 /// The experiment's `[sweep]`, or why it has none.
