@@ -77,8 +77,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// The workspace: `cargo run` names xtask's manifest directory at run time, which beats the
+/// one compiled in: a shared `CARGO_TARGET_DIR` may hand this checkout a binary built from
+/// another clone of the repository (its sources were older, so cargo kept the binary).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
+    manifest_dir.parent().expect("xtask lives in the workspace").to_owned()
 }
 
 fn cargo() -> Command {

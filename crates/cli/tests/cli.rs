@@ -569,9 +569,7 @@ fn chromium() -> Option<std::path::PathBuf> {
 
 fn headless(browser: &Path, profile: &Path) -> Command {
     let mut cmd = Command::new(browser);
-    cmd.args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
-        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        .arg(format!("--user-data-dir={}", profile.display()));
+    cmd.args(tickloop_testkit::browser::HEADLESS_FLAGS).arg(format!("--user-data-dir={}", profile.display()));
     cmd
 }
 

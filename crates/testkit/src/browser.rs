@@ -15,6 +15,22 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+/// The flags every test browser runs with: headless, no sandbox (tests run as root), nothing
+/// that reaches the network on its own, and shared memory in /tmp rather than /dev/shm, which
+/// containers often size at 64 MB — too little for two pages that draw 1,000 symbols, and a
+/// browser that runs out of it crashes without a word.
+pub const HEADLESS_FLAGS: [&str; 9] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+];
+
 /// A headless Chromium with one page attached.
 pub struct Browser {
     child: Child,
@@ -59,8 +75,7 @@ impl Browser {
             .arg("-c")
             .arg(r#"exec "$0" "$@" 3<&0 4>&1 </dev/null >/dev/null 2>/dev/null"#)
             .arg(binary)
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
-            .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            .args(HEADLESS_FLAGS)
             .args(["--remote-debugging-pipe", "--hide-scrollbars", "--mute-audio"])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")

@@ -17,7 +17,8 @@ pub fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("tickloop runs");
     assert!(
         out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
