@@ -19,6 +19,7 @@
 //! labels' standard deviation (`target_scale`, saved with the model) so the loss is O(1).
 
 mod data;
+mod fused;
 mod inference;
 mod network;
 mod params;
@@ -41,7 +42,7 @@ mod tests {
     use tickloop_core::Rng;
 
     use super::*;
-    use crate::inference::exp_f32;
+    use crate::fused::exp_f32;
 
     /// Target: the mean of the first feature over the window (a sequence sum to learn).
     fn sequences(n: usize, seed: u64) -> Sequences {

@@ -6,6 +6,9 @@ use std::path::Path;
 use candle_core::{D, DType, Device, Tensor, Var};
 use tickloop_core::Rng;
 
+use crate::InferenceLstm;
+use crate::fused::{self, LstmLayer};
+
 /// The device models run on: CPU, or the first GPU when built with the `cuda` feature.
 pub fn device() -> Device {
     #[cfg(feature = "cuda")]
@@ -68,47 +71,76 @@ impl Lstm {
         [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh, &self.w_out, &self.b_out, &self.w_skip]
     }
 
-    /// `x`: (batch, window, inputs) → (batch). `dropout_mask`: (batch, hidden), already
-    /// scaled by 1/(1 − p), in training only.
-    pub fn forward(&self, x: &Tensor, dropout_mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
-        let (batch, steps, inputs) = x.dims3()?;
-        let h4 = 4 * self.hidden;
-        let bias = self.b_ih.as_tensor().add(self.b_hh.as_tensor())?;
-        // Input projection of every step at once: (batch·steps, inputs) × (inputs, 4h).
-        let projected = x
-            .reshape((batch * steps, inputs))?
-            .matmul(&self.w_ih.as_tensor().t()?)?
-            .broadcast_add(&bias)?
-            .reshape((batch, steps, h4))?;
-        let w_hh_t = self.w_hh.as_tensor().t()?;
-        // One sigmoid over all four gates per step (contiguous, vectorised), with the cell
-        // gate's pre-activation doubled so that tanh(g) = 2·σ(2g) − 1 comes out of the same
-        // pass: candle's CPU tanh costs ~4× its sigmoid, and it was most of the step.
-        let gate_scale = Tensor::from_vec(
-            (0..h4).map(|k| if (2 * self.hidden..3 * self.hidden).contains(&k) { 2f32 } else { 1f32 }).collect(),
-            h4,
-            x.device(),
-        )?;
-        let mut h = Tensor::zeros((batch, self.hidden), DType::F32, x.device())?;
-        let mut c = h.clone();
-        for t in 0..steps {
-            let gates = projected.narrow(1, t, 1)?.squeeze(1)?.add(&h.matmul(&w_hh_t)?)?;
-            let s = candle_nn::ops::sigmoid(&gates.broadcast_mul(&gate_scale)?)?;
-            let chunk = |k: usize| s.narrow(1, k * self.hidden, self.hidden);
-            let (i, f, o) = (chunk(0)?, chunk(1)?, chunk(3)?);
-            let g = chunk(2)?.affine(2.0, -1.0)?;
-            c = f.mul(&c)?.add(&i.mul(&g)?)?;
-            h = o.mul(&tanh(&c)?)?;
+    /// The parameters an optimiser updates: all of them, or all but the skip path's (whose
+    /// weights then stay zero: the plain LSTM).
+    pub fn trainable(&self, linear_skip: bool) -> Vec<Var> {
+        self.vars().into_iter().filter(|v| linear_skip || !std::ptr::eq(*v, &self.w_skip)).cloned().collect()
+    }
+
+    /// `x`: (batch, window, inputs) → (batch), for training. `dropout_mask`: (batch,
+    /// hidden), already scaled by 1/(1 − p). On CPU the recurrence is the fused layer
+    /// ([`crate::fused`]) on `threads` threads (0 = every core; the result does not depend
+    /// on it); elsewhere (CUDA) it is [`Lstm::forward_reference`].
+    pub fn forward(&self, x: &Tensor, dropout_mask: Option<&Tensor>, threads: usize) -> candle_core::Result<Tensor> {
+        if !x.device().is_cpu() {
+            return self.forward_reference(x, dropout_mask);
         }
+        // [W_ih | W_hh] and one bias: the layer's step is one product with [xₜ, hₜ₋₁].
+        let w = Tensor::cat(&[self.w_ih.as_tensor(), self.w_hh.as_tensor()], 1)?;
+        let bias = self.b_ih.as_tensor().add(self.b_hh.as_tensor())?;
+        let h = x.contiguous()?.apply_op3(&w, &bias, LstmLayer::new(fused::threads(threads)))?;
+        self.head(&h, x, dropout_mask)
+    }
+
+    /// The input projection of every step at once, both biases added: (batch, steps, 4h).
+    fn projected(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (batch, steps, inputs) = x.dims3()?;
+        let bias = self.b_ih.as_tensor().add(self.b_hh.as_tensor())?;
+        x.reshape((batch * steps, inputs))?.matmul(&self.w_ih.as_tensor().t()?)?.broadcast_add(&bias)?.reshape((
+            batch,
+            steps,
+            4 * self.hidden,
+        ))
+    }
+
+    /// From the last hidden state (batch, hidden) to the output: dropout, the linear layer
+    /// and the skip from the window's last row.
+    fn head(&self, h: &Tensor, x: &Tensor, dropout_mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let (_, steps, _) = x.dims3()?;
         let h = match dropout_mask {
             Some(mask) => h.mul(mask)?,
-            None => h,
+            None => h.clone(),
         };
         let last = x.narrow(1, steps - 1, 1)?.squeeze(1)?;
         h.matmul(&self.w_out.as_tensor().t()?)?
             .add(&last.matmul(&self.w_skip.as_tensor().t()?)?)?
             .broadcast_add(self.b_out.as_tensor())?
             .squeeze(D::Minus1)
+    }
+
+    /// The same network with the cell written in Candle's ops, step by step: it runs on any
+    /// device, and it is what the fused layer's gradients are tested against.
+    pub fn forward_reference(&self, x: &Tensor, dropout_mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let (_, steps, _) = x.dims3()?;
+        let projected = self.projected(x)?;
+        let w_hh_t = self.w_hh.as_tensor().t()?;
+        let hid = self.hidden;
+        let (batch, _, _) = x.dims3()?;
+        let mut h = Tensor::zeros((batch, hid), DType::F32, x.device())?;
+        let mut c = h.clone();
+        for t in 0..steps {
+            let gates = projected.narrow(1, t, 1)?.squeeze(1)?.add(&h.matmul(&w_hh_t)?)?;
+            let chunk = |k: usize| gates.narrow(1, k * hid, hid);
+            let (i, f, o) = (
+                candle_nn::ops::sigmoid(&chunk(0)?)?,
+                candle_nn::ops::sigmoid(&chunk(1)?)?,
+                candle_nn::ops::sigmoid(&chunk(3)?)?,
+            );
+            let g = tanh(&chunk(2)?)?;
+            c = f.mul(&c)?.add(&i.mul(&g)?)?;
+            h = o.mul(&tanh(&c)?)?;
+        }
+        self.head(&h, x, dropout_mask)
     }
 
     /// The parameters by their PyTorch names.
@@ -159,14 +191,19 @@ impl Lstm {
         self.inputs
     }
 
-    /// Predictions (in target units) for windows of `inputs` features, in chunks.
+    /// Predictions (in target units) for windows of `inputs` features. On CPU, the inference
+    /// path ([`InferenceLstm`]: the fused layer's forward on every core); on a GPU, Candle's
+    /// ops in chunks.
     pub fn predict(&self, x: &[f32], window: usize, device: &Device) -> candle_core::Result<Vec<f32>> {
+        if device.is_cpu() {
+            return Ok(InferenceLstm::from_lstm(self)?.forward(x, window));
+        }
         let per = window * self.inputs;
         let mut out = Vec::with_capacity(x.len() / per.max(1));
         for chunk in x.chunks(4096 * per) {
             let n = chunk.len() / per;
             let t = Tensor::from_slice(chunk, (n, window, self.inputs), device)?;
-            out.extend(self.forward(&t, None)?.to_vec1::<f32>()?);
+            out.extend(self.forward_reference(&t, None)?.to_vec1::<f32>()?);
         }
         Ok(out)
     }

@@ -32,6 +32,10 @@ pub struct LstmParams {
     /// learns what is left.
     pub linear_skip: bool,
     pub seed: u64,
+    /// Threads for the fused layer (0 = every core). Not a hyperparameter: the weights are
+    /// the same bytes on any number of threads, so it is not saved with the model.
+    #[serde(skip)]
+    pub threads: usize,
 }
 
 /// A training loss. On next-minute returns the noise dwarfs the signal, and MAE's minimum
@@ -101,6 +105,7 @@ impl Default for LstmParams {
             loss: Loss::Mse,
             linear_skip: true,
             seed: 42,
+            threads: 0,
         }
     }
 }

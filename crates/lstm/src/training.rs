@@ -50,8 +50,7 @@ pub fn train(
     let (train_set, valid_set) = data.split_at(data.len() - held);
     let model = Lstm::init(data.features, params.hidden, params.seed, device)?;
     let mut opt = AdamW::new(
-        // Without the skip its weights stay zero: the plain LSTM.
-        model.vars().into_iter().filter(|v| params.linear_skip || !std::ptr::eq(*v, &model.w_skip)).cloned().collect(),
+        model.trainable(params.linear_skip),
         ParamsAdamW { lr: params.learning_rate, weight_decay: params.weight_decay, ..ParamsAdamW::default() },
     )?;
     let mut rng = Rng::new(params.seed, 0xD50F);
@@ -83,7 +82,7 @@ pub fn train(
                     Tensor::from_vec(m, (idx.len(), params.hidden), device)
                 })
                 .transpose()?;
-            let loss = params.loss.mean(&model.forward(&x, mask.as_ref())?.sub(&y)?)?;
+            let loss = params.loss.mean(&model.forward(&x, mask.as_ref(), params.threads)?.sub(&y)?)?;
             opt.backward_step(&loss)?;
             progress(epoch, b + 1, batches);
         }

@@ -1,0 +1,502 @@
+//! The fused LSTM layer: the recurrence over a whole window, forward and backward through
+//! time, as loops over preallocated buffers.
+//!
+//! Candle's autograd of the cell builds ~20 tensors per time step, each a pass over memory
+//! and an allocation; at batch 64 × hidden 128 the step is a few hundred kilobytes, so the
+//! work is dominated by the traffic rather than the arithmetic. Here each step is one SGEMM
+//! (`h_{t-1} · W_hhᵀ` added onto the step's precomputed input projection, matrixmultiply's
+//! packed AVX2/FMA kernel through ndarray) and one pass over the gates that applies the four
+//! activations, updates the cell and writes what the backward pass needs. Backward runs the
+//! same way in reverse, one SGEMM per step for `dh_{t-1}`, and `dW_hh` is one SGEMM over all
+//! steps at the end (`k` = steps × rows instead of a small product per step).
+//!
+//! The input projection (`x · W_ihᵀ + b`, one matmul over every step) stays in Candle, so
+//! its gradients and the optimiser, the safetensors weights and the device handling are
+//! Candle's; [`LstmRecurrence`] is a [`CustomOp2`] from that projection and `W_hh` to every
+//! step's hidden state.
+//!
+//! **Determinism.** A batch is cut into fixed chunks of [`CHUNK`] rows; each chunk's
+//! recurrence, backward pass and share of `dW_hh` are computed alone (rows of an LSTM batch
+//! never meet), and the shares are summed in chunk order. Which thread runs a chunk changes
+//! nothing, so the weights are the same bytes on any number of threads.
+
+use std::sync::Mutex;
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, Axis, Slice};
+
+/// Rows of a batch whose recurrence runs as one unit: big enough that a step's SGEMM runs
+/// near the kernel's peak (m = 32), small enough that a training batch of 64 splits between
+/// two cores.
+pub(crate) const CHUNK: usize = 32;
+
+/// e^x for f32 in a form the compiler vectorises (no libm call, no `floor`, no float→int
+/// cast, whose saturation keeps a loop scalar): a Cephes-style range reduction by ln 2 with
+/// round-to-nearest through the 1.5·2²³ trick, a degree-6 polynomial, and 2^k built from the
+/// rounded sum's own bits; relative error ~2e-7 over the clamped range.
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
+    let x = x.clamp(-87.0, 88.0);
+    // MAGIC + k exactly, k = round(x / ln 2) in [-126, 127]: k sits in the low mantissa bits.
+    let shifted = x * std::f32::consts::LOG2_E + MAGIC;
+    let k = shifted - MAGIC;
+    let r = x - k * 0.693_145_75 - k * 1.428_606_8e-6;
+    let p = 1.0
+        + r * (1.0 + r * (0.5 + r * (0.166_666_67 + r * (0.041_666_668 + r * (0.008_333_452 + r * 0.001_388_949_8)))));
+    // (k + 127) << 23 is 2^k; the shift drops MAGIC's own bits.
+    p * f32::from_bits(shifted.to_bits().wrapping_add(127) << 23)
+}
+
+#[inline(always)]
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp_f32(-x))
+}
+
+/// tanh through the sigmoid, 2·σ(2x) − 1: the same function, on the vectorised exponential.
+#[inline(always)]
+pub(crate) fn tanh(x: f32) -> f32 {
+    2.0 * sigmoid(2.0 * x) - 1.0
+}
+
+/// What backward needs from forward, for one chunk of `rows` rows, time-major (step `t`'s
+/// rows are one contiguous block, so a step's slices are plain matrices).
+#[derive(Debug, Default)]
+pub(crate) struct Saved {
+    /// (steps, rows, 4·hidden): the gates after activation, i, f, g (tanh), o.
+    gates: Vec<f32>,
+    /// (steps, rows, hidden): the cell state after each step.
+    cell: Vec<f32>,
+    /// (steps, rows, hidden): tanh of it.
+    cell_tanh: Vec<f32>,
+    /// (steps, rows, inputs + hidden): each step's input row beside the hidden state
+    /// entering the step (zeros at step 0): what `W = [W_ih | W_hh]` multiplied.
+    xh: Vec<f32>,
+}
+
+/// The layer for `x.len() / (steps · inputs)` rows, each independent.
+///
+/// `x`: (rows, steps, inputs), batch-major. `w_t`: (inputs + hidden, 4·hidden), the
+/// transpose of `[W_ih | W_hh]`, so that each step is one product `[xₜ, hₜ₋₁] · w_t` —
+/// the input projection rides in the recurrent SGEMM (k = inputs + hidden) instead of a
+/// pass of its own over a (rows, steps, 4·hidden) buffer. `bias`: `b_ih + b_hh`. Writes
+/// the last step's hidden state to `h_last` (rows, hidden) and, when `saved` is given, the
+/// activations backward needs.
+pub(crate) fn forward_rows(
+    x: &[f32],
+    w_t: ArrayView2<'_, f32>,
+    bias: &[f32],
+    steps: usize,
+    h_last: &mut [f32],
+    mut saved: Option<&mut Saved>,
+) {
+    let (width, h4) = w_t.dim();
+    let hidden = h4 / 4;
+    let inputs = width - hidden;
+    let rows = x.len() / (steps * inputs);
+    let mut xh = Array2::<f32>::zeros((rows, width));
+    let mut gates = Array2::<f32>::zeros((rows, h4));
+    let mut cell = vec![0f32; rows * hidden];
+    let mut cell_tanh = vec![0f32; rows * hidden];
+    if let Some(s) = saved.as_deref_mut() {
+        *s = Saved {
+            gates: vec![0.0; steps * rows * h4],
+            cell: vec![0.0; steps * rows * hidden],
+            cell_tanh: vec![0.0; steps * rows * hidden],
+            xh: vec![0.0; steps * rows * width],
+        };
+    }
+    for t in 0..steps {
+        let xh_flat = xh.as_slice_mut().expect("row-major");
+        for (b, row) in xh_flat.chunks_exact_mut(width).enumerate() {
+            let at = (b * steps + t) * inputs;
+            row[..inputs].copy_from_slice(&x[at..at + inputs]);
+        }
+        for row in gates.as_slice_mut().expect("row-major").chunks_exact_mut(h4) {
+            row.copy_from_slice(bias);
+        }
+        if let Some(s) = saved.as_deref_mut() {
+            s.xh[t * rows * width..(t + 1) * rows * width].copy_from_slice(xh_flat);
+        }
+        general_mat_mul(1.0, &xh, &w_t, 1.0, &mut gates);
+        let g_flat = gates.as_slice_mut().expect("row-major");
+        let xh_flat = xh.as_slice_mut().expect("row-major");
+        for (((g, c), tc), xh_row) in g_flat
+            .chunks_exact_mut(h4)
+            .zip(cell.chunks_exact_mut(hidden))
+            .zip(cell_tanh.chunks_exact_mut(hidden))
+            .zip(xh_flat.chunks_exact_mut(width))
+        {
+            cell_forward(g, c, tc, &mut xh_row[inputs..]);
+        }
+        if let Some(s) = saved.as_deref_mut() {
+            let (n, n4) = (rows * hidden, rows * h4);
+            s.gates[t * n4..(t + 1) * n4].copy_from_slice(g_flat);
+            s.cell[t * n..(t + 1) * n].copy_from_slice(&cell);
+            s.cell_tanh[t * n..(t + 1) * n].copy_from_slice(&cell_tanh);
+        }
+    }
+    for (out, row) in h_last.chunks_exact_mut(hidden).zip(xh.as_slice().expect("row-major").chunks_exact(width)) {
+        out.copy_from_slice(&row[inputs..]);
+    }
+}
+
+/// One row's step: `gates` (pre-activations i, f, g, o) become activations in place; the
+/// cell, its tanh and the hidden state are updated.
+// Not inlined: as its own function its `&mut` slices are known not to alias, and LLVM
+// vectorises the loop (inlined into the step loop, it stayed scalar: 4× slower).
+#[inline(never)]
+fn cell_forward(gates: &mut [f32], cell: &mut [f32], cell_tanh: &mut [f32], h: &mut [f32]) {
+    let n = cell.len();
+    let (i, rest) = gates.split_at_mut(n);
+    let (f, rest) = rest.split_at_mut(n);
+    let (g, o) = rest.split_at_mut(n);
+    // Every slice resliced to `n`, so the loop runs without bounds checks (vectorised).
+    let (o, cell_tanh, h) = (&mut o[..n], &mut cell_tanh[..n], &mut h[..n]);
+    for j in 0..n {
+        let (ij, fj, gj, oj) = (sigmoid(i[j]), sigmoid(f[j]), tanh(g[j]), sigmoid(o[j]));
+        let c = fj * cell[j] + ij * gj;
+        let tc = tanh(c);
+        (i[j], f[j], g[j], o[j]) = (ij, fj, gj, oj);
+        cell[j] = c;
+        cell_tanh[j] = tc;
+        h[j] = oj * tc;
+    }
+}
+
+/// Backward through time for one chunk.
+///
+/// `d_h_last`: (rows, hidden), the loss's gradient with respect to the last hidden state.
+/// `w`: `[W_ih | W_hh]`, (4·hidden, inputs + hidden). Returns this chunk's share of `dW`
+/// (4·hidden, inputs + hidden) and of the bias's gradient.
+pub(crate) fn backward_rows(
+    d_h_last: &[f32],
+    saved: &Saved,
+    w: ArrayView2<'_, f32>,
+    steps: usize,
+) -> (Array2<f32>, Vec<f32>) {
+    let (h4, width) = w.dim();
+    let hidden = h4 / 4;
+    let inputs = width - hidden;
+    let w_hh = w.slice_axis(Axis(1), Slice::from(inputs..));
+    let rows = d_h_last.len() / hidden;
+    let (n, n4) = (rows * hidden, rows * h4);
+    let mut d_gates = vec![0f32; steps * n4];
+    let mut dh = Array2::<f32>::zeros((rows, hidden));
+    dh.as_slice_mut().expect("row-major").copy_from_slice(d_h_last);
+    let mut dc = vec![0f32; n];
+    let zeros = vec![0f32; n];
+    for t in (0..steps).rev() {
+        let gates = &saved.gates[t * n4..(t + 1) * n4];
+        let cell_prev = if t > 0 { &saved.cell[(t - 1) * n..t * n] } else { &zeros[..] };
+        let cell_tanh = &saved.cell_tanh[t * n..(t + 1) * n];
+        let d_step = &mut d_gates[t * n4..(t + 1) * n4];
+        for (((((g, cp), tc), dh), dc), d) in gates
+            .chunks_exact(h4)
+            .zip(cell_prev.chunks_exact(hidden))
+            .zip(cell_tanh.chunks_exact(hidden))
+            .zip(dh.as_slice().expect("row-major").chunks_exact(hidden))
+            .zip(dc.chunks_exact_mut(hidden))
+            .zip(d_step.chunks_exact_mut(h4))
+        {
+            cell_backward(g, cp, tc, dh, dc, d);
+        }
+        if t > 0 {
+            // The gradient reaching h_{t-1}: dGₜ · W_hh.
+            let d_step = ArrayView2::from_shape((rows, h4), &d_gates[t * n4..(t + 1) * n4]).expect("sized");
+            general_mat_mul(1.0, &d_step, &w_hh, 0.0, &mut dh);
+        }
+    }
+    // dW = Σₜ dGₜᵀ · [xₜ, hₜ₋₁]: one product with k = steps × rows; the bias's gradient is
+    // the column sums of the same dG.
+    let d_all = ArrayView2::from_shape((steps * rows, h4), &d_gates).expect("sized");
+    let xh = ArrayView2::from_shape((steps * rows, width), &saved.xh).expect("sized");
+    let mut dw = Array2::<f32>::zeros((h4, width));
+    general_mat_mul(1.0, &d_all.t(), &xh, 0.0, &mut dw);
+    let mut d_bias = vec![0f32; h4];
+    for row in d_gates.chunks_exact(h4) {
+        for (acc, v) in d_bias.iter_mut().zip(row) {
+            *acc += v;
+        }
+    }
+    (dw, d_bias)
+}
+
+/// One row's step backward: from the hidden state's gradient `dh` and the cell's gradient
+/// from the step after (`dc`, replaced by the one for the step before), the gradients of
+/// the four pre-activations.
+#[inline(never)]
+fn cell_backward(gates: &[f32], cell_prev: &[f32], cell_tanh: &[f32], dh: &[f32], dc: &mut [f32], d_gates: &mut [f32]) {
+    let hidden = dh.len();
+    let (i, rest) = gates.split_at(hidden);
+    let (f, rest) = rest.split_at(hidden);
+    let (g, o) = rest.split_at(hidden);
+    let (di, rest) = d_gates.split_at_mut(hidden);
+    let (df, rest) = rest.split_at_mut(hidden);
+    let (dg, d_o) = rest.split_at_mut(hidden);
+    // Every slice resliced to `hidden`, so the loop runs without bounds checks (vectorised).
+    let (o, g, cell_prev, cell_tanh, dc, d_o) =
+        (&o[..hidden], &g[..hidden], &cell_prev[..hidden], &cell_tanh[..hidden], &mut dc[..hidden], &mut d_o[..hidden]);
+    for j in 0..hidden {
+        let (i, f, g, o, tc) = (i[j], f[j], g[j], o[j], cell_tanh[j]);
+        let dcell = dc[j] + dh[j] * o * (1.0 - tc * tc);
+        d_o[j] = dh[j] * tc * o * (1.0 - o);
+        di[j] = dcell * g * i * (1.0 - i);
+        dg[j] = dcell * i * (1.0 - g * g);
+        df[j] = dcell * cell_prev[j] * f * (1.0 - f);
+        dc[j] = dcell * f;
+    }
+}
+
+/// Runs `work` on each item, the items split into `threads` contiguous groups (in order, so
+/// the results come back in item order whatever the thread count).
+pub(crate) fn in_parallel<I: Send, R: Send>(items: Vec<I>, threads: usize, work: impl Fn(I) -> R + Sync) -> Vec<R> {
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        return items.into_iter().map(work).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let mut groups: Vec<Vec<I>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        groups.push(items.by_ref().take(per).collect());
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            groups.into_iter().map(|g| scope.spawn(move || g.into_iter().map(work).collect::<Vec<R>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("LSTM worker thread")).collect()
+    })
+}
+
+/// Threads to use: `requested`, or every core when 0.
+pub(crate) fn threads(requested: usize) -> usize {
+    match requested {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// The layer for a whole batch: chunks of [`CHUNK`] rows on `threads` threads. Returns the
+/// last hidden states (batch, hidden) and, if `save`, each chunk's activations.
+pub(crate) fn forward_batch(
+    x: &[f32],
+    w_t: ArrayView2<'_, f32>,
+    bias: &[f32],
+    steps: usize,
+    threads: usize,
+    save: bool,
+) -> (Vec<f32>, Vec<Saved>) {
+    let (width, h4) = w_t.dim();
+    let (hidden, inputs) = (h4 / 4, width - h4 / 4);
+    let rows = x.len() / (steps * inputs).max(1);
+    let mut h_last = vec![0f32; rows * hidden];
+    let chunks: Vec<_> = x.chunks(CHUNK * steps * inputs).zip(h_last.chunks_mut(CHUNK * hidden)).collect();
+    let saved = in_parallel(chunks, threads, |(x, h)| {
+        let mut s = save.then(Saved::default);
+        forward_rows(x, w_t, bias, steps, h, s.as_mut());
+        s
+    });
+    (h_last, saved.into_iter().flatten().collect())
+}
+
+/// The layer as a Candle op: (x (batch, steps, inputs), `[W_ih | W_hh]` (4·hidden, inputs +
+/// hidden), `b_ih + b_hh` (4·hidden)) → the last hidden state (batch, hidden). Forward
+/// keeps the activations for the one backward pass of the graph it is part of. `x` is data,
+/// not a parameter: backward gives it no gradient.
+#[derive(Debug)]
+pub(crate) struct LstmLayer {
+    threads: usize,
+    saved: Mutex<Vec<Saved>>,
+}
+
+impl LstmLayer {
+    pub(crate) fn new(threads: usize) -> Self {
+        LstmLayer { threads: threads.max(1), saved: Mutex::new(Vec::new()) }
+    }
+}
+
+fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("the fused LSTM takes f32, got {:?} for {what}", storage.dtype())
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("the fused LSTM takes a contiguous {what}")
+    };
+    Ok(&data[start..end])
+}
+
+impl CustomOp3 for LstmLayer {
+    fn name(&self) -> &'static str {
+        "tickloop-lstm-layer"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (batch, steps, inputs) = l1.shape().dims3()?;
+        let (h4, width) = l2.shape().dims2()?;
+        if h4 % 4 != 0 || width != inputs + h4 / 4 || l3.shape().dims() != [h4] {
+            candle_core::bail!("x {:?} does not fit W {:?} and bias {:?}", l1.shape(), l2.shape(), l3.shape())
+        }
+        let x = f32_slice(s1, l1, "x")?;
+        let w = ArrayView2::from_shape((h4, width), f32_slice(s2, l2, "W")?).expect("checked shape");
+        let bias = f32_slice(s3, l3, "bias")?;
+        let (h_last, saved) = forward_batch(x, w.t(), bias, steps, self.threads, true);
+        *self.saved.lock().expect("not poisoned") = saved;
+        Ok((CpuStorage::F32(h_last), Shape::from((batch, h4 / 4))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        bias: &Tensor,
+        _h_last: &Tensor,
+        d_h_last: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let saved = std::mem::take(&mut *self.saved.lock().expect("not poisoned"));
+        let (batch, steps, _) = x.dims3()?;
+        let (h4, width) = w.dims2()?;
+        if saved.len() != batch.div_ceil(CHUNK) {
+            candle_core::bail!("the fused LSTM's backward ran twice, or without its forward")
+        }
+        let d_h_last = d_h_last.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let w_data = w.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let w_view = ArrayView2::from_shape((h4, width), &w_data[..]).expect("checked in forward");
+        let chunks: Vec<_> = d_h_last.chunks(CHUNK * h4 / 4).zip(saved.iter()).collect();
+        let shares = in_parallel(chunks, self.threads, |(d, s)| backward_rows(d, s, w_view, steps));
+        // Summed in chunk order: the same bits on any number of threads.
+        let mut dw = Array2::<f32>::zeros((h4, width));
+        let mut d_bias = vec![0f32; h4];
+        for (share, share_bias) in &shares {
+            dw += share;
+            d_bias.iter_mut().zip(share_bias).for_each(|(a, b)| *a += b);
+        }
+        let device = x.device();
+        Ok((
+            None,
+            Some(Tensor::from_vec(dw.into_raw_vec_and_offset().0, (h4, width), device)?),
+            Some(Tensor::from_vec(d_bias, bias.shape(), device)?),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+    use proptest::prelude::*;
+    use tickloop_core::Rng;
+
+    use crate::Lstm;
+
+    /// A network with every parameter (the skip included) random in ±0.5 and a random input.
+    fn case(batch: usize, steps: usize, inputs: usize, hidden: usize, seed: u64) -> (Lstm, Tensor, Tensor) {
+        let device = Device::Cpu;
+        let model = Lstm::init(inputs, hidden, seed, &device).unwrap();
+        let mut rng = Rng::new(seed, 9);
+        let mut random = |shape: &[usize], scale: f64| {
+            let n = shape.iter().product();
+            let v: Vec<f32> = (0..n).map(|_| (rng.uniform_in(-1.0, 1.0) * scale) as f32).collect();
+            Tensor::from_vec(v, shape, &device).unwrap()
+        };
+        for var in model.vars() {
+            var.set(&random(var.dims(), 0.5)).unwrap();
+        }
+        (model, random(&[batch, steps, inputs], 1.5), random(&[batch], 1.0))
+    }
+
+    /// Σ out · r: every output gets its own upstream gradient.
+    fn gradients(model: &Lstm, x: &Tensor, r: &Tensor, fused: bool, threads: usize) -> Vec<Vec<f32>> {
+        let out = if fused { model.forward(x, None, threads) } else { model.forward_reference(x, None) }.unwrap();
+        let grads = out.mul(r).unwrap().sum_all().unwrap().backward().unwrap();
+        model
+            .vars()
+            .iter()
+            .map(|v| grads.get(v.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap())
+            .collect()
+    }
+
+    /// The largest difference relative to the largest magnitude of the reference.
+    fn relative_error(got: &[f32], want: &[f32]) -> f32 {
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-3);
+        got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Outputs and the gradients of every parameter equal Candle's autograd of the same
+        /// cell, on shapes that cross the chunk boundary.
+        #[test]
+        fn the_fused_layer_matches_candles_autograd(
+            batch in 1usize..70, steps in 1usize..7, inputs in 1usize..5, hidden in 1usize..10, seed in 0u64..1000,
+        ) {
+            let (model, x, r) = case(batch, steps, inputs, hidden, seed);
+            let fused_out = model.forward(&x, None, 2).unwrap().to_vec1::<f32>().unwrap();
+            let reference_out = model.forward_reference(&x, None).unwrap().to_vec1::<f32>().unwrap();
+            prop_assert!(relative_error(&fused_out, &reference_out) < 1e-5, "{fused_out:?} vs {reference_out:?}");
+            let fused = gradients(&model, &x, &r, true, 2);
+            let reference = gradients(&model, &x, &r, false, 1);
+            for ((name, got), want) in crate::network::NAMES.iter().zip(&fused).zip(&reference) {
+                let e = relative_error(got, want);
+                prop_assert!(e < 1e-5, "{name}: relative error {e}\n{got:?}\n{want:?}");
+            }
+        }
+    }
+
+    /// Central differences of the loss in f32 agree with the fused layer's gradients.
+    #[test]
+    fn the_fused_gradients_match_finite_differences() {
+        let (model, x, r) = case(3, 4, 2, 3, 11);
+        let loss =
+            |m: &Lstm| m.forward(&x, None, 1).unwrap().mul(&r).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        let grads = gradients(&model, &x, &r, true, 1);
+        let eps = 1e-2f32;
+        for (var, grad) in model.vars().iter().zip(&grads) {
+            let base: Vec<f32> = var.flatten_all().unwrap().to_vec1().unwrap();
+            for k in 0..base.len() {
+                let at = |delta: f32| {
+                    let mut v = base.clone();
+                    v[k] += delta;
+                    var.set(&Tensor::from_vec(v, var.dims(), &Device::Cpu).unwrap()).unwrap();
+                    loss(&model)
+                };
+                let numeric = (at(eps) - at(-eps)) / (2.0 * eps);
+                var.set(&Tensor::from_vec(base.clone(), var.dims(), &Device::Cpu).unwrap()).unwrap();
+                assert!(
+                    (numeric - grad[k]).abs() <= 2e-3 * (1.0 + grad[k].abs()),
+                    "∂/∂{k}: numeric {numeric}, fused {}",
+                    grad[k]
+                );
+            }
+        }
+    }
+
+    /// The chunks are fixed, so the thread count changes no bit of the gradients.
+    #[test]
+    fn gradients_are_the_same_bits_on_one_two_and_three_threads() {
+        let (model, x, r) = case(100, 5, 3, 8, 4);
+        let one = gradients(&model, &x, &r, true, 1);
+        assert_eq!(one, gradients(&model, &x, &r, true, 2));
+        assert_eq!(one, gradients(&model, &x, &r, true, 3));
+    }
+
+    /// A backward pass without its forward is refused, not answered with stale activations.
+    #[test]
+    fn a_second_backward_through_one_forward_is_an_error() {
+        let (model, x, r) = case(4, 3, 2, 3, 1);
+        let loss = model.forward(&x, None, 1).unwrap().mul(&r).unwrap().sum_all().unwrap();
+        loss.backward().unwrap();
+        let again = loss.backward().map(|_| ()).unwrap_err().to_string();
+        assert!(again.contains("backward ran twice"), "{again}");
+    }
+}
