@@ -101,12 +101,12 @@ pub(crate) fn forward_rows(
     let mut cell = vec![0f32; rows * hidden];
     let mut cell_tanh = vec![0f32; rows * hidden];
     if let Some(s) = saved.as_deref_mut() {
-        *s = Saved {
-            gates: vec![0.0; steps * rows * h4],
-            cell: vec![0.0; steps * rows * hidden],
-            cell_tanh: vec![0.0; steps * rows * hidden],
-            xh: vec![0.0; steps * rows * width],
-        };
+        // Every element is written below: buffers kept from the last batch are reused as
+        // they are (no zeroing, no fresh pages to fault in).
+        s.gates.resize(steps * rows * h4, 0.0);
+        s.cell.resize(steps * rows * hidden, 0.0);
+        s.cell_tanh.resize(steps * rows * hidden, 0.0);
+        s.xh.resize(steps * rows * width, 0.0);
     }
     for t in 0..steps {
         let xh_flat = xh.as_slice_mut().expect("row-major");
@@ -279,27 +279,36 @@ pub(crate) fn threads(requested: usize) -> usize {
     }
 }
 
-/// The layer for a whole batch: chunks of [`CHUNK`] rows on `threads` threads. Returns the
-/// last hidden states (batch, hidden) and, if `save`, each chunk's activations.
+/// The layer for a whole batch: chunks of `chunk` rows on `threads` threads. Returns the
+/// last hidden states (batch, hidden); with `saved`, each chunk's activations go there (its
+/// buffers reused).
 pub(crate) fn forward_batch(
     x: &[f32],
     w_t: ArrayView2<'_, f32>,
     bias: &[f32],
     steps: usize,
-    threads: usize,
-    save: bool,
-) -> (Vec<f32>, Vec<Saved>) {
+    (chunk, threads): (usize, usize),
+    saved: Option<&mut Vec<Saved>>,
+) -> Vec<f32> {
     let (width, h4) = w_t.dim();
     let (hidden, inputs) = (h4 / 4, width - h4 / 4);
     let rows = x.len() / (steps * inputs).max(1);
     let mut h_last = vec![0f32; rows * hidden];
-    let chunks: Vec<_> = x.chunks(CHUNK * steps * inputs).zip(h_last.chunks_mut(CHUNK * hidden)).collect();
-    let saved = in_parallel(chunks, threads, |(x, h)| {
-        let mut s = save.then(Saved::default);
-        forward_rows(x, w_t, bias, steps, h, s.as_mut());
-        s
-    });
-    (h_last, saved.into_iter().flatten().collect())
+    let mut none = Vec::new();
+    let saved: Vec<Option<&mut Saved>> = match saved {
+        Some(saved) => {
+            saved.resize_with(rows.div_ceil(chunk), Saved::default);
+            saved.iter_mut().map(Some).collect()
+        }
+        None => {
+            none.resize_with(rows.div_ceil(chunk), || None);
+            none
+        }
+    };
+    let chunks: Vec<_> =
+        x.chunks(chunk * steps * inputs).zip(h_last.chunks_mut(chunk * hidden)).zip(saved).collect();
+    in_parallel(chunks, threads, |((x, h), s)| forward_rows(x, w_t, bias, steps, h, s));
+    h_last
 }
 
 /// The layer as a Candle op: (x (batch, steps, inputs), `[W_ih | W_hh]` (4·hidden, inputs +
@@ -309,12 +318,21 @@ pub(crate) fn forward_batch(
 #[derive(Debug)]
 pub(crate) struct LstmLayer {
     threads: usize,
+    /// The activations between forward and backward, taken from and given back to the
+    /// network's [`Workspace`].
     saved: Mutex<Vec<Saved>>,
+    workspace: Workspace,
 }
 
+/// Activation buffers kept between training steps: a step needs ~14 MB of them at the
+/// design's shapes, and allocating them afresh cost a page fault per 4 KiB every step (and
+/// the two threads contended for the kernel's lock on the way).
+pub(crate) type Workspace = std::sync::Arc<Mutex<Vec<Saved>>>;
+
 impl LstmLayer {
-    pub(crate) fn new(threads: usize) -> Self {
-        LstmLayer { threads: threads.max(1), saved: Mutex::new(Vec::new()) }
+    pub(crate) fn new(threads: usize, workspace: &Workspace) -> Self {
+        let saved = std::mem::take(&mut *workspace.lock().expect("not poisoned"));
+        LstmLayer { threads: threads.max(1), saved: Mutex::new(saved), workspace: workspace.clone() }
     }
 }
 
@@ -350,8 +368,8 @@ impl CustomOp3 for LstmLayer {
         let x = f32_slice(s1, l1, "x")?;
         let w = ArrayView2::from_shape((h4, width), f32_slice(s2, l2, "W")?).expect("checked shape");
         let bias = f32_slice(s3, l3, "bias")?;
-        let (h_last, saved) = forward_batch(x, w.t(), bias, steps, self.threads, true);
-        *self.saved.lock().expect("not poisoned") = saved;
+        let mut saved = self.saved.lock().expect("not poisoned");
+        let h_last = forward_batch(x, w.t(), bias, steps, (CHUNK, self.threads), Some(&mut saved));
         Ok((CpuStorage::F32(h_last), Shape::from((batch, h4 / 4))))
     }
 
@@ -365,6 +383,15 @@ impl CustomOp3 for LstmLayer {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let saved = std::mem::take(&mut *self.saved.lock().expect("not poisoned"));
         let (batch, steps, _) = x.dims3()?;
+        // The buffers go back to the network for its next step, whatever happens here.
+        struct GiveBack<'a>(&'a Workspace, Vec<Saved>);
+        impl Drop for GiveBack<'_> {
+            fn drop(&mut self) {
+                *self.0.lock().expect("not poisoned") = std::mem::take(&mut self.1);
+            }
+        }
+        let saved = GiveBack(&self.workspace, saved);
+        let saved = &saved.1;
         let (h4, width) = w.dims2()?;
         if saved.len() != batch.div_ceil(CHUNK) {
             candle_core::bail!("the fused LSTM's backward ran twice, or without its forward")

@@ -6,6 +6,11 @@ use ndarray::{Array1, Array2, ArrayView2, Axis, Slice};
 use crate::Lstm;
 use crate::fused;
 
+/// Windows per unit of work: larger than training's chunk, since nothing here needs a
+/// batch of 64 split in two, and each step's SGEMM packs `W` once per chunk (at 32 rows the
+/// packing was a quarter of the product).
+const INFERENCE_CHUNK: usize = 128;
+
 /// The network for inference only: plain f32 arrays and the fused layer's forward
 /// ([`crate::fused`]) with nothing kept for a backward pass, the batch's chunks spread over
 /// the cores. This is what the live runner, the model server and validation call; it runs
@@ -56,7 +61,7 @@ impl InferenceLstm {
             return Vec::new();
         }
         let x = &x[..batch * window * inputs];
-        let (h, _) = fused::forward_batch(x, self.w_t.view(), &self.bias, window, fused::threads(self.threads), false);
+        let h = fused::forward_batch(x, self.w_t.view(), &self.bias, window, (INFERENCE_CHUNK, fused::threads(self.threads)), None);
         let h = ArrayView2::from_shape((batch, hidden), &h[..]).expect("one per window");
         let rows = ArrayView2::from_shape((batch * window, inputs), x).expect("whole windows");
         let last_rows = rows.slice_axis(Axis(0), Slice::new(window as isize - 1, None, window as isize));

@@ -38,6 +38,8 @@ pub struct Lstm {
     pub(crate) w_skip: Var,
     pub(crate) hidden: usize,
     pub(crate) inputs: usize,
+    /// The fused layer's activation buffers, reused from one training step to the next.
+    pub(crate) workspace: fused::Workspace,
 }
 
 pub(crate) const NAMES: [&str; 7] =
@@ -64,6 +66,7 @@ impl Lstm {
             w_skip: Var::zeros((1, inputs), DType::F32, device)?,
             hidden,
             inputs,
+            workspace: fused::Workspace::default(),
         })
     }
 
@@ -88,7 +91,7 @@ impl Lstm {
         // [W_ih | W_hh] and one bias: the layer's step is one product with [xₜ, hₜ₋₁].
         let w = Tensor::cat(&[self.w_ih.as_tensor(), self.w_hh.as_tensor()], 1)?;
         let bias = self.b_ih.as_tensor().add(self.b_hh.as_tensor())?;
-        let h = x.contiguous()?.apply_op3(&w, &bias, LstmLayer::new(fused::threads(threads)))?;
+        let h = x.contiguous()?.apply_op3(&w, &bias, LstmLayer::new(fused::threads(threads), &self.workspace))?;
         self.head(&h, x, dropout_mask)
     }
 
@@ -180,7 +183,7 @@ impl Lstm {
                 w_skip.shape()
             ));
         }
-        Ok(Lstm { w_ih, w_hh, b_ih, b_hh, w_out, b_out, w_skip, hidden: h4 / 4, inputs })
+        Ok(Lstm { w_ih, w_hh, b_ih, b_hh, w_out, b_out, w_skip, hidden: h4 / 4, inputs, workspace: fused::Workspace::default() })
     }
 
     pub fn hidden(&self) -> usize {
