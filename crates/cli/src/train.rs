@@ -86,6 +86,10 @@ pub struct ModelDataArgs {
     /// GBM: maximum boosting rounds.
     #[arg(long)]
     iterations: Option<usize>,
+    /// LSTM: threads for the fused layer (0 = every core); the weights are the same bits on
+    /// any count.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 #[derive(Debug, Args)]
@@ -135,7 +139,7 @@ impl ModelDataArgs {
             params: table,
         };
         let mut spec = TrainSpec::from_config(&config).with_context(what)?;
-        spec.override_params(self.epochs, self.hidden, self.iterations);
+        spec.override_params(self.epochs, self.hidden, self.iterations, self.threads);
         Ok(spec)
     }
 

@@ -31,7 +31,7 @@ pub use inference::InferenceLstm;
 pub use network::{Lstm, device};
 pub use params::{Loss, LstmError, LstmParams};
 pub use predictor::LstmModel;
-pub use training::{Progress, TrainReport, train};
+pub use training::{Progress, TrainEvent, TrainReport, train};
 
 /// The weights file of an LSTM inside its version directory.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -64,21 +64,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut files = Vec::new();
         let mut reports = Vec::new();
-        for run in 0..2 {
-            let (model, report) = train(&params(), &data, &Device::Cpu, &mut |_, _, _| {}).unwrap();
-            let path = dir.path().join(format!("{run}.safetensors"));
+        // Batches of 64 are two chunks of the fused layer: one thread runs both, or two one each.
+        for threads in [1, 2] {
+            let params = LstmParams { batch_size: 64, threads, ..params() };
+            let (model, report) = train(&params, &data, &Device::Cpu, &mut |_| {}).unwrap();
+            let path = dir.path().join(format!("{threads}.safetensors"));
             model.save(&path).unwrap();
             files.push(std::fs::read(&path).unwrap());
             reports.push(report);
         }
-        assert_eq!(files[0], files[1], "same data and seed ⇒ the same weights file, byte for byte");
+        assert_eq!(files[0], files[1], "same data and seed ⇒ the same weights file, byte for byte, on 1 and 2 threads");
         let r = &reports[0];
         // Predicting zero would score the targets' own loss; the model must do far better.
         let zero = data.y.iter().map(|&y| params().loss.of(f64::from(y))).sum::<f64>() / data.y.len() as f64;
         assert!(r.validation_loss[r.best_epoch - 1] < 0.5 * zero, "{r:?} vs zero's {zero}");
 
-        let loaded = Lstm::load(&dir.path().join("0.safetensors"), &Device::Cpu).unwrap();
-        let (trained, _) = train(&params(), &data, &Device::Cpu, &mut |_, _, _| {}).unwrap();
+        let loaded = Lstm::load(&dir.path().join("1.safetensors"), &Device::Cpu).unwrap();
+        let (trained, _) = train(&LstmParams { batch_size: 64, ..params() }, &data, &Device::Cpu, &mut |_| {}).unwrap();
         let probe = &data.x[..50 * 16];
         assert_eq!(
             loaded.predict(probe, 8, &Device::Cpu).unwrap(),
@@ -122,7 +124,7 @@ mod tests {
         let data = last_row_sequences(1200, 4);
         let quick = LstmParams { epochs: 2, patience: 5, dropout: 0.0, ..params() };
         let loss = |p: &LstmParams| {
-            let (_, r) = train(p, &data, &Device::Cpu, &mut |_, _, _| {}).unwrap();
+            let (_, r) = train(p, &data, &Device::Cpu, &mut |_| {}).unwrap();
             r.validation_loss[r.best_epoch - 1]
         };
         let (with, without) = (loss(&quick), loss(&LstmParams { linear_skip: false, ..quick.clone() }));

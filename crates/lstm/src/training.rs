@@ -23,8 +23,17 @@ pub struct TrainReport {
     pub validation_windows: usize,
 }
 
-/// Progress callback: `(epoch, batches done in it, batches per epoch)`.
-pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, usize);
+/// What training reports as it goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TrainEvent {
+    /// A batch of `epoch` is done: `done` of `total`.
+    Batch { epoch: usize, done: usize, total: usize },
+    /// `epoch` is done and validated.
+    Epoch { epoch: usize, validation_loss: f64 },
+}
+
+/// Progress callback.
+pub type Progress<'a> = &'a mut dyn FnMut(TrainEvent);
 
 /// Trains on `data` (targets already divided by the target scale), holding out its last
 /// `validation_fraction` for early stopping. Deterministic for a given seed on CPU.
@@ -84,7 +93,7 @@ pub fn train(
                 .transpose()?;
             let loss = params.loss.mean(&model.forward(&x, mask.as_ref(), params.threads)?.sub(&y)?)?;
             opt.backward_step(&loss)?;
-            progress(epoch, b + 1, batches);
+            progress(TrainEvent::Batch { epoch, done: b + 1, total: batches });
         }
         report.epochs = epoch;
         let eval = if valid_set.is_empty() { &train_set } else { &valid_set };
@@ -92,6 +101,7 @@ pub fn train(
         let loss =
             p.iter().zip(&eval.y).map(|(p, y)| params.loss.of(f64::from(p - y))).sum::<f64>() / eval.len() as f64;
         report.validation_loss.push(loss);
+        progress(TrainEvent::Epoch { epoch, validation_loss: loss });
         if best.as_ref().is_none_or(|(b, _, _)| loss < *b) {
             let snapshot =
                 model.tensors().into_iter().map(|(k, t)| Ok((k, t.copy()?))).collect::<candle_core::Result<_>>()?;

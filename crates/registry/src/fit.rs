@@ -5,7 +5,7 @@ use tickloop_core::{Source, Timestamp};
 use tickloop_features::{FeatureSetDef, FeatureSpec};
 use tickloop_gbm::{GbmModel, GbmParams};
 use tickloop_lake::{Lake, LakeSource};
-use tickloop_lstm::{LstmModel, LstmParams, Sequences};
+use tickloop_lstm::{LstmModel, LstmParams, Sequences, TrainEvent};
 use tickloop_models::{
     CARD_FORMAT, DataRange, Dataset, Evaluation, ModelCard, ModelKind, Normalizer, Predictor, Target, TrainConfig,
     TrainedSpan,
@@ -113,11 +113,19 @@ impl TrainSpec {
     }
 
     /// Command-line overrides of the hyperparameters; those of another kind are ignored.
-    pub fn override_params(&mut self, epochs: Option<usize>, hidden: Option<usize>, iterations: Option<usize>) {
+    /// `lstm_threads` only sets how the LSTM runs (0 = every core), not what it learns.
+    pub fn override_params(
+        &mut self,
+        epochs: Option<usize>,
+        hidden: Option<usize>,
+        iterations: Option<usize>,
+        lstm_threads: usize,
+    ) {
         match &mut self.params {
             Params::Lstm(p) => {
                 p.epochs = epochs.unwrap_or(p.epochs);
                 p.hidden = hidden.unwrap_or(p.hidden);
+                p.threads = lstm_threads;
             }
             Params::Gbm(p) => p.iterations = iterations.unwrap_or(p.iterations),
         }
@@ -321,16 +329,27 @@ pub fn fit_and_score(
                 )
                 .expect("valid template"),
             );
-            let (lstm, report) = tickloop_lstm::train(&params, &seqs, &device, &mut |epoch, done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-                bar.set_message(epoch.to_string());
+            let started = std::time::Instant::now();
+            let mut epoch_started = started;
+            let (lstm, report) = tickloop_lstm::train(&params, &seqs, &device, &mut |event| match event {
+                TrainEvent::Batch { epoch, done, total } => {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                    bar.set_message(epoch.to_string());
+                }
+                TrainEvent::Epoch { epoch, validation_loss } => {
+                    let secs = std::mem::replace(&mut epoch_started, std::time::Instant::now()).elapsed().as_secs_f64();
+                    let line = format!("lstm epoch {epoch}: {secs:.2} s, validation loss {validation_loss:.4}");
+                    bar.suspend(|| eprintln!("{line}"));
+                }
             })?;
             bar.finish_and_clear();
+            let train_secs = started.elapsed().as_secs_f64();
             let summary = format!(
-                "trained {} epochs on {} windows (best epoch {}, validation loss {:.4} in label std units)",
+                "trained {} epochs on {} windows in {train_secs:.1} s, {:.2} s per epoch (best epoch {}, validation loss {:.4} in label std units)",
                 report.epochs,
                 report.train_windows,
+                train_secs / report.epochs as f64,
                 report.best_epoch,
                 report.validation_loss[report.best_epoch - 1]
             );
@@ -457,7 +476,7 @@ mod tests {
         let err = TrainSpec::from_config(&config(ModelKind::Gbm, "epochs = 3")).unwrap_err().to_string();
         assert!(err.contains("epochs"), "{err}");
         let mut spec = spec;
-        spec.override_params(Some(9), None, Some(3));
+        spec.override_params(Some(9), None, Some(3), 0);
         assert!(matches!(&spec.params, Params::Gbm(p) if p.iterations == 3), "the other kind's flags are ignored");
     }
 
