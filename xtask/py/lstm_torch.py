@@ -1,6 +1,11 @@
 """PyTorch's side of the LSTM benchmark: the same shapes as tickloop-lstm's `forward`
 example (batch 1,000 × 60 steps × 5 features, hidden 128, linear head), CPU, printed as JSON.
-Usage: python lstm_torch.py [threads]"""
+
+Usage: python lstm_torch.py [threads] [train_windows epochs [features hidden window]]
+With train_windows, also times a whole training run: that many windows, shuffled into
+batches of 64, for `epochs` epochs (MAE, AdamW) — what `tickloop train --model lstm`
+does with the same numbers, less data collection, validation and saving.
+"""
 import json
 import sys
 import time
@@ -41,7 +46,26 @@ for _ in range(11):
     opt.step()
     steps.append(time.perf_counter() - t)
 steps = sorted(steps[1:])
-print(json.dumps({"library": f"pytorch {torch.__version__} (CPU)", "threads": threads, "batch": batch,
-                  "window": window, "features": features, "hidden": hidden,
-                  "forward_median_secs": times[len(times) // 2], "forward_min_secs": times[0],
-                  "train_step_batch64_secs": steps[len(steps) // 2]}))
+result = {"library": f"pytorch {torch.__version__} (CPU)", "threads": threads, "batch": batch,
+          "window": window, "features": features, "hidden": hidden,
+          "forward_median_secs": times[len(times) // 2], "forward_min_secs": times[0],
+          "train_step_batch64_secs": steps[len(steps) // 2]}
+
+if len(sys.argv) > 3:
+    n, epochs = int(sys.argv[2]), int(sys.argv[3])
+    f, h, w = (int(v) for v in sys.argv[4:7]) if len(sys.argv) > 6 else (features, hidden, window)
+    torch.manual_seed(7)
+    lstm = torch.nn.LSTM(f, h, batch_first=True)
+    head = torch.nn.Linear(h, 1)
+    opt = torch.optim.AdamW(list(lstm.parameters()) + list(head.parameters()), lr=1e-3)
+    data, labels = torch.randn(n, w, f), torch.randn(n)
+    t = time.perf_counter()
+    for _ in range(epochs):
+        for idx in torch.randperm(n).split(64):
+            opt.zero_grad()
+            loss = (forward(data[idx]) - labels[idx]).abs().mean()
+            loss.backward()
+            opt.step()
+    result.update({"train_windows": n, "train_epochs": epochs, "train_secs": time.perf_counter() - t})
+
+print(json.dumps(result))

@@ -29,8 +29,9 @@ tasks:
         our booster against xgboost and lightgbm (PyPI wheels in .venv) on the same
         rows: training time, prediction time, validation RMSE
   bench lstm
-        LSTM forward (batch 1000 × 60 × 5, hidden 128) and training step, ours and
-        PyTorch's (TORCH_PYTHON=<python with torch>)
+        LSTM inference (batch 1000 × 60 × 5, hidden 128) and training step on 1 and 2
+        threads, and `tickloop train --model lstm` as a whole (40 symbols × 2 h,
+        3 epochs), ours and PyTorch's (TORCH_PYTHON=<python with torch>)
   bench models [--seeds 42,43,44] [--models gbm,lstm]
         issue #25's bar: each model walked forward on simulated sessions of 200 symbols,
         beside the baselines and the simulator's ceiling filter on the same rows (18 min)
@@ -81,7 +82,8 @@ fn main() -> ExitCode {
 /// one compiled in: a shared `CARGO_TARGET_DIR` may hand this checkout a binary built from
 /// another clone of the repository (its sources were older, so cargo kept the binary).
 fn root() -> PathBuf {
-    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
     manifest_dir.parent().expect("xtask lives in the workspace").to_owned()
 }
 
@@ -273,7 +275,7 @@ fn bench(args: &[String]) -> Result<(), String> {
         None => suite::suite(),
         Some("latency") => latency_bench(rest).map(drop),
         Some("gbm") => gbm_bench(rest),
-        Some("lstm") => lstm_bench(),
+        Some("lstm") => suite::lstm_bench(),
         Some("models") => models_bench(rest),
         Some("criterion") => criterion(rest),
         Some(other) => {
@@ -627,31 +629,6 @@ fn models_bench(args: &[String]) -> Result<(), String> {
     let mut check = Command::new("python3");
     check.arg(root().join("xtask/py/models_check.py")).args(reports);
     run(check)
-}
-
-/// The LSTM at the original design's shapes: our Candle training step and forward pass,
-/// our inference path, and PyTorch's CPU LSTM on the same shapes when a Python with torch
-/// is given (`TORCH_PYTHON`, or .venv if it has torch). PyPI's torch wheel pulls ~4 GB of
-/// CUDA libraries even for CPU use, so it is not installed automatically.
-fn lstm_bench() -> Result<(), String> {
-    let mut ours = cargo();
-    ours.args(["run", "--release", "--quiet", "-p", "tickloop-lstm", "--example", "forward"]);
-    run(ours)?;
-    let python = std::env::var_os("TORCH_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"));
-    let has_torch = Command::new(&python).args(["-c", "import torch"]).status().is_ok_and(|s| s.success());
-    if !has_torch {
-        println!(
-            "PyTorch not found ({}): `python3 -m venv /tmp/torch && /tmp/torch/bin/pip install torch numpy`, then TORCH_PYTHON=/tmp/torch/bin/python",
-            python.display()
-        );
-        return Ok(());
-    }
-    for threads in ["1", "2"] {
-        let mut theirs = Command::new(&python);
-        theirs.arg(root().join("xtask/py/lstm_torch.py")).arg(threads);
-        run(theirs)?;
-    }
-    Ok(())
 }
 
 /// Python packages the tests use as outside judges (DuckDB reads the lake). Pinned: the

@@ -398,51 +398,11 @@ pub(crate) fn suite() -> Result<(), String> {
     // else from a venv of its own under target/ that the suite creates (PyPI's torch wheel
     // pulls ~4 GB of CUDA libraries: ~3 minutes and ~5.5 GB on first use;
     // TORCH_PYTHON=none skips the peer).
-    let mut ours = cargo();
-    ours.args(["run", "--release", "--quiet", "-p", "tickloop-lstm", "--example", "forward"]);
-    let ours = capture(ours)?;
     let torch_python = match std::env::var_os("TORCH_PYTHON") {
         Some(p) => PathBuf::from(p),
         None => ensure_torch(&dir.join("torch-venv"))?,
     };
-    let has_torch = Command::new(&torch_python).args(["-c", "import torch"]).status().is_ok_and(|s| s.success());
-    let lstm_command = "cargo xtask bench lstm (TORCH_PYTHON=<python with torch>)";
-    for threads in ["1", "2"] {
-        let theirs = if has_torch {
-            let mut theirs = Command::new(&torch_python);
-            theirs.arg(root().join("xtask/py/lstm_torch.py")).arg(threads);
-            Some(capture(theirs)?)
-        } else {
-            None
-        };
-        let peer = |key: &str| -> Result<Option<(String, f64)>, String> {
-            let Some(json) = &theirs else { return Ok(None) };
-            let name = format!("{}, {threads} thread(s)", text_field(json, "library").unwrap_or_default());
-            Ok(Some((name, number(json, key)?)))
-        };
-        for (what, key, peer_key) in [
-            (
-                "forward, batch 1,000 × 60 steps × 5 features, hidden 128 (inference path, 2 cores)",
-                "inference_median_secs",
-                "forward_median_secs",
-            ),
-            ("training step, batch 64 (MAE, AdamW)", "train_step_batch64_secs", "train_step_batch64_secs"),
-        ] {
-            rows.push(Row {
-                section: "lstm",
-                what: what.into(),
-                value: number(&ours, key)?,
-                unit: "s",
-                peer: peer(peer_key)?,
-                lower_is_better: true,
-                command: lstm_command.into(),
-            });
-        }
-        if !has_torch {
-            println!("PyTorch not found ({}): the LSTM rows have no peer", torch_python.display());
-            break;
-        }
-    }
+    rows.extend(lstm_rows(&tickloop, &torch_python)?);
 
     // Live latency, 1,000 symbols at 1 Hz through a local broker.
     let latency = crate::latency_bench(&["--symbols".into(), "1000".into(), "--duration".into(), "60s".into()])?;
@@ -501,6 +461,137 @@ fn json_string(s: &str) -> String {
     out
 }
 
+/// The LSTM rows: the inference path and a training step at the original design's shapes on
+/// 1 and 2 threads, and `tickloop train --model lstm` as a whole command, each beside
+/// PyTorch CPU at the same threads when `torch_python` imports torch.
+fn lstm_rows(tickloop: &Path, torch_python: &Path) -> Result<Vec<Row>, String> {
+    let command = "cargo xtask bench lstm (TORCH_PYTHON=<python with torch>)";
+    let has_torch = Command::new(torch_python).args(["-c", "import torch"]).status().is_ok_and(|s| s.success());
+    if !has_torch {
+        println!("PyTorch not found ({}): the LSTM rows have no peer", torch_python.display());
+    }
+    let torch = |args: &[String]| -> Result<Option<String>, String> {
+        if !has_torch {
+            return Ok(None);
+        }
+        let mut theirs = Command::new(torch_python);
+        theirs.arg(root().join("xtask/py/lstm_torch.py")).args(args);
+        capture(theirs).map(Some)
+    };
+    let mut rows = Vec::new();
+    for threads in [1, 2] {
+        let mut ours = cargo();
+        ours.args(["run", "--release", "--quiet", "-p", "tickloop-lstm", "--example", "forward", "--"])
+            .args(["1000", "60", "5", "128", "5"])
+            .arg(threads.to_string());
+        let ours = capture(ours)?;
+        let theirs = torch(&[threads.to_string()])?;
+        let peer = |key: &str| -> Result<Option<(String, f64)>, String> {
+            let Some(json) = &theirs else { return Ok(None) };
+            let name = format!("{}, {threads} thread(s)", text_field(json, "library").unwrap_or_default());
+            Ok(Some((name, number(json, key)?)))
+        };
+        for (what, key, peer_key) in [
+            (
+                "forward, batch 1,000 × 60 steps × 5 features, hidden 128 (inference path)",
+                "inference_median_secs",
+                Some("forward_median_secs"),
+            ),
+            (
+                "training step, batch 64 (MAE, AdamW), fused layer",
+                "train_step_batch64_secs",
+                Some("train_step_batch64_secs"),
+            ),
+            (
+                "training step, the same on Candle's autograd of the cell",
+                "train_step_batch64_candle_autograd_secs",
+                None,
+            ),
+        ] {
+            rows.push(Row {
+                section: "lstm",
+                what: format!("{what}, {threads} thread(s)"),
+                value: number(&ours, key)?,
+                unit: "s",
+                peer: peer_key.map(peer).transpose()?.flatten(),
+                lower_is_better: true,
+                command: command.into(),
+            });
+        }
+    }
+
+    // The whole command, data collection, validation and saving included, against
+    // PyTorch's training loop alone on as many windows for as many epochs.
+    let dir = root().join("target/bench-lstm");
+    let lake = dir.join("lake-40x2h");
+    if !lake.join("raw").exists() {
+        let mut sim = Command::new(tickloop);
+        sim.args(["sim", "--symbols", "40", "--duration", "2h", "--seed", "42", "--lake"]).arg(&lake);
+        run(sim)?;
+    }
+    let models = dir.join("models");
+    let _ = std::fs::remove_dir_all(&models);
+    let mut train = Command::new(tickloop);
+    train.args(["train", "--model", "lstm", "--epochs", "3", "--hidden", "128", "--window", "60", "--threads", "2"]);
+    train.arg("--lake").arg(&lake).arg("--out").arg(&models);
+    let shown = format!("{train:?}");
+    let started = Instant::now();
+    let out = train.output().map_err(|e| format!("could not start {shown}: {e}"))?;
+    let secs = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprint!("{stderr}");
+    if !out.status.success() {
+        return Err(format!("{shown} failed ({})", out.status));
+    }
+    let windows: usize = stderr
+        .split(" windows")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("no window count in {shown}'s output"))?;
+    let theirs = torch(&["2".into(), windows.to_string(), "3".into(), "6".into(), "128".into(), "60".into()])?;
+    rows.push(Row {
+        section: "lstm",
+        what: format!(
+            "`tickloop train --model lstm` as a whole, 40 symbols × 2 h, {windows} windows × 3 epochs, hidden 128, window 60, 2 threads"
+        ),
+        value: secs,
+        unit: "s",
+        peer: match &theirs {
+            Some(json) => Some((
+                format!("{}, 2 threads, its training loop alone", text_field(json, "library").unwrap_or_default()),
+                number(json, "train_secs")?,
+            )),
+            None => None,
+        },
+        lower_is_better: true,
+        command: command.into(),
+    });
+    Ok(rows)
+}
+
+/// `cargo xtask bench lstm`: the LSTM rows alone, printed as the suite's table.
+pub(crate) fn lstm_bench() -> Result<(), String> {
+    let tickloop = lean_release_binary()?;
+    let python = std::env::var_os("TORCH_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"));
+    let rows = lstm_rows(&tickloop, &python)?;
+    print!("{}", table(&rows));
+    Ok(())
+}
+
+/// The rows as a markdown table.
+fn table(rows: &[Row]) -> String {
+    let mut table = "| section | measurement | ours | peer | advantage |\n|---|---|---|---|---|\n".to_owned();
+    for r in rows {
+        let (peer, advantage) = match (&r.peer, r.advantage()) {
+            (Some((name, value)), Some(a)) => (format!("{name}: {} {}", fmt(*value), r.unit), format!("{a:.2}×")),
+            _ => (String::new(), String::new()),
+        };
+        let _ = writeln!(table, "| {} | {} | {} {} | {peer} | {advantage} |", r.section, r.what, fmt(r.value), r.unit);
+    }
+    table
+}
+
 fn write_results(rows: &[Row], machine: &str, date: &str, commit: &str) -> Result<(), String> {
     let mut json = format!(
         "{{\n  \"date\": {},\n  \"commit\": {},\n  \"machine\": {},\n  \"command\": \"cargo xtask bench\",\n  \"results\": [\n",
@@ -533,16 +624,10 @@ fn write_results(rows: &[Row], machine: &str, date: &str, commit: &str) -> Resul
     std::fs::create_dir_all(out.parent().expect("bench/")).map_err(|e| e.to_string())?;
     std::fs::write(&out, json).map_err(|e| format!("{}: {e}", out.display()))?;
 
-    let mut table = format!(
-        "Machine: {machine}. Date: {date}, commit {commit}. Command: `cargo xtask bench` (all rows from one run; raw numbers in `bench/results.json`). Advantage = how many times better ours is than the peer (> 1: ours wins).\n\n| section | measurement | ours | peer | advantage |\n|---|---|---|---|---|\n"
+    let table = format!(
+        "Machine: {machine}. Date: {date}, commit {commit}. Command: `cargo xtask bench` (all rows from one run; raw numbers in `bench/results.json`). Advantage = how many times better ours is than the peer (> 1: ours wins).\n\n{}",
+        table(rows)
     );
-    for r in rows {
-        let (peer, advantage) = match (&r.peer, r.advantage()) {
-            (Some((name, value)), Some(a)) => (format!("{name}: {} {}", fmt(*value), r.unit), format!("{a:.2}×")),
-            _ => (String::new(), String::new()),
-        };
-        let _ = writeln!(table, "| {} | {} | {} {} | {peer} | {advantage} |", r.section, r.what, fmt(r.value), r.unit);
-    }
     let path = root().join("BENCHMARKS.md");
     let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
     let (begin, end) = ("<!-- suite:begin -->", "<!-- suite:end -->");

@@ -61,7 +61,14 @@ impl InferenceLstm {
             return Vec::new();
         }
         let x = &x[..batch * window * inputs];
-        let h = fused::forward_batch(x, self.w_t.view(), &self.bias, window, (INFERENCE_CHUNK, fused::threads(self.threads)), None);
+        let h = fused::forward_batch(
+            x,
+            self.w_t.view(),
+            &self.bias,
+            window,
+            (INFERENCE_CHUNK, fused::threads(self.threads)),
+            None,
+        );
         let h = ArrayView2::from_shape((batch, hidden), &h[..]).expect("one per window");
         let rows = ArrayView2::from_shape((batch * window, inputs), x).expect("whole windows");
         let last_rows = rows.slice_axis(Axis(0), Slice::new(window as isize - 1, None, window as isize));

@@ -183,7 +183,18 @@ impl Lstm {
                 w_skip.shape()
             ));
         }
-        Ok(Lstm { w_ih, w_hh, b_ih, b_hh, w_out, b_out, w_skip, hidden: h4 / 4, inputs, workspace: fused::Workspace::default() })
+        Ok(Lstm {
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            w_out,
+            b_out,
+            w_skip,
+            hidden: h4 / 4,
+            inputs,
+            workspace: fused::Workspace::default(),
+        })
     }
 
     pub fn hidden(&self) -> usize {

@@ -21,7 +21,8 @@ struct Case {
 }
 
 fn golden() -> Case {
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(data().join("torch_lstm.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data().join("torch_lstm.json")).unwrap()).unwrap();
     let floats = |key: &str| json[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
     let shape = json["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
     Case { shape, x: floats("x"), y: floats("y") }
