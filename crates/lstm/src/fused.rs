@@ -251,25 +251,34 @@ fn cell_backward(gates: &[f32], cell_prev: &[f32], cell_tanh: &[f32], dh: &[f32]
     }
 }
 
-/// Runs `work` on each item, the items split into `threads` contiguous groups (in order, so
-/// the results come back in item order whatever the thread count).
+/// Runs `work` on each item, the items split into at most `threads` contiguous groups, in
+/// order, so the results come back in item order whatever the thread count.
+///
+/// The groups run on Candle's own CPU thread pool (the caller's thread takes part): its
+/// workers spin for a while after each of Candle's ops, waiting for the next, and threads
+/// of our own beside them competed with that spinning for the same cores — a training step
+/// on two threads was then no faster than on one. On the pool the spinning worker is the
+/// one that picks the work up.
 pub(crate) fn in_parallel<I: Send, R: Send>(items: Vec<I>, threads: usize, work: impl Fn(I) -> R + Sync) -> Vec<R> {
-    let threads = threads.clamp(1, items.len().max(1));
+    let pool = candle_core::utils::barrier_pool();
+    let threads = threads.min(pool.n_workers() + 1).clamp(1, items.len().max(1));
     if threads == 1 {
         return items.into_iter().map(work).collect();
     }
     let per = items.len().div_ceil(threads);
-    let mut groups: Vec<Vec<I>> = Vec::with_capacity(threads);
+    let mut groups: Vec<Mutex<Vec<I>>> = Vec::with_capacity(threads);
     let mut items = items.into_iter().peekable();
     while items.peek().is_some() {
-        groups.push(items.by_ref().take(per).collect());
+        groups.push(Mutex::new(items.by_ref().take(per).collect()));
     }
-    let work = &work;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            groups.into_iter().map(|g| scope.spawn(move || g.into_iter().map(work).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("LSTM worker thread")).collect()
-    })
+    let results: Vec<Mutex<Vec<R>>> = groups.iter().map(|_| Mutex::new(Vec::new())).collect();
+    pool.execute(|tid| {
+        if let Some(group) = groups.get(tid) {
+            let mine: Vec<R> = std::mem::take(&mut *group.lock().expect("not poisoned")).into_iter().map(&work).collect();
+            *results[tid].lock().expect("not poisoned") = mine;
+        }
+    });
+    results.into_iter().flat_map(|r| r.into_inner().expect("not poisoned")).collect()
 }
 
 /// Threads to use: `requested`, or every core when 0.
