@@ -274,7 +274,8 @@ pub(crate) fn in_parallel<I: Send, R: Send>(items: Vec<I>, threads: usize, work:
     let results: Vec<Mutex<Vec<R>>> = groups.iter().map(|_| Mutex::new(Vec::new())).collect();
     pool.execute(|tid| {
         if let Some(group) = groups.get(tid) {
-            let mine: Vec<R> = std::mem::take(&mut *group.lock().expect("not poisoned")).into_iter().map(&work).collect();
+            let mine: Vec<R> =
+                std::mem::take(&mut *group.lock().expect("not poisoned")).into_iter().map(&work).collect();
             *results[tid].lock().expect("not poisoned") = mine;
         }
     });
