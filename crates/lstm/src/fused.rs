@@ -51,6 +51,15 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     p * f32::from_bits(shifted.to_bits().wrapping_add(127) << 23)
 }
 
+/// The CPU's widest vector unit (AVX2 where there is one), detected once. Loops run
+/// through its `dispatch` are compiled for it; the arithmetic is the same IEEE operations in
+/// the same order (no fused multiply-adds: Rust never contracts `a * b + c`), so every
+/// machine computes the same bits, only in wider registers.
+fn simd() -> pulp::Arch {
+    static ARCH: std::sync::OnceLock<pulp::Arch> = std::sync::OnceLock::new();
+    *ARCH.get_or_init(pulp::Arch::new)
+}
+
 #[inline(always)]
 pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp_f32(-x))
@@ -124,14 +133,14 @@ pub(crate) fn forward_rows(
         general_mat_mul(1.0, &xh, &w_t, 1.0, &mut gates);
         let g_flat = gates.as_slice_mut().expect("row-major");
         let xh_flat = xh.as_slice_mut().expect("row-major");
-        for (((g, c), tc), xh_row) in g_flat
-            .chunks_exact_mut(h4)
-            .zip(cell.chunks_exact_mut(hidden))
-            .zip(cell_tanh.chunks_exact_mut(hidden))
-            .zip(xh_flat.chunks_exact_mut(width))
-        {
-            cell_forward(g, c, tc, &mut xh_row[inputs..]);
-        }
+        simd().dispatch(ForwardStep {
+            gates: g_flat,
+            cell: &mut cell,
+            cell_tanh: &mut cell_tanh,
+            xh: xh_flat,
+            hidden,
+            inputs,
+        });
         if let Some(s) = saved.as_deref_mut() {
             let (n, n4) = (rows * hidden, rows * h4);
             s.gates[t * n4..(t + 1) * n4].copy_from_slice(g_flat);
@@ -144,27 +153,132 @@ pub(crate) fn forward_rows(
     }
 }
 
+/// A step's cell updates for all the rows of a chunk, `xh`'s hidden part written (the
+/// next step's `h_{t-1}`). A `WithSimd` of its own rather than a closure: pulp inlines
+/// `with_simd` into the function compiled for the CPU's features, while a closure's body
+/// stays out of line, compiled without them (2× slower than that, measured).
+struct ForwardStep<'a> {
+    gates: &'a mut [f32],
+    cell: &'a mut [f32],
+    cell_tanh: &'a mut [f32],
+    xh: &'a mut [f32],
+    hidden: usize,
+    inputs: usize,
+}
+
+impl pulp::WithSimd for ForwardStep<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Self { gates, cell, cell_tanh, xh, hidden, inputs } = self;
+        for (((g, c), tc), xh_row) in gates
+            .chunks_exact_mut(4 * hidden)
+            .zip(cell.chunks_exact_mut(hidden))
+            .zip(cell_tanh.chunks_exact_mut(hidden))
+            .zip(xh.chunks_exact_mut(inputs + hidden))
+        {
+            cell_forward(g, c, tc, &mut xh_row[inputs..]);
+        }
+    }
+}
+
+/// A step backward for all the rows of a chunk (see `ForwardStep`).
+struct BackwardStep<'a> {
+    gates: &'a [f32],
+    cell_prev: &'a [f32],
+    cell_tanh: &'a [f32],
+    dh: &'a [f32],
+    dc: &'a mut [f32],
+    d_gates: &'a mut [f32],
+    hidden: usize,
+}
+
+impl pulp::WithSimd for BackwardStep<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Self { gates, cell_prev, cell_tanh, dh, dc, d_gates, hidden } = self;
+        for (((((g, cp), tc), dh), dc), d) in gates
+            .chunks_exact(4 * hidden)
+            .zip(cell_prev.chunks_exact(hidden))
+            .zip(cell_tanh.chunks_exact(hidden))
+            .zip(dh.chunks_exact(hidden))
+            .zip(dc.chunks_exact_mut(hidden))
+            .zip(d_gates.chunks_exact_mut(4 * hidden))
+        {
+            cell_backward(g, cp, tc, dh, dc, d);
+        }
+    }
+}
+
 /// One row's step: `gates` (pre-activations i, f, g, o) become activations in place; the
 /// cell, its tanh and the hidden state are updated.
-// Not inlined: as its own function its `&mut` slices are known not to alias, and LLVM
-// vectorises the loop (inlined into the step loop, it stayed scalar: 4× slower).
-#[inline(never)]
+// Inlined into the dispatched loop over a step's rows, so it is compiled for the widest
+// vector unit the CPU has (`simd`); the work runs in blocks of `LANES` copied into local
+// arrays, which cannot alias, so the compiler vectorises each block whole.
+#[inline(always)]
 fn cell_forward(gates: &mut [f32], cell: &mut [f32], cell_tanh: &mut [f32], h: &mut [f32]) {
     let n = cell.len();
     let (i, rest) = gates.split_at_mut(n);
     let (f, rest) = rest.split_at_mut(n);
     let (g, o) = rest.split_at_mut(n);
-    // Every slice resliced to `n`, so the loop runs without bounds checks (vectorised).
-    let (o, cell_tanh, h) = (&mut o[..n], &mut cell_tanh[..n], &mut h[..n]);
-    for j in 0..n {
-        let (ij, fj, gj, oj) = (sigmoid(i[j]), sigmoid(f[j]), tanh(g[j]), sigmoid(o[j]));
-        let c = fj * cell[j] + ij * gj;
-        let tc = tanh(c);
-        (i[j], f[j], g[j], o[j]) = (ij, fj, gj, oj);
-        cell[j] = c;
-        cell_tanh[j] = tc;
-        h[j] = oj * tc;
+    let blocks = n - n % LANES;
+    for j in (0..blocks).step_by(LANES) {
+        let r = j..j + LANES;
+        forward_lanes::<LANES>(
+            [&mut i[r.clone()], &mut f[r.clone()], &mut g[r.clone()], &mut o[r.clone()]],
+            &mut cell[r.clone()],
+            &mut cell_tanh[r.clone()],
+            &mut h[r],
+        );
     }
+    for j in blocks..n {
+        let r = j..j + 1;
+        forward_lanes::<1>(
+            [&mut i[r.clone()], &mut f[r.clone()], &mut g[r.clone()], &mut o[r.clone()]],
+            &mut cell[r.clone()],
+            &mut cell_tanh[r.clone()],
+            &mut h[r],
+        );
+    }
+}
+
+/// f32 lanes per block of the cell loops: one AVX register.
+const LANES: usize = 8;
+
+#[inline(always)]
+fn lanes<const L: usize>(s: &[f32]) -> [f32; L] {
+    s.try_into().expect("a block of L lanes")
+}
+
+/// `cell_forward` for `L` units (every slice `L` long).
+#[inline(always)]
+fn forward_lanes<const L: usize>(
+    [i, f, g, o]: [&mut [f32]; 4],
+    cell: &mut [f32],
+    cell_tanh: &mut [f32],
+    h: &mut [f32],
+) {
+    // Plain loops over local arrays (`array::map` and `from_fn` stay out-of-line calls,
+    // compiled without the dispatched features).
+    let (mut iv, mut fv, mut gv, mut ov, cv) =
+        (lanes::<L>(i), lanes::<L>(f), lanes::<L>(g), lanes::<L>(o), lanes::<L>(cell));
+    let (mut c, mut tc, mut hv) = ([0f32; L], [0f32; L], [0f32; L]);
+    for k in 0..L {
+        (iv[k], fv[k], gv[k], ov[k]) = (sigmoid(iv[k]), sigmoid(fv[k]), tanh(gv[k]), sigmoid(ov[k]));
+        c[k] = fv[k] * cv[k] + iv[k] * gv[k];
+        tc[k] = tanh(c[k]);
+        hv[k] = ov[k] * tc[k];
+    }
+    i.copy_from_slice(&iv);
+    f.copy_from_slice(&fv);
+    g.copy_from_slice(&gv);
+    o.copy_from_slice(&ov);
+    cell.copy_from_slice(&c);
+    cell_tanh.copy_from_slice(&tc);
+    h.copy_from_slice(&hv);
 }
 
 /// Backward through time for one chunk.
@@ -194,16 +308,16 @@ pub(crate) fn backward_rows(
         let cell_prev = if t > 0 { &saved.cell[(t - 1) * n..t * n] } else { &zeros[..] };
         let cell_tanh = &saved.cell_tanh[t * n..(t + 1) * n];
         let d_step = &mut d_gates[t * n4..(t + 1) * n4];
-        for (((((g, cp), tc), dh), dc), d) in gates
-            .chunks_exact(h4)
-            .zip(cell_prev.chunks_exact(hidden))
-            .zip(cell_tanh.chunks_exact(hidden))
-            .zip(dh.as_slice().expect("row-major").chunks_exact(hidden))
-            .zip(dc.chunks_exact_mut(hidden))
-            .zip(d_step.chunks_exact_mut(h4))
-        {
-            cell_backward(g, cp, tc, dh, dc, d);
-        }
+        let dh_flat = dh.as_slice().expect("row-major");
+        simd().dispatch(BackwardStep {
+            gates,
+            cell_prev,
+            cell_tanh,
+            dh: dh_flat,
+            dc: &mut dc,
+            d_gates: d_step,
+            hidden,
+        });
         if t > 0 {
             // The gradient reaching h_{t-1}: dGₜ · W_hh.
             let d_step = ArrayView2::from_shape((rows, h4), &d_gates[t * n4..(t + 1) * n4]).expect("sized");
@@ -227,28 +341,61 @@ pub(crate) fn backward_rows(
 
 /// One row's step backward: from the hidden state's gradient `dh` and the cell's gradient
 /// from the step after (`dc`, replaced by the one for the step before), the gradients of
-/// the four pre-activations.
-#[inline(never)]
+/// the four pre-activations. Blocks of `LANES`, as in `cell_forward`.
+#[inline(always)]
 fn cell_backward(gates: &[f32], cell_prev: &[f32], cell_tanh: &[f32], dh: &[f32], dc: &mut [f32], d_gates: &mut [f32]) {
-    let hidden = dh.len();
-    let (i, rest) = gates.split_at(hidden);
-    let (f, rest) = rest.split_at(hidden);
-    let (g, o) = rest.split_at(hidden);
-    let (di, rest) = d_gates.split_at_mut(hidden);
-    let (df, rest) = rest.split_at_mut(hidden);
-    let (dg, d_o) = rest.split_at_mut(hidden);
-    // Every slice resliced to `hidden`, so the loop runs without bounds checks (vectorised).
-    let (o, g, cell_prev, cell_tanh, dc, d_o) =
-        (&o[..hidden], &g[..hidden], &cell_prev[..hidden], &cell_tanh[..hidden], &mut dc[..hidden], &mut d_o[..hidden]);
-    for j in 0..hidden {
-        let (i, f, g, o, tc) = (i[j], f[j], g[j], o[j], cell_tanh[j]);
-        let dcell = dc[j] + dh[j] * o * (1.0 - tc * tc);
-        d_o[j] = dh[j] * tc * o * (1.0 - o);
-        di[j] = dcell * g * i * (1.0 - i);
-        dg[j] = dcell * i * (1.0 - g * g);
-        df[j] = dcell * cell_prev[j] * f * (1.0 - f);
-        dc[j] = dcell * f;
+    let n = dh.len();
+    let (i, rest) = gates.split_at(n);
+    let (f, rest) = rest.split_at(n);
+    let (g, o) = rest.split_at(n);
+    let (di, rest) = d_gates.split_at_mut(n);
+    let (df, rest) = rest.split_at_mut(n);
+    let (dg, d_o) = rest.split_at_mut(n);
+    let blocks = n - n % LANES;
+    for j in (0..blocks).step_by(LANES) {
+        let r = j..j + LANES;
+        backward_lanes::<LANES>(
+            [&i[r.clone()], &f[r.clone()], &g[r.clone()], &o[r.clone()]],
+            [&cell_prev[r.clone()], &cell_tanh[r.clone()], &dh[r.clone()]],
+            &mut dc[r.clone()],
+            [&mut di[r.clone()], &mut df[r.clone()], &mut dg[r.clone()], &mut d_o[r]],
+        );
     }
+    for j in blocks..n {
+        let r = j..j + 1;
+        backward_lanes::<1>(
+            [&i[r.clone()], &f[r.clone()], &g[r.clone()], &o[r.clone()]],
+            [&cell_prev[r.clone()], &cell_tanh[r.clone()], &dh[r.clone()]],
+            &mut dc[r.clone()],
+            [&mut di[r.clone()], &mut df[r.clone()], &mut dg[r.clone()], &mut d_o[r]],
+        );
+    }
+}
+
+/// `cell_backward` for `L` units (every slice `L` long).
+#[inline(always)]
+fn backward_lanes<const L: usize>(
+    [i, f, g, o]: [&[f32]; 4],
+    [cell_prev, cell_tanh, dh]: [&[f32]; 3],
+    dc: &mut [f32],
+    [di, df, dg, d_o]: [&mut [f32]; 4],
+) {
+    let (i, f, g, o) = (lanes::<L>(i), lanes::<L>(f), lanes::<L>(g), lanes::<L>(o));
+    let (cp, tc, dh, dc_next) = (lanes::<L>(cell_prev), lanes::<L>(cell_tanh), lanes::<L>(dh), lanes::<L>(dc));
+    let (mut d_ov, mut div, mut dgv, mut dfv, mut dcv) = ([0f32; L], [0f32; L], [0f32; L], [0f32; L], [0f32; L]);
+    for k in 0..L {
+        let dcell = dc_next[k] + dh[k] * o[k] * (1.0 - tc[k] * tc[k]);
+        d_ov[k] = dh[k] * tc[k] * o[k] * (1.0 - o[k]);
+        div[k] = dcell * g[k] * i[k] * (1.0 - i[k]);
+        dgv[k] = dcell * i[k] * (1.0 - g[k] * g[k]);
+        dfv[k] = dcell * cp[k] * f[k] * (1.0 - f[k]);
+        dcv[k] = dcell * f[k];
+    }
+    d_o.copy_from_slice(&d_ov);
+    di.copy_from_slice(&div);
+    dg.copy_from_slice(&dgv);
+    df.copy_from_slice(&dfv);
+    dc.copy_from_slice(&dcv);
 }
 
 /// Runs `work` on each item, the items split into at most `threads` contiguous groups, in
