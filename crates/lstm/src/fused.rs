@@ -5,7 +5,7 @@
 //! and an allocation; at batch 64 × hidden 128 a step's tensors are a few hundred kilobytes,
 //! so the step was dominated by traffic, not arithmetic (0.31–0.37 s against PyTorch's
 //! 0.035 s). Here each step is one SGEMM, `[xₜ, hₜ₋₁] · [W_ih | W_hh]ᵀ` onto the biases
-//! (matrixmultiply's packed AVX2/FMA kernel through ndarray: the input projection rides in
+//! ([`crate::matmul`]'s kernel, AVX-512 or AVX2 as the CPU has: the input projection rides in
 //! the recurrent product, k = inputs + hidden, instead of a (batch, steps, 4·hidden) tensor
 //! of its own), and one vectorised pass over the gates that applies the four activations,
 //! updates the cell and keeps what backward needs. Backward runs the same way in reverse,
@@ -25,8 +25,9 @@ use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
-use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2, Axis, Slice};
+use ndarray::{Array2, ArrayView2};
+
+use crate::matmul::{Strided, gemm_add};
 
 /// Rows of a batch whose recurrence runs as one unit: big enough that a step's SGEMM runs
 /// near the kernel's peak (m = 32), small enough that a training batch of 64 splits between
@@ -55,7 +56,7 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
 /// through its `dispatch` are compiled for it; the arithmetic is the same IEEE operations in
 /// the same order (no fused multiply-adds: Rust never contracts `a * b + c`), so every
 /// machine computes the same bits, only in wider registers.
-fn simd() -> pulp::Arch {
+pub(crate) fn simd() -> pulp::Arch {
     static ARCH: std::sync::OnceLock<pulp::Arch> = std::sync::OnceLock::new();
     *ARCH.get_or_init(pulp::Arch::new)
 }
@@ -106,6 +107,7 @@ pub(crate) fn forward_rows(
     let hidden = h4 / 4;
     let inputs = width - hidden;
     let rows = x.len() / (steps * inputs);
+    let w_t_flat = w_t.as_slice().expect("w_t is row-major");
     let mut xh = Array2::<f32>::zeros((rows, width));
     let mut gates = Array2::<f32>::zeros((rows, h4));
     let mut cell = vec![0f32; rows * hidden];
@@ -130,9 +132,9 @@ pub(crate) fn forward_rows(
         if let Some(s) = saved.as_deref_mut() {
             s.xh[t * rows * width..(t + 1) * rows * width].copy_from_slice(xh_flat);
         }
-        general_mat_mul(1.0, &xh, &w_t, 1.0, &mut gates);
         let g_flat = gates.as_slice_mut().expect("row-major");
         let xh_flat = xh.as_slice_mut().expect("row-major");
+        gemm_add(Strided::rows(xh_flat, width), (rows, width), w_t_flat, h4, g_flat, (h4, h4));
         simd().dispatch(ForwardStep {
             gates: g_flat,
             cell: &mut cell,
@@ -245,8 +247,8 @@ fn cell_forward(gates: &mut [f32], cell: &mut [f32], cell_tanh: &mut [f32], h: &
     }
 }
 
-/// f32 lanes per block of the cell loops: one AVX register.
-const LANES: usize = 8;
+/// f32 lanes per block of the cell loops: one AVX-512 register, two AVX2 ones.
+const LANES: usize = 16;
 
 #[inline(always)]
 fn lanes<const L: usize>(s: &[f32]) -> [f32; L] {
@@ -295,7 +297,7 @@ pub(crate) fn backward_rows(
     let (h4, width) = w.dim();
     let hidden = h4 / 4;
     let inputs = width - hidden;
-    let w_hh = w.slice_axis(Axis(1), Slice::from(inputs..));
+    let w_flat = w.as_slice().expect("W is row-major");
     let rows = d_h_last.len() / hidden;
     let (n, n4) = (rows * hidden, rows * h4);
     let mut d_gates = vec![0f32; steps * n4];
@@ -319,17 +321,20 @@ pub(crate) fn backward_rows(
             hidden,
         });
         if t > 0 {
-            // The gradient reaching h_{t-1}: dGₜ · W_hh.
-            let d_step = ArrayView2::from_shape((rows, h4), &d_gates[t * n4..(t + 1) * n4]).expect("sized");
-            general_mat_mul(1.0, &d_step, &w_hh, 0.0, &mut dh);
+            // The gradient reaching h_{t-1}: dGₜ · W_hh (W's last `hidden` columns).
+            let d_step = Strided::rows(&d_gates[t * n4..(t + 1) * n4], h4);
+            let dh_flat = dh.as_slice_mut().expect("row-major");
+            dh_flat.fill(0.0);
+            gemm_add(d_step, (rows, h4), &w_flat[inputs..], width, dh_flat, (hidden, hidden));
         }
     }
     // dW = Σₜ dGₜᵀ · [xₜ, hₜ₋₁]: one product with k = steps × rows; the bias's gradient is
     // the column sums of the same dG.
-    let d_all = ArrayView2::from_shape((steps * rows, h4), &d_gates).expect("sized");
-    let xh = ArrayView2::from_shape((steps * rows, width), &saved.xh).expect("sized");
-    let mut dw = Array2::<f32>::zeros((h4, width));
-    general_mat_mul(1.0, &d_all.t(), &xh, 0.0, &mut dw);
+    // Computed as dWᵀ = Σₜ [xₜ, hₜ₋₁]ᵀ · dGₜ, whose rows are the 4·hidden wide ones.
+    let mut dw_t = vec![0f32; width * h4];
+    gemm_add(Strided::transposed(&saved.xh, width), (width, steps * rows), &d_gates, h4, &mut dw_t, (h4, h4));
+    let dw =
+        Array2::from_shape_vec((width, h4), dw_t).expect("sized").reversed_axes().as_standard_layout().into_owned();
     let mut d_bias = vec![0f32; h4];
     for row in d_gates.chunks_exact(h4) {
         for (acc, v) in d_bias.iter_mut().zip(row) {
@@ -526,7 +531,8 @@ impl CustomOp3 for LstmLayer {
         let w = ArrayView2::from_shape((h4, width), f32_slice(s2, l2, "W")?).expect("checked shape");
         let bias = f32_slice(s3, l3, "bias")?;
         let mut saved = self.saved.lock().expect("not poisoned");
-        let h_last = forward_batch(x, w.t(), bias, steps, (CHUNK, self.threads), Some(&mut saved));
+        let w_t = w.t().as_standard_layout().into_owned();
+        let h_last = forward_batch(x, w_t.view(), bias, steps, (CHUNK, self.threads), Some(&mut saved));
         Ok((CpuStorage::F32(h_last), Shape::from((batch, h4 / 4))))
     }
 

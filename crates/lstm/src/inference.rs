@@ -7,8 +7,8 @@ use crate::Lstm;
 use crate::fused;
 
 /// Windows per unit of work: larger than training's chunk, since nothing here needs a
-/// batch of 64 split in two, and each step's SGEMM packs `W` once per chunk (at 32 rows the
-/// packing was a quarter of the product).
+/// batch of 64 split in two, and a larger panel of rows passes over each block of `W` while
+/// it is in L1.
 const INFERENCE_CHUNK: usize = 128;
 
 /// The network for inference only: plain f32 arrays and the fused layer's forward

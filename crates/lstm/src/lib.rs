@@ -23,6 +23,7 @@
 mod data;
 mod fused;
 mod inference;
+mod matmul;
 mod network;
 mod params;
 mod predictor;
