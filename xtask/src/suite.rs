@@ -521,7 +521,8 @@ fn lstm_rows(tickloop: &Path, torch_python: &Path) -> Result<Vec<Row>, String> {
     }
 
     // The whole command, data collection, validation and saving included, against
-    // PyTorch's training loop alone on as many windows for as many epochs.
+    // PyTorch's training loop alone on as many windows for as many epochs; best of 3 on
+    // both sides (this VM's timings move 15–50 % between runs, see BENCHMARKS.md).
     let dir = root().join("target/bench-lstm");
     let lake = dir.join("lake-40x2h");
     if !lake.join("raw").exists() {
@@ -530,30 +531,53 @@ fn lstm_rows(tickloop: &Path, torch_python: &Path) -> Result<Vec<Row>, String> {
         run(sim)?;
     }
     let models = dir.join("models");
-    let _ = std::fs::remove_dir_all(&models);
-    let mut train = Command::new(tickloop);
-    train.args(["train", "--model", "lstm", "--epochs", "3", "--hidden", "128", "--window", "60", "--threads", "2"]);
-    train.arg("--lake").arg(&lake).arg("--out").arg(&models);
-    let shown = format!("{train:?}");
-    let started = Instant::now();
-    let out = train.output().map_err(|e| format!("could not start {shown}: {e}"))?;
-    let secs = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprint!("{stderr}");
-    if !out.status.success() {
-        return Err(format!("{shown} failed ({})", out.status));
+    let (mut secs, mut windows) = (f64::INFINITY, 0usize);
+    for _ in 0..3 {
+        let _ = std::fs::remove_dir_all(&models);
+        let mut train = Command::new(tickloop);
+        train.args([
+            "train",
+            "--model",
+            "lstm",
+            "--epochs",
+            "3",
+            "--hidden",
+            "128",
+            "--window",
+            "60",
+            "--threads",
+            "2",
+        ]);
+        train.arg("--lake").arg(&lake).arg("--out").arg(&models);
+        let shown = format!("{train:?}");
+        let started = Instant::now();
+        let out = train.output().map_err(|e| format!("could not start {shown}: {e}"))?;
+        secs = secs.min(started.elapsed().as_secs_f64());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprint!("{stderr}");
+        if !out.status.success() {
+            return Err(format!("{shown} failed ({})", out.status));
+        }
+        windows = stderr
+            .split(" windows")
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("no window count in {shown}'s output"))?;
     }
-    let windows: usize = stderr
-        .split(" windows")
-        .next()
-        .and_then(|head| head.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| format!("no window count in {shown}'s output"))?;
-    let theirs = torch(&["2".into(), windows.to_string(), "3".into(), "6".into(), "128".into(), "60".into()])?;
+    let mut theirs: Option<String> = None;
+    for _ in 0..3 {
+        let run = torch(&["2".into(), windows.to_string(), "3".into(), "6".into(), "128".into(), "60".into()])?;
+        let faster = |run: &str, best: &str| Ok::<_, String>(number(run, "train_secs")? < number(best, "train_secs")?);
+        theirs = match (run, theirs) {
+            (Some(run), Some(best)) => Some(if faster(&run, &best)? { run } else { best }),
+            (run, best) => run.or(best),
+        };
+    }
     rows.push(Row {
         section: "lstm",
         what: format!(
-            "`tickloop train --model lstm` as a whole, 40 symbols × 2 h, {windows} windows × 3 epochs, hidden 128, window 60, 2 threads"
+            "`tickloop train --model lstm` as a whole, 40 symbols × 2 h, {windows} windows × 3 epochs, hidden 128, window 60, 2 threads (best of 3)"
         ),
         value: secs,
         unit: "s",

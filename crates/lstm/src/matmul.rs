@@ -76,13 +76,13 @@ fn gemm_add_on(
         A::Rows { data: a.data, row_stride: a.row_stride, zeros }
     } else {
         // Anything else packed into panels of MR rows, p-major: panel[p·MR + r] = A[i0 + r, p],
-        // so that each step of p reads MR adjacent values (one pass over A).
+        // so that each step of p reads MR adjacent values. Filled a column of A (a step of p)
+        // at a time: for a transpose that is a row of the matrix it transposes, read in
+        // order.
         let mut packed = vec![0f32; panels * k * MR];
-        for (panel, chunk) in packed.chunks_exact_mut(k * MR).enumerate() {
-            for (p, slot) in chunk.chunks_exact_mut(MR).enumerate() {
-                for (r, slot) in slot.iter_mut().enumerate().take(m - panel * MR) {
-                    *slot = a.data[(panel * MR + r) * a.row_stride + p * a.col_stride];
-                }
+        for p in 0..k {
+            for i in 0..m {
+                packed[(i / MR) * k * MR + p * MR + i % MR] = a.data[i * a.row_stride + p * a.col_stride];
             }
         }
         A::Packed(packed)
