@@ -331,10 +331,20 @@ impl OutputProducer {
 
     /// Waits until every queued record is acknowledged; fails if any delivery failed since
     /// the producer was created (those records' inputs must not be committed).
+    ///
+    /// Not rdkafka's `flush`: that polls in steps of 100 ms, and a step begun just before the
+    /// last acknowledgement sleeps the rest of it out — measured as 100-ms stalls of the live
+    /// runner at a third of its checkpoints (end-to-end p99 220–390 ms at 1,000 symbols ×
+    /// 1 Hz). Polling in 1-ms steps returns within a millisecond of the last one.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaAdapterError> {
-        self.producer
-            .flush(timeout)
-            .map_err(|source| KafkaAdapterError::Kafka { brokers: self.brokers.clone(), source })?;
+        let started = std::time::Instant::now();
+        while self.producer.in_flight_count() > 0 {
+            if started.elapsed() >= timeout {
+                let source = KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut);
+                return Err(KafkaAdapterError::Kafka { brokers: self.brokers.clone(), source });
+            }
+            self.producer.poll(Duration::from_millis(1));
+        }
         let context = self.producer.context();
         if context.failed.load(Ordering::Relaxed) > 0 {
             let first = context.first_error.lock().expect("not poisoned").clone().unwrap_or_default();
