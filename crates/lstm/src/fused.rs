@@ -52,9 +52,10 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     p * f32::from_bits(shifted.to_bits().wrapping_add(127) << 23)
 }
 
-/// The CPU's widest vector unit (AVX2 where there is one), detected once. Loops run
-/// through its `dispatch` are compiled for it; the arithmetic is the same IEEE operations in
-/// the same order (no fused multiply-adds: Rust never contracts `a * b + c`), so every
+/// The CPU's widest vector unit (AVX-512, else AVX2, else plain code), detected once.
+/// Loops run through its `dispatch` are compiled for it and do the same IEEE operations in
+/// the same order on every unit — the cell passes no fused multiply-adds (Rust never
+/// contracts `a * b + c`), the SGEMM ([`crate::matmul`]) always fused ones — so every
 /// machine computes the same bits, only in wider registers.
 pub(crate) fn simd() -> pulp::Arch {
     static ARCH: std::sync::OnceLock<pulp::Arch> = std::sync::OnceLock::new();

@@ -12,10 +12,10 @@
 //!
 //! The shapes are the layer's: per step `(rows ≤ 128) × (inputs + hidden) · (inputs +
 //! hidden) × 4·hidden`, its backward's `(rows) × 4·hidden · 4·hidden × hidden`, and the
-//! weights' gradient with `k = steps × rows`. `A` is packed into panels of [`MR`] rows
-//! (one pass over it, so any layout — a transpose included — is read contiguously); `B` is
-//! read in place, a block of columns at a time that stays in L1 while every panel of `A`
-//! passes over it.
+//! weights' gradient with `k = steps × rows`. `A` is read in place when row-major and
+//! packed into panels of [`MR`] rows otherwise (the weights' gradient multiplies by a
+//! transpose); `B` is read in place, a block of columns at a time that stays in L1 while
+//! every panel of `A` passes over it.
 
 use pulp::{Simd, WithSimd};
 
@@ -87,7 +87,7 @@ fn gemm_add_on(
                 packed[(i / MR) * k * MR + p * MR + i % MR] = a.data[i * a.row_stride + p * a.col_stride];
             }
         }
-        A::Packed(packed)
+        A::Packed { values: packed, k }
     };
     // Blocks of KC steps of p: a block of B's columns (KC × 64 values) stays in L1 while
     // every panel of A passes over it. C holds the partial sums between blocks, so each
@@ -106,7 +106,18 @@ enum A<'a> {
     /// Row-major with the given row stride.
     Rows { data: &'a [f32], row_stride: usize, zeros: Vec<f32> },
     /// Panels of `MR` rows, p-major, `k · MR` values each.
-    Packed(Vec<f32>),
+    Packed { values: Vec<f32>, k: usize },
+}
+
+impl A<'_> {
+    /// Element `(i, p)`.
+    #[inline(always)]
+    fn at(&self, i: usize, p: usize) -> f32 {
+        match self {
+            A::Rows { data, row_stride, .. } => data[i * row_stride + p],
+            A::Packed { values, k } => values[(i / MR) * k * MR + p * MR + i % MR],
+        }
+    }
 }
 
 /// One panel's `MR` values of `A` for a step of `p`.
@@ -195,9 +206,9 @@ impl Gemm<'_> {
                     };
                     self.tile::<S, NR>(simd, RowPanel([row(0), row(1), row(2), row(3)]), i0, j0);
                 }
-                A::Packed(packed) => {
-                    let at = (panel * (packed.len() / m.div_ceil(MR))) + p0 * MR;
-                    self.tile::<S, NR>(simd, PackedPanel(&packed[at..at + kc * MR]), i0, j0);
+                A::Packed { values, k } => {
+                    let at = panel * k * MR + p0 * MR;
+                    self.tile::<S, NR>(simd, PackedPanel(&values[at..at + kc * MR]), i0, j0);
                 }
             }
         }
@@ -238,11 +249,7 @@ impl Gemm<'_> {
         for i in 0..m {
             let mut acc = c[i * ldc + j];
             for p in 0..kc {
-                let a = match a {
-                    A::Rows { data, row_stride, .. } => data[i * row_stride + p0 + p],
-                    A::Packed(packed) => packed[(i / MR) * (packed.len() / m.div_ceil(MR)) + (p0 + p) * MR + i % MR],
-                };
-                acc = a.mul_add(b[p * ldb + j], acc);
+                acc = a.at(i, p0 + p).mul_add(b[p * ldb + j], acc);
             }
             c[i * ldc + j] = acc;
         }
