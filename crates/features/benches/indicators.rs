@@ -4,6 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tickloop_features::batch::Columns;
 use tickloop_features::{FeatureSet, FeatureSetDef, FeatureSpec, Ohlcv};
 
 const TICKS: usize = 100_000;
@@ -42,8 +43,35 @@ fn run(set: &mut FeatureSet, xs: &[Ohlcv], out: &mut Vec<f64>) {
     }
 }
 
+/// One symbol's series as columns, fed to [`FeatureSet::update_run`] in runs of `run` ticks
+/// (a replay block gives each symbol ~65 ticks at a time with 1,000 symbols).
+fn runs(set: &mut FeatureSet, columns: &[Vec<f64>; 5], ts: &[i64], run: usize, rows: &mut [f64]) {
+    let width = set.specs().len();
+    for start in (0..ts.len()).step_by(run) {
+        let end = (start + run).min(ts.len());
+        let run = Columns {
+            ts_nanos: &ts[start..end],
+            open: &columns[0][start..end],
+            high: &columns[1][start..end],
+            low: &columns[2][start..end],
+            close: &columns[3][start..end],
+            volume: &columns[4][start..end],
+        };
+        set.update_run(&run, &mut rows[..(end - start) * width]);
+        black_box(&rows);
+    }
+}
+
 fn indicators(c: &mut Criterion) {
     let xs = series();
+    let columns: [Vec<f64>; 5] = [
+        xs.iter().map(|x| x.open).collect(),
+        xs.iter().map(|x| x.high).collect(),
+        xs.iter().map(|x| x.low).collect(),
+        xs.iter().map(|x| x.close).collect(),
+        xs.iter().map(|x| x.volume).collect(),
+    ];
+    let ts: Vec<i64> = xs.iter().map(|x| x.ts_nanos).collect();
     let default = FeatureSetDef::builtin("default").expect("default set");
     let mut group = c.benchmark_group("features");
     group.throughput(Throughput::Elements(TICKS as u64));
@@ -52,9 +80,19 @@ fn indicators(c: &mut Criterion) {
     group.bench_function("default_set", |b| {
         b.iter(|| run(&mut FeatureSet::new(&default.features), &xs, &mut out));
     });
+    for run in [64, 4096] {
+        let mut rows = vec![0.0; run * default.features.len()];
+        group.bench_function(BenchmarkId::new("default_set_runs", run), |b| {
+            b.iter(|| runs(&mut FeatureSet::new(&default.features), &columns, &ts, run, &mut rows));
+        });
+    }
     for spec in &default.features {
         group.bench_with_input(BenchmarkId::new("single", spec), spec, |b, &spec: &FeatureSpec| {
             b.iter(|| run(&mut FeatureSet::new(&[spec]), &xs, &mut out));
+        });
+        let mut rows = vec![0.0; 4096];
+        group.bench_with_input(BenchmarkId::new("single_runs", spec), spec, |b, &spec: &FeatureSpec| {
+            b.iter(|| runs(&mut FeatureSet::new(&[spec]), &columns, &ts, 4096, &mut rows));
         });
     }
     group.finish();

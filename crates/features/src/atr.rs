@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::run::Vacant;
+
 /// Average true range with Wilder smoothing, as TA-Lib: true ranges from index 1, the first
 /// ATR (index `n`) is their plain mean, then `atr = (atr × (n − 1) + tr) / n`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,6 +19,7 @@ impl Atr {
         Atr { period, prev_close: None, ranges: 0, total: 0.0, value: f64::NAN }
     }
 
+    #[inline]
     pub fn update(&mut self, high: f64, low: f64, close: f64) -> f64 {
         let Some(prev) = self.prev_close.replace(close) else { return self.value };
         let mut tr = high - low;
@@ -38,4 +41,8 @@ impl Atr {
     pub fn value(&self) -> f64 {
         self.value
     }
+}
+
+impl Vacant for Atr {
+    const VACANT: Self = Atr { period: 1, prev_close: None, ranges: 0, total: 0.0, value: f64::NAN };
 }

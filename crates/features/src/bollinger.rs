@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::run::Vacant;
+
 use crate::{Indicator, Sma};
 
 /// Bollinger bands: SMA(n) ± k × population standard deviation, computed as TA-Lib does
@@ -19,6 +21,7 @@ impl Bollinger {
     }
 
     /// Feeds a value; returns `(upper, middle, lower)`.
+    #[inline]
     pub fn update(&mut self, x: f64) -> (f64, f64, f64) {
         let n = self.middle.window();
         let mean = self.middle.update(x);
@@ -35,4 +38,8 @@ impl Bollinger {
         self.bands = (mean + width, mean, mean - width);
         self.bands
     }
+}
+
+impl Vacant for Bollinger {
+    const VACANT: Self = Bollinger { middle: Sma::VACANT, k: 0.0, squares: 0.0, bands: (f64::NAN, f64::NAN, f64::NAN) };
 }

@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::run::Vacant;
+
 use crate::Indicator;
 
 /// Exponential moving average with `k = 2 / (n + 1)`, seeded with the simple average of the
@@ -27,6 +29,7 @@ impl Ema {
 }
 
 impl Indicator for Ema {
+    #[inline]
     fn update(&mut self, x: f64) -> f64 {
         if self.seen >= self.period {
             self.value = (x - self.value) * self.k + self.value;
@@ -43,4 +46,8 @@ impl Indicator for Ema {
     fn value(&self) -> f64 {
         self.value
     }
+}
+
+impl Vacant for Ema {
+    const VACANT: Self = Ema { period: 1, k: 1.0, seen: 0, seed_total: 0.0, value: f64::NAN };
 }

@@ -17,6 +17,7 @@ mod macd;
 mod returns;
 mod rolling;
 mod rsi;
+mod run;
 mod sets;
 mod sma;
 mod spec;

@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::run::Vacant;
+
 use crate::{Ema, Indicator, Sma};
 
 /// MACD line, signal and histogram with TA-Lib's seeding, which differs from "EMA(fast) −
@@ -36,6 +38,7 @@ impl Macd {
     }
 
     /// Feeds a value; returns `(line, signal, histogram)`, all NaN until the signal is seeded.
+    #[inline]
     pub fn update(&mut self, x: f64) -> (f64, f64, f64) {
         if let Some(window) = &mut self.warmup {
             window.update(x);
@@ -56,4 +59,16 @@ impl Macd {
         let signal = self.signal.update(self.line);
         if signal.is_nan() { (f64::NAN, f64::NAN, f64::NAN) } else { (self.line, signal, self.line - signal) }
     }
+}
+
+impl Vacant for Macd {
+    const VACANT: Self = Macd {
+        fast_period: 1,
+        slow_period: 1,
+        warmup: None,
+        fast: Ema::VACANT,
+        slow: Ema::VACANT,
+        signal: Ema::VACANT,
+        line: f64::NAN,
+    };
 }

@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::run::Vacant;
+
 use crate::Indicator;
 
 /// Which return a [`Return`] computes.
@@ -26,6 +28,7 @@ impl Return {
 }
 
 impl Indicator for Return {
+    #[inline]
     fn update(&mut self, x: f64) -> f64 {
         self.last = match (self.prev.replace(x), self.kind) {
             (None, _) => f64::NAN,
@@ -38,6 +41,10 @@ impl Indicator for Return {
     fn value(&self) -> f64 {
         self.last
     }
+}
+
+impl Vacant for Return {
+    const VACANT: Self = Return { kind: ReturnKind::Simple, prev: None, last: f64::NAN };
 }
 
 #[cfg(test)]

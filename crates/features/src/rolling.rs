@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::run::Vacant;
+
 use crate::Indicator;
 
 /// Which extreme a [`RollingExtreme`] tracks.
@@ -129,6 +131,7 @@ impl RollingExtreme {
 }
 
 impl RollingExtreme {
+    #[inline]
     fn push(&mut self, x: f64) {
         self.running = if self.block.is_empty() { x } else { self.pick(self.running, x) };
         self.block.push(x);
@@ -146,6 +149,7 @@ impl RollingExtreme {
 }
 
 impl Indicator for RollingExtreme {
+    #[inline]
     fn update(&mut self, x: f64) -> f64 {
         self.push(x);
         self.value()
@@ -180,6 +184,7 @@ impl RollingSum {
         RollingSum { ring: vec![0.0; window], next: 0, seen: 0, sum: 0.0, nonzero: 0 }
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, x: f64) {
         let n = self.ring.len();
         let old = std::mem::replace(&mut self.ring[self.next], x);
@@ -230,6 +235,7 @@ impl RollingMoments {
         RollingMoments { ring: vec![0.0; window], next: 0, seen: 0, mean: 0.0, m2: 0.0, run: 0 }
     }
 
+    #[inline]
     pub fn push(&mut self, x: f64) {
         let n = self.ring.len();
         let last = self.ring[if self.next == 0 { n - 1 } else { self.next - 1 }];
@@ -289,6 +295,7 @@ impl RealizedVol {
 }
 
 impl Indicator for RealizedVol {
+    #[inline]
     fn update(&mut self, x: f64) -> f64 {
         if let Some(prev) = self.prev.replace(x) {
             let r = (x / prev).ln();
@@ -322,6 +329,7 @@ impl VolumeZScore {
 }
 
 impl Indicator for VolumeZScore {
+    #[inline]
     fn update(&mut self, v: f64) -> f64 {
         if self.baseline.is_full() {
             self.value = match self.baseline.constant() {
@@ -340,6 +348,33 @@ impl Indicator for VolumeZScore {
     fn value(&self) -> f64 {
         self.value
     }
+}
+
+impl Vacant for RollingExtreme {
+    const VACANT: Self = RollingExtreme {
+        window: 1,
+        extreme: Extreme::Min,
+        seen: 0,
+        block: Vec::new(),
+        suffix: Vec::new(),
+        running: f64::NAN,
+    };
+}
+
+impl Vacant for RollingSum {
+    const VACANT: Self = RollingSum { ring: Vec::new(), next: 0, seen: 0, sum: 0.0, nonzero: 0 };
+}
+
+impl Vacant for RollingMoments {
+    const VACANT: Self = RollingMoments { ring: Vec::new(), next: 0, seen: 0, mean: 0.0, m2: 0.0, run: 0 };
+}
+
+impl Vacant for RealizedVol {
+    const VACANT: Self = RealizedVol { prev: None, squares: RollingSum::VACANT, value: f64::NAN };
+}
+
+impl Vacant for VolumeZScore {
+    const VACANT: Self = VolumeZScore { baseline: RollingMoments::VACANT, value: f64::NAN };
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::run::Vacant;
+
 use crate::Indicator;
 
 /// TA-Lib's test for "zero" in RSI and Bollinger (`TA_IS_ZERO`): |v| < 1e-8.
@@ -28,6 +30,7 @@ impl Rsi {
 }
 
 impl Indicator for Rsi {
+    #[inline]
     fn update(&mut self, x: f64) -> f64 {
         let Some(prev) = self.prev.replace(x) else { return self.value };
         let change = x - prev;
@@ -63,4 +66,8 @@ impl Indicator for Rsi {
     fn value(&self) -> f64 {
         self.value
     }
+}
+
+impl Vacant for Rsi {
+    const VACANT: Self = Rsi { period: 1, prev: None, changes: 0, gain: 0.0, loss: 0.0, value: f64::NAN };
 }

@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::run::Vacant;
+
 use crate::Indicator;
 
 /// Simple moving average over the last `window` values.
@@ -41,6 +43,7 @@ impl Sma {
 }
 
 impl Indicator for Sma {
+    #[inline]
     fn update(&mut self, x: f64) -> f64 {
         let n = self.ring.len();
         self.ring[self.next] = x;
@@ -58,6 +61,10 @@ impl Indicator for Sma {
     fn value(&self) -> f64 {
         self.value
     }
+}
+
+impl Vacant for Sma {
+    const VACANT: Self = Sma { ring: Vec::new(), next: 0, seen: 0, total: 0.0, value: f64::NAN };
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::batch::Columns;
+use crate::run::{column, columns3};
 use crate::{
     Atr, Bollinger, Ema, Extreme, Indicator, Macd, Ohlcv, RealizedVol, Return, ReturnKind, RollingExtreme, Rsi, Sma,
     TrendZ, VolumeZScore, Vwap,
@@ -343,9 +345,54 @@ impl IndicatorState {
     }
 }
 
+impl IndicatorState {
+    /// [`IndicatorState::update`] over a run: output `k` of input `i` goes to
+    /// `rows[i * stride + columns[k]]`; `last` gets the last input's outputs.
+    fn run(
+        &mut self,
+        run: &Columns<'_>,
+        rows: &mut [f64],
+        stride: usize,
+        cols: [Option<usize>; 3],
+        last: &mut [f64; 3],
+    ) {
+        let c = run.close.iter().copied();
+        let col = cols[0].unwrap_or(usize::MAX);
+        last[0] = match self {
+            IndicatorState::Return(i) => column(i, c, rows, stride, col, Return::update),
+            IndicatorState::Sma(i) => column(i, c, rows, stride, col, Sma::update),
+            IndicatorState::Ema(i) => column(i, c, rows, stride, col, Ema::update),
+            IndicatorState::Rsi(i) => column(i, c, rows, stride, col, Rsi::update),
+            IndicatorState::Extreme(i) => column(i, c, rows, stride, col, RollingExtreme::update),
+            IndicatorState::RealizedVol(i) => column(i, c, rows, stride, col, RealizedVol::update),
+            IndicatorState::VolumeZ(i) => {
+                column(i, run.volume.iter().copied(), rows, stride, col, VolumeZScore::update)
+            }
+            IndicatorState::TrendZ(i) => column(i, c, rows, stride, col, TrendZ::update),
+            IndicatorState::Atr(i) => {
+                let inputs = run.high.iter().zip(run.low).zip(c);
+                column(i, inputs, rows, stride, col, |a, ((&h, &l), c)| a.update(h, l, c))
+            }
+            IndicatorState::Vwap(i) => {
+                let inputs = run.ts_nanos.iter().zip(run.high).zip(run.low).zip(c).zip(run.volume);
+                column(i, inputs, rows, stride, col, |a, ((((&ts, &h), &l), c), &v)| a.update(ts, h, l, c, v))
+            }
+            IndicatorState::Macd(i) => {
+                *last = columns3(i, c, rows, stride, cols, Macd::update);
+                return;
+            }
+            IndicatorState::Bollinger(i) => {
+                *last = columns3(i, c, rows, stride, cols, Bollinger::update);
+                return;
+            }
+        };
+    }
+}
+
 /// A set of features for one symbol: the distinct indicator instances they need, each
 /// updated once per input, and where each feature reads its value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "SavedFeatureSet")]
 pub struct FeatureSet {
     specs: Vec<FeatureSpec>,
     instances: Vec<IndicatorState>,
@@ -353,6 +400,68 @@ pub struct FeatureSet {
     values: Vec<[f64; 3]>,
     /// `(instance, output)` per feature, in the order of `specs`.
     slots: Vec<(usize, usize)>,
+    /// Derived from `slots` (never saved): where a run writes each instance's outputs.
+    plan: RunPlan,
+}
+
+/// The snapshot form of a [`FeatureSet`]: its fields without the derived [`RunPlan`], so
+/// checkpoints keep the shape they had before runs existed.
+#[derive(Serialize, Deserialize)]
+struct SavedFeatureSet {
+    specs: Vec<FeatureSpec>,
+    instances: Vec<IndicatorState>,
+    values: Vec<[f64; 3]>,
+    slots: Vec<(usize, usize)>,
+}
+
+/// [`SavedFeatureSet`] borrowed, so a checkpoint serialises without cloning the windows.
+#[derive(Serialize)]
+struct SavedFeatureSetRef<'a> {
+    specs: &'a [FeatureSpec],
+    instances: &'a [IndicatorState],
+    values: &'a [[f64; 3]],
+    slots: &'a [(usize, usize)],
+}
+
+impl Serialize for FeatureSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SavedFeatureSetRef { specs: &self.specs, instances: &self.instances, values: &self.values, slots: &self.slots }
+            .serialize(serializer)
+    }
+}
+
+impl From<SavedFeatureSet> for FeatureSet {
+    fn from(saved: SavedFeatureSet) -> Self {
+        let plan = RunPlan::new(&saved.slots, saved.instances.len());
+        FeatureSet { specs: saved.specs, instances: saved.instances, values: saved.values, slots: saved.slots, plan }
+    }
+}
+
+/// Where a run writes: per instance, the row column of each of its outputs that some
+/// feature reads (the first such feature), and the features that repeat another's value.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct RunPlan {
+    columns: Vec<[Option<usize>; 3]>,
+    /// `(column, copied from column)` for a feature whose `(instance, output)` an earlier
+    /// feature already reads.
+    copies: Vec<(usize, usize)>,
+}
+
+impl RunPlan {
+    fn new(slots: &[(usize, usize)], instances: usize) -> Self {
+        let mut columns = vec![[None; 3]; instances];
+        let mut copies = Vec::new();
+        for (column, &(i, k)) in slots.iter().enumerate() {
+            let Some(first) = columns.get_mut(i).and_then(|c: &mut [Option<usize>; 3]| c.get_mut(k % 3)) else {
+                continue;
+            };
+            match *first {
+                Some(earlier) => copies.push((column, earlier)),
+                None => *first = Some(column),
+            }
+        }
+        RunPlan { columns, copies }
+    }
 }
 
 impl FeatureSet {
@@ -367,12 +476,12 @@ impl FeatureSet {
             });
             slots.push((index, output));
         }
-        FeatureSet {
+        FeatureSet::from(SavedFeatureSet {
             specs: specs.to_vec(),
             instances: keys.iter().map(|k| k.build()).collect(),
             values: vec![[f64::NAN; 3]; keys.len()],
             slots,
-        }
+        })
     }
 
     pub fn specs(&self) -> &[FeatureSpec] {
@@ -395,6 +504,38 @@ impl FeatureSet {
         let values = &self.values;
         for (slot, &(i, k)) in row.iter_mut().zip(&self.slots) {
             *slot = values.get(i).map_or(f64::NAN, |v| v[k % 3]);
+        }
+    }
+
+    /// Feeds a run of inputs (one symbol's, oldest first) and writes each input's feature
+    /// row into `rows` (`run.len()` rows of `specs().len()` values, row-major): the values
+    /// and the state `update_into` would leave, bit for bit, computed indicator by
+    /// indicator. Each indicator's loop keeps its state in registers and reads one input
+    /// column, where the tick-by-tick update reloads every indicator's state for each tick.
+    ///
+    /// # Panics
+    /// When the columns' lengths differ or `rows` is not `run.len() × specs().len()`.
+    pub fn update_run(&mut self, run: &Columns<'_>, rows: &mut [f64]) {
+        let (n, width) = (run.close.len(), self.slots.len());
+        assert!(
+            [run.ts_nanos.len(), run.open.len(), run.high.len(), run.low.len(), run.volume.len()]
+                .iter()
+                .all(|&len| len == n),
+            "a run's columns differ in length"
+        );
+        assert_eq!(rows.len(), n * width, "a run writes {n} rows of {width} features");
+        if n == 0 {
+            return;
+        }
+        for ((state, values), &columns) in self.instances.iter_mut().zip(&mut self.values).zip(&self.plan.columns) {
+            state.run(run, rows, width, columns, values);
+        }
+        if !self.plan.copies.is_empty() {
+            for row in rows.chunks_exact_mut(width) {
+                for &(to, from) in &self.plan.copies {
+                    row[to] = row[from];
+                }
+            }
         }
     }
 }

@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::run::Vacant;
+
 use crate::Indicator;
 
 /// `trend_z_<n>`: how far the log close sits above its exponential average over `n` ticks,
@@ -46,6 +48,7 @@ impl TrendZ {
 }
 
 impl Indicator for TrendZ {
+    #[inline]
     fn update(&mut self, close: f64) -> f64 {
         let l = close.ln();
         let (alpha, beta) = TrendZ::weights(self.period);
@@ -67,6 +70,18 @@ impl Indicator for TrendZ {
     fn value(&self) -> f64 {
         self.value
     }
+}
+
+impl Vacant for TrendZ {
+    const VACANT: Self = TrendZ {
+        period: 1,
+        seen: 0,
+        last_log: f64::NAN,
+        mean_log: f64::NAN,
+        square: 0.0,
+        decay_pow: 1.0,
+        value: f64::NAN,
+    };
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::run::Vacant;
+
 use crate::rolling::RollingSum;
 
 /// Volume-weighted average price of the typical price `(high + low + close) / 3`.
@@ -28,6 +30,7 @@ impl Vwap {
         Vwap(Kind::Rolling { pv: RollingSum::new(window), volume: RollingSum::new(window) })
     }
 
+    #[inline]
     pub fn update(&mut self, ts_nanos: i64, high: f64, low: f64, close: f64, v: f64) -> f64 {
         let typical = (high + low + close) / 3.0;
         match &mut self.0 {
@@ -50,4 +53,8 @@ impl Vwap {
             }
         }
     }
+}
+
+impl Vacant for Vwap {
+    const VACANT: Self = Vwap(Kind::Session { day: None, pv: 0.0, volume: 0.0, offset_ns: 0 });
 }

@@ -160,3 +160,88 @@ proptest! {
         }
     }
 }
+
+/// Every feature the set knows, at the default set's windows and at short ones (warm-ups
+/// and window wrap-arounds inside a short series), with a repeated feature.
+fn every_feature() -> Vec<tickloop_features::FeatureSpec> {
+    let mut specs = tickloop_features::FeatureSetDef::builtin("default").unwrap().features;
+    specs.extend(
+        [
+            "sma_3",
+            "rsi_2",
+            "atr_3",
+            "volume_z_5",
+            "realized_vol_4",
+            "vwap_7",
+            "min_5",
+            "max_5",
+            "macd_3_6_2",
+            "macd_hist_3_6_2",
+            "bb_lower_5_1.5",
+            "ema_4",
+            "trend_z_3",
+            "trend_z_20",
+            "sma_20",
+            "return",
+        ]
+        .iter()
+        .map(|s| s.parse::<tickloop_features::FeatureSpec>().unwrap()),
+    );
+    specs
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A run computed indicator by indicator gives the tick-by-tick values bit for bit, and
+    /// leaves the same state (the same snapshot bytes), however the series is cut into runs.
+    #[test]
+    fn runs_give_exactly_the_tick_by_tick_values_and_state(
+        rows in market(),
+        cuts in proptest::collection::vec(0usize..400, 0..6),
+    ) {
+        use tickloop_features::{FeatureSet, Ohlcv, batch};
+        let specs = every_feature();
+        let width = specs.len();
+        let ts: Vec<i64> = rows.iter().map(|r| r.0 * 1_000_000_000).collect();
+        let close: Vec<f64> = rows.iter().map(|r| r.1).collect();
+        let high: Vec<f64> = rows.iter().map(|r| r.2).collect();
+        let low: Vec<f64> = rows.iter().map(|r| r.3).collect();
+        let volume: Vec<f64> = rows.iter().map(|r| r.4).collect();
+        let open: Vec<f64> = close.iter().map(|c| c * 1.0001).collect();
+
+        let mut streaming = FeatureSet::new(&specs);
+        let mut expected = vec![f64::NAN; rows.len() * width];
+        for (i, row) in expected.chunks_exact_mut(width).enumerate() {
+            let x = Ohlcv { ts_nanos: ts[i], open: open[i], high: high[i], low: low[i], close: close[i], volume: volume[i] };
+            streaming.update_into(&x, row);
+        }
+
+        let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c.min(rows.len())).collect();
+        bounds.extend([0, rows.len()]);
+        bounds.sort_unstable();
+        let mut runs = FeatureSet::new(&specs);
+        let mut got = vec![f64::NAN; rows.len() * width];
+        for pair in bounds.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            let columns = batch::Columns {
+                ts_nanos: &ts[a..b], open: &open[a..b], high: &high[a..b], low: &low[a..b], close: &close[a..b], volume: &volume[a..b],
+            };
+            runs.update_run(&columns, &mut got[a * width..b * width]);
+        }
+        for (k, (g, e)) in got.iter().zip(&expected).enumerate() {
+            prop_assert_eq!(g.to_bits(), e.to_bits(), "{} at row {}: run {} vs tick by tick {}", specs[k % width], k / width, g, e);
+        }
+        prop_assert_eq!(postcard::to_stdvec(&runs).unwrap(), postcard::to_stdvec(&streaming).unwrap());
+        // A restored set goes on by runs exactly like the one that never stopped.
+        let mut restored: FeatureSet = postcard::from_bytes(&postcard::to_stdvec(&runs).unwrap()).unwrap();
+        let (mut after_restore, mut after_runs) = (vec![f64::NAN; width], vec![f64::NAN; width]);
+        let last = rows.len() - 1;
+        let columns = batch::Columns {
+            ts_nanos: &ts[last..], open: &open[last..], high: &high[last..], low: &low[last..], close: &close[last..], volume: &volume[last..],
+        };
+        restored.update_run(&columns, &mut after_restore);
+        runs.update_run(&columns, &mut after_runs);
+        prop_assert_eq!(after_restore.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), after_runs.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use tickloop_features::batch::Columns;
 use tickloop_features::{FeatureSet, FeatureSpec, Ohlcv};
 
 struct Golden {
@@ -43,6 +44,7 @@ fn check(file: &str) {
     let mut set = FeatureSet::new(&specs);
     let col = |name: &str| &g.columns[name];
     let mut values = Vec::new();
+    let mut streamed = Vec::with_capacity(g.rows * specs.len());
     let mut first_valid: BTreeMap<&str, (Option<usize>, Option<usize>)> = BTreeMap::new();
     for i in 0..g.rows {
         let x = Ohlcv {
@@ -55,6 +57,7 @@ fn check(file: &str) {
         };
         values.clear();
         set.update(&x, &mut values);
+        streamed.extend_from_slice(&values);
         for (column, &got) in outputs.iter().zip(&values) {
             let expected = g.columns[*column][i];
             let entry = first_valid.entry(column.as_str()).or_default();
@@ -78,6 +81,27 @@ fn check(file: &str) {
     }
     for (column, (expected, got)) in first_valid {
         assert_eq!(got, expected, "{file} {column}: first valid index");
+    }
+    // The same series in runs (indicator by indicator, as a replay computes them): the same
+    // bits as the tick-by-tick values just checked against TA-Lib.
+    let ts: Vec<i64> = (0..g.rows as i64).map(|i| i * 60_000_000_000).collect();
+    let mut runs = FeatureSet::new(&specs);
+    let mut rows = vec![0.0; g.rows * specs.len()];
+    for start in (0..g.rows).step_by(37) {
+        let end = (start + 37).min(g.rows);
+        let run = Columns {
+            ts_nanos: &ts[start..end],
+            open: &col("open")[start..end],
+            high: &col("high")[start..end],
+            low: &col("low")[start..end],
+            close: &col("close")[start..end],
+            volume: &col("volume")[start..end],
+        };
+        runs.update_run(&run, &mut rows[start * specs.len()..end * specs.len()]);
+    }
+    for (k, (got, want)) in rows.iter().zip(&streamed).enumerate() {
+        let (row, column) = (k / specs.len(), outputs[k % specs.len()]);
+        assert_eq!(got.to_bits(), want.to_bits(), "{file} {column} row {row}: run {got}, tick by tick {want}");
     }
 }
 

@@ -20,6 +20,7 @@ use tickloop_alerts::{AlertCounts, BaselineError, Profile, Season, SeasonalBasel
 use tickloop_core::{
     Component, MaturedPrediction, NANOS_PER_SECOND, Outputs, Rejection, Snapshot, SnapshotError, SymbolTable, Tick,
 };
+use tickloop_features::batch::Columns;
 use tickloop_features::{
     BarAggregator, Cleaner, CleaningPolicy, CleaningStats, FeatureIndex, FeatureSet, FeatureSetDef, FeatureSpec, Ohlcv,
 };
@@ -174,8 +175,53 @@ struct Block {
     by_symbol: Vec<u32>,
     /// Per symbol, where its group ends in `by_symbol` (a counting sort's offsets).
     ends: Vec<u32>,
-    /// Feature rows, `features` wide, at each tick's position.
+    /// Feature rows, `features` wide, symbol by symbol in the order of `by_symbol`.
     rows: Vec<f64>,
+    /// Per tick of the block, its row in `rows` (accepted ticks only).
+    row_of: Vec<u32>,
+    /// One symbol's run of accepted ticks as columns, for [`FeatureSet::update_run`].
+    run: RunColumns,
+}
+
+/// A symbol's run of ticks as the columns [`FeatureSet::update_run`] reads.
+#[derive(Debug, Clone, Default)]
+struct RunColumns {
+    ts_nanos: Vec<i64>,
+    open: Vec<f64>,
+    high: Vec<f64>,
+    low: Vec<f64>,
+    close: Vec<f64>,
+    volume: Vec<f64>,
+}
+
+impl RunColumns {
+    fn fill<'a>(&mut self, ticks: impl Iterator<Item = &'a Tick>) {
+        self.ts_nanos.clear();
+        self.open.clear();
+        self.high.clear();
+        self.low.clear();
+        self.close.clear();
+        self.volume.clear();
+        for t in ticks {
+            self.ts_nanos.push(t.ts_event.as_nanos());
+            self.open.push(t.open.get());
+            self.high.push(t.high.get());
+            self.low.push(t.low.get());
+            self.close.push(t.close.get());
+            self.volume.push(t.volume.get());
+        }
+    }
+
+    fn columns(&self) -> Columns<'_> {
+        Columns {
+            ts_nanos: &self.ts_nanos,
+            open: &self.open,
+            high: &self.high,
+            low: &self.low,
+            close: &self.close,
+            volume: &self.volume,
+        }
+    }
 }
 
 impl Block {
@@ -409,19 +455,31 @@ impl Component for Pipeline {
         }
         block.group_by_symbol(self.symbols.len());
         let width = self.index.specs().len();
-        block.rows.resize(ticks.len() * width, f64::NAN);
-        for &k in &block.by_symbol {
-            let k = k as usize;
-            let Ok(clean) = &block.cleaned[k] else { unreachable!("only accepted ticks are grouped") };
-            let row = &mut block.rows[k * width..(k + 1) * width];
-            self.symbols[clean.symbol.index()].features.update_into(&Ohlcv::from(clean), row);
+        let Block { cleaned, by_symbol, ends, rows, row_of, run } = &mut block;
+        rows.resize(by_symbol.len() * width, f64::NAN);
+        row_of.resize(ticks.len(), 0);
+        let mut start = 0;
+        for (symbol, &end) in ends.iter().enumerate() {
+            let end = end as usize;
+            if end == start {
+                continue;
+            }
+            let group = &by_symbol[start..end];
+            let accepted = |k: &u32| cleaned[*k as usize].as_ref().expect("only accepted ticks are grouped");
+            run.fill(group.iter().map(accepted));
+            for (j, &k) in group.iter().enumerate() {
+                row_of[k as usize] = (start + j) as u32;
+            }
+            self.symbols[symbol].features.update_run(&run.columns(), &mut rows[start * width..end * width]);
+            start = end;
         }
         let mut flow = ControlFlow::Continue(());
         for (k, (tick, cleaned)) in ticks.iter().zip(block.cleaned.drain(..)).enumerate() {
             out.clear();
             match cleaned {
                 Ok(clean) => {
-                    out.features.extend_from_slice(&block.rows[k * width..(k + 1) * width]);
+                    let row = block.row_of[k] as usize;
+                    out.features.extend_from_slice(&block.rows[row * width..(row + 1) * width]);
                     self.after_features(clean, out);
                 }
                 Err(rejection) => Self::reject(*rejection, out),
