@@ -294,17 +294,31 @@ impl RealizedVol {
     }
 }
 
-impl Indicator for RealizedVol {
+impl RealizedVol {
+    /// The input before the next one, if any has been fed.
+    pub(crate) fn previous(&self) -> Option<f64> {
+        self.prev
+    }
+
+    /// [`Indicator::update`], with the log return against the previous input given by
+    /// `log_return(previous)` (computed here, or read from a run's shared column).
     #[inline]
-    fn update(&mut self, x: f64) -> f64 {
+    pub(crate) fn step(&mut self, x: f64, log_return: impl FnOnce(f64) -> f64) -> f64 {
         if let Some(prev) = self.prev.replace(x) {
-            let r = (x / prev).ln();
+            let r = log_return(prev);
             self.squares.push(r * r);
             if self.squares.is_full() {
                 self.value = (self.squares.sum() / self.squares.window() as f64).max(0.0).sqrt();
             }
         }
         self.value
+    }
+}
+
+impl Indicator for RealizedVol {
+    #[inline]
+    fn update(&mut self, x: f64) -> f64 {
+        self.step(x, |prev| (x / prev).ln())
     }
 
     fn value(&self) -> f64 {

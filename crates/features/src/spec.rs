@@ -347,10 +347,12 @@ impl IndicatorState {
 
 impl IndicatorState {
     /// [`IndicatorState::update`] over a run: output `k` of input `i` goes to
-    /// `rows[i * stride + columns[k]]`; `last` gets the last input's outputs.
+    /// `rows[i * stride + columns[k]]`; `last` gets the last input's outputs. `log_returns`
+    /// holds the run's log returns when the set has a feature that reads them.
     fn run(
         &mut self,
         run: &Columns<'_>,
+        log_returns: &[f64],
         rows: &mut [f64],
         stride: usize,
         cols: [Option<usize>; 3],
@@ -359,12 +361,18 @@ impl IndicatorState {
         let c = run.close.iter().copied();
         let col = cols[0].unwrap_or(usize::MAX);
         last[0] = match self {
-            IndicatorState::Return(i) => column(i, c, rows, stride, col, Return::update),
+            IndicatorState::Return(i) => {
+                let inputs = c.zip(log_returns.iter().chain(std::iter::repeat(&f64::NAN)));
+                column(i, inputs, rows, stride, col, |r, (x, &log_return)| r.step(x, |_| log_return))
+            }
             IndicatorState::Sma(i) => column(i, c, rows, stride, col, Sma::update),
             IndicatorState::Ema(i) => column(i, c, rows, stride, col, Ema::update),
             IndicatorState::Rsi(i) => column(i, c, rows, stride, col, Rsi::update),
             IndicatorState::Extreme(i) => column(i, c, rows, stride, col, RollingExtreme::update),
-            IndicatorState::RealizedVol(i) => column(i, c, rows, stride, col, RealizedVol::update),
+            IndicatorState::RealizedVol(i) => {
+                let inputs = c.zip(log_returns);
+                column(i, inputs, rows, stride, col, |r, (x, &log_return)| r.step(x, |_| log_return))
+            }
             IndicatorState::VolumeZ(i) => {
                 column(i, run.volume.iter().copied(), rows, stride, col, VolumeZScore::update)
             }
@@ -402,6 +410,25 @@ pub struct FeatureSet {
     slots: Vec<(usize, usize)>,
     /// Derived from `slots` (never saved): where a run writes each instance's outputs.
     plan: RunPlan,
+    /// A run's log returns, shared by the features that need them (never saved).
+    log_returns: Scratch,
+}
+
+/// A buffer reused between runs; not part of a set's state (equal sets may hold different
+/// scratch, and a clone starts with none).
+#[derive(Debug, Default)]
+struct Scratch(Vec<f64>);
+
+impl Clone for Scratch {
+    fn clone(&self) -> Self {
+        Scratch(Vec::new())
+    }
+}
+
+impl PartialEq for Scratch {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// The snapshot form of a [`FeatureSet`]: its fields without the derived [`RunPlan`], so
@@ -433,7 +460,14 @@ impl Serialize for FeatureSet {
 impl From<SavedFeatureSet> for FeatureSet {
     fn from(saved: SavedFeatureSet) -> Self {
         let plan = RunPlan::new(&saved.slots, saved.instances.len());
-        FeatureSet { specs: saved.specs, instances: saved.instances, values: saved.values, slots: saved.slots, plan }
+        FeatureSet {
+            specs: saved.specs,
+            instances: saved.instances,
+            values: saved.values,
+            slots: saved.slots,
+            plan,
+            log_returns: Scratch::default(),
+        }
     }
 }
 
@@ -527,9 +561,19 @@ impl FeatureSet {
         if n == 0 {
             return;
         }
-        for ((state, values), &columns) in self.instances.iter_mut().zip(&mut self.values).zip(&self.plan.columns) {
-            state.run(run, rows, width, columns, values);
+        let mut log_returns = std::mem::take(&mut self.log_returns.0);
+        let prev = self.instances.iter().find_map(|state| match state {
+            IndicatorState::Return(r) if r.kind() == ReturnKind::Log => Some(r.previous()),
+            IndicatorState::RealizedVol(r) => Some(r.previous()),
+            _ => None,
+        });
+        if let Some(prev) = prev {
+            Return::log_returns(prev, run.close, &mut log_returns);
         }
+        for ((state, values), &columns) in self.instances.iter_mut().zip(&mut self.values).zip(&self.plan.columns) {
+            state.run(run, &log_returns, rows, width, columns, values);
+        }
+        self.log_returns.0 = log_returns;
         if !self.plan.copies.is_empty() {
             for row in rows.chunks_exact_mut(width) {
                 for &(to, from) in &self.plan.copies {
