@@ -117,23 +117,37 @@ impl RollingExtreme {
         }
     }
 
+    pub(crate) fn extreme(&self) -> Extreme {
+        self.extreme
+    }
+
     /// Whether `a` is strictly more extreme than `b`.
     fn beats(&self, a: f64, b: f64) -> bool {
         match self.extreme {
-            Extreme::Min => a < b,
-            Extreme::Max => a > b,
+            Extreme::Min => beats::<false>(a, b),
+            Extreme::Max => beats::<true>(a, b),
         }
     }
 
-    fn pick(&self, a: f64, b: f64) -> f64 {
-        if self.beats(b, a) { b } else { a }
-    }
-}
-
-impl RollingExtreme {
-    #[inline]
     fn push(&mut self, x: f64) {
-        self.running = if self.block.is_empty() { x } else { self.pick(self.running, x) };
+        match self.extreme {
+            Extreme::Min => self.push_as::<false>(x),
+            Extreme::Max => self.push_as::<true>(x),
+        }
+    }
+
+    /// [`Indicator::update`] for the maximum (`MAX`) or the minimum, which must be this
+    /// extreme's: a run picks it once, not per value.
+    #[inline(always)]
+    pub(crate) fn update_as<const MAX: bool>(&mut self, x: f64) -> f64 {
+        debug_assert_eq!(MAX, self.extreme == Extreme::Max);
+        self.push_as::<MAX>(x);
+        self.value_as::<MAX>()
+    }
+
+    #[inline(always)]
+    fn push_as<const MAX: bool>(&mut self, x: f64) {
+        self.running = if self.block.is_empty() { x } else { pick::<MAX>(self.running, x) };
         self.block.push(x);
         self.seen += 1;
         if self.block.len() == self.window {
@@ -141,27 +155,50 @@ impl RollingExtreme {
             self.suffix.clear();
             self.suffix.extend_from_slice(&self.block);
             for i in (0..self.window - 1).rev() {
-                self.suffix[i] = self.pick(self.suffix[i + 1], self.suffix[i]);
+                self.suffix[i] = pick::<MAX>(self.suffix[i + 1], self.suffix[i]);
             }
             self.block.clear();
         }
     }
-}
 
-impl Indicator for RollingExtreme {
-    #[inline]
-    fn update(&mut self, x: f64) -> f64 {
-        self.push(x);
-        self.value()
-    }
-
-    fn value(&self) -> f64 {
+    #[inline(always)]
+    fn value_as<const MAX: bool>(&self) -> f64 {
         if self.seen < self.window as u64 {
             f64::NAN
         } else if self.block.is_empty() {
             self.suffix[0]
         } else {
-            self.pick(self.suffix[self.block.len()], self.running)
+            pick::<MAX>(self.suffix[self.block.len()], self.running)
+        }
+    }
+}
+
+/// Whether `a` is strictly more extreme than `b`: greater for the maximum (`MAX`), less
+/// for the minimum.
+#[inline(always)]
+fn beats<const MAX: bool>(a: f64, b: f64) -> bool {
+    if MAX { a > b } else { a < b }
+}
+
+/// `b` when it is strictly more extreme than `a`, else `a`.
+#[inline(always)]
+fn pick<const MAX: bool>(a: f64, b: f64) -> f64 {
+    if beats::<MAX>(b, a) { b } else { a }
+}
+
+impl Indicator for RollingExtreme {
+    #[inline]
+    fn update(&mut self, x: f64) -> f64 {
+        match self.extreme {
+            Extreme::Min => self.update_as::<false>(x),
+            Extreme::Max => self.update_as::<true>(x),
+        }
+    }
+
+    fn value(&self) -> f64 {
+        match self.extreme {
+            Extreme::Min => self.value_as::<false>(),
+            Extreme::Max => self.value_as::<true>(),
         }
     }
 }

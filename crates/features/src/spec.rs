@@ -368,7 +368,10 @@ impl IndicatorState {
             IndicatorState::Sma(i) => column(i, c, rows, stride, col, Sma::update),
             IndicatorState::Ema(i) => column(i, c, rows, stride, col, Ema::update),
             IndicatorState::Rsi(i) => column(i, c, rows, stride, col, Rsi::update),
-            IndicatorState::Extreme(i) => column(i, c, rows, stride, col, RollingExtreme::update),
+            IndicatorState::Extreme(i) => match i.extreme() {
+                Extreme::Min => column(i, c, rows, stride, col, RollingExtreme::update_as::<false>),
+                Extreme::Max => column(i, c, rows, stride, col, RollingExtreme::update_as::<true>),
+            },
             IndicatorState::RealizedVol(i) => {
                 let inputs = c.zip(log_returns);
                 column(i, inputs, rows, stride, col, |r, (x, &log_return)| r.step(x, |_| log_return))
