@@ -216,7 +216,8 @@ pub(crate) fn suite() -> Result<(), String> {
     let pandas = format!("pandas {}", text_field(&peers, "pandas_version").unwrap_or_default());
     for (how, key) in [
         ("streaming in event order (as live)", "streaming_ns_per_tick"),
-        ("streaming symbol by symbol (as a replay block)", "symbol_major_ns_per_tick"),
+        ("streaming symbol by symbol", "symbol_major_ns_per_tick"),
+        ("runs symbol by symbol, indicator by indicator (as a replay block)", "runs_ns_per_tick"),
         ("batch (whole columns)", "batch_ns_per_tick"),
     ] {
         for (peer, peer_key) in [(&talib, "talib_ns_per_tick"), (&pandas, "pandas_ns_per_tick")] {
