@@ -88,17 +88,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     for (cols, ts) in by_symbol.iter().zip(&times) {
         let mut set = FeatureSet::new(&def.features);
+        let day =
+            Columns { ts_nanos: ts, open: &cols[0], high: &cols[1], low: &cols[2], close: &cols[3], volume: &cols[4] };
         for start in (0..ts.len()).step_by(RUN) {
             let end = (start + RUN).min(ts.len());
-            let run = Columns {
-                ts_nanos: &ts[start..end],
-                open: &cols[0][start..end],
-                high: &cols[1][start..end],
-                low: &cols[2][start..end],
-                close: &cols[3][start..end],
-                volume: &cols[4][start..end],
-            };
-            set.update_run(&run, &mut rows[..(end - start) * width]);
+            set.update_run(&day.slice(start..end), &mut rows[..(end - start) * width]);
             black_box(&rows);
         }
     }

@@ -47,17 +47,17 @@ fn run(set: &mut FeatureSet, xs: &[Ohlcv], out: &mut Vec<f64>) {
 /// (a replay block gives each symbol ~65 ticks at a time with 1,000 symbols).
 fn runs(set: &mut FeatureSet, columns: &[Vec<f64>; 5], ts: &[i64], run: usize, rows: &mut [f64]) {
     let width = set.specs().len();
+    let series = Columns {
+        ts_nanos: ts,
+        open: &columns[0],
+        high: &columns[1],
+        low: &columns[2],
+        close: &columns[3],
+        volume: &columns[4],
+    };
     for start in (0..ts.len()).step_by(run) {
         let end = (start + run).min(ts.len());
-        let run = Columns {
-            ts_nanos: &ts[start..end],
-            open: &columns[0][start..end],
-            high: &columns[1][start..end],
-            low: &columns[2][start..end],
-            close: &columns[3][start..end],
-            volume: &columns[4][start..end],
-        };
-        set.update_run(&run, &mut rows[..(end - start) * width]);
+        set.update_run(&series.slice(start..end), &mut rows[..(end - start) * width]);
         black_box(&rows);
     }
 }

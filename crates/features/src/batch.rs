@@ -20,6 +20,23 @@ pub struct Columns<'a> {
     pub volume: &'a [f64],
 }
 
+impl<'a> Columns<'a> {
+    /// The inputs `range` of the series (a run of them, for [`crate::FeatureSet::update_run`]).
+    ///
+    /// # Panics
+    /// When `range` reaches past the end.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Columns<'a> {
+        Columns {
+            ts_nanos: &self.ts_nanos[range.clone()],
+            open: &self.open[range.clone()],
+            high: &self.high[range.clone()],
+            low: &self.low[range.clone()],
+            close: &self.close[range.clone()],
+            volume: &self.volume[range],
+        }
+    }
+}
+
 const NANOS_PER_DAY: i64 = 86_400_000_000_000;
 
 fn nan(len: usize) -> Vec<f64> {

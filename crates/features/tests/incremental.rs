@@ -233,14 +233,12 @@ proptest! {
         let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c.min(rows.len())).collect();
         bounds.extend([0, rows.len()]);
         bounds.sort_unstable();
+        let series = batch::Columns { ts_nanos: &ts, open: &open, high: &high, low: &low, close: &close, volume: &volume };
         let mut runs = FeatureSet::new(&specs);
         let mut got = vec![f64::NAN; rows.len() * width];
         for pair in bounds.windows(2) {
             let (a, b) = (pair[0], pair[1]);
-            let columns = batch::Columns {
-                ts_nanos: &ts[a..b], open: &open[a..b], high: &high[a..b], low: &low[a..b], close: &close[a..b], volume: &volume[a..b],
-            };
-            runs.update_run(&columns, &mut got[a * width..b * width]);
+            runs.update_run(&series.slice(a..b), &mut got[a * width..b * width]);
         }
         // Rust leaves the sign and payload of a NaN that arithmetic produces to the compiler
         // (the code inlined in two places may differ), so where refused inputs make NaNs the
@@ -256,12 +254,9 @@ proptest! {
         // A restored set goes on by runs exactly like the one that never stopped.
         let mut restored: FeatureSet = postcard::from_bytes(&postcard::to_stdvec(&runs).unwrap()).unwrap();
         let (mut after_restore, mut after_runs) = (vec![f64::NAN; width], vec![f64::NAN; width]);
-        let last = rows.len() - 1;
-        let columns = batch::Columns {
-            ts_nanos: &ts[last..], open: &open[last..], high: &high[last..], low: &low[last..], close: &close[last..], volume: &volume[last..],
-        };
-        restored.update_run(&columns, &mut after_restore);
-        runs.update_run(&columns, &mut after_runs);
+        let newest = series.slice(rows.len() - 1..rows.len());
+        restored.update_run(&newest, &mut after_restore);
+        runs.update_run(&newest, &mut after_runs);
         for (k, (a, b)) in after_restore.iter().zip(&after_runs).enumerate() {
             prop_assert_eq!(a.to_bits(), b.to_bits(), "{} after a restore: {} vs {}", specs[k], a, b);
         }

@@ -87,17 +87,17 @@ fn check(file: &str) {
     let ts: Vec<i64> = (0..g.rows as i64).map(|i| i * 60_000_000_000).collect();
     let mut runs = FeatureSet::new(&specs);
     let mut rows = vec![0.0; g.rows * specs.len()];
+    let series = Columns {
+        ts_nanos: &ts,
+        open: col("open"),
+        high: col("high"),
+        low: col("low"),
+        close: col("close"),
+        volume: col("volume"),
+    };
     for start in (0..g.rows).step_by(37) {
         let end = (start + 37).min(g.rows);
-        let run = Columns {
-            ts_nanos: &ts[start..end],
-            open: &col("open")[start..end],
-            high: &col("high")[start..end],
-            low: &col("low")[start..end],
-            close: &col("close")[start..end],
-            volume: &col("volume")[start..end],
-        };
-        runs.update_run(&run, &mut rows[start * specs.len()..end * specs.len()]);
+        runs.update_run(&series.slice(start..end), &mut rows[start * specs.len()..end * specs.len()]);
     }
     for (k, (got, want)) in rows.iter().zip(&streamed).enumerate() {
         let (row, column) = (k / specs.len(), outputs[k % specs.len()]);
