@@ -3,9 +3,9 @@
 //!
 //! Each loop calls the indicator's own streaming update, so a run's values are the
 //! tick-by-tick values by construction (same operations, same order); what changes is
-//! where the state lives. The loops are kept out of line, so the indicator arrives as a
-//! `&mut` argument the compiler may assume nothing else touches: its scalars stay in
-//! registers for the whole run instead of being reloaded and stored for every tick.
+//! where the state lives. A loop moves the indicator into a local for the run and back at
+//! its end: a local whose address never escapes is split into registers, where an
+//! indicator behind a reference is reloaded and stored for every tick.
 
 /// A value an indicator can be swapped with for the length of a run, so the run works on
 /// a local whose address never escapes (which the compiler splits into registers) rather

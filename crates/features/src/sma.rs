@@ -1,8 +1,7 @@
 use serde::{Deserialize, Serialize};
 
-use crate::run::Vacant;
-
 use crate::Indicator;
+use crate::run::Vacant;
 
 /// Simple moving average over the last `window` values.
 ///
@@ -42,40 +41,20 @@ impl Sma {
     }
 }
 
-impl Sma {
-    /// Adds `x` to the window; once it is full, returns the window's total (which the value
-    /// divides by the window's length). The recurrence shared by `update` and `run`.
+impl Indicator for Sma {
     #[inline]
-    pub(crate) fn push(&mut self, x: f64) -> Option<f64> {
+    fn update(&mut self, x: f64) -> f64 {
         let n = self.ring.len();
         self.ring[self.next] = x;
         self.next = if self.next + 1 == n { 0 } else { self.next + 1 };
         self.seen = self.seen.saturating_add(1);
         self.total += x;
-        if self.seen < n {
-            return None;
+        if self.seen >= n {
+            self.value = self.total / n as f64;
+            // The slot after the newest holds the oldest of the window: it leaves next time.
+            self.total -= self.ring[self.next];
         }
-        let total = self.total;
-        // The slot after the newest holds the oldest of the window: it leaves next time.
-        self.total -= self.ring[self.next];
-        Some(total)
-    }
-
-    /// Sets the value from the window's total (from [`Sma::push`]).
-    #[inline]
-    pub(crate) fn settle(&mut self, total: f64) -> f64 {
-        self.value = total / self.ring.len() as f64;
         self.value
-    }
-}
-
-impl Indicator for Sma {
-    #[inline]
-    fn update(&mut self, x: f64) -> f64 {
-        match self.push(x) {
-            Some(total) => self.settle(total),
-            None => self.value,
-        }
     }
 
     fn value(&self) -> f64 {

@@ -361,9 +361,11 @@ impl IndicatorState {
         let c = run.close.iter().copied();
         let col = cols[0].unwrap_or(usize::MAX);
         last[0] = match self {
+            IndicatorState::Return(i) if i.kind() == ReturnKind::Simple => {
+                column(i, c, rows, stride, col, Return::update)
+            }
             IndicatorState::Return(i) => {
-                let inputs = c.zip(log_returns.iter().chain(std::iter::repeat(&f64::NAN)));
-                column(i, inputs, rows, stride, col, |r, (x, &log_return)| r.step(x, |_| log_return))
+                column(i, c.zip(log_returns), rows, stride, col, |r, (x, &log_return)| r.step(x, |_| log_return))
             }
             IndicatorState::Sma(i) => column(i, c, rows, stride, col, Sma::update),
             IndicatorState::Ema(i) => column(i, c, rows, stride, col, Ema::update),
