@@ -622,6 +622,13 @@ mod tests {
         got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale
     }
 
+    /// How far the fused gradients may stray from Candle's, relative to the largest reference
+    /// value. Both sides sum batch × steps terms in f32 but in different orders (chunks of
+    /// [`super::CHUNK`] rows against Candle's matmul order); where the terms cancel to a result ten
+    /// times smaller than themselves, the result carries their rounding. CI once saw 1.02e-5 on a
+    /// bias gradient (batch 62); a wrong gradient is off by far more than 1e-4.
+    const GRADIENT_TOLERANCE: f32 = 1e-4;
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -639,7 +646,7 @@ mod tests {
             let reference = gradients(&model, &x, &r, false, 1);
             for ((name, got), want) in crate::network::NAMES.iter().zip(&fused).zip(&reference) {
                 let e = relative_error(got, want);
-                prop_assert!(e < 1e-5, "{name}: relative error {e}\n{got:?}\n{want:?}");
+                prop_assert!(e < GRADIENT_TOLERANCE, "{name}: relative error {e}\n{got:?}\n{want:?}");
             }
         }
     }
