@@ -184,6 +184,7 @@ pub(crate) fn suite() -> Result<(), String> {
         command: "cargo bench -p tickloop-features --bench indicators".into(),
     });
     for (id, what) in [
+        ("engine/lake_decode_only", "lake decode of 100 symbols' hour, symbol by symbol (criterion)"),
         ("engine/lake_replay_only", "lake decode + merge of 100 symbols' hour (criterion)"),
         (
             "engine/lake_replay_pipeline_backtest",

@@ -118,7 +118,7 @@ fn build_day(
     day: Timestamp,
     files: &[LakeObject],
 ) -> Result<(u64, usize), LakeError> {
-    let readers: Vec<TickFileReader> = files.iter().map(TickFileReader::open).collect::<Result<_, _>>()?;
+    let mut readers: Vec<TickFileReader> = files.iter().map(TickFileReader::open).collect::<Result<_, _>>()?;
     let mut runs_by_symbol: BTreeMap<String, Vec<(usize, usize)>> = BTreeMap::new();
     for (f, reader) in readers.iter().enumerate() {
         for (r, info) in reader.runs().iter().enumerate() {
@@ -132,7 +132,7 @@ fn build_day(
         let mut ticks: Vec<Tick> = Vec::new();
         for &(f, r) in runs {
             let mut run = readers[f].open_run(r, SymbolId::new(0))?;
-            while let Some(t) = run.next_tick()? {
+            while let Some(t) = run.next_tick() {
                 ticks.push(t);
             }
         }

@@ -21,6 +21,7 @@ mod features_job;
 mod import;
 mod landing;
 mod layout;
+mod pages;
 mod replay;
 mod store;
 mod tick_file;

@@ -63,10 +63,15 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     /// Every tick comes back exactly once, bit for bit, in (ts_event, symbol) order, however
-    /// the ticks were spread over files and hours.
+    /// the ticks were spread over files and hours, tick by tick and in blocks of any size.
+    /// Sparse cells put symbols off a shared clock, dense ones on it (whole buckets at once).
     #[test]
     fn merge_yields_every_tick_once_in_replay_order(
-        cells in proptest::collection::btree_map((0u32..6, 0i64..9_000), (1.0f64..500.0, 0usize..3), 1..400),
+        cells in prop_oneof![
+            proptest::collection::btree_map((0u32..6, 0i64..9_000), (1.0f64..500.0, 0usize..3), 1..400),
+            proptest::collection::btree_map((0u32..6, 3_590i64..3_620), (1.0f64..500.0, 0usize..3), 1..180),
+        ],
+        block in 1usize..40,
     ) {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::local(dir.path());
@@ -86,6 +91,17 @@ proptest! {
         for (g, e) in got.iter().zip(&expected) {
             prop_assert_eq!(g, e);
         }
+        let mut source = LakeSource::open(&lake, Timestamp::MIN, Timestamp::MAX).unwrap();
+        let (mut blocks, mut buffer) = (Vec::new(), Vec::new());
+        loop {
+            source.next_block(&mut buffer, block).unwrap();
+            prop_assert!(buffer.len() <= block);
+            if buffer.is_empty() {
+                break;
+            }
+            blocks.extend_from_slice(&buffer);
+        }
+        prop_assert_eq!(blocks, expected);
     }
 }
 
