@@ -12,7 +12,7 @@ use tickloop_core::{Alert, AlertKind, NANOS_PER_SECOND, Price, Rng, Span, Symbol
 
 /// Minute bars stamped at the minute's end, UTC: `YYYYMMDD HHMMSS;open;high;low;close;volume`.
 fn spy() -> Vec<Tick> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/tests/data/spy-minute-2011.csv");
+    let path = tickloop_testkit::manifest_dir().join("../cli/tests/data/spy-minute-2011.csv");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty())

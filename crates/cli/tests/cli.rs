@@ -328,7 +328,7 @@ fn bad_records_in_the_lake_are_dead_lettered_with_reasons_and_the_rest_is_used()
 /// with empty cells exactly where TA-Lib has NaN.
 #[test]
 fn features_command_reproduces_talib_on_a_yahoo_style_csv() {
-    let golden_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../features/tests/golden/sp500_daily.csv");
+    let golden_path = tickloop_testkit::manifest_dir().join("../features/tests/golden/sp500_daily.csv");
     let golden = std::fs::read_to_string(golden_path).unwrap();
     let mut lines = golden.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -445,7 +445,7 @@ fn feed_publishes_the_market_to_kafka_at_the_requested_rate() {
 /// The Python with DuckDB that `cargo xtask test` (and so CI) sets up; `None` elsewhere.
 fn duckdb_python() -> Option<std::path::PathBuf> {
     let python = std::env::var_os("TICKLOOP_PYTHON").map(std::path::PathBuf::from).or_else(|| {
-        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+        let venv = tickloop_testkit::manifest_dir().join("../../.venv/bin/python");
         venv.exists().then_some(venv)
     });
     let usable = python

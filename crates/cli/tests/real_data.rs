@@ -9,7 +9,7 @@ use common::{ok, tickloop};
 use serde_json::Value;
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    tickloop_testkit::manifest_dir().join("tests/data").join(name)
 }
 
 /// Imports `csv` as `symbol`, backtests `strategy` over `[start, end)`, returns report.json

@@ -15,7 +15,7 @@ use common::{ok, tickloop};
 /// kubernetes-validate), if there is one.
 fn python() -> Option<PathBuf> {
     std::env::var_os("TICKLOOP_PYTHON").map(PathBuf::from).or_else(|| {
-        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+        let venv = tickloop_testkit::manifest_dir().join("../../.venv/bin/python");
         venv.exists().then_some(venv)
     })
 }
@@ -310,7 +310,7 @@ fn the_deployment_manifests_pass_their_platforms_validators_and_run_real_command
         assert!(std::env::var_os("CI").is_none(), "CI must provide the Python tools");
         return tickloop_testkit::skip("needs kubernetes-validate and botocore (run through `cargo xtask test`)");
     };
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let deploy = tickloop_testkit::manifest_dir().join("../../deploy");
     let out = Command::new(&python).arg(deploy.join("check.py")).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let commands: Vec<Vec<String>> =

@@ -12,8 +12,8 @@ struct Golden {
 }
 
 fn load(name: &str) -> Golden {
-    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let path = tickloop_testkit::manifest_dir().join("tests/golden").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines = text.lines();
     let header: Vec<String> = lines.next().unwrap().split(',').map(str::to_owned).collect();
     let mut columns: BTreeMap<String, Vec<f64>> = header.iter().map(|h| (h.clone(), Vec::new())).collect();

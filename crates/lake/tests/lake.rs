@@ -198,7 +198,7 @@ fn dead_letters_keep_the_reason_and_the_record_decoded_or_raw() {
 /// The Python with DuckDB that `cargo xtask test` (and so CI) sets up; `None` elsewhere.
 fn outside_python() -> Option<std::path::PathBuf> {
     let python = std::env::var_os("TICKLOOP_PYTHON").map(std::path::PathBuf::from).or_else(|| {
-        let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+        let venv = tickloop_testkit::manifest_dir().join("../../.venv/bin/python");
         venv.exists().then_some(venv)
     })?;
     let has_duckdb =

@@ -11,7 +11,7 @@ use candle_core::{Device, Tensor};
 use tickloop_lstm::Lstm;
 
 fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+    tickloop_testkit::manifest_dir().join("tests/data")
 }
 
 struct Case {
@@ -59,7 +59,7 @@ fn weights_saved_by_tickloop_give_the_same_outputs_in_pytorch() {
     let weights = dir.path().join("model.safetensors");
     model.save(&weights).unwrap();
     let out = std::process::Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/torch_compat.py"))
+        .arg(tickloop_testkit::manifest_dir().join("tests/torch_compat.py"))
         .arg("check")
         .arg(&weights)
         .arg(data().join("torch_lstm.json"))

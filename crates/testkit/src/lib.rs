@@ -7,6 +7,18 @@ use std::io::Write;
 
 pub mod browser;
 
+/// The directory of the package whose test is running, as cargo says when it runs the test.
+///
+/// Not `env!("CARGO_MANIFEST_DIR")`: that is where the test was *compiled*, and a build
+/// directory shared between checkouts (CI's clone and a developer's, `CARGO_TARGET_DIR`
+/// under `$HOME/.cache`) reuses a test binary compiled in the other checkout, whose files
+/// may be gone.
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| panic!("CARGO_MANIFEST_DIR is unset: run the tests with cargo test"))
+}
+
 /// The variable `cargo xtask test` sets to the file skips are recorded in.
 pub const SKIP_LOG: &str = "TICKLOOP_SKIP_LOG";
 

@@ -13,7 +13,7 @@ use super::tickloop;
 pub fn services() -> Option<(String, PathBuf)> {
     let brokers = std::env::var("KAFKA_BROKERS").ok();
     let python = std::env::var_os("TICKLOOP_PYTHON").map(PathBuf::from).or_else(|| {
-        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+        let venv = tickloop_testkit::manifest_dir().join("../../.venv/bin/python");
         venv.exists().then_some(venv)
     });
     let usable = python
@@ -80,7 +80,7 @@ for f in admin.create_topics([NewTopic(sys.argv[2], num_partitions=3, replicatio
 "#;
 
 pub fn default_experiment() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/default.toml")
+    tickloop_testkit::manifest_dir().join("../../experiments/default.toml")
 }
 
 pub fn python(python: &Path, script: &str, args: &[&str]) -> String {
