@@ -2,8 +2,6 @@
 //! spikes and price drops planted at seeded random times. The seasonal baseline is fitted on
 //! the first half of the sessions and the rules are judged on the second half only.
 
-use std::path::Path;
-
 use tickloop_alerts::{
     AlertConfig, AlertQuality, LabelledEvent, PriceDropRule, Season, SeasonalBaseline, SeasonalCard, SeasonalFitter,
     SeasonalParams, SymbolAlerts, VolumeSpikeRule,

@@ -5,7 +5,7 @@
 //! `deploy/pytorch/tickloop_lstm.py`), so the first test needs no torch; the second runs
 //! PyTorch on weights tickloop saved when `TORCH_PYTHON` names a Python with torch.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
 use tickloop_lstm::Lstm;
