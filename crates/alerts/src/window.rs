@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Values are kept as `u16` keys in steps of [`QUANTUM`] (log volume to a thousandth: a
 /// tenth of a percent of volume), so that the sorted window of five minutes of seconds is
 /// 600 bytes and an insertion moves a few hundred bytes, not kilobytes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(from = "SavedQuantiles", into = "SavedQuantiles")]
 pub(crate) struct TrailingQuantiles {
     span: i64,
@@ -23,8 +23,20 @@ pub(crate) struct TrailingQuantiles {
     first: Option<i64>,
     /// `(ts, key)` in arrival order.
     entries: VecDeque<(i64, u16)>,
-    /// The same keys, ascending.
+    /// The same keys, ascending, plus at most one evicted key still in place (`stale`).
     sorted: Vec<u16>,
+    /// Where an evicted key still sits in `sorted`. At a steady pace every tick evicts one
+    /// key and pushes one, and the pair is one shift of the keys between the two positions
+    /// (a third of the window on average) where a removal and an insertion shifted the
+    /// whole tail twice. Quantiles read around it.
+    stale: Option<usize>,
+}
+
+/// Two windows are equal when they hold the same values: `sorted` follows from `entries`.
+impl PartialEq for TrailingQuantiles {
+    fn eq(&self, other: &Self) -> bool {
+        (self.span, self.first, &self.entries) == (other.span, other.first, &other.entries)
+    }
 }
 
 /// The step of the keys, and the value of key 0: keys cover [-32, 33.5).
@@ -50,7 +62,7 @@ impl From<SavedQuantiles> for TrailingQuantiles {
     fn from(s: SavedQuantiles) -> Self {
         let mut sorted: Vec<u16> = s.entries.iter().map(|&(_, k)| k).collect();
         sorted.sort_unstable();
-        TrailingQuantiles { span: s.span, first: s.first, entries: s.entries, sorted }
+        TrailingQuantiles { span: s.span, first: s.first, entries: s.entries, sorted, stale: None }
     }
 }
 
@@ -62,7 +74,7 @@ impl From<TrailingQuantiles> for SavedQuantiles {
 
 impl TrailingQuantiles {
     pub(crate) fn new(span_nanos: i64) -> Self {
-        TrailingQuantiles { span: span_nanos, first: None, entries: VecDeque::new(), sorted: Vec::new() }
+        TrailingQuantiles { span: span_nanos, first: None, entries: VecDeque::new(), sorted: Vec::new(), stale: None }
     }
 
     /// Drops the values at or before `ts - span`.
@@ -72,8 +84,10 @@ impl TrailingQuantiles {
                 break;
             }
             self.entries.pop_front();
-            let at = self.sorted.partition_point(|&v| v < k);
-            self.sorted.remove(at);
+            if let Some(stale) = self.stale.take() {
+                self.sorted.remove(stale);
+            }
+            self.stale = Some(self.sorted.partition_point(|&v| v < k));
         }
     }
 
@@ -83,19 +97,39 @@ impl TrailingQuantiles {
         let k = key(x);
         self.entries.push_back((ts, k));
         let at = self.sorted.partition_point(|&v| v <= k);
-        self.sorted.insert(at, k);
+        match self.stale.take() {
+            None => self.sorted.insert(at, k),
+            // The new key goes after the stale one: the keys between move down over it.
+            Some(stale) if at > stale => {
+                self.sorted.copy_within(stale + 1..at, stale);
+                self.sorted[at - 1] = k;
+            }
+            // At or before it: the keys between move up over it.
+            Some(stale) => {
+                self.sorted.copy_within(at..stale, at + 1);
+                self.sorted[at] = k;
+            }
+        }
+    }
+
+    /// How many values the window holds.
+    fn len(&self) -> usize {
+        self.sorted.len() - usize::from(self.stale.is_some())
     }
 
     /// True once the values seen span the whole window and there are at least three of them.
     pub(crate) fn is_warm(&self, ts: i64) -> bool {
-        self.first.is_some_and(|f| ts - f >= self.span) && self.sorted.len() >= 3
+        self.first.is_some_and(|f| ts - f >= self.span) && self.len() >= 3
     }
 
     /// The `q` quantile (nearest rank), `q` in `[0, 1]`.
     fn quantile(&self, q: f64) -> f64 {
-        let n = self.sorted.len();
+        let n = self.len();
         let rank = ((n - 1) as f64 * q).round() as usize;
-        value(self.sorted[rank.min(n - 1)])
+        let rank = rank.min(n - 1);
+        // Skip the stale key: ranks at or past it sit one further on.
+        let at = if self.stale.is_some_and(|s| rank >= s) { rank + 1 } else { rank };
+        value(self.sorted[at])
     }
 
     pub(crate) fn median(&self) -> f64 {
@@ -217,12 +251,25 @@ mod tests {
             for (dt, x) in steps {
                 ts += dt * S;
                 q.evict(ts);
+                // Between the eviction and the push, where the rules read the window.
+                let mut held: Vec<u16> =
+                    all.iter().filter(|(t, _)| *t > ts - span * S).map(|&(_, x)| key(x)).collect();
+                held.sort_unstable();
+                prop_assert_eq!(q.len(), held.len());
+                for quantile in [0.0, 0.25, 0.5, 0.75, 1.0].into_iter().filter(|_| !held.is_empty()) {
+                    let want = value(held[((held.len() - 1) as f64 * quantile).round() as usize]);
+                    prop_assert_eq!(q.quantile(quantile), want);
+                }
                 q.push(ts, x);
                 all.push((ts, x));
                 let mut expected: Vec<f64> = all.iter().filter(|(t, _)| *t > ts - span * S).map(|&(_, x)| x).collect();
                 expected.sort_by(f64::total_cmp);
                 let keys: Vec<u16> = expected.iter().map(|&x| key(x)).collect();
-                prop_assert_eq!(&q.sorted, &keys);
+                let mut held = q.sorted.clone();
+                if let Some(stale) = q.stale {
+                    held.remove(stale);
+                }
+                prop_assert_eq!(&held, &keys);
                 let median = expected[((expected.len() - 1) as f64 * 0.5).round() as usize];
                 prop_assert!((q.median() - median).abs() <= QUANTUM / 2.0 + 1e-12, "{} vs {median}", q.median());
                 let restored: TrailingQuantiles = serde_json::from_str(&serde_json::to_string(&q).unwrap()).unwrap();

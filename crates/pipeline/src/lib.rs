@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 pub use tickloop_alerts::AlertConfig;
 use tickloop_alerts::{AlertCounts, BaselineError, Profile, Season, SeasonalBaseline, SymbolAlerts};
 use tickloop_core::{
-    Component, MaturedPrediction, NANOS_PER_SECOND, Outputs, Rejection, Snapshot, SnapshotError, SymbolTable, Tick,
+    Alert, Component, MaturedPrediction, NANOS_PER_SECOND, Outputs, Rejection, Snapshot, SnapshotError, SymbolTable,
+    Tick,
 };
 use tickloop_features::batch::Columns;
 use tickloop_features::{
@@ -181,6 +182,9 @@ struct Block {
     row_of: Vec<u32>,
     /// One symbol's run of accepted ticks as columns, for [`FeatureSet::update_run`].
     run: RunColumns,
+    /// The alerts the rules raised, with the position of their tick in the block, in block
+    /// order once sorted (rare: a few per thousand ticks).
+    raised: Vec<(u32, Alert)>,
 }
 
 /// A symbol's run of ticks as the columns [`FeatureSet::update_run`] reads.
@@ -384,7 +388,10 @@ impl Pipeline {
     }
 
     /// Everything after the features, for a tick whose features are already in `out`.
-    fn after_features(&mut self, clean: Tick, out: &mut Outputs) {
+    /// Bars, alerts and predictions of a clean tick whose features are in `out`. `raised`:
+    /// the alerts its rules raised where the block already ran them (symbol by symbol);
+    /// `None` runs them here.
+    fn after_features(&mut self, clean: Tick, raised: Option<&mut dyn Iterator<Item = Alert>>, out: &mut Outputs) {
         let state = &mut self.symbols[clean.symbol.index()];
         if let Some(bars) = &mut state.bars {
             let before = out.bars.len();
@@ -392,9 +399,14 @@ impl Pipeline {
             self.bars += (out.bars.len() - before) as u64;
         }
         let before = out.alerts.len();
-        let season =
-            self.seasons.as_ref().map(|s| Season { baseline: &s.id, profile: s.profile(clean.symbol.index()) });
-        state.alerts.on_tick(&clean, season, &mut out.alerts);
+        match raised {
+            Some(raised) => out.alerts.extend(raised),
+            None => {
+                let season =
+                    self.seasons.as_ref().map(|s| Season { baseline: &s.id, profile: s.profile(clean.symbol.index()) });
+                state.alerts.on_tick(&clean, season, &mut out.alerts);
+            }
+        }
         if let Some(stage) = &mut self.predict {
             let alerts = &mut state.alerts;
             stage.on_tick(&clean, &out.features, &mut out.predictions, |predicted_at, predicted, realized| {
@@ -432,15 +444,17 @@ impl Component for Pipeline {
         };
         let i = self.state_index(&clean);
         self.symbols[i].features.update(&Ohlcv::from(&clean), &mut out.features);
-        self.after_features(clean, out);
+        self.after_features(clean, None, out);
     }
 
     /// Three passes over the block, each in the order that keeps its state in cache:
-    /// cleaning in tick order (its watermark spans symbols), features symbol by symbol
-    /// (the bulk of the work, and ~20 KB of indicator windows per symbol), then bars,
-    /// alerts and predictions in tick order, handing each tick's outputs on as they are
-    /// complete. A symbol's features depend only on its own accepted ticks, so the outputs
-    /// are those of `on_tick` on each tick (tested).
+    /// cleaning in tick order (its watermark spans symbols); features and the alert rules
+    /// symbol by symbol (~20 KB of indicator windows and ~6 KB of rule windows per symbol:
+    /// in tick order, 1,000 symbols' state would not stay in cache); then bars and
+    /// predictions in tick order, handing each tick's outputs on as they are complete. A
+    /// symbol's features and rules depend only on its own accepted ticks (the model-anomaly
+    /// rule, fed by predictions in tick order, keeps state of its own), so the outputs are
+    /// those of `on_tick` on each tick (tested).
     fn on_ticks(
         &mut self,
         ticks: &[Tick],
@@ -455,7 +469,8 @@ impl Component for Pipeline {
         }
         block.group_by_symbol(self.symbols.len());
         let width = self.index.specs().len();
-        let Block { cleaned, by_symbol, ends, rows, row_of, run } = &mut block;
+        let Block { cleaned, by_symbol, ends, rows, row_of, run, raised } = &mut block;
+        raised.clear();
         rows.resize(by_symbol.len() * width, f64::NAN);
         row_of.resize(ticks.len(), 0);
         let mut start = 0;
@@ -470,17 +485,28 @@ impl Component for Pipeline {
             for (j, &k) in group.iter().enumerate() {
                 row_of[k as usize] = (start + j) as u32;
             }
-            self.symbols[symbol].features.update_run(&run.columns(), &mut rows[start * width..end * width]);
+            let season = self.seasons.as_ref().map(|s| Season { baseline: &s.id, profile: s.profile(symbol) });
+            let state = &mut self.symbols[symbol];
+            state.features.update_run(&run.columns(), &mut rows[start * width..end * width]);
+            for &k in group {
+                let first = out.alerts.len();
+                state.alerts.on_tick(accepted(&k), season, &mut out.alerts);
+                raised.extend(out.alerts.drain(first..).map(|alert| (k, alert)));
+            }
             start = end;
         }
+        raised.sort_by_key(|&(k, _)| k);
         let mut flow = ControlFlow::Continue(());
+        let mut raised = block.raised.drain(..).peekable();
         for (k, (tick, cleaned)) in ticks.iter().zip(block.cleaned.drain(..)).enumerate() {
             out.clear();
             match cleaned {
                 Ok(clean) => {
                     let row = block.row_of[k] as usize;
                     out.features.extend_from_slice(&block.rows[row * width..(row + 1) * width]);
-                    self.after_features(clean, out);
+                    let mut of_tick =
+                        std::iter::from_fn(|| raised.next_if(|(at, _)| *at as usize == k).map(|(_, a)| a));
+                    self.after_features(clean, Some(&mut of_tick), out);
                 }
                 Err(rejection) => Self::reject(*rejection, out),
             }
@@ -489,6 +515,7 @@ impl Component for Pipeline {
                 break;
             }
         }
+        drop(raised);
         self.block = block;
         flow
     }
