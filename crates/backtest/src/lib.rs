@@ -467,6 +467,7 @@ pub struct Backtest<'a> {
     model: Option<std::sync::Arc<dyn tickloop_models::Predictor>>,
     strategy: Option<Box<dyn Strategy + Send>>,
     trade_from: Option<Timestamp>,
+    threads: usize,
 }
 
 impl std::fmt::Debug for Backtest<'_> {
@@ -476,13 +477,21 @@ impl std::fmt::Debug for Backtest<'_> {
             .field("model", &self.model.as_ref().map(|m| m.card().id()))
             .field("custom_strategy", &self.strategy.is_some())
             .field("trade_from", &self.trade_from)
+            .field("threads", &self.threads)
             .finish()
     }
 }
 
 impl<'a> Backtest<'a> {
     pub fn new(config: &'a ExperimentConfig) -> Self {
-        Backtest { config, model: None, strategy: None, trade_from: None }
+        Backtest { config, model: None, strategy: None, trade_from: None, threads: 1 }
+    }
+
+    /// Runs the pipeline's per-symbol work (features, alert rules) on `threads` threads; the
+    /// report is the same bits on any number.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     /// Trades and scores from `ts` on; earlier ticks only warm the pipeline's features up
@@ -515,11 +524,12 @@ fn run(
     source: &mut dyn Source,
     observers: &mut [&mut dyn Sink],
 ) -> Result<Report, BacktestError> {
-    let Backtest { config, model, strategy, trade_from } = backtest;
+    let Backtest { config, model, strategy, trade_from, threads } = backtest;
     let model_id = model.as_ref().map(|m| m.card().id());
     let card = model.as_ref().map(|m| m.card().clone());
     let stage = model.map(|model| ModelStage { model, every_secs: config.predict_every_secs() });
-    let pipeline = Pipeline::assemble(&config.resolved_pipeline(), source.symbols(), stage.as_ref())?;
+    let pipeline =
+        Pipeline::assemble(&config.resolved_pipeline(), source.symbols(), stage.as_ref())?.with_threads(threads);
     if stage.is_none() && config.strategy.needs_model() && strategy.is_none() {
         return Err(BacktestError::Config {
             path: std::path::PathBuf::new(),

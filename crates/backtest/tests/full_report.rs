@@ -33,6 +33,11 @@ fn ticks() -> Vec<Tick> {
 }
 
 fn report() -> (ExperimentConfig, Report) {
+    report_on(1)
+}
+
+/// The run with the pipeline's per-symbol work on `threads` threads.
+fn report_on(threads: usize) -> (ExperimentConfig, Report) {
     let config = ExperimentConfig::parse(
         r#"name = "carried"
 [data]
@@ -54,8 +59,18 @@ sample_secs = 60
     )
     .unwrap();
     let mut source = VecSource::new(SymbolTable::from_names(["A", "B"]).unwrap(), ticks());
-    let report = Backtest::new(&config).run(&mut source, &mut []).unwrap();
+    let report = Backtest::new(&config).threads(threads).run(&mut source, &mut []).unwrap();
     (config, report)
+}
+
+#[test]
+fn the_report_is_the_same_bits_on_any_number_of_threads() {
+    let (_, one) = report_on(1);
+    let bits = |r: &Report| serde_json::to_vec(&FullReport::from(r.clone())).unwrap();
+    for threads in [2, 3, 8] {
+        let (_, many) = report_on(threads);
+        assert_eq!(bits(&many), bits(&one), "{threads} threads");
+    }
 }
 
 #[test]

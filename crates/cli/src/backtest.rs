@@ -8,7 +8,7 @@ use clap::Args;
 use tickloop_backtest::ExperimentConfig;
 use tickloop_core::{Clock, WallClock};
 use tickloop_runs::{
-    Manifest, Reproduction, RunPrefix, execute, reproduce, run_id, run_shard, run_sweep, summary_rows,
+    Manifest, Reproduction, RunPrefix, Share, execute, reproduce, run_id, run_shard, run_sweep, summary_rows,
 };
 
 use crate::lake_args::S3Args;
@@ -94,7 +94,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let dir = args.runs_dir.join(run_id(&args.runs_dir, &config.name, WallClock.now()));
-    let (report, manifest) = execute(&config, Some(&args.experiment), &lake, &lake_root, &dir, true)?;
+    let (report, manifest) = execute(&config, Some(&args.experiment), &lake, &lake_root, &dir, Share::Alone)?;
     print_summary(summary_rows(&report, &manifest, &dir));
     Ok(())
 }

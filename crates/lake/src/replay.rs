@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use tickloop_core::{Source, SourceError, SymbolTable, Tick, Timestamp};
+use tickloop_core::{Source, SourceError, SymbolId, SymbolTable, Tick, Timestamp};
 
 use crate::tick_file::{TickFileReader, TickRun};
 use crate::{HourPartition, Lake, LakeError, LakeTable};
@@ -34,6 +34,8 @@ pub struct LakeSource {
     runs: Vec<TickRun>,
     buckets: Buckets,
     remaining_rows: u64,
+    /// Threads decoding an hour's runs.
+    threads: usize,
 }
 
 impl LakeSource {
@@ -65,8 +67,15 @@ impl LakeSource {
             symbols,
             runs: Vec::new(),
             buckets: Buckets::default(),
+            threads: 1,
             remaining_rows: rows,
         })
+    }
+
+    /// Decodes each hour's runs on `threads` threads (the replay is the same on any number).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     /// Opens every run of the next non-empty partition. Returns `false` when none is left.
@@ -74,18 +83,20 @@ impl LakeSource {
         while let Some(p) = self.partitions.pop_front() {
             let mut buffers: Vec<Vec<Tick>> = self.runs.drain(..).map(TickRun::into_buffer).collect();
             for meta in self.lake.partition_files(LakeTable::RawTicks, p, ".parquet")? {
-                let mut reader = TickFileReader::open(&self.lake.object_at(meta.key))?;
-                for i in 0..reader.runs().len() {
-                    let info = &reader.runs()[i];
-                    let id = self.symbols.get(&info.symbol).ok_or_else(|| {
-                        LakeError::invalid(
-                            reader.path(),
-                            format!("symbol {} appeared after the replay started", info.symbol),
-                        )
-                    })?;
-                    let buffer = buffers.pop().unwrap_or_default();
-                    self.runs.push(reader.open_run_into(i, id, buffer)?);
-                }
+                let reader = TickFileReader::open(&self.lake.object_at(meta.key))?;
+                let ids = reader
+                    .runs()
+                    .iter()
+                    .map(|info| {
+                        self.symbols.get(&info.symbol).ok_or_else(|| {
+                            LakeError::invalid(
+                                reader.path(),
+                                format!("symbol {} appeared after the replay started", info.symbol),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.runs.extend(decode_runs(reader, &ids, &mut buffers, self.threads)?);
             }
             // Run order is replay order among equal timestamps (a stable sort keeps file order
             // for a symbol found in two files).
@@ -139,6 +150,49 @@ impl LakeSource {
         }
         Ok(())
     }
+}
+
+/// Decodes every run of `reader` (their ids in `ids`) on up to `threads` threads, each a
+/// contiguous range of runs with a reader of its own; the runs come back in file order,
+/// whatever the number of threads. `buffers` are finished runs' memory to reuse.
+fn decode_runs(
+    reader: TickFileReader,
+    ids: &[SymbolId],
+    buffers: &mut Vec<Vec<Tick>>,
+    threads: usize,
+) -> Result<Vec<TickRun>, LakeError> {
+    let n = ids.len();
+    let threads = threads.clamp(1, n.max(1));
+    let mut readers = Vec::with_capacity(threads);
+    for _ in 1..threads {
+        readers.push(reader.try_clone()?);
+    }
+    readers.insert(0, reader);
+    let shares: Vec<(TickFileReader, std::ops::Range<usize>, Vec<Vec<Tick>>)> = readers
+        .into_iter()
+        .enumerate()
+        .map(|(t, reader)| {
+            let range = n * t / threads..n * (t + 1) / threads;
+            let mine = buffers.len().saturating_sub(range.len());
+            (reader, range, buffers.split_off(mine))
+        })
+        .collect();
+    let decode = |(mut reader, range, mut buffers): (TickFileReader, std::ops::Range<usize>, Vec<Vec<Tick>>)| {
+        range.map(|i| reader.open_run_into(i, ids[i], buffers.pop().unwrap_or_default())).collect::<Result<Vec<_>, _>>()
+    };
+    let mut shares = shares.into_iter();
+    let first = shares.next().expect("one reader at least");
+    let decoded: Vec<Result<Vec<TickRun>, LakeError>> = std::thread::scope(|scope| {
+        let others: Vec<_> = shares.map(|share| scope.spawn(move || decode(share))).collect();
+        let mut decoded = vec![decode(first)];
+        decoded.extend(others.into_iter().map(|h| h.join().expect("a decoding thread panicked")));
+        decoded
+    });
+    let mut runs = Vec::with_capacity(n);
+    for share in decoded {
+        runs.extend(share?);
+    }
+    Ok(runs)
 }
 
 /// Runs grouped by the timestamp of their next tick, emitted bucket by bucket in time order

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl, get_column_reader};
@@ -187,8 +188,8 @@ pub struct RunInfo {
 pub struct TickFileReader {
     path: PathBuf,
     reader: SerializedFileReader<File>,
-    /// Keeps a downloaded copy alive while the reader uses it.
-    _copy: LocalCopy,
+    /// Keeps a downloaded copy alive while the reader (and its clones) use it.
+    copy: Arc<LocalCopy>,
     columns: [usize; 7],
     runs: Vec<RunInfo>,
     /// The file again, for reading column chunks whole ([`ChunkPages`]).
@@ -254,11 +255,29 @@ impl TickFileReader {
                 rows: meta.num_rows() as u64,
             });
         }
-        Ok(TickFileReader { path, reader, _copy: copy, columns, runs, file: chunks, pages: ChunkPages::new() })
+        Ok(TickFileReader { path, reader, copy: Arc::new(copy), columns, runs, file: chunks, pages: ChunkPages::new() })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Another reader of the same file, to decode some of its runs on another thread: its
+    /// own file handle and zstd context; a remote file is not fetched again.
+    pub fn try_clone(&self) -> Result<Self, LakeError> {
+        let local = self.copy.path();
+        let file = File::open(local).map_err(LakeError::io(&self.path))?;
+        let chunks = File::open(local).map_err(LakeError::io(&self.path))?;
+        let reader = SerializedFileReader::new(file).map_err(LakeError::parquet(&self.path))?;
+        Ok(TickFileReader {
+            path: self.path.clone(),
+            reader,
+            copy: Arc::clone(&self.copy),
+            columns: self.columns,
+            runs: self.runs.clone(),
+            file: chunks,
+            pages: ChunkPages::new(),
+        })
     }
 
     pub fn runs(&self) -> &[RunInfo] {

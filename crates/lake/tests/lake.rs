@@ -63,7 +63,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     /// Every tick comes back exactly once, bit for bit, in (ts_event, symbol) order, however
-    /// the ticks were spread over files and hours, tick by tick and in blocks of any size.
+    /// the ticks were spread over files and hours, tick by tick and in blocks of any size,
+    /// decoded on any number of threads.
     /// Sparse cells put symbols off a shared clock, dense ones on it (whole buckets at once).
     #[test]
     fn merge_yields_every_tick_once_in_replay_order(
@@ -72,6 +73,7 @@ proptest! {
             proptest::collection::btree_map((0u32..6, 3_590i64..3_620), (1.0f64..500.0, 0usize..3), 1..180),
         ],
         block in 1usize..40,
+        threads in 1usize..4,
     ) {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::local(dir.path());
@@ -91,7 +93,7 @@ proptest! {
         for (g, e) in got.iter().zip(&expected) {
             prop_assert_eq!(g, e);
         }
-        let mut source = LakeSource::open(&lake, Timestamp::MIN, Timestamp::MAX).unwrap();
+        let mut source = LakeSource::open(&lake, Timestamp::MIN, Timestamp::MAX).unwrap().with_threads(threads);
         let (mut blocks, mut buffer) = (Vec::new(), Vec::new());
         loop {
             source.next_block(&mut buffer, block).unwrap();

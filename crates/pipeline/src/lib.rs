@@ -146,6 +146,8 @@ pub struct Pipeline {
     seasons: Option<Seasons>,
     /// Scratch space of [`Component::on_ticks`], kept so a replay allocates once.
     block: Block,
+    /// Threads for a block's symbol-by-symbol pass (1: the calling thread alone).
+    threads: usize,
 }
 
 /// A loaded seasonal baseline and which of its profiles each symbol id reads.
@@ -180,11 +182,74 @@ struct Block {
     rows: Vec<f64>,
     /// Per tick of the block, its row in `rows` (accepted ticks only).
     row_of: Vec<u32>,
-    /// One symbol's run of accepted ticks as columns, for [`FeatureSet::update_run`].
-    run: RunColumns,
+    /// Per thread of the symbol pass, its scratch space and the alerts it raised.
+    shards: Vec<Shard>,
     /// The alerts the rules raised, with the position of their tick in the block, in block
     /// order once sorted (rare: a few per thousand ticks).
     raised: Vec<(u32, Alert)>,
+}
+
+/// One thread's share of a block's symbol pass.
+#[derive(Debug, Clone, Default)]
+struct Shard {
+    /// One symbol's run of accepted ticks as columns, for [`FeatureSet::update_run`].
+    run: RunColumns,
+    /// Alerts raised, with their tick's position in the block.
+    raised: Vec<(u32, Alert)>,
+    alerts: Vec<Alert>,
+}
+
+/// What every thread of a block's symbol pass reads.
+struct SymbolPass<'a> {
+    cleaned: &'a [Result<Tick, Box<Rejection>>],
+    by_symbol: &'a [u32],
+    ends: &'a [u32],
+    width: usize,
+    seasons: Option<&'a Seasons>,
+}
+
+impl SymbolPass<'_> {
+    /// Where symbol `s`'s group starts in `by_symbol` (and its rows in the block's rows).
+    fn start(&self, s: usize) -> usize {
+        if s == 0 { 0 } else { self.ends[s - 1] as usize }
+    }
+
+    /// Features and alert rules of `symbols` (ids from `first` on), whose rows are `rows`.
+    fn run(&self, symbols: &mut [SymbolState], first: usize, rows: &mut [f64], shard: &mut Shard) {
+        let base = self.start(first);
+        for (offset, state) in symbols.iter_mut().enumerate() {
+            let symbol = first + offset;
+            let (start, end) = (self.start(symbol), self.ends[symbol] as usize);
+            if start == end {
+                continue;
+            }
+            let group = &self.by_symbol[start..end];
+            let accepted = |k: &u32| self.cleaned[*k as usize].as_ref().expect("only accepted ticks are grouped");
+            shard.run.fill(group.iter().map(accepted));
+            let rows = &mut rows[(start - base) * self.width..(end - base) * self.width];
+            state.features.update_run(&shard.run.columns(), rows);
+            let season = self.seasons.map(|s| Season { baseline: &s.id, profile: s.profile(symbol) });
+            for &k in group {
+                state.alerts.on_tick(accepted(&k), season, &mut shard.alerts);
+                shard.raised.extend(shard.alerts.drain(..).map(|alert| (k, alert)));
+            }
+        }
+    }
+}
+
+/// Cuts `symbols` symbols into up to `threads` contiguous ranges of about equal tick counts;
+/// returns each range's first symbol (the first is 0).
+fn shard_starts(ends: &[u32], symbols: usize, threads: usize) -> Vec<usize> {
+    let total = ends.get(symbols.wrapping_sub(1)).copied().unwrap_or(0) as usize;
+    let mut starts = vec![0];
+    for t in 1..threads {
+        let goal = (total * t / threads) as u32;
+        let cut = ends[..symbols].partition_point(|&end| end <= goal);
+        if cut > *starts.last().expect("starts holds 0") && cut < symbols {
+            starts.push(cut);
+        }
+    }
+    starts
 }
 
 /// A symbol's run of ticks as the columns [`FeatureSet::update_run`] reads.
@@ -332,6 +397,7 @@ impl Pipeline {
             predict: None,
             seasons: None,
             block: Block::default(),
+            threads: 1,
         }
     }
 
@@ -418,6 +484,15 @@ impl Pipeline {
         out.tick = Some(clean);
     }
 
+    /// Runs a replay block's symbol-by-symbol pass (features and alert rules) on `threads`
+    /// threads, each on a contiguous range of symbols. Outputs are the same bits on any
+    /// number (tested): a symbol's state is only ever touched by one thread, in its tick
+    /// order, and what the threads raise is merged in block order.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
     pub fn stats(&self) -> PipelineStats {
         PipelineStats {
             cleaning: *self.cleaner.stats(),
@@ -469,32 +544,41 @@ impl Component for Pipeline {
         }
         block.group_by_symbol(self.symbols.len());
         let width = self.index.specs().len();
-        let Block { cleaned, by_symbol, ends, rows, row_of, run, raised } = &mut block;
-        raised.clear();
+        let Block { cleaned, by_symbol, ends, rows, row_of, shards, raised } = &mut block;
         rows.resize(by_symbol.len() * width, f64::NAN);
         row_of.resize(ticks.len(), 0);
-        let mut start = 0;
-        for (symbol, &end) in ends.iter().enumerate() {
-            let end = end as usize;
-            if end == start {
-                continue;
-            }
-            let group = &by_symbol[start..end];
-            let accepted = |k: &u32| cleaned[*k as usize].as_ref().expect("only accepted ticks are grouped");
-            run.fill(group.iter().map(accepted));
-            for (j, &k) in group.iter().enumerate() {
-                row_of[k as usize] = (start + j) as u32;
-            }
-            let season = self.seasons.as_ref().map(|s| Season { baseline: &s.id, profile: s.profile(symbol) });
-            let state = &mut self.symbols[symbol];
-            state.features.update_run(&run.columns(), &mut rows[start * width..end * width]);
-            for &k in group {
-                let first = out.alerts.len();
-                state.alerts.on_tick(accepted(&k), season, &mut out.alerts);
-                raised.extend(out.alerts.drain(first..).map(|alert| (k, alert)));
-            }
-            start = end;
+        for (row, &k) in by_symbol.iter().enumerate() {
+            row_of[k as usize] = row as u32;
         }
+        let pass = SymbolPass { cleaned, by_symbol, ends, width, seasons: self.seasons.as_ref() };
+        let starts = shard_starts(ends, self.symbols.len(), self.threads);
+        shards.resize_with(starts.len(), Shard::default);
+        // Contiguous symbol ranges own contiguous rows: each thread gets its own slices.
+        let mut work = Vec::with_capacity(starts.len());
+        let (mut symbols, mut rows) = (&mut self.symbols[..], &mut rows[..]);
+        for (i, shard) in shards.iter_mut().enumerate() {
+            let first = starts[i];
+            let next = starts.get(i + 1).copied().unwrap_or(first + symbols.len());
+            let (mine, rest) = std::mem::take(&mut symbols).split_at_mut(next - first);
+            let rows_here = (pass.start(next) - pass.start(first)) * width;
+            let (my_rows, rest_rows) = std::mem::take(&mut rows).split_at_mut(rows_here);
+            (symbols, rows) = (rest, rest_rows);
+            work.push((mine, first, my_rows, shard));
+        }
+        let last = work.pop().expect("at least one shard");
+        std::thread::scope(|scope| {
+            for (symbols, first, rows, shard) in work {
+                let pass = &pass;
+                scope.spawn(move || pass.run(symbols, first, rows, shard));
+            }
+            let (symbols, first, rows, shard) = last;
+            pass.run(symbols, first, rows, shard);
+        });
+        raised.clear();
+        for shard in shards.iter_mut() {
+            raised.append(&mut shard.raised);
+        }
+        // Stable: one tick's alerts come from one symbol, in the order its rules raised them.
         raised.sort_by_key(|&(k, _)| k);
         let mut flow = ControlFlow::Continue(());
         let mut raised = block.raised.drain(..).peekable();
@@ -595,6 +679,17 @@ mod tests {
     }
 
     #[test]
+    fn shards_are_contiguous_ranges_of_about_equal_ticks() {
+        // Six symbols with 10, 0, 30, 10, 10 and 40 ticks (a block's `ends`, then the total).
+        let ends = [10, 10, 40, 50, 60, 100, 100];
+        assert_eq!(shard_starts(&ends, 6, 1), [0]);
+        assert_eq!(shard_starts(&ends, 6, 2), [0, 4], "50 ticks each");
+        assert_eq!(shard_starts(&ends, 6, 3), [0, 2, 5]);
+        assert_eq!(shard_starts(&ends, 6, 64), [0, 1, 2, 3, 4, 5], "never an empty range twice");
+        assert_eq!(shard_starts(&[0], 0, 4), [0]);
+    }
+
+    #[test]
     fn bad_ticks_are_dead_lettered_without_disturbing_the_rest() {
         let mut p = Pipeline::new(&PipelineConfig { features: vec![FeatureSpec::Sma(2)], ..PipelineConfig::default() });
         let ticks = [tick(0, 1, 10.0), tick(0, 2, f64::NAN), tick(0, 2, -1.0), tick(0, 1, 99.0), tick(0, 3, 12.0)];
@@ -658,12 +753,14 @@ mod tests {
     }
 
     proptest! {
-        /// Blocks of any size give the outputs of tick-by-tick processing, in the same order,
-        /// with every stage on: cleaning, bars, the full feature set, alerts, predictions.
+        /// Blocks of any size, on any number of threads, give the outputs of tick-by-tick
+        /// processing, in the same order, with every stage on: cleaning, bars, the full
+        /// feature set, alerts, predictions.
         #[test]
         fn blocks_give_exactly_the_outputs_of_tick_by_tick(
             ticks in messy_ticks(),
             sizes in proptest::collection::vec(1usize..60, 1..20),
+            threads in 1usize..6,
         ) {
             let config = PipelineConfig {
                 feature_set: Some("default".into()),
@@ -710,7 +807,7 @@ mod tests {
                     format!("{t:?} {out:?}")
                 })
                 .collect();
-            let mut blocked = make();
+            let mut blocked = make().with_threads(threads);
             let mut got = Vec::new();
             let (mut at, mut k) = (0, 0);
             while at < ticks.len() {

@@ -21,7 +21,8 @@ use std::path::PathBuf;
 
 pub use provenance::{git_commit, hash_dir, run_id, sha256_hex, slug};
 pub use run::{
-    LABEL_GRACE_SECS, Manifest, Reproduction, RunOutcome, Window, backtest_window, ensure_data, execute, reproduce,
+    LABEL_GRACE_SECS, Manifest, Reproduction, RunOutcome, Share, Window, backtest_window, ensure_data, execute,
+    reproduce,
 };
 pub use shard::{
     MergeOutcome, RunPrefix, SHARD_INDEX_VARIABLES, Shard, ShardRecord, ShardRow, ShardWork, merge, run_shard,

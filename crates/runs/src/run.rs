@@ -84,6 +84,29 @@ pub struct RunOutcome {
     pub model_seed: Option<u64>,
 }
 
+/// Whether a run has the machine to itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    /// The only run: progress on stderr, the replay's per-symbol work on every core.
+    Alone,
+    /// One of several at once (a sweep's workers): quiet, one core each.
+    WithOthers,
+}
+
+impl Share {
+    pub fn shows_progress(self) -> bool {
+        self == Share::Alone
+    }
+
+    /// Threads for the replay's per-symbol work.
+    pub fn threads(self) -> usize {
+        match self {
+            Share::Alone => std::thread::available_parallelism().map_or(1, usize::from),
+            Share::WithOthers => 1,
+        }
+    }
+}
+
 /// Runs one experiment into `dir`: report.json, report.html, config.toml, manifest.json,
 /// and the alerts, predictions and rejects as JSON lines (a walk-forward run: one
 /// directory per fold, and the out-of-sample report at the top).
@@ -93,17 +116,17 @@ pub fn execute(
     lake: &Lake,
     lake_root: &str,
     dir: &Path,
-    show_progress: bool,
+    share: Share,
 ) -> Result<(Report, Manifest), RunError> {
     let started_at = WallClock.now();
     let started = Instant::now();
     let outcome = match &config.walk_forward {
-        Some(wf) => crate::walk_forward::run(config, wf, lake, lake_root, dir, show_progress)?,
+        Some(wf) => crate::walk_forward::run(config, wf, lake, lake_root, dir, share)?,
         None => {
             let (model, model_sha256) = match &config.model {
                 Some(m) => {
                     let model: Arc<dyn Predictor> = Arc::from(tickloop_registry::load(&m.path)?);
-                    if show_progress {
+                    if share.shows_progress() {
                         eprintln!("predicting with {} every {} s", model.card().id(), m.predict_every_secs);
                     }
                     let hash = hash_dir(&tickloop_models::resolve(&m.path)?)?;
@@ -113,7 +136,7 @@ pub fn execute(
             };
             let model_seed = model.as_ref().map(|m| m.card().seed);
             let window = Window { replay_from: config.data.start, trade_from: None, end: config.data.end };
-            let report = backtest_window(config, lake, lake_root, dir, window, model, show_progress)?;
+            let report = backtest_window(config, lake, lake_root, dir, window, model, share)?;
             RunOutcome { report, model_sha256, model_seed }
         }
     };
@@ -189,11 +212,12 @@ pub fn backtest_window(
     dir: &Path,
     window: Window,
     model: Option<Arc<dyn Predictor>>,
-    show_progress: bool,
+    share: Share,
 ) -> Result<Report, RunError> {
     let mut source = LakeSource::open(lake, window.replay_from, window.end)
-        .map_err(|e| RunError::Config(format!("opening lake {lake_root}: {e}")))?;
-    let bar = if show_progress {
+        .map_err(|e| RunError::Config(format!("opening lake {lake_root}: {e}")))?
+        .with_threads(share.threads());
+    let bar = if share.shows_progress() {
         tick_bar(source.remaining_hint().unwrap_or(0), "backtest")
     } else {
         indicatif::ProgressBar::hidden()
@@ -202,7 +226,7 @@ pub fn backtest_window(
     let mut dead_letters = DeadLetterFile::new(dir.join("rejects.jsonl"), source.symbols().clone());
     let mut alerts = OutputFile::alerts(dir.join("alerts.jsonl"), source.symbols().clone());
     let mut predictions = OutputFile::predictions(dir.join("predictions.jsonl"), source.symbols().clone());
-    let mut backtest = Backtest::new(config).model(model);
+    let mut backtest = Backtest::new(config).model(model).threads(share.threads());
     if let Some(from) = window.trade_from {
         backtest = backtest.trade_from(from);
     }
@@ -259,7 +283,7 @@ pub fn reproduce(
     let path = run_dir.join("config.toml");
     let config = ExperimentConfig::parse(&std::fs::read_to_string(&path).map_err(RunError::io(&path))?)?;
     let dir = runs_dir.join(run_id(runs_dir, &format!("{}-reproduced", config.name), WallClock.now()));
-    let (report, manifest) = execute(&config, None, lake, lake_root, &dir, true)?;
+    let (report, manifest) = execute(&config, None, lake, lake_root, &dir, Share::Alone)?;
     let differences = differences(&original, &manifest);
     Ok(Reproduction { report, manifest, dir, original, differences })
 }

@@ -220,11 +220,9 @@ fn run_point(point: &SweepPoint, rank_by: &str, lake: &Lake, lake_root: &str, di
         error: None,
         equity: Vec::new(),
     };
-    let outcome = point
-        .config
-        .as_ref()
-        .map_err(|e| RunError::Config(e.clone()))
-        .and_then(|config| crate::run::execute(config, None, lake, lake_root, &dir.join(&run_dir), false));
+    let outcome = point.config.as_ref().map_err(|e| RunError::Config(e.clone())).and_then(|config| {
+        crate::run::execute(config, None, lake, lake_root, &dir.join(&run_dir), crate::Share::WithOthers)
+    });
     match outcome {
         Ok((report, _)) => {
             let m = &report.metrics;

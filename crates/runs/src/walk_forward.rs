@@ -17,7 +17,7 @@ use tickloop_registry::{TrainSpec, blank_card, fit_and_score};
 
 use crate::RunError;
 use crate::provenance::{git_commit, hash_dir};
-use crate::run::{RunOutcome, Window, backtest_window};
+use crate::run::{RunOutcome, Share, Window, backtest_window};
 
 /// Runs every fold into `dir/fold-N/` (its model in `model/`, its own report) and returns
 /// the stitched out-of-sample report.
@@ -27,11 +27,11 @@ pub(crate) fn run(
     lake: &Lake,
     lake_root: &str,
     dir: &Path,
-    show_progress: bool,
+    share: Share,
 ) -> Result<RunOutcome, RunError> {
     let windows = wf.windows(config.data.start, config.data.end).map_err(RunError::Config)?;
     let folds = (1..=windows.len())
-        .map(|fold| run_fold(config, wf, &windows, fold, lake, lake_root, &fold_dir(dir, fold), show_progress))
+        .map(|fold| run_fold(config, wf, &windows, fold, lake, lake_root, &fold_dir(dir, fold), share))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(stitch_folds(config, wf, folds))
 }
@@ -65,12 +65,12 @@ pub(crate) fn run_fold(
     lake: &Lake,
     lake_root: &str,
     fold_dir: &Path,
-    show_progress: bool,
+    share: Share,
 ) -> Result<FoldOutput, RunError> {
     let w = &windows[fold - 1];
     let spec = TrainSpec::from_config(&wf.train)?;
     let in_fold = |what| move |e: RunError| RunError::Fold { fold, what, source: Box::new(e) };
-    if show_progress {
+    if share.shows_progress() {
         eprintln!(
             "fold {fold}/{}: training on {} .. {}, testing on {} .. {}",
             windows.len(),
@@ -94,7 +94,7 @@ pub(crate) fn run_fold(
     let model_sha256 = hash_dir(&model_dir)?;
     let model: Arc<dyn Predictor> = Arc::from(fitted.model);
     let window = Window { replay_from: w.replay_from, trade_from: Some(w.test_from), end: w.test_to };
-    let report = backtest_window(config, lake, lake_root, fold_dir, window, Some(model.clone()), show_progress)
+    let report = backtest_window(config, lake, lake_root, fold_dir, window, Some(model.clone()), share)
         .map_err(in_fold("backtesting"))?;
     write_report(fold_dir, config, &report)?;
     let result = FoldResult {
