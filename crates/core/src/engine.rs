@@ -1,6 +1,7 @@
 //! The engine: pull ticks from a [`Source`], push each through the pipeline, hand the
-//! outputs to every [`Sink`]. Single-threaded and in source order, so the same input always
-//! gives the same outputs.
+//! outputs to every [`Sink`], in source order, so the same input always gives the same
+//! outputs. The loop is one thread; a pipeline may spread a block's per-symbol work over
+//! threads of its own as long as its outputs stay those of tick-by-tick processing.
 
 use std::error::Error as StdError;
 use std::ops::ControlFlow;

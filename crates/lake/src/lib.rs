@@ -6,9 +6,9 @@
 //! symbol. Files appear atomically (written under a temporary name, then renamed), and
 //! re-writing a partition's part replaces it, so re-running a job never duplicates rows.
 //!
-//! [`LakeSource`] streams a date range back in replay order `(ts_event, symbol)` with a
-//! k-way merge whose memory is bounded by the number of open runs (symbol row groups in
-//! one hour), never by the amount of data.
+//! [`LakeSource`] streams a date range back in replay order `(ts_event, symbol)`: one hour
+//! at a time, its runs (symbol row groups) decoded whole, on as many threads as it is given,
+//! then merged; memory is one decoded hour, never the whole range.
 
 mod alert_table;
 pub mod athena;
