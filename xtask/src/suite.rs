@@ -263,41 +263,72 @@ pub(crate) fn suite() -> Result<(), String> {
             models.display()
         ),
     )?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // One replay on 1 thread, then the same replay on every core; the GBM's pair also gives
+    // the speed-up of one replay and the year's projection.
+    let mut gbm_rates = (0.0, 0.0);
     for (what, exp) in
         [("MA crossover, default pipeline", &ma), ("GBM in the loop (predicts every symbol once a minute)", &gbm)]
     {
-        let args = [
-            "backtest".to_owned(),
-            "--experiment".into(),
-            exp.display().to_string(),
-            "--runs-dir".into(),
-            runs.display().to_string(),
-        ];
-        let (rss, _, _) = timed(&tickloop, &args)?;
-        let manifest = std::fs::read_to_string(newest_run(&runs)?.join("manifest.json")).map_err(|e| e.to_string())?;
-        let rate = number(&manifest, "ticks_per_sec")?;
-        let command = format!("tickloop backtest --experiment {}", exp.display());
-        rows.push(Row {
-            section: "replay",
-            what: format!("{what}, 1 core"),
-            value: rate / 1e6,
-            unit: "M ticks/s",
-            peer: None,
-            lower_is_better: false,
-            command: command.clone(),
-        });
-        rows.push(Row {
-            section: "memory",
-            what: format!("peak RSS, {what}"),
-            value: rss,
-            unit: "MiB",
-            peer: None,
-            lower_is_better: true,
-            command,
-        });
+        let mut rates = [0.0; 2];
+        for (slot, threads) in [1, cores].into_iter().enumerate() {
+            let args = [
+                "backtest".to_owned(),
+                "--experiment".into(),
+                exp.display().to_string(),
+                "--runs-dir".into(),
+                runs.display().to_string(),
+                "--threads".into(),
+                threads.to_string(),
+            ];
+            let (rss, _, _) = timed(&tickloop, &args)?;
+            let manifest =
+                std::fs::read_to_string(newest_run(&runs)?.join("manifest.json")).map_err(|e| e.to_string())?;
+            rates[slot] = number(&manifest, "ticks_per_sec")?;
+            let command = format!("tickloop backtest --experiment {} --threads {threads}", exp.display());
+            let on = if threads == 1 { "1 thread".to_owned() } else { format!("one replay on {threads} threads") };
+            rows.push(Row {
+                section: "replay",
+                what: format!("{what}, {on}"),
+                value: rates[slot] / 1e6,
+                unit: "M ticks/s",
+                peer: None,
+                lower_is_better: false,
+                command: command.clone(),
+            });
+            rows.push(Row {
+                section: "memory",
+                what: format!("peak RSS, {what}, {on}"),
+                value: rss,
+                unit: "MiB",
+                peer: None,
+                lower_is_better: true,
+                command,
+            });
+        }
+        gbm_rates = (rates[0], rates[1]);
     }
-    // All cores: one backtest per core at once, over the same day.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    rows.push(Row {
+        section: "replay",
+        what: format!("GBM in the loop, one replay: {cores} threads over 1"),
+        value: gbm_rates.1 / gbm_rates.0,
+        unit: "×",
+        peer: Some(("target".into(), 1.8)),
+        lower_is_better: false,
+        command: "the two GBM rows above".into(),
+    });
+    rows.push(Row {
+        section: "replay",
+        what: format!(
+            "a year of 1-s data for 1,000 symbols (5.9 G ticks) with the GBM, one replay on {cores} threads, projected"
+        ),
+        value: YEAR_TICKS / gbm_rates.1 / 60.0,
+        unit: "minutes",
+        peer: Some(("target".into(), 15.0)),
+        lower_is_better: true,
+        command: "5.9e9 / (ticks/s of one replay on every core)".into(),
+    });
+    // All cores another way: one single-threaded backtest per core at once, over the same day.
     let t = Instant::now();
     let children: Vec<_> = (0..cores)
         .map(|k| {
@@ -305,7 +336,7 @@ pub(crate) fn suite() -> Result<(), String> {
             Command::new(&tickloop)
                 .args(["backtest", "--experiment"])
                 .arg(&gbm)
-                .arg("--runs-dir")
+                .args(["--threads", "1", "--runs-dir"])
                 .arg(&runs)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -329,16 +360,7 @@ pub(crate) fn suite() -> Result<(), String> {
         unit: "M ticks/s",
         peer: None,
         lower_is_better: false,
-        command: format!("{cores} × tickloop backtest --experiment {}", gbm.display()),
-    });
-    rows.push(Row {
-        section: "replay",
-        what: "a year of 1-s data for 1,000 symbols (5.9 G ticks) with the GBM, projected from the line above".into(),
-        value: YEAR_TICKS / all_cores / 60.0,
-        unit: "minutes",
-        peer: Some(("target".into(), 15.0)),
-        lower_is_better: true,
-        command: "5.9e9 / (ticks/s on all cores)".into(),
+        command: format!("{cores} × tickloop backtest --experiment {} --threads 1", gbm.display()),
     });
 
     // Storage per tick, for the cost estimate.

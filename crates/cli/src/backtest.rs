@@ -38,6 +38,10 @@ pub struct BacktestArgs {
     /// Backtests run at once in a sweep [default: the number of cores].
     #[arg(long)]
     jobs: Option<usize>,
+    /// Threads for one backtest's replay: decoding the lake, features and alert rules,
+    /// symbol by symbol [default: the number of cores]. The report is the same on any number.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     #[command(flatten)]
     shards: crate::runs::ShardArgs,
     /// Where every shard of the run writes (a directory or s3://bucket/prefix): one prefix
@@ -94,7 +98,8 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let dir = args.runs_dir.join(run_id(&args.runs_dir, &config.name, WallClock.now()));
-    let (report, manifest) = execute(&config, Some(&args.experiment), &lake, &lake_root, &dir, Share::Alone)?;
+    let share = args.threads.map_or_else(Share::alone, |t| Share::Alone { threads: usize::from(t) });
+    let (report, manifest) = execute(&config, Some(&args.experiment), &lake, &lake_root, &dir, share)?;
     print_summary(summary_rows(&report, &manifest, &dir));
     Ok(())
 }

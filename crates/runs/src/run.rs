@@ -87,21 +87,27 @@ pub struct RunOutcome {
 /// Whether a run has the machine to itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Share {
-    /// The only run: progress on stderr, the replay's per-symbol work on every core.
-    Alone,
-    /// One of several at once (a sweep's workers): quiet, one core each.
+    /// The only run: progress on stderr, the replay (decoding, features, alert rules) on
+    /// `threads` threads. The report is the same bits on any number.
+    Alone { threads: usize },
+    /// One of several at once (a sweep's workers): quiet, one thread each.
     WithOthers,
 }
 
 impl Share {
-    pub fn shows_progress(self) -> bool {
-        self == Share::Alone
+    /// Alone, on every core.
+    pub fn alone() -> Self {
+        Share::Alone { threads: std::thread::available_parallelism().map_or(1, usize::from) }
     }
 
-    /// Threads for the replay's per-symbol work.
+    pub fn shows_progress(self) -> bool {
+        matches!(self, Share::Alone { .. })
+    }
+
+    /// Threads for the replay.
     pub fn threads(self) -> usize {
         match self {
-            Share::Alone => std::thread::available_parallelism().map_or(1, usize::from),
+            Share::Alone { threads } => threads.max(1),
             Share::WithOthers => 1,
         }
     }
@@ -283,7 +289,7 @@ pub fn reproduce(
     let path = run_dir.join("config.toml");
     let config = ExperimentConfig::parse(&std::fs::read_to_string(&path).map_err(RunError::io(&path))?)?;
     let dir = runs_dir.join(run_id(runs_dir, &format!("{}-reproduced", config.name), WallClock.now()));
-    let (report, manifest) = execute(&config, None, lake, lake_root, &dir, Share::Alone)?;
+    let (report, manifest) = execute(&config, None, lake, lake_root, &dir, Share::alone())?;
     let differences = differences(&original, &manifest);
     Ok(Reproduction { report, manifest, dir, original, differences })
 }

@@ -258,7 +258,7 @@ pub fn run_shard(
             let name = fold_name(fold);
             prefix.clear(&name)?;
             let dir = scratch.path().join(&name);
-            folds.push(run_fold(config, wf, &windows, fold, lake, lake_root, &dir, crate::Share::Alone)?);
+            folds.push(run_fold(config, wf, &windows, fold, lake, lake_root, &dir, crate::Share::alone())?);
             prefix.upload_dir(&dir, &name, &mut files)?;
             eprintln!("{shard}: {name} written under {}", prefix.root());
         }
