@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use tickloop_backtest::{Backtest, DataConfig, ExperimentConfig};
+use tickloop_backtest::{Backtest, ExperimentConfig};
 use tickloop_core::{Source, Timestamp};
 use tickloop_lake::{Lake, LakeSource};
 
@@ -21,19 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let lake = Lake::local(lake_dir);
     let (start, end) = (Timestamp::parse(start)?, Timestamp::parse(end)?);
-    let config = ExperimentConfig {
-        name: "replay_speed".into(),
-        description: String::new(),
-        data: DataConfig { lake: lake_dir.into(), start, end },
-        sim: None,
-        pipeline: Default::default(),
-        strategy: Default::default(),
-        model: None,
-        execution: Default::default(),
-        report: Default::default(),
-        walk_forward: None,
-        sweep: None,
-    };
+    let config =
+        ExperimentConfig::parse(&format!("name = \"replay_speed\"\n[data]\nstart = \"{start}\"\nend = \"{end}\""))?;
     let mut rates = Vec::new();
     let counts = if threads == 1 { vec![1] } else { vec![1, threads] };
     for threads in counts {

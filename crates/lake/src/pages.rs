@@ -197,17 +197,7 @@ impl PageHeader {
                 (2, I32) => uncompressed_size = Some(input.i32()?),
                 (3, I32) => compressed_size = Some(input.i32()?),
                 (5, STRUCT) => {
-                    let (mut n, mut e, mut d, mut r) = (None, None, None, None);
-                    input.read_struct(|input, id, ty| {
-                        match (id, ty) {
-                            (1, I32) => n = Some(input.i32()?),
-                            (2, I32) => e = Some(input.i32()?),
-                            (3, I32) => d = Some(input.i32()?),
-                            (4, I32) => r = Some(input.i32()?),
-                            _ => input.skip(ty, 0)?,
-                        }
-                        Ok(())
-                    })?;
+                    let ([n, e, d, r], _) = input.small_struct()?;
                     let missing = || ParquetError::General("a data page header lacks a required field".into());
                     data = Some(Kind::Data {
                         num_values: n.ok_or_else(missing)?,
@@ -217,22 +207,12 @@ impl PageHeader {
                     });
                 }
                 (7, STRUCT) => {
-                    let (mut n, mut e, mut sorted) = (None, None, false);
-                    input.read_struct(|input, id, ty| {
-                        match (id, ty) {
-                            (1, I32) => n = Some(input.i32()?),
-                            (2, I32) => e = Some(input.i32()?),
-                            (3, TRUE) => sorted = true,
-                            (3, FALSE) => sorted = false,
-                            _ => input.skip(ty, 0)?,
-                        }
-                        Ok(())
-                    })?;
+                    let ([n, e, ..], is_sorted) = input.small_struct()?;
                     let missing = || ParquetError::General("a dictionary page header lacks a required field".into());
                     dictionary = Some(Kind::Dictionary {
                         num_values: n.ok_or_else(missing)?,
                         encoding: encoding(e.ok_or_else(missing)?),
-                        is_sorted: sorted,
+                        is_sorted,
                     });
                 }
                 _ => input.skip(ty, 0)?,
@@ -329,6 +309,21 @@ impl Compact<'_> {
     fn i32(&mut self) -> Result<i32> {
         i32::try_from(self.zigzag()?)
             .map_err(|_| ParquetError::General("an i32 in a page header is out of range".into()))
+    }
+
+    /// A data or dictionary page header: its i32 fields 1 to 4 (`None` where absent), and
+    /// whether field 3 is a true boolean (a dictionary page's `is_sorted`); others skipped.
+    fn small_struct(&mut self) -> Result<([Option<i32>; 4], bool)> {
+        let (mut ints, mut flag) = ([None; 4], false);
+        self.read_struct(|input, id, ty| {
+            match (id, ty) {
+                (1..=4, I32) => ints[id as usize - 1] = Some(input.i32()?),
+                (3, TRUE) => flag = true,
+                _ => input.skip(ty, 0)?,
+            }
+            Ok(())
+        })?;
+        Ok((ints, flag))
     }
 
     /// Calls `field(self, id, type)` for each field of a struct up to its stop byte; the
