@@ -581,10 +581,7 @@ fn run(
     for o in observers.iter_mut() {
         sinks.push(&mut **o);
     }
-    // On more than one thread the pipeline also runs a block ahead of the broker, strategy
-    // and report (the same outputs in the same order).
-    let stats =
-        if threads > 1 { engine.run_overlapped(source, &mut sinks)? } else { engine.run(source, &mut sinks)? };
+    let stats = engine.run(source, &mut sinks)?;
     let pipeline_stats = engine.pipeline().stats();
     let broker = &sink.broker;
     let allocation = config.execution.initial_capital / symbols.max(1) as f64;

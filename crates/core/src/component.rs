@@ -27,18 +27,6 @@ pub struct Outputs {
 }
 
 impl Outputs {
-    /// Makes `self` a copy of `other`, keeping `self`'s allocations (what a derived
-    /// `clone_from` does not: it allocates a whole new value).
-    pub fn copy_from(&mut self, other: &Outputs) {
-        self.tick = other.tick;
-        self.features.clone_from(&other.features);
-        self.bars.clone_from(&other.bars);
-        self.predictions.clone_from(&other.predictions);
-        self.matured.clone_from(&other.matured);
-        self.alerts.clone_from(&other.alerts);
-        self.rejects.clone_from(&other.rejects);
-    }
-
     pub fn clear(&mut self) {
         self.tick = None;
         self.features.clear();

@@ -253,13 +253,6 @@ impl<P: Component> Engine<P> {
             }
             self.step_block(&block, sinks)?;
         }
-        self.finish_run(sinks)
-    }
-}
-
-impl<P: Component> Engine<P> {
-    /// The end of a run: flush the pipeline into the sinks, then finish every sink.
-    fn finish_run(&mut self, sinks: &mut [&mut dyn Sink]) -> Result<EngineStats, EngineError> {
         let ts = self.clock.now();
         self.flush(sinks)?;
         for (index, sink) in sinks.iter_mut().enumerate() {
@@ -267,83 +260,6 @@ impl<P: Component> Engine<P> {
         }
         tracing::info!(ticks = self.stats.ticks_in, accepted = self.stats.ticks_accepted, "engine run finished");
         Ok(self.stats)
-    }
-}
-
-/// A block of ticks and, once the pipeline has run it, each tick's outputs: what
-/// [`Engine::run_overlapped`] passes between its two threads, reused block after block.
-#[derive(Debug, Default)]
-struct BlockOutputs {
-    ticks: Vec<Tick>,
-    /// The first `ticks.len()` are this block's; more may be kept from a longer block.
-    outputs: Vec<Outputs>,
-}
-
-impl<P: Component + Send> Engine<P> {
-    /// [`Engine::run`] with the pipeline a block ahead of the sinks, on a thread of its own:
-    /// while the sinks take block N's outputs (a backtest's broker, strategy and report),
-    /// the pipeline computes block N+1's. The sinks see exactly what `run` shows them, in
-    /// the same order, and the pipeline sees the same blocks; only the time overlaps. Costs
-    /// up to three blocks of outputs in memory. After a sink's error the pipeline may have
-    /// run one block past it (`run` stops at the error).
-    pub fn run_overlapped(
-        &mut self,
-        source: &mut dyn Source,
-        sinks: &mut [&mut dyn Sink],
-    ) -> Result<EngineStats, EngineError> {
-        let _span = tracing::info_span!("engine_run_overlapped").entered();
-        let block_ticks = self.block_ticks;
-        let (stats, clock, pipeline) = (&mut self.stats, &mut self.clock, &mut self.pipeline);
-        let (to_pipeline, pipeline_inbox) = std::sync::mpsc::sync_channel::<BlockOutputs>(2);
-        let (to_sinks, sinks_inbox) = std::sync::mpsc::sync_channel::<BlockOutputs>(2);
-        std::thread::scope(|scope| {
-            scope.spawn(move || {
-                let mut out = Outputs::default();
-                for mut block in pipeline_inbox {
-                    let mut n = 0;
-                    let BlockOutputs { ticks, outputs } = &mut block;
-                    let _ = pipeline.on_ticks(ticks, &mut out, &mut |_, out| {
-                        if n == outputs.len() {
-                            outputs.push(Outputs::default());
-                        }
-                        outputs[n].copy_from(out);
-                        n += 1;
-                        ControlFlow::Continue(())
-                    });
-                    debug_assert_eq!(n, ticks.len(), "on_ticks hands on every tick");
-                    if to_sinks.send(block).is_err() {
-                        break;
-                    }
-                }
-            });
-            // Two blocks in flight: one with the pipeline, one on its way back.
-            let mut free = vec![BlockOutputs::default(), BlockOutputs::default()];
-            let (mut in_flight, mut exhausted) = (0, false);
-            loop {
-                while !exhausted && let Some(mut block) = free.pop() {
-                    source.next_block(&mut block.ticks, block_ticks)?;
-                    if block.ticks.is_empty() {
-                        exhausted = true;
-                        free.push(block);
-                    } else {
-                        to_pipeline.send(block).expect("the pipeline thread runs until its inbox closes");
-                        in_flight += 1;
-                    }
-                }
-                if in_flight == 0 {
-                    break;
-                }
-                let block = sinks_inbox.recv().expect("the pipeline thread panicked");
-                in_flight -= 1;
-                for (tick, out) in block.ticks.iter().zip(&block.outputs) {
-                    deliver(stats, clock, tick, out, sinks)?;
-                }
-                free.push(block);
-            }
-            drop(to_pipeline);
-            Ok::<(), EngineError>(())
-        })?;
-        self.finish_run(sinks)
     }
 }
 
@@ -497,43 +413,6 @@ mod tests {
         fn on_outputs(&mut self, _input: &Tick, _out: &Outputs) -> Result<(), SinkError> {
             self.seen += 1;
             if self.seen == 2 { Err(SinkError::new("disk full")) } else { Ok(()) }
-        }
-    }
-
-    /// The overlapped run shows the sinks what `run` shows them, for any block size (blocks
-    /// shorter and longer than the ones before, so reused buffers shrink and grow), holds
-    /// back and flushes the same, counts the same, and stops at a failing sink's tick.
-    #[test]
-    fn the_overlapped_run_gives_the_sinks_what_run_gives_them() {
-        let symbols = SymbolTable::from_names(["A"]).unwrap();
-        let ticks: Vec<Tick> = (1..=50).map(|s| tick(if s % 7 == 0 { s - 3 } else { s }, 10.0 + s as f64)).collect();
-        for block in [1, 3, 7, 50, 64] {
-            let (mut plain, mut overlapped) = (Collect::default(), Collect::default());
-            let mut one = Engine::new(Echo::default()).with_block_ticks(block);
-            let mut source = VecSource::new(symbols.clone(), ticks.clone());
-            let expected = one.run(&mut source, &mut [&mut plain]).unwrap();
-            let mut other = Engine::new(Echo::default()).with_block_ticks(block);
-            let mut source = VecSource::new(symbols.clone(), ticks.clone());
-            let got = other.run_overlapped(&mut source, &mut [&mut overlapped]).unwrap();
-            assert_eq!(overlapped.closes, plain.closes, "block {block}");
-            assert_eq!(got, expected);
-            assert!(overlapped.finished);
-            assert_eq!(other.pipeline().seen, 50);
-
-            let (mut held, mut source) = (Collect::default(), VecSource::new(symbols.clone(), ticks.clone()));
-            Engine::new(Holder::default())
-                .with_block_ticks(block)
-                .run_overlapped(&mut source, &mut [&mut held])
-                .unwrap();
-            assert_eq!(held.flushed, ticks.iter().map(|t| t.close.get()).collect::<Vec<_>>());
-
-            let (mut collect, mut failing) = (Collect::default(), FailSecond::default());
-            let mut source = VecSource::new(symbols.clone(), ticks.clone());
-            let mut engine = Engine::new(Echo::default()).with_block_ticks(block);
-            let err = engine.run_overlapped(&mut source, &mut [&mut collect, &mut failing]).unwrap_err();
-            assert!(matches!(err, EngineError::Sink { index: 1, .. }), "{err}");
-            assert_eq!(collect.closes, vec![11.0, 12.0], "block {block}: nothing after the failed tick");
-            assert!(!collect.finished);
         }
     }
 
