@@ -66,13 +66,14 @@ fn every_subcommand_has_help_with_defaults() {
     assert!(ok(tickloop().args(["sim", "--help"])).contains("[default: 2024-01-02T14:30:00Z]"));
 }
 
+/// Twice, on 1 thread and on 3: the same bytes.
 #[test]
 fn same_experiment_twice_gives_byte_identical_reports() {
     let dir = tempfile::tempdir().unwrap();
     let (lake, runs) = (dir.path().join("lake"), dir.path().join("runs"));
     let exp = experiment(dir.path(), &lake);
-    for _ in 0..2 {
-        let out = ok(&mut backtest(&exp, &runs));
+    for threads in ["1", "3"] {
+        let out = ok(backtest(&exp, &runs).args(["--threads", threads]));
         assert!(out.contains("sharpe"), "{out}");
     }
     let dirs = run_dirs(&runs);
