@@ -33,6 +33,8 @@ pub struct LakeSource {
     symbols: SymbolTable,
     runs: Vec<TickRun>,
     buckets: Buckets,
+    /// The timestamps of a bucket's next heads, kept to be refilled without allocating.
+    next_heads: Vec<Option<Timestamp>>,
     remaining_rows: u64,
     /// Threads decoding an hour's runs.
     threads: usize,
@@ -67,6 +69,7 @@ impl LakeSource {
             symbols,
             runs: Vec::new(),
             buckets: Buckets::default(),
+            next_heads: Vec::new(),
             threads: 1,
             remaining_rows: rows,
         })
@@ -142,10 +145,28 @@ impl LakeSource {
             };
             out.extend(bucket.iter().map(|&index| *self.runs[index].peek().expect("a run in a bucket has a head")));
             self.remaining_rows = self.remaining_rows.saturating_sub(bucket.len() as u64);
-            for &index in &bucket {
-                self.runs[index].advance();
-                self.requeue(index);
+            // Every run's next head is read in a tight loop of its own first, so that the
+            // CPU has many of their cache misses in flight at once: its timestamp (its first
+            // cache line) for the requeue, and its last field (a tick spans two lines) so
+            // the next copy finds it in cache.
+            let mut next = std::mem::take(&mut self.next_heads);
+            let mut touched = 0u64;
+            next.extend(bucket.iter().map(|&index| {
+                let run = &mut self.runs[index];
+                run.advance();
+                run.peek().map(|t| {
+                    touched ^= t.volume.get().to_bits();
+                    t.ts_event
+                })
+            }));
+            std::hint::black_box(touched);
+            for (&index, head) in bucket.iter().zip(next.drain(..)) {
+                match head {
+                    Some(ts) if ts >= self.from && ts < self.to => self.buckets.insert(ts, index),
+                    _ => self.requeue(index),
+                }
             }
+            self.next_heads = next;
             self.buckets.done(bucket);
         }
         Ok(())
