@@ -161,6 +161,11 @@ struct Seasons {
 }
 
 impl Seasons {
+    /// What symbol `symbol`'s alert rules consult.
+    fn season(&self, symbol: usize) -> Season<'_> {
+        Season { baseline: &self.id, profile: self.profile(symbol) }
+    }
+
     fn profile(&self, symbol: usize) -> &Profile {
         match self.by_symbol.get(symbol).copied().flatten() {
             Some(k) => &self.baseline.profiles[k as usize],
@@ -228,7 +233,7 @@ impl SymbolPass<'_> {
             shard.run.fill(group.iter().map(accepted));
             let rows = &mut rows[(start - base) * self.width..(end - base) * self.width];
             state.features.update_run(&shard.run.columns(), rows);
-            let season = self.seasons.map(|s| Season { baseline: &s.id, profile: s.profile(symbol) });
+            let season = self.seasons.map(|s| s.season(symbol));
             for &k in group {
                 state.alerts.on_tick(accepted(&k), season, &mut shard.alerts);
                 shard.raised.extend(shard.alerts.drain(..).map(|alert| (k, alert)));
@@ -453,7 +458,6 @@ impl Pipeline {
         i
     }
 
-    /// Everything after the features, for a tick whose features are already in `out`.
     /// Bars, alerts and predictions of a clean tick whose features are in `out`. `raised`:
     /// the alerts its rules raised where the block already ran them (symbol by symbol);
     /// `None` runs them here.
@@ -468,8 +472,7 @@ impl Pipeline {
         match raised {
             Some(raised) => out.alerts.extend(raised),
             None => {
-                let season =
-                    self.seasons.as_ref().map(|s| Season { baseline: &s.id, profile: s.profile(clean.symbol.index()) });
+                let season = self.seasons.as_ref().map(|s| s.season(clean.symbol.index()));
                 state.alerts.on_tick(&clean, season, &mut out.alerts);
             }
         }
