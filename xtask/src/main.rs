@@ -22,7 +22,7 @@ tasks:
         TA-Lib, pandas, xgboost and lightgbm into .venv): criterion micro-benchmarks,
         the feature set vs TA-Lib and pandas, replay throughput on 1 and all cores with
         the GBM in the loop, peak memory, storage per tick, the booster vs xgboost and
-        lightgbm, live latency; writes bench/results.json and BENCHMARKS.md's table
+        lightgbm, the default experiment vs vectorbt, live latency; writes bench/results.json and BENCHMARKS.md's table
   bench criterion [criterion args...]
         only the criterion micro-benchmarks (features, engine)
   bench gbm [--symbols 100] [--hours 6] [--threads 1]
@@ -32,6 +32,9 @@ tasks:
         LSTM inference (batch 1000 × 60 × 5, hidden 128) and training step on 1 and 2
         threads, and `tickloop train --model lstm` as a whole (40 symbols × 2 h,
         3 epochs), ours and PyTorch's (TORCH_PYTHON=<python with torch>)
+  bench vectorbt
+        the default experiment (what `backtest` runs) on 1 and all cores against
+        vectorbt's compute alone for the same strategy on the same session (its own venv)
   bench models [--seeds 42,43,44] [--models gbm,lstm]
         issue #25's bar: each model walked forward on simulated sessions of 200 symbols,
         beside the baselines and the simulator's ceiling filter on the same rows (18 min)
@@ -276,11 +279,12 @@ fn bench(args: &[String]) -> Result<(), String> {
         Some("latency") => latency_bench(rest).map(drop),
         Some("gbm") => gbm_bench(rest),
         Some("lstm") => suite::lstm_bench(),
+        Some("vectorbt") => suite::vectorbt_bench(),
         Some("models") => models_bench(rest),
         Some("criterion") => criterion(rest),
-        Some(other) => {
-            Err(format!("unknown benchmark {other:?}: latency, gbm, lstm, models, criterion, or none for the suite"))
-        }
+        Some(other) => Err(format!(
+            "unknown benchmark {other:?}: latency, gbm, lstm, vectorbt, models, criterion, or none for the suite"
+        )),
     }
 }
 

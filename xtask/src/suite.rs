@@ -17,6 +17,8 @@ const END: &str = "2024-01-02T21:00:00Z";
 const YEAR_TICKS: f64 = 252.0 * 23_400.0 * 1000.0;
 /// Peers for the feature set, pinned.
 const FEATURE_PEERS: [&str; 2] = ["ta-lib==0.8.2", "pandas==3.1.1"];
+/// The backtester many users would pick instead, pinned (with its loader).
+const VECTORBT_PEER: [&str; 2] = ["vectorbt==1.2.0", "duckdb==1.5.5"];
 pub(crate) const GBM_PEERS: [&str; 2] = ["xgboost-cpu==3.2.0", "lightgbm==4.7.0"];
 
 /// One measured figure, and its peer when there is one.
@@ -74,16 +76,17 @@ pub(crate) fn ensure_packages(python: &Path, packages: &[&str], import: &str) ->
     Ok(())
 }
 
-/// A venv with PyTorch (CPU use) for the LSTM peer, created on first use.
-fn ensure_torch(venv: &Path) -> Result<PathBuf, String> {
+/// A venv of its own for a heavy peer (PyTorch, vectorbt), created on first use: kept apart
+/// from `.venv` so their pins cannot fight the test services' packages.
+fn ensure_venv(venv: &Path, packages: &[&str], import: &str, size: &str) -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
     if !python.exists() {
-        eprintln!("xtask: installing PyTorch into {} (~5.5 GB, a few minutes, once)", venv.display());
+        eprintln!("xtask: installing {packages:?} into {} ({size}, once)", venv.display());
         let mut create = Command::new("python3");
         create.args(["-m", "venv"]).arg(venv);
         run(create)?;
     }
-    ensure_packages(&python, &["torch", "numpy"], "torch, numpy")?;
+    ensure_packages(&python, packages, import)?;
     Ok(python)
 }
 
@@ -363,6 +366,8 @@ pub(crate) fn suite() -> Result<(), String> {
         command: format!("{cores} × tickloop backtest --experiment {} --threads 1", gbm.display()),
     });
 
+    rows.extend(default_experiment_rows(&tickloop, &dir, cores)?);
+
     // Storage per tick, for the cost estimate.
     let raw_bytes = dir_size(&lake.join("raw"));
     rows.push(Row {
@@ -424,7 +429,7 @@ pub(crate) fn suite() -> Result<(), String> {
     // TORCH_PYTHON=none skips the peer).
     let torch_python = match std::env::var_os("TORCH_PYTHON") {
         Some(p) => PathBuf::from(p),
-        None => ensure_torch(&dir.join("torch-venv"))?,
+        None => ensure_venv(&dir.join("torch-venv"), &["torch", "numpy"], "torch, numpy", "~5.5 GB, a few minutes")?,
     };
     rows.extend(lstm_rows(&tickloop, &torch_python)?);
 
@@ -456,6 +461,67 @@ pub(crate) fn suite() -> Result<(), String> {
     write_results(&rows, &machine(), &date, &commit)?;
     println!("suite finished in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The default experiment, as `cargo xtask backtest` runs it (the MA crossover over the
+/// 200-symbol sample session, with cleaning, alerts and the latency model), against vectorbt
+/// running the same strategy over the same lake with its data preloaded: compute alone.
+fn default_experiment_rows(tickloop: &Path, dir: &Path, cores: usize) -> Result<Vec<Row>, String> {
+    let template = root().join("experiments/default.toml");
+    let text = std::fs::read_to_string(&template).map_err(|e| format!("{}: {e}", template.display()))?;
+    let lake = dir.join("lake-default");
+    let relocated = text.replace("lake = \"data/lake\"", &format!("lake = \"{}\"", lake.display()));
+    if relocated == text {
+        return Err(format!("{} no longer reads `lake = \"data/lake\"`", template.display()));
+    }
+    let toml_string = |key: &str| -> Result<String, String> {
+        let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{key} ="))).ok_or(key.to_owned())?;
+        line.split('"').nth(1).map(str::to_owned).ok_or_else(|| format!("{key} is not a string"))
+    };
+    let (start, end) = (toml_string("start")?, toml_string("end")?);
+    let experiment = dir.join("suite-default.toml");
+    std::fs::write(&experiment, relocated).map_err(|e| format!("{}: {e}", experiment.display()))?;
+    let runs = dir.join("runs-default");
+    let backtest = |threads: usize| -> Vec<String> {
+        let mut args: Vec<String> = ["backtest", "--generate-missing", "--experiment"].map(str::to_owned).into();
+        args.push(experiment.display().to_string());
+        args.extend(["--runs-dir".to_owned(), runs.display().to_string(), "--threads".into(), threads.to_string()]);
+        args
+    };
+    timed(tickloop, &backtest(cores))?; // simulates the session into the lake the first time
+
+    let python = ensure_venv(&dir.join("vectorbt-venv"), &VECTORBT_PEER, "vectorbt, duckdb", "~400 MB")?;
+    let mut peer = Command::new(&python);
+    peer.arg(root().join("xtask/py/vectorbt_peer.py")).arg(&lake).args([&start, &end]);
+    let peer = capture(peer)?;
+    let vectorbt = format!("vectorbt {} (compute alone)", text_field(&peer, "vectorbt_version").unwrap_or_default());
+    let theirs = number(&peer, "ticks_per_sec")? / 1e6;
+
+    let mut rows = Vec::new();
+    for threads in [1, cores] {
+        let (mut run_rate, mut process_rate) = (0.0_f64, 0.0_f64);
+        for _ in 0..3 {
+            let (_, wall, _) = timed(tickloop, &backtest(threads))?;
+            let manifest =
+                std::fs::read_to_string(newest_run(&runs)?.join("manifest.json")).map_err(|e| e.to_string())?;
+            run_rate = run_rate.max(number(&manifest, "ticks_per_sec")?);
+            process_rate = process_rate.max(number(&manifest, "ticks")? / wall);
+        }
+        let on = if threads == 1 { "1 thread".to_owned() } else { format!("{threads} threads (the default)") };
+        let command = format!("tickloop backtest --experiment experiments/default.toml --threads {threads}, best of 3");
+        for (what, rate) in [("the run", run_rate), ("the whole process, start-up and report included", process_rate)] {
+            rows.push(Row {
+                section: "replay",
+                what: format!("default experiment (200 symbols × 6.5 h, MA crossover), {what}, {on}"),
+                value: rate / 1e6,
+                unit: "M ticks/s",
+                peer: Some((vectorbt.clone(), theirs)),
+                lower_is_better: false,
+                command: command.clone(),
+            });
+        }
+    }
+    Ok(rows)
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -619,6 +685,15 @@ fn lstm_rows(tickloop: &Path, torch_python: &Path) -> Result<Vec<Row>, String> {
 }
 
 /// `cargo xtask bench lstm`: the LSTM rows alone, printed as the suite's table.
+pub(crate) fn vectorbt_bench() -> Result<(), String> {
+    let dir = root().join("target/bench-suite");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rows = default_experiment_rows(&lean_release_binary()?, &dir, cores)?;
+    print!("{}", table(&rows));
+    Ok(())
+}
+
 pub(crate) fn lstm_bench() -> Result<(), String> {
     let tickloop = lean_release_binary()?;
     let python = std::env::var_os("TORCH_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"));
