@@ -80,7 +80,11 @@ impl GroupConsumer {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", session_timeout_ms.to_string())
             .set("heartbeat.interval.ms", (session_timeout_ms / 4).max(100).to_string())
-            .set("fetch.wait.max.ms", "10")
+            // How long the broker may hold a fetch that finds nothing new. Kafka answers as
+            // soon as a record arrives; tansu was measured to add the wait (1,000 symbols at
+            // 1 Hz: e2e p50 14.0 ms at 10, 11.9 ms at 2). An idle consumer asks 500 times a
+            // second: a few KB/s to a local broker.
+            .set("fetch.wait.max.ms", "2")
             // A fetch that errors (some brokers answer one for a partition with nothing in it
             // yet) backs off for 500 ms by default: the first records would wait that long.
             .set("fetch.error.backoff.ms", "20")
