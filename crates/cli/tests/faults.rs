@@ -167,6 +167,38 @@ fn sigterm_flushes_outputs_and_lake_commits_offsets_and_exits_zero_quickly() {
     eprintln!("SIGTERM to exit: {took:?}; {stdout}");
 }
 
+/// Checkpoint work waits for the input to go quiet (so that it never holds up a second's
+/// burst), but a backlog being caught up is never quiet: it must still be checkpointed, a
+/// commit interval late, or a crash while catching up would start over from the beginning.
+#[test]
+fn a_backlog_that_never_goes_quiet_is_still_checkpointed_while_it_is_caught_up() {
+    let _serial = serial();
+    let Some((brokers, _py)) = services() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::new("backlog");
+    // 120,000 records published as fast as the broker takes them, before the runner starts:
+    // seconds of work for it (~50 µs a record in a debug build), with no pause in between.
+    let feed = tickloop()
+        .args(["feed", "--brokers", &brokers, "--topic", &topics.input, "--seed", "5"])
+        .args(["--symbols", "20", "--duration", "6000s", "--rate", "1000000"])
+        .output()
+        .unwrap();
+    assert!(feed.status.success(), "{}", String::from_utf8_lossy(&feed.stderr));
+    let out = drain(&topics, &brokers, &dir.path().join("state"), &[], "3s");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("live: 120000 records"), "{stdout}");
+    // "N checkpoints (M with nothing new)": the ones with something new, with a commit
+    // interval of 200 ms, came during the catch-up, beside the one once it was over.
+    let count = |before: &str| -> u64 {
+        let head = &stdout[..stdout.find(before).unwrap_or_else(|| panic!("no {before:?} in {stdout}"))];
+        head.rsplit(|c: char| !c.is_ascii_digit()).find(|w| !w.is_empty()).unwrap().parse().unwrap()
+    };
+    let (all, idle) = (count(" checkpoints ("), count(" with nothing new"));
+    assert!(all - idle >= 3, "{} checkpoints with something to save: {stdout}", all - idle);
+    eprintln!("{stdout}");
+}
+
 /// A tansu broker on its own port whose log lives in S3 (SeaweedFS), so it can be stopped
 /// and restarted without losing its topics.
 struct DurableBroker {
