@@ -127,6 +127,10 @@ pub struct LiveRunner {
 /// 20 ms apart). A second of 10,000 symbols leaves ~900 ms of quiet at this machine's pace.
 const QUIET: Duration = Duration::from_millis(100);
 
+/// End to end, a record later than this is logged (debug level) with the time it spent
+/// before the loop reached it: where a latency burst came from.
+const SLOW_RECORD_NANOS: i64 = 30_000_000;
+
 /// A checkpoint under way: the partitions whose state is still to encode and the states
 /// encoded so far. Encoding the whole state at once (~7 MB at 1,000 symbols) stopped the
 /// loop for 22–32 ms; one partition per poll stops it for a sixth of that.
@@ -222,9 +226,6 @@ impl LiveRunner {
         let mut last_record = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             let record = self.consumer.poll(Duration::from_millis(20))?;
-            if record.is_some() {
-                last_record = Instant::now();
-            }
             let revoked = self.consumer.take_revoked();
             if !revoked.is_empty() {
                 // The checkpoint under way finishes first, so the new owner restores the
@@ -255,6 +256,7 @@ impl LiveRunner {
             let record = record.filter(|r| self.owned.contains(&r.partition));
             if let Some(record) = record {
                 last_activity = Instant::now();
+                last_record = last_activity;
                 window_records += 1;
                 self.handle(&record)?;
             } else {
@@ -414,12 +416,13 @@ impl LiveRunner {
             self.producer.send(topic, &out.key, &out.value, &headers)?;
             if out.kind == OutputTopic::Features {
                 let now = WallClock.now();
-                let e2e = out.source_ts_ms.map(|ms| now.as_nanos() - ms * 1_000_000);
+                let source = out.source_ts_ms.map(|ms| ms * 1_000_000);
+                let e2e = source.map(|source| now.as_nanos() - source);
                 self.latency.record(now.as_nanos() - ts_recv.as_nanos(), e2e);
-                if let Some((e2e, ms)) = e2e.zip(out.source_ts_ms).filter(|&(e2e, _)| e2e > 30_000_000) {
+                if let Some(source) = source.filter(|source| now.as_nanos() - source > SLOW_RECORD_NANOS) {
                     tracing::debug!(
-                        e2e_ms = e2e as f64 / 1e6,
-                        before_loop_ms = (ts_recv.as_nanos() - ms * 1_000_000) as f64 / 1e6,
+                        e2e_ms = (now.as_nanos() - source) as f64 / 1e6,
+                        before_loop_ms = (ts_recv.as_nanos() - source) as f64 / 1e6,
                         "slow record"
                     );
                 }
