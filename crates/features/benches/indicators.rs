@@ -10,8 +10,8 @@ use tickloop_features::{FeatureSet, FeatureSetDef, FeatureSpec, Ohlcv};
 const TICKS: usize = 100_000;
 
 /// A deterministic random walk with realistic spreads and volumes.
-fn series() -> Vec<Ohlcv> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
+fn series(seed: u64) -> Vec<Ohlcv> {
+    let mut state = seed;
     let mut next = || {
         state ^= state << 13;
         state ^= state >> 7;
@@ -62,15 +62,43 @@ fn runs(set: &mut FeatureSet, columns: &[Vec<f64>; 5], ts: &[i64], run: usize, r
     }
 }
 
-fn indicators(c: &mut Criterion) {
-    let xs = series();
-    let columns: [Vec<f64>; 5] = [
+/// Two symbols' series fed to [`FeatureSet::update_runs`] side by side, in runs of `run`
+/// ticks each (how a replay block computes its symbols, two at a time).
+fn run_pairs(sets: [&mut FeatureSet; 2], series: [&Columns<'_>; 2], run: usize, rows: [&mut [f64]; 2]) {
+    let [a, b] = sets;
+    let [rows_a, rows_b] = rows;
+    let width = a.specs().len();
+    for start in (0..series[0].close.len()).step_by(run) {
+        let end = (start + run).min(series[0].close.len());
+        let len = (end - start) * width;
+        FeatureSet::update_runs(
+            [&mut *a, &mut *b],
+            [&series[0].slice(start..end), &series[1].slice(start..end)],
+            [&mut rows_a[..len], &mut rows_b[..len]],
+        );
+        black_box(&rows_a);
+        black_box(&rows_b);
+    }
+}
+
+fn as_columns(xs: &[Ohlcv]) -> [Vec<f64>; 5] {
+    [
         xs.iter().map(|x| x.open).collect(),
         xs.iter().map(|x| x.high).collect(),
         xs.iter().map(|x| x.low).collect(),
         xs.iter().map(|x| x.close).collect(),
         xs.iter().map(|x| x.volume).collect(),
-    ];
+    ]
+}
+
+fn as_series<'a>(c: &'a [Vec<f64>; 5], ts: &'a [i64]) -> Columns<'a> {
+    Columns { ts_nanos: ts, open: &c[0], high: &c[1], low: &c[2], close: &c[3], volume: &c[4] }
+}
+
+fn indicators(c: &mut Criterion) {
+    let xs = series(0x2545_f491_4f6c_dd1d);
+    let columns = as_columns(&xs);
+    let other = as_columns(&series(0x9e37_79b9_7f4a_7c15));
     let ts: Vec<i64> = xs.iter().map(|x| x.ts_nanos).collect();
     let default = FeatureSetDef::builtin("default").expect("default set");
     let mut group = c.benchmark_group("features");
@@ -85,6 +113,16 @@ fn indicators(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("default_set_runs", run), |b| {
             b.iter(|| runs(&mut FeatureSet::new(&default.features), &columns, &ts, run, &mut rows));
         });
+        let mut other_rows = rows.clone();
+        let pair = [as_series(&columns, &ts), as_series(&other, &ts)];
+        group.throughput(Throughput::Elements(2 * TICKS as u64));
+        group.bench_function(BenchmarkId::new("default_set_pairs", run), |b| {
+            b.iter(|| {
+                let (mut a, mut b) = (FeatureSet::new(&default.features), FeatureSet::new(&default.features));
+                run_pairs([&mut a, &mut b], [&pair[0], &pair[1]], run, [&mut rows, &mut other_rows]);
+            });
+        });
+        group.throughput(Throughput::Elements(TICKS as u64));
     }
     for spec in &default.features {
         group.bench_with_input(BenchmarkId::new("single", spec), spec, |b, &spec: &FeatureSpec| {

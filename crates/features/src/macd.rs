@@ -45,12 +45,15 @@ impl Macd {
             if !window.is_ready() {
                 return (f64::NAN, f64::NAN, f64::NAN);
             }
-            // Seed both averages by summing in time order, as TA-Lib does.
-            let values: Vec<f64> = window.oldest_first().collect();
-            let mean = |xs: &[f64]| xs.iter().fold(0.0, |a, b| a + b) / xs.len() as f64;
-            self.slow = Ema::seeded(self.slow_period, mean(&values));
-            self.fast = Ema::seeded(self.fast_period, mean(&values[values.len() - self.fast_period..]));
-            self.warmup = None;
+            // Seed both averages by summing in time order, as TA-Lib does. Folded in place
+            // rather than collected: a call out of line that sees this indicator's address
+            // would keep a run's copy of it in memory instead of registers.
+            let n = window.window();
+            let mean_of_last = |k: usize| window.oldest_first().skip(n - k).fold(0.0, |a, b| a + b) / k as f64;
+            let (slow, fast) = (mean_of_last(self.slow_period), mean_of_last(self.fast_period));
+            self.slow = Ema::seeded(self.slow_period, slow);
+            self.fast = Ema::seeded(self.fast_period, fast);
+            drop(self.warmup.take());
         } else {
             self.fast.update(x);
             self.slow.update(x);

@@ -26,12 +26,17 @@ pub struct RollingExtreme {
     window: usize,
     extreme: Extreme,
     seen: u64,
-    /// The current block's values: `seen % window` of them.
+    /// The current block's values in `block[..filled]` (`window` long; the rest is left
+    /// from the block before). Written by index, never pushed: growing a vector is a call
+    /// out of line that would see this extreme's address, and a run keeps its copy of the
+    /// extreme in registers only while nothing does.
     block: Vec<f64>,
-    /// `suffix[i]` is the extreme of the previous block's values from position `i` on;
-    /// empty until a block has filled.
+    filled: usize,
+    /// `suffix[i]` is the extreme of the previous block's values from position `i` on,
+    /// once `suffix_ready` (a block has filled).
     suffix: Vec<f64>,
-    /// The extreme of `block` (meaningless while it is empty).
+    suffix_ready: bool,
+    /// The extreme of `block[..filled]` (meaningless while it is empty).
     running: f64,
 }
 
@@ -48,7 +53,8 @@ struct SavedExtreme {
 impl From<RollingExtreme> for SavedExtreme {
     fn from(r: RollingExtreme) -> Self {
         let (w, seen) = (r.window as u64, r.seen);
-        let block_start = seen - r.block.len() as u64;
+        let block = &r.block[..r.filled];
+        let block_start = seen - block.len() as u64;
         let mut deque = Vec::new();
         // Newest first, keeping a value only if it beats everything after it.
         let mut best: Option<f64> = None;
@@ -58,14 +64,14 @@ impl From<RollingExtreme> for SavedExtreme {
                 best = Some(v);
             }
         };
-        for (j, &v) in r.block.iter().enumerate().rev() {
+        for (j, &v) in block.iter().enumerate().rev() {
             keep(block_start + j as u64, v, &mut deque);
         }
-        if !r.suffix.is_empty() {
+        if r.suffix_ready {
             // The previous block's positions still in the window; where the suffix extreme
             // changes, the value there is the suffix extreme itself.
             // Position p of that block is in the window when p >= block.len().
-            for p in (r.block.len()..r.window).rev() {
+            for p in (block.len()..r.window).rev() {
                 if p + 1 == r.window || r.beats(r.suffix[p], r.suffix[p + 1]) {
                     keep(block_start - w + p as u64, r.suffix[p], &mut deque);
                 }
@@ -111,8 +117,10 @@ impl RollingExtreme {
             window,
             extreme,
             seen: 0,
-            block: Vec::with_capacity(window),
-            suffix: Vec::new(),
+            block: vec![0.0; window],
+            filled: 0,
+            suffix: vec![0.0; window],
+            suffix_ready: false,
             running: f64::NAN,
         }
     }
@@ -147,17 +155,22 @@ impl RollingExtreme {
 
     #[inline(always)]
     fn push_as<const MAX: bool>(&mut self, x: f64) {
-        self.running = if self.block.is_empty() { x } else { pick::<MAX>(self.running, x) };
-        self.block.push(x);
+        let filled = self.filled;
+        self.running = if filled == 0 { x } else { pick::<MAX>(self.running, x) };
+        self.block[filled] = x;
+        self.filled = filled + 1;
         self.seen += 1;
-        if self.block.len() == self.window {
+        if self.filled == self.window {
             // The block is full: it becomes the previous block.
-            self.suffix.clear();
-            self.suffix.extend_from_slice(&self.block);
-            for i in (0..self.window - 1).rev() {
-                self.suffix[i] = pick::<MAX>(self.suffix[i + 1], self.suffix[i]);
+            let last = self.window - 1;
+            let mut acc = self.block[last];
+            self.suffix[last] = acc;
+            for i in (0..last).rev() {
+                acc = pick::<MAX>(acc, self.block[i]);
+                self.suffix[i] = acc;
             }
-            self.block.clear();
+            self.suffix_ready = true;
+            self.filled = 0;
         }
     }
 
@@ -165,10 +178,10 @@ impl RollingExtreme {
     fn value_as<const MAX: bool>(&self) -> f64 {
         if self.seen < self.window as u64 {
             f64::NAN
-        } else if self.block.is_empty() {
+        } else if self.filled == 0 {
             self.suffix[0]
         } else {
-            pick::<MAX>(self.suffix[self.block.len()], self.running)
+            pick::<MAX>(self.suffix[self.filled], self.running)
         }
     }
 }
@@ -407,7 +420,9 @@ impl Vacant for RollingExtreme {
         extreme: Extreme::Min,
         seen: 0,
         block: Vec::new(),
+        filled: 0,
         suffix: Vec::new(),
+        suffix_ready: false,
         running: f64::NAN,
     };
 }

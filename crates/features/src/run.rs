@@ -1,11 +1,18 @@
 //! The loops of [`FeatureSet::update_run`](crate::FeatureSet::update_run): one indicator
-//! over a run of inputs, writing one column of a row-major block of feature rows.
+//! over a run of inputs, writing its columns of a row-major block of feature rows.
 //!
 //! Each loop calls the indicator's own streaming update, so a run's values are the
 //! tick-by-tick values by construction (same operations, same order); what changes is
 //! where the state lives. A loop moves the indicator into a local for the run and back at
 //! its end: a local whose address never escapes is split into registers, where an
 //! indicator behind a reference is reloaded and stored for every tick.
+//!
+//! A loop may carry several symbols at once (lanes): the same indicator of `L` symbols,
+//! stepped side by side while every lane has input. Most indicators are a recurrence
+//! whose next value waits on the last (an EMA's multiply and add, Wilder's division): one
+//! symbol's loop runs at the speed of that chain and leaves the core's other units idle,
+//! while independent chains of other symbols fill them. Each lane still sees its own
+//! inputs in order through the same update, so its values do not depend on its neighbours.
 
 /// A value an indicator can be swapped with for the length of a run, so the run works on
 /// a local whose address never escapes (which the compiler splits into registers) rather
@@ -15,49 +22,57 @@ pub(crate) trait Vacant {
     const VACANT: Self;
 }
 
-/// Feeds `inputs` to `state` with `step`, writing each value to column `col` of `rows`
-/// (rows `stride` wide); returns the last value (`NaN` for no inputs).
+/// Feeds each lane's `inputs` to its state with `step`, writing output `k` of each input
+/// to column `cols[k]` of the lane's `rows` (rows `stride` wide; an output no feature reads,
+/// `None`, is computed but not written); returns each lane's last outputs (`NaN` for no
+/// inputs). Lanes step together for as many inputs as the shortest has, then each finishes
+/// alone.
 #[inline(never)]
-pub(crate) fn column<S: Vacant, X>(
-    state: &mut S,
-    inputs: impl Iterator<Item = X>,
-    rows: &mut [f64],
+pub(crate) fn columns<S: Vacant, X, I: Iterator<Item = X>, const K: usize, const L: usize>(
+    states: [&mut S; L],
+    inputs: [I; L],
+    rows: [&mut [f64]; L],
     stride: usize,
-    col: usize,
-    mut step: impl FnMut(&mut S, X) -> f64,
-) -> f64 {
-    let mut local = std::mem::replace(state, S::VACANT);
-    let mut last = f64::NAN;
-    for (row, x) in rows.chunks_exact_mut(stride).zip(inputs) {
-        last = step(&mut local, x);
-        row[col] = last;
-    }
-    *state = local;
-    last
-}
-
-/// [`column`] for an indicator with three outputs; an output no feature reads (`None`) is
-/// computed but not written.
-#[inline(never)]
-pub(crate) fn columns3<S: Vacant, X>(
-    state: &mut S,
-    inputs: impl Iterator<Item = X>,
-    rows: &mut [f64],
-    stride: usize,
-    cols: [Option<usize>; 3],
-    mut step: impl FnMut(&mut S, X) -> (f64, f64, f64),
-) -> [f64; 3] {
-    let mut local = std::mem::replace(state, S::VACANT);
-    let mut last = [f64::NAN; 3];
-    for (row, x) in rows.chunks_exact_mut(stride).zip(inputs) {
-        let (a, b, c) = step(&mut local, x);
-        last = [a, b, c];
-        for (col, v) in cols.iter().zip(last) {
-            if let Some(col) = *col {
-                row[col] = v;
+    cols: [Option<usize>; K],
+    mut step: impl FnMut(&mut S, X) -> [f64; K],
+) -> [[f64; K]; L] {
+    let mut states = states;
+    let mut locals: [S; L] = states.each_mut().map(|s| std::mem::replace(&mut **s, S::VACANT));
+    let mut last = [[f64::NAN; K]; L];
+    let together = rows.iter().map(|r| r.len() / stride.max(1)).min().unwrap_or(0);
+    let mut inputs = inputs.into_iter();
+    let mut lanes = rows.map(|r| r.chunks_exact_mut(stride).zip(inputs.next().expect("one input per lane")));
+    let put = |row: &mut [f64], values: [f64; K]| {
+        for (col, v) in cols.iter().zip(values) {
+            if let Some(slot) = col.and_then(|c| row.get_mut(c)) {
+                *slot = v;
             }
         }
+    };
+    // Lanes by constant index (not a loop over lanes), so each lane's state stays a set of
+    // scalars the compiler keeps in registers.
+    macro_rules! step_lane {
+        ($lane:literal) => {
+            if $lane < L {
+                if let Some((row, x)) = lanes[$lane].next() {
+                    last[$lane] = step(&mut locals[$lane], x);
+                    put(row, last[$lane]);
+                }
+            }
+        };
     }
-    *state = local;
+    for _ in 0..together {
+        step_lane!(0);
+        step_lane!(1);
+    }
+    for (lane, rest) in lanes.iter_mut().enumerate() {
+        for (row, x) in rest {
+            last[lane] = step(&mut locals[lane], x);
+            put(row, last[lane]);
+        }
+    }
+    for (state, local) in states.into_iter().zip(locals) {
+        *state = local;
+    }
     last
 }

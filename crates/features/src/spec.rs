@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Columns;
-use crate::run::{column, columns3};
+use crate::run::columns;
 use crate::{
     Atr, Bollinger, Ema, Extreme, Indicator, Macd, Ohlcv, RealizedVol, Return, ReturnKind, RollingExtreme, Rsi, Sma,
     TrendZ, VolumeZScore, Vwap,
@@ -345,60 +345,226 @@ impl IndicatorState {
     }
 }
 
+/// The kind of loop an instance runs in: instances of one kind can share a loop as lanes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunKind {
+    SimpleReturn,
+    LogReturn,
+    Sma,
+    Ema,
+    Rsi,
+    Min,
+    Max,
+    RealizedVol,
+    VolumeZ,
+    TrendZ,
+    Atr,
+    Vwap,
+    Macd,
+    Bollinger,
+}
+
+/// Moves each lane's indicator out of its [`IndicatorState`] variant; every lane must hold
+/// that variant (lanes are checked to share one [`RunKind`] first).
+macro_rules! lanes {
+    ($states:expr, $variant:ident) => {
+        $states.map(|state| match state {
+            IndicatorState::$variant(i) => i,
+            _ => unreachable!("lanes share one run kind"),
+        })
+    };
+}
+
 impl IndicatorState {
-    /// [`IndicatorState::update`] over a run: output `k` of input `i` goes to
-    /// `rows[i * stride + columns[k]]`; `last` gets the last input's outputs. `log_returns`
-    /// holds the run's log returns when the set has a feature that reads them.
-    fn run(
-        &mut self,
-        run: &Columns<'_>,
-        log_returns: &[f64],
-        rows: &mut [f64],
+    fn run_kind(&self) -> RunKind {
+        match self {
+            IndicatorState::Return(i) if i.kind() == ReturnKind::Simple => RunKind::SimpleReturn,
+            IndicatorState::Return(_) => RunKind::LogReturn,
+            IndicatorState::Sma(_) => RunKind::Sma,
+            IndicatorState::Ema(_) => RunKind::Ema,
+            IndicatorState::Rsi(_) => RunKind::Rsi,
+            IndicatorState::Extreme(i) if i.extreme() == Extreme::Min => RunKind::Min,
+            IndicatorState::Extreme(_) => RunKind::Max,
+            IndicatorState::RealizedVol(_) => RunKind::RealizedVol,
+            IndicatorState::VolumeZ(_) => RunKind::VolumeZ,
+            IndicatorState::TrendZ(_) => RunKind::TrendZ,
+            IndicatorState::Atr(_) => RunKind::Atr,
+            IndicatorState::Vwap(_) => RunKind::Vwap,
+            IndicatorState::Macd(_) => RunKind::Macd,
+            IndicatorState::Bollinger(_) => RunKind::Bollinger,
+        }
+    }
+
+    /// [`IndicatorState::update`] over a run of each lane's inputs: output `k` of a lane's
+    /// input `i` goes to its `rows[i * stride + cols[k]]`; returns each lane's last
+    /// outputs. `log_returns` holds a lane's log returns when the set has a feature that
+    /// reads them. Every lane must be of one [`RunKind`].
+    fn run<const L: usize>(
+        states: [&mut IndicatorState; L],
+        runs: [&Columns<'_>; L],
+        log_returns: [&[f64]; L],
+        rows: [&mut [f64]; L],
         stride: usize,
         cols: [Option<usize>; 3],
-        last: &mut [f64; 3],
-    ) {
-        let c = run.close.iter().copied();
-        let col = cols[0].unwrap_or(usize::MAX);
-        last[0] = match self {
-            IndicatorState::Return(i) if i.kind() == ReturnKind::Simple => {
-                column(i, c, rows, stride, col, Return::update)
+    ) -> [[f64; 3]; L] {
+        let kind = states.first().map(|s| s.run_kind());
+        debug_assert!(states.iter().all(|s| Some(s.run_kind()) == kind), "lanes differ in kind");
+        let closes = runs.map(|run| run.close.iter().copied());
+        let closes_and_log_returns =
+            || std::array::from_fn::<_, L, _>(|lane| runs[lane].close.iter().copied().zip(log_returns[lane]));
+        let one = [cols[0]];
+        let widen = |lanes: [[f64; 1]; L]| lanes.map(|[v]| [v, f64::NAN, f64::NAN]);
+        match kind {
+            None => [[f64::NAN; 3]; L],
+            Some(RunKind::SimpleReturn) => widen(columns(
+                lanes!(states, Return),
+                closes,
+                rows,
+                stride,
+                one,
+                #[inline(always)]
+                |r, x| [r.update(x)],
+            )),
+            Some(RunKind::LogReturn) => {
+                let inputs = closes_and_log_returns();
+                widen(columns(
+                    lanes!(states, Return),
+                    inputs,
+                    rows,
+                    stride,
+                    one,
+                    #[inline(always)]
+                    |r, (x, &log_return)| [r.step(x, |_| log_return)],
+                ))
             }
-            IndicatorState::Return(i) => {
-                column(i, c.zip(log_returns), rows, stride, col, |r, (x, &log_return)| r.step(x, |_| log_return))
+            Some(RunKind::Sma) => widen(columns(
+                lanes!(states, Sma),
+                closes,
+                rows,
+                stride,
+                one,
+                #[inline(always)]
+                |i, x| [i.update(x)],
+            )),
+            Some(RunKind::Ema) => widen(columns(
+                lanes!(states, Ema),
+                closes,
+                rows,
+                stride,
+                one,
+                #[inline(always)]
+                |i, x| [i.update(x)],
+            )),
+            Some(RunKind::Rsi) => widen(columns(
+                lanes!(states, Rsi),
+                closes,
+                rows,
+                stride,
+                one,
+                #[inline(always)]
+                |i, x| [i.update(x)],
+            )),
+            Some(RunKind::Min) => widen(columns(
+                lanes!(states, Extreme),
+                closes,
+                rows,
+                stride,
+                one,
+                #[inline(always)]
+                |i, x| [i.update_as::<false>(x)],
+            )),
+            Some(RunKind::Max) => widen(columns(
+                lanes!(states, Extreme),
+                closes,
+                rows,
+                stride,
+                one,
+                #[inline(always)]
+                |i, x| [i.update_as::<true>(x)],
+            )),
+            Some(RunKind::RealizedVol) => {
+                let inputs = closes_and_log_returns();
+                widen(columns(
+                    lanes!(states, RealizedVol),
+                    inputs,
+                    rows,
+                    stride,
+                    one,
+                    #[inline(always)]
+                    |r, (x, &log_return)| [r.step(x, |_| log_return)],
+                ))
             }
-            IndicatorState::Sma(i) => column(i, c, rows, stride, col, Sma::update),
-            IndicatorState::Ema(i) => column(i, c, rows, stride, col, Ema::update),
-            IndicatorState::Rsi(i) => column(i, c, rows, stride, col, Rsi::update),
-            IndicatorState::Extreme(i) => match i.extreme() {
-                Extreme::Min => column(i, c, rows, stride, col, RollingExtreme::update_as::<false>),
-                Extreme::Max => column(i, c, rows, stride, col, RollingExtreme::update_as::<true>),
-            },
-            IndicatorState::RealizedVol(i) => {
-                let inputs = c.zip(log_returns);
-                column(i, inputs, rows, stride, col, |r, (x, &log_return)| r.step(x, |_| log_return))
+            Some(RunKind::VolumeZ) => {
+                let volumes = runs.map(|run| run.volume.iter().copied());
+                widen(columns(
+                    lanes!(states, VolumeZ),
+                    volumes,
+                    rows,
+                    stride,
+                    one,
+                    #[inline(always)]
+                    |i, v| [i.update(v)],
+                ))
             }
-            IndicatorState::VolumeZ(i) => {
-                column(i, run.volume.iter().copied(), rows, stride, col, VolumeZScore::update)
+            Some(RunKind::TrendZ) => widen(columns(
+                lanes!(states, TrendZ),
+                closes,
+                rows,
+                stride,
+                one,
+                #[inline(always)]
+                |i, x| [i.update(x)],
+            )),
+            Some(RunKind::Atr) => {
+                let inputs = runs.map(|run| run.high.iter().zip(run.low).zip(run.close));
+                widen(columns(
+                    lanes!(states, Atr),
+                    inputs,
+                    rows,
+                    stride,
+                    one,
+                    #[inline(always)]
+                    |a, ((&h, &l), &c)| [a.update(h, l, c)],
+                ))
             }
-            IndicatorState::TrendZ(i) => column(i, c, rows, stride, col, TrendZ::update),
-            IndicatorState::Atr(i) => {
-                let inputs = run.high.iter().zip(run.low).zip(c);
-                column(i, inputs, rows, stride, col, |a, ((&h, &l), c)| a.update(h, l, c))
+            Some(RunKind::Vwap) => {
+                let inputs =
+                    runs.map(|run| run.ts_nanos.iter().zip(run.high).zip(run.low).zip(run.close).zip(run.volume));
+                widen(columns(
+                    lanes!(states, Vwap),
+                    inputs,
+                    rows,
+                    stride,
+                    one,
+                    #[inline(always)]
+                    |a, ((((&ts, &h), &l), &c), &v)| [a.update(ts, h, l, c, v)],
+                ))
             }
-            IndicatorState::Vwap(i) => {
-                let inputs = run.ts_nanos.iter().zip(run.high).zip(run.low).zip(c).zip(run.volume);
-                column(i, inputs, rows, stride, col, |a, ((((&ts, &h), &l), c), &v)| a.update(ts, h, l, c, v))
-            }
-            IndicatorState::Macd(i) => {
-                *last = columns3(i, c, rows, stride, cols, Macd::update);
-                return;
-            }
-            IndicatorState::Bollinger(i) => {
-                *last = columns3(i, c, rows, stride, cols, Bollinger::update);
-                return;
-            }
-        };
+            Some(RunKind::Macd) => columns(
+                lanes!(states, Macd),
+                closes,
+                rows,
+                stride,
+                cols,
+                #[inline(always)]
+                |i, x| {
+                    let (line, signal, hist) = i.update(x);
+                    [line, signal, hist]
+                },
+            ),
+            Some(RunKind::Bollinger) => columns(
+                lanes!(states, Bollinger),
+                closes,
+                rows,
+                stride,
+                cols,
+                #[inline(always)]
+                |i, x| {
+                    let (upper, middle, lower) = i.update(x);
+                    [upper, middle, lower]
+                },
+            ),
+        }
     }
 }
 
@@ -555,36 +721,79 @@ impl FeatureSet {
     /// # Panics
     /// When the columns' lengths differ or `rows` is not `run.len() × specs().len()`.
     pub fn update_run(&mut self, run: &Columns<'_>, rows: &mut [f64]) {
-        let (n, width) = (run.close.len(), self.slots.len());
-        assert!(
-            [run.ts_nanos.len(), run.open.len(), run.high.len(), run.low.len(), run.volume.len()]
-                .iter()
-                .all(|&len| len == n),
-            "a run's columns differ in length"
-        );
-        assert_eq!(rows.len(), n * width, "a run writes {n} rows of {width} features");
-        if n == 0 {
+        FeatureSet::update_runs([self], [run], [rows]);
+    }
+
+    /// [`FeatureSet::update_run`] for `L` symbols' sets at once, each with its own run and
+    /// rows: when the sets compute the same features, each indicator's loop steps the `L`
+    /// symbols side by side, so one symbol's recurrence fills the time another's waits on
+    /// its last value (a replay computes a block's symbols two at a time). Each set's
+    /// values and state are exactly those of its own `update_run`.
+    ///
+    /// # Panics
+    /// As [`FeatureSet::update_run`], for any lane.
+    pub fn update_runs<const L: usize>(sets: [&mut FeatureSet; L], runs: [&Columns<'_>; L], rows: [&mut [f64]; L]) {
+        let mut sets = sets;
+        let mut rows = rows;
+        for ((set, run), rows) in sets.iter().zip(runs).zip(rows.iter()) {
+            let (n, width) = (run.close.len(), set.slots.len());
+            assert!(
+                [run.ts_nanos.len(), run.open.len(), run.high.len(), run.low.len(), run.volume.len()]
+                    .iter()
+                    .all(|&len| len == n),
+                "a run's columns differ in length"
+            );
+            assert_eq!(rows.len(), n * width, "a run writes {n} rows of {width} features");
+        }
+        let alike = sets.iter().all(|set| {
+            set.slots == sets[0].slots
+                && set.plan == sets[0].plan
+                && set.instances.len() == sets[0].instances.len()
+                && set.instances.iter().zip(&sets[0].instances).all(|(a, b)| a.run_kind() == b.run_kind())
+        });
+        if L > 1 && !alike {
+            for ((set, run), rows) in sets.into_iter().zip(runs).zip(rows) {
+                set.update_run(run, rows);
+            }
             return;
         }
-        let mut log_returns = std::mem::take(&mut self.log_returns.0);
-        let prev = self.instances.iter().find_map(|state| match state {
-            IndicatorState::Return(r) if r.kind() == ReturnKind::Log => Some(r.previous()),
-            IndicatorState::RealizedVol(r) => Some(r.previous()),
-            _ => None,
-        });
-        if let Some(prev) = prev {
-            Return::log_returns(prev, run.close, &mut log_returns);
+        let mut log_returns: [Vec<f64>; L] = sets.each_mut().map(|set| std::mem::take(&mut set.log_returns.0));
+        for ((set, run), log_returns) in sets.iter().zip(runs).zip(&mut log_returns) {
+            let prev = set.instances.iter().find_map(|state| match state {
+                IndicatorState::Return(r) if r.kind() == ReturnKind::Log => Some(r.previous()),
+                IndicatorState::RealizedVol(r) => Some(r.previous()),
+                _ => None,
+            });
+            if let Some(prev) = prev {
+                Return::log_returns(prev, run.close, log_returns);
+            }
         }
-        for ((state, values), &columns) in self.instances.iter_mut().zip(&mut self.values).zip(&self.plan.columns) {
-            state.run(run, &log_returns, rows, width, columns, values);
-        }
-        self.log_returns.0 = log_returns;
-        if !self.plan.copies.is_empty() {
-            for row in rows.chunks_exact_mut(width) {
-                for &(to, from) in &self.plan.copies {
-                    row[to] = row[from];
+        let Some(first) = sets.first_mut() else { return };
+        // Borrowed out of the first set for the loop (the sets are alike), put back below.
+        let (width, plan) = (first.slots.len(), std::mem::take(&mut first.plan));
+        for (instance, &cols) in plan.columns.iter().enumerate() {
+            let states = sets.each_mut().map(|set| &mut set.instances[instance]);
+            let lane_rows = rows.each_mut().map(|rows| &mut **rows);
+            let lane_log_returns = log_returns.each_ref().map(Vec::as_slice);
+            let last = IndicatorState::run(states, runs, lane_log_returns, lane_rows, width, cols);
+            for ((set, last), run) in sets.iter_mut().zip(last).zip(runs) {
+                if !run.close.is_empty() {
+                    set.values[instance] = last;
                 }
             }
+        }
+        for ((set, log_returns), rows) in sets.iter_mut().zip(log_returns).zip(rows) {
+            set.log_returns.0 = log_returns;
+            if !plan.copies.is_empty() {
+                for row in rows.chunks_exact_mut(width) {
+                    for &(to, from) in &plan.copies {
+                        row[to] = row[from];
+                    }
+                }
+            }
+        }
+        if let Some(first) = sets.first_mut() {
+            first.plan = plan;
         }
     }
 }
