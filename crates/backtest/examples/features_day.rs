@@ -81,18 +81,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let symbol_major = started.elapsed().as_secs_f64();
 
     // Runs, symbol by symbol: each symbol's day in runs of RUN ticks, whose rows stay in the
-    // core's cache while each indicator passes over them (a whole day's rows would not).
+    // core's cache while each indicator passes over them (a whole day's rows would not), two
+    // symbols at a time as a replay block computes them (`FeatureSet::update_runs`).
     const RUN: usize = 512;
     let width = def.features.len();
-    let mut rows = vec![0.0; RUN * width];
+    let mut rows = [vec![0.0; RUN * width], vec![0.0; RUN * width]];
+    let days: Vec<Columns<'_>> = by_symbol
+        .iter()
+        .zip(&times)
+        .map(|(cols, ts)| Columns {
+            ts_nanos: ts,
+            open: &cols[0],
+            high: &cols[1],
+            low: &cols[2],
+            close: &cols[3],
+            volume: &cols[4],
+        })
+        .collect();
     let started = Instant::now();
-    for (cols, ts) in by_symbol.iter().zip(&times) {
-        let mut set = FeatureSet::new(&def.features);
-        let day =
-            Columns { ts_nanos: ts, open: &cols[0], high: &cols[1], low: &cols[2], close: &cols[3], volume: &cols[4] };
-        for start in (0..ts.len()).step_by(RUN) {
-            let end = (start + RUN).min(ts.len());
-            set.update_run(&day.slice(start..end), &mut rows[..(end - start) * width]);
+    for pair in days.chunks(2) {
+        let mut sets = pair.iter().map(|_| FeatureSet::new(&def.features)).collect::<Vec<_>>();
+        let len = pair.iter().map(|day| day.close.len()).max().unwrap_or(0);
+        for start in (0..len).step_by(RUN) {
+            // Each symbol's next run (empty once its day is over).
+            let [rows_a, rows_b] = &mut rows;
+            match (pair, sets.as_mut_slice()) {
+                ([a, b], [set_a, set_b]) => {
+                    let (run_a, run_b) = (run_from(a, start, RUN), run_from(b, start, RUN));
+                    FeatureSet::update_runs(
+                        [set_a, set_b],
+                        [&run_a, &run_b],
+                        [&mut rows_a[..run_a.close.len() * width], &mut rows_b[..run_b.close.len() * width]],
+                    );
+                }
+                ([a], [set]) => {
+                    let run_a = run_from(a, start, RUN);
+                    set.update_run(&run_a, &mut rows_a[..run_a.close.len() * width]);
+                }
+                _ => unreachable!("chunks of one or two symbols, one set each"),
+            }
             black_box(&rows);
         }
     }
@@ -119,4 +146,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch * 1e9 / n
     );
     Ok(())
+}
+
+/// The run of up to `len` inputs of `day` from `start` on (empty once the day is over).
+fn run_from<'a>(day: &Columns<'a>, start: usize, len: usize) -> Columns<'a> {
+    let n = day.close.len();
+    day.slice(start.min(n)..(start + len).min(n))
 }

@@ -29,7 +29,7 @@ impl Bollinger {
             return self.bands;
         }
         let mut variance = self.squares / n as f64;
-        let oldest = self.middle.oldest_first().next().unwrap_or(x);
+        let oldest = self.middle.oldest().unwrap_or(x);
         self.squares -= oldest * oldest;
         variance -= mean * mean;
         let sd = if variance < 0.000_000_01 { 0.0 } else { variance.sqrt() };

@@ -36,6 +36,12 @@ impl Sma {
         (0..n).map(move |i| self.ring[(self.next + i) % n])
     }
 
+    /// The oldest value of the window (the first of [`Sma::oldest_first`]), without the
+    /// modulo an iterator pays for its first step.
+    pub(crate) fn oldest(&self) -> Option<f64> {
+        self.ring.get(self.next).copied()
+    }
+
     pub(crate) fn is_ready(&self) -> bool {
         self.seen >= self.ring.len()
     }

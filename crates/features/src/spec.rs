@@ -375,6 +375,17 @@ macro_rules! lanes {
     };
 }
 
+impl RunKind {
+    /// Whether stepping several symbols side by side pays: the recurrences whose chain of
+    /// dependent operations (an EMA's multiply and add, Wilder's multiply, add and
+    /// division) sets their pace on one symbol. The others are bound by how many
+    /// operations they issue (divisions, square roots, window upkeep), where a second lane
+    /// only adds register pressure: measured slower in lanes.
+    fn gains_from_lanes(self) -> bool {
+        matches!(self, RunKind::Ema | RunKind::Rsi | RunKind::Atr)
+    }
+}
+
 impl IndicatorState {
     fn run_kind(&self) -> RunKind {
         match self {
@@ -772,13 +783,26 @@ impl FeatureSet {
         // Borrowed out of the first set for the loop (the sets are alike), put back below.
         let (width, plan) = (first.slots.len(), std::mem::take(&mut first.plan));
         for (instance, &cols) in plan.columns.iter().enumerate() {
-            let states = sets.each_mut().map(|set| &mut set.instances[instance]);
-            let lane_rows = rows.each_mut().map(|rows| &mut **rows);
-            let lane_log_returns = log_returns.each_ref().map(Vec::as_slice);
-            let last = IndicatorState::run(states, runs, lane_log_returns, lane_rows, width, cols);
-            for ((set, last), run) in sets.iter_mut().zip(last).zip(runs) {
-                if !run.close.is_empty() {
-                    set.values[instance] = last;
+            let in_lanes = sets.first().is_some_and(|set| set.instances[instance].run_kind().gains_from_lanes());
+            if in_lanes {
+                let states = sets.each_mut().map(|set| &mut set.instances[instance]);
+                let lane_rows = rows.each_mut().map(|rows| &mut **rows);
+                let lane_log_returns = log_returns.each_ref().map(Vec::as_slice);
+                let last = IndicatorState::run(states, runs, lane_log_returns, lane_rows, width, cols);
+                for ((set, last), run) in sets.iter_mut().zip(last).zip(runs) {
+                    if !run.close.is_empty() {
+                        set.values[instance] = last;
+                    }
+                }
+            } else {
+                for (((set, run), rows), log_returns) in
+                    sets.iter_mut().zip(runs).zip(rows.iter_mut()).zip(&log_returns)
+                {
+                    let [last] =
+                        IndicatorState::run([&mut set.instances[instance]], [run], [log_returns], [rows], width, cols);
+                    if !run.close.is_empty() {
+                        set.values[instance] = last;
+                    }
                 }
             }
         }

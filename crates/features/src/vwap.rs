@@ -35,9 +35,15 @@ impl Vwap {
         let typical = (high + low + close) / 3.0;
         match &mut self.0 {
             Kind::Session { day, pv, volume, offset_ns } => {
-                let today = (ts_nanos - *offset_ns).div_euclid(NANOS_PER_DAY);
-                if *day != Some(today) {
-                    *day = Some(today);
+                // Still the day of the last tick (almost always): two comparisons, where
+                // finding the day is a 64-bit division.
+                let local = ts_nanos - *offset_ns;
+                let same_day = day.is_some_and(|d| {
+                    let start = d.wrapping_mul(NANOS_PER_DAY);
+                    local >= start && local - start < NANOS_PER_DAY
+                });
+                if !same_day {
+                    *day = Some(local.div_euclid(NANOS_PER_DAY));
                     *pv = 0.0;
                     *volume = 0.0;
                 }

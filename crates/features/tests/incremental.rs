@@ -262,3 +262,106 @@ proptest! {
         }
     }
 }
+
+/// One series' input columns, from [`market`]'s rows.
+struct Inputs {
+    ts: Vec<i64>,
+    open: Vec<f64>,
+    high: Vec<f64>,
+    low: Vec<f64>,
+    close: Vec<f64>,
+    volume: Vec<f64>,
+}
+
+impl Inputs {
+    fn new(rows: &[(i64, f64, f64, f64, f64)]) -> Self {
+        let close: Vec<f64> = rows.iter().map(|r| r.1).collect();
+        Inputs {
+            ts: rows.iter().map(|r| r.0 * 1_000_000_000).collect(),
+            open: close.iter().map(|c| c * 1.0001).collect(),
+            high: rows.iter().map(|r| r.2).collect(),
+            low: rows.iter().map(|r| r.3).collect(),
+            volume: rows.iter().map(|r| r.4).collect(),
+            close,
+        }
+    }
+
+    fn columns(&self) -> tickloop_features::batch::Columns<'_> {
+        tickloop_features::batch::Columns {
+            ts_nanos: &self.ts,
+            open: &self.open,
+            high: &self.high,
+            low: &self.low,
+            close: &self.close,
+            volume: &self.volume,
+        }
+    }
+
+    /// Every feature's row for each input, tick by tick, and the set that computed them.
+    fn tick_by_tick(&self, specs: &[tickloop_features::FeatureSpec]) -> (Vec<f64>, tickloop_features::FeatureSet) {
+        let mut set = tickloop_features::FeatureSet::new(specs);
+        let mut rows = vec![f64::NAN; self.close.len() * specs.len()];
+        for (i, row) in rows.chunks_exact_mut(specs.len()).enumerate() {
+            let (ts_nanos, open, high, low, close, volume) =
+                (self.ts[i], self.open[i], self.high[i], self.low[i], self.close[i], self.volume[i]);
+            set.update_into(&tickloop_features::Ohlcv { ts_nanos, open, high, low, close, volume }, row);
+        }
+        (rows, set)
+    }
+}
+
+/// Where a series of `len` inputs is cut into runs: `cuts` clamped, with both ends.
+fn run_bounds(cuts: Vec<usize>, len: usize) -> Vec<usize> {
+    let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c.min(len)).collect();
+    bounds.extend([0, len]);
+    bounds.sort_unstable();
+    bounds
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Two symbols stepped side by side (lanes) each get exactly their own tick-by-tick
+    /// values and state, whatever their lengths: runs of different lengths, empty runs, one
+    /// symbol finishing its run alone.
+    #[test]
+    fn lanes_give_each_symbol_exactly_its_own_values_and_state(
+        first in market(),
+        second in market(),
+        cuts_first in proptest::collection::vec(0usize..400, 0..6),
+        cuts_second in proptest::collection::vec(0usize..400, 0..6),
+    ) {
+        use tickloop_features::FeatureSet;
+        let specs = every_feature();
+        let width = specs.len();
+        let inputs = [Inputs::new(&first), Inputs::new(&second)];
+        let expected = [inputs[0].tick_by_tick(&specs), inputs[1].tick_by_tick(&specs)];
+        let bounds = [run_bounds(cuts_first, first.len()), run_bounds(cuts_second, second.len())];
+        let series = [inputs[0].columns(), inputs[1].columns()];
+        let (mut a, mut b) = (FeatureSet::new(&specs), FeatureSet::new(&specs));
+        let mut got = [vec![f64::NAN; first.len() * width], vec![f64::NAN; second.len() * width]];
+        let runs = bounds[0].len().max(bounds[1].len()) - 1;
+        // Run k of each symbol (an empty run once a symbol has no more).
+        let run = |lane: usize, k: usize| {
+            let b = &bounds[lane];
+            let end = *b.last().expect("bounds hold both ends");
+            (b.get(k).copied().unwrap_or(end), b.get(k + 1).copied().unwrap_or(end))
+        };
+        for k in 0..runs {
+            let ((a0, a1), (b0, b1)) = (run(0, k), run(1, k));
+            let [got_a, got_b] = &mut got;
+            FeatureSet::update_runs(
+                [&mut a, &mut b],
+                [&series[0].slice(a0..a1), &series[1].slice(b0..b1)],
+                [&mut got_a[a0 * width..a1 * width], &mut got_b[b0 * width..b1 * width]],
+            );
+        }
+        for (lane, set) in [&a, &b].into_iter().enumerate() {
+            let (rows, streaming) = &expected[lane];
+            for (k, (g, e)) in got[lane].iter().zip(rows).enumerate() {
+                prop_assert_eq!(g.to_bits(), e.to_bits(), "lane {} {} at row {}: {} vs {}", lane, specs[k % width], k / width, g, e);
+            }
+            prop_assert_eq!(postcard::to_stdvec(set).unwrap(), postcard::to_stdvec(streaming).unwrap());
+        }
+    }
+}

@@ -197,8 +197,10 @@ struct Block {
 /// One thread's share of a block's symbol pass.
 #[derive(Debug, Clone, Default)]
 struct Shard {
-    /// One symbol's run of accepted ticks as columns, for [`FeatureSet::update_run`].
+    /// One symbol's run of accepted ticks as columns, for [`FeatureSet::update_runs`], and
+    /// its partner's.
     run: RunColumns,
+    partner: RunColumns,
     /// Alerts raised, with their tick's position in the block.
     raised: Vec<(u32, Alert)>,
     alerts: Vec<Alert>,
@@ -220,23 +222,44 @@ impl SymbolPass<'_> {
     }
 
     /// Features and alert rules of `symbols` (ids from `first` on), whose rows are `rows`.
+    /// Symbols with ticks in the block go two at a time through the features
+    /// ([`FeatureSet::update_runs`]: one symbol's recurrences fill the time the other's
+    /// wait), then through their alert rules one after the other.
     fn run(&self, symbols: &mut [SymbolState], first: usize, rows: &mut [f64], shard: &mut Shard) {
         let base = self.start(first);
-        for (offset, state) in symbols.iter_mut().enumerate() {
-            let symbol = first + offset;
-            let (start, end) = (self.start(symbol), self.ends[symbol] as usize);
-            if start == end {
-                continue;
-            }
-            let group = &self.by_symbol[start..end];
+        let mut busy =
+            (0..symbols.len()).filter(|&offset| self.start(first + offset) < self.ends[first + offset] as usize);
+        while let Some(a) = busy.next() {
+            let b = busy.next();
+            let group = |offset: usize| {
+                let symbol = first + offset;
+                (self.start(symbol), self.ends[symbol] as usize)
+            };
+            let (a_start, a_end) = group(a);
             let accepted = |k: &u32| self.cleaned[*k as usize].as_ref().expect("only accepted ticks are grouped");
-            shard.run.fill(group.iter().map(accepted));
-            let rows = &mut rows[(start - base) * self.width..(end - base) * self.width];
-            state.features.update_run(&shard.run.columns(), rows);
-            let season = self.seasons.map(|s| s.season(symbol));
-            for &k in group {
-                state.alerts.on_tick(accepted(&k), season, &mut shard.alerts);
-                shard.raised.extend(shard.alerts.drain(..).map(|alert| (k, alert)));
+            shard.run.fill(self.by_symbol[a_start..a_end].iter().map(accepted));
+            let (a_rows, rest) = rows[(a_start - base) * self.width..].split_at_mut((a_end - a_start) * self.width);
+            match b {
+                Some(b) => {
+                    let (b_start, b_end) = group(b);
+                    shard.partner.fill(self.by_symbol[b_start..b_end].iter().map(accepted));
+                    let b_rows = &mut rest[(b_start - a_end) * self.width..(b_end - a_end) * self.width];
+                    let (left, right) = symbols.split_at_mut(b);
+                    FeatureSet::update_runs(
+                        [&mut left[a].features, &mut right[0].features],
+                        [&shard.run.columns(), &shard.partner.columns()],
+                        [a_rows, b_rows],
+                    );
+                }
+                None => symbols[a].features.update_run(&shard.run.columns(), a_rows),
+            }
+            for offset in std::iter::once(a).chain(b) {
+                let (start, end) = group(offset);
+                let season = self.seasons.map(|s| s.season(first + offset));
+                for &k in &self.by_symbol[start..end] {
+                    symbols[offset].alerts.on_tick(accepted(&k), season, &mut shard.alerts);
+                    shard.raised.extend(shard.alerts.drain(..).map(|alert| (k, alert)));
+                }
             }
         }
     }
