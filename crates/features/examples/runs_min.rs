@@ -46,7 +46,7 @@ fn main() {
     let mut ra = vec![0.0; run * width];
     let mut rb = vec![0.0; run * width];
     let (mut single, mut pairs) = (f64::MAX, f64::MAX);
-    for _ in 0..40 {
+    for _ in 0..100 {
         let t = Instant::now();
         for c in [&ca, &cb] {
             let mut set = FeatureSet::new(&def.features);

@@ -37,27 +37,29 @@ impl Return {
         self.prev
     }
 
-    /// What a log return's `update` gives for each of `close` after `prev`: computed once
-    /// per run for every feature that needs it (`log_return`, `realized_vol_N`), the
-    /// divisions over the whole run at once and one `ln` per input.
-    pub(crate) fn log_returns(prev: Option<f64>, close: &[f64], out: &mut Vec<f64>) {
+    /// `close[i] / close[i − 1]` for each of `close` after `prev` (`NaN` first when there is
+    /// none): the ratio both returns are made of, divided once per run for every feature that
+    /// needs it, over whole columns (where the divisions pipeline and vectorise).
+    pub(crate) fn ratios(prev: Option<f64>, close: &[f64], out: &mut Vec<f64>) {
         out.clear();
         let Some(&first) = close.first() else { return };
         out.push(prev.map_or(f64::NAN, |p| first / p));
         out.extend(close.windows(2).map(|w| w[1] / w[0]));
-        for r in &mut out[usize::from(prev.is_none())..] {
-            *r = r.ln();
-        }
     }
 
-    /// [`Indicator::update`], with the log return against the previous input given by
-    /// `log_return(previous)` (computed here, or read from a run's shared column).
+    /// What a log return's `update` gives for each of `ratios` ([`Return::ratios`]).
+    pub(crate) fn log_returns(ratios: &[f64], out: &mut Vec<f64>) {
+        out.clear();
+        out.extend(ratios.iter().map(|r| r.ln()));
+    }
+
+    /// [`Indicator::update`], with the return against the previous input given by
+    /// `of_previous(previous)` (computed here, or read from a run's shared column).
     #[inline]
-    pub(crate) fn step(&mut self, x: f64, log_return: impl FnOnce(f64) -> f64) -> f64 {
-        self.last = match (self.prev.replace(x), self.kind) {
-            (None, _) => f64::NAN,
-            (Some(p), ReturnKind::Simple) => x / p - 1.0,
-            (Some(p), ReturnKind::Log) => log_return(p),
+    pub(crate) fn step(&mut self, x: f64, of_previous: impl FnOnce(f64) -> f64) -> f64 {
+        self.last = match self.prev.replace(x) {
+            None => f64::NAN,
+            Some(p) => of_previous(p),
         };
         self.last
     }
@@ -66,7 +68,10 @@ impl Return {
 impl Indicator for Return {
     #[inline]
     fn update(&mut self, x: f64) -> f64 {
-        self.step(x, |p| (x / p).ln())
+        match self.kind {
+            ReturnKind::Simple => self.step(x, |p| x / p - 1.0),
+            ReturnKind::Log => self.step(x, |p| (x / p).ln()),
+        }
     }
 
     fn value(&self) -> f64 {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::Columns;
 use crate::run::columns;
+use crate::vwap::typical_price;
 use crate::{
     Atr, Bollinger, Ema, Extreme, Indicator, Macd, Ohlcv, RealizedVol, Return, ReturnKind, RollingExtreme, Rsi, Sma,
     TrendZ, VolumeZScore, Vwap,
@@ -408,12 +409,12 @@ impl IndicatorState {
 
     /// [`IndicatorState::update`] over a run of each lane's inputs: output `k` of a lane's
     /// input `i` goes to its `rows[i * stride + cols[k]]`; returns each lane's last
-    /// outputs. `log_returns` holds a lane's log returns when the set has a feature that
+    /// outputs. `derived` holds each lane's derived columns for the features that
     /// reads them. Every lane must be of one [`RunKind`].
     fn run<const L: usize>(
         states: [&mut IndicatorState; L],
         runs: [&Columns<'_>; L],
-        log_returns: [&[f64]; L],
+        derived: [&Derived; L],
         rows: [&mut [f64]; L],
         stride: usize,
         cols: [Option<usize>; 3],
@@ -421,135 +422,107 @@ impl IndicatorState {
         let kind = states.first().map(|s| s.run_kind());
         debug_assert!(states.iter().all(|s| Some(s.run_kind()) == kind), "lanes differ in kind");
         let closes = runs.map(|run| run.close.iter().copied());
-        let closes_and_log_returns =
-            || std::array::from_fn::<_, L, _>(|lane| runs[lane].close.iter().copied().zip(log_returns[lane]));
-        let one = [cols[0]];
-        let widen = |lanes: [[f64; 1]; L]| lanes.map(|[v]| [v, f64::NAN, f64::NAN]);
+        let closes_and = |column: fn(&Derived) -> &[f64]| {
+            std::array::from_fn::<_, L, _>(|lane| runs[lane].close.iter().copied().zip(column(derived[lane])))
+        };
+        // One output: the loop over the lanes' `inputs` with `step` on the `$variant`'s
+        // indicators, written to the first column.
+        macro_rules! one_output {
+            ($variant:ident, $inputs:expr, $step:expr) => {
+                columns(lanes!(states, $variant), $inputs, rows, stride, [cols[0]], $step)
+                    .map(|[v]| [v, f64::NAN, f64::NAN])
+            };
+        }
         match kind {
             None => [[f64::NAN; 3]; L],
-            Some(RunKind::SimpleReturn) => widen(columns(
-                lanes!(states, Return),
-                closes,
-                rows,
-                stride,
-                one,
-                #[inline(always)]
-                |r, x| [r.update(x)],
-            )),
-            Some(RunKind::LogReturn) => {
-                let inputs = closes_and_log_returns();
-                widen(columns(
-                    lanes!(states, Return),
-                    inputs,
-                    rows,
-                    stride,
-                    one,
+            Some(RunKind::SimpleReturn) => {
+                one_output!(
+                    Return,
+                    closes_and(|d| &d.ratios),
                     #[inline(always)]
-                    |r, (x, &log_return)| [r.step(x, |_| log_return)],
-                ))
+                    |r, (x, &ratio)| { [r.step(x, |_| ratio - 1.0)] }
+                )
             }
-            Some(RunKind::Sma) => widen(columns(
-                lanes!(states, Sma),
-                closes,
-                rows,
-                stride,
-                one,
-                #[inline(always)]
-                |i, x| [i.update(x)],
-            )),
-            Some(RunKind::Ema) => widen(columns(
-                lanes!(states, Ema),
-                closes,
-                rows,
-                stride,
-                one,
-                #[inline(always)]
-                |i, x| [i.update(x)],
-            )),
-            Some(RunKind::Rsi) => widen(columns(
-                lanes!(states, Rsi),
-                closes,
-                rows,
-                stride,
-                one,
-                #[inline(always)]
-                |i, x| [i.update(x)],
-            )),
-            Some(RunKind::Min) => widen(columns(
-                lanes!(states, Extreme),
-                closes,
-                rows,
-                stride,
-                one,
-                #[inline(always)]
-                |i, x| [i.update_as::<false>(x)],
-            )),
-            Some(RunKind::Max) => widen(columns(
-                lanes!(states, Extreme),
-                closes,
-                rows,
-                stride,
-                one,
-                #[inline(always)]
-                |i, x| [i.update_as::<true>(x)],
-            )),
-            Some(RunKind::RealizedVol) => {
-                let inputs = closes_and_log_returns();
-                widen(columns(
-                    lanes!(states, RealizedVol),
-                    inputs,
-                    rows,
-                    stride,
-                    one,
+            Some(RunKind::LogReturn) => {
+                one_output!(
+                    Return,
+                    closes_and(|d| &d.log_returns),
                     #[inline(always)]
-                    |r, (x, &log_return)| [r.step(x, |_| log_return)],
-                ))
+                    |r, (x, &log_return)| { [r.step(x, |_| log_return)] }
+                )
+            }
+            Some(RunKind::Sma) => one_output!(
+                Sma,
+                closes,
+                #[inline(always)]
+                |i, x| [i.update(x)]
+            ),
+            Some(RunKind::Ema) => one_output!(
+                Ema,
+                closes,
+                #[inline(always)]
+                |i, x| [i.update(x)]
+            ),
+            Some(RunKind::Rsi) => one_output!(
+                Rsi,
+                closes,
+                #[inline(always)]
+                |i, x| [i.update(x)]
+            ),
+            Some(RunKind::Min) => one_output!(
+                Extreme,
+                closes,
+                #[inline(always)]
+                |i, x| [i.update_as::<false>(x)]
+            ),
+            Some(RunKind::Max) => one_output!(
+                Extreme,
+                closes,
+                #[inline(always)]
+                |i, x| [i.update_as::<true>(x)]
+            ),
+            Some(RunKind::RealizedVol) => {
+                one_output!(
+                    RealizedVol,
+                    closes_and(|d| &d.log_returns),
+                    #[inline(always)]
+                    |r, (x, &log_return)| { [r.step(x, |_| log_return)] }
+                )
             }
             Some(RunKind::VolumeZ) => {
                 let volumes = runs.map(|run| run.volume.iter().copied());
-                widen(columns(
-                    lanes!(states, VolumeZ),
+                one_output!(
+                    VolumeZ,
                     volumes,
-                    rows,
-                    stride,
-                    one,
                     #[inline(always)]
-                    |i, v| [i.update(v)],
-                ))
+                    |i, v| [i.update(v)]
+                )
             }
-            Some(RunKind::TrendZ) => widen(columns(
-                lanes!(states, TrendZ),
+            Some(RunKind::TrendZ) => one_output!(
+                TrendZ,
                 closes,
-                rows,
-                stride,
-                one,
                 #[inline(always)]
-                |i, x| [i.update(x)],
-            )),
+                |i, x| [i.update(x)]
+            ),
             Some(RunKind::Atr) => {
                 let inputs = runs.map(|run| run.high.iter().zip(run.low).zip(run.close));
-                widen(columns(
-                    lanes!(states, Atr),
+                one_output!(
+                    Atr,
                     inputs,
-                    rows,
-                    stride,
-                    one,
                     #[inline(always)]
-                    |a, ((&h, &l), &c)| [a.update(h, l, c)],
-                ))
+                    |a, ((&h, &l), &c)| [a.update(h, l, c)]
+                )
             }
             Some(RunKind::Vwap) => {
-                let inputs =
-                    runs.map(|run| run.ts_nanos.iter().zip(run.high).zip(run.low).zip(run.close).zip(run.volume));
-                widen(columns(
-                    lanes!(states, Vwap),
+                let inputs = std::array::from_fn::<_, L, _>(|lane| {
+                    runs[lane].ts_nanos.iter().zip(&derived[lane].typical).zip(runs[lane].volume)
+                });
+                one_output!(
+                    Vwap,
                     inputs,
-                    rows,
-                    stride,
-                    one,
                     #[inline(always)]
-                    |a, ((((&ts, &h), &l), &c), &v)| [a.update(ts, h, l, c, v)],
-                ))
+                    |a, ((&ts, &typical), &v)| [a.step(ts, typical, v)]
+                )
             }
             Some(RunKind::Macd) => columns(
                 lanes!(states, Macd),
@@ -592,22 +565,53 @@ pub struct FeatureSet {
     slots: Vec<(usize, usize)>,
     /// Derived from `slots` (never saved): where a run writes each instance's outputs.
     plan: RunPlan,
-    /// A run's log returns, shared by the features that need them (never saved).
-    log_returns: Scratch,
+    /// A run's derived columns (never saved).
+    derived: Derived,
 }
 
-/// A buffer reused between runs; not part of a set's state (equal sets may hold different
-/// scratch, and a clone starts with none).
+/// Columns of a run that several indicators read, computed once per run; buffers reused
+/// between runs, not part of a set's state (equal sets may hold different ones, and a clone
+/// starts with none).
 #[derive(Debug, Default)]
-struct Scratch(Vec<f64>);
+struct Derived {
+    /// `close / previous close` ([`Return::ratios`]): both returns, the log returns.
+    ratios: Vec<f64>,
+    /// `ln` of the ratios: `log_return`, `realized_vol_N`.
+    log_returns: Vec<f64>,
+    /// `(high + low + close) / 3`: every VWAP.
+    typical: Vec<f64>,
+}
 
-impl Clone for Scratch {
-    fn clone(&self) -> Self {
-        Scratch(Vec::new())
+impl Derived {
+    /// Fills the columns `set`'s indicators read from `run`.
+    fn fill(&mut self, set: &FeatureSet, run: &Columns<'_>) {
+        let kinds = || set.instances.iter().map(IndicatorState::run_kind);
+        let prev = set.instances.iter().find_map(|state| match state {
+            IndicatorState::Return(r) => Some(r.previous()),
+            IndicatorState::RealizedVol(r) => Some(r.previous()),
+            _ => None,
+        });
+        if let Some(prev) = prev {
+            Return::ratios(prev, run.close, &mut self.ratios);
+        }
+        if kinds().any(|k| matches!(k, RunKind::LogReturn | RunKind::RealizedVol)) {
+            Return::log_returns(&self.ratios, &mut self.log_returns);
+        }
+        if kinds().any(|k| k == RunKind::Vwap) {
+            self.typical.clear();
+            let (high, low, close) = (run.high, run.low, run.close);
+            self.typical.extend(high.iter().zip(low).zip(close).map(|((&h, &l), &c)| typical_price(h, l, c)));
+        }
     }
 }
 
-impl PartialEq for Scratch {
+impl Clone for Derived {
+    fn clone(&self) -> Self {
+        Derived::default()
+    }
+}
+
+impl PartialEq for Derived {
     fn eq(&self, _: &Self) -> bool {
         true
     }
@@ -648,7 +652,7 @@ impl From<SavedFeatureSet> for FeatureSet {
             values: saved.values,
             slots: saved.slots,
             plan,
-            log_returns: Scratch::default(),
+            derived: Derived::default(),
         }
     }
 }
@@ -768,16 +772,9 @@ impl FeatureSet {
             }
             return;
         }
-        let mut log_returns: [Vec<f64>; L] = sets.each_mut().map(|set| std::mem::take(&mut set.log_returns.0));
-        for ((set, run), log_returns) in sets.iter().zip(runs).zip(&mut log_returns) {
-            let prev = set.instances.iter().find_map(|state| match state {
-                IndicatorState::Return(r) if r.kind() == ReturnKind::Log => Some(r.previous()),
-                IndicatorState::RealizedVol(r) => Some(r.previous()),
-                _ => None,
-            });
-            if let Some(prev) = prev {
-                Return::log_returns(prev, run.close, log_returns);
-            }
+        let mut derived: [Derived; L] = sets.each_mut().map(|set| std::mem::take(&mut set.derived));
+        for ((set, run), derived) in sets.iter().zip(runs).zip(&mut derived) {
+            derived.fill(set, run);
         }
         let Some(first) = sets.first_mut() else { return };
         // Borrowed out of the first set for the loop (the sets are alike), put back below.
@@ -787,27 +784,24 @@ impl FeatureSet {
             if in_lanes {
                 let states = sets.each_mut().map(|set| &mut set.instances[instance]);
                 let lane_rows = rows.each_mut().map(|rows| &mut **rows);
-                let lane_log_returns = log_returns.each_ref().map(Vec::as_slice);
-                let last = IndicatorState::run(states, runs, lane_log_returns, lane_rows, width, cols);
+                let last = IndicatorState::run(states, runs, derived.each_ref(), lane_rows, width, cols);
                 for ((set, last), run) in sets.iter_mut().zip(last).zip(runs) {
                     if !run.close.is_empty() {
                         set.values[instance] = last;
                     }
                 }
             } else {
-                for (((set, run), rows), log_returns) in
-                    sets.iter_mut().zip(runs).zip(rows.iter_mut()).zip(&log_returns)
-                {
+                for (((set, run), rows), derived) in sets.iter_mut().zip(runs).zip(rows.iter_mut()).zip(&derived) {
                     let [last] =
-                        IndicatorState::run([&mut set.instances[instance]], [run], [log_returns], [rows], width, cols);
+                        IndicatorState::run([&mut set.instances[instance]], [run], [derived], [rows], width, cols);
                     if !run.close.is_empty() {
                         set.values[instance] = last;
                     }
                 }
             }
         }
-        for ((set, log_returns), rows) in sets.iter_mut().zip(log_returns).zip(rows) {
-            set.log_returns.0 = log_returns;
+        for ((set, derived), rows) in sets.iter_mut().zip(derived).zip(rows) {
+            set.derived = derived;
             if !plan.copies.is_empty() {
                 for row in rows.chunks_exact_mut(width) {
                     for &(to, from) in &plan.copies {

@@ -19,6 +19,12 @@ enum Kind {
     Rolling { pv: RollingSum, volume: RollingSum },
 }
 
+/// `(high + low + close) / 3`, the price a VWAP weighs by volume.
+#[inline]
+pub(crate) fn typical_price(high: f64, low: f64, close: f64) -> f64 {
+    (high + low + close) / 3.0
+}
+
 const NANOS_PER_DAY: i64 = 86_400_000_000_000;
 
 impl Vwap {
@@ -32,7 +38,13 @@ impl Vwap {
 
     #[inline]
     pub fn update(&mut self, ts_nanos: i64, high: f64, low: f64, close: f64, v: f64) -> f64 {
-        let typical = (high + low + close) / 3.0;
+        self.step(ts_nanos, typical_price(high, low, close), v)
+    }
+
+    /// [`Vwap::update`] with the typical price already computed (a run computes it once for
+    /// every VWAP of the set).
+    #[inline]
+    pub(crate) fn step(&mut self, ts_nanos: i64, typical: f64, v: f64) -> f64 {
         match &mut self.0 {
             Kind::Session { day, pv, volume, offset_ns } => {
                 // Still the day of the last tick (almost always): two comparisons, where
