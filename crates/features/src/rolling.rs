@@ -219,8 +219,29 @@ impl Indicator for RollingExtreme {
 /// A ring of the last `n` values with their running sum, re-added exactly from the ring
 /// every `n` pushes so rounding drift stays bounded (amortised O(1)). Counts the non-zero
 /// values so an all-zero window is known exactly, whatever the rounding.
+///
+/// The re-sum adds the ring in order when it wraps, which is when it holds exactly the
+/// values pushed since it last wrapped, in the order they came: so those are summed as they
+/// arrive (`since_wrap`, the same additions in the same order, the same bits), and the
+/// re-sum costs one addition per push instead of a chain of `n` dependent additions every
+/// `n`th push, which stalled the loop around it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "SavedRollingSum")]
 pub(crate) struct RollingSum {
+    ring: Vec<f64>,
+    next: usize,
+    seen: usize,
+    sum: f64,
+    nonzero: usize,
+    /// `ring[..next]` summed in order from −0.0, as [`Iterator::sum`] does (never saved:
+    /// derived from the ring).
+    #[serde(skip_serializing)]
+    since_wrap: f64,
+}
+
+/// A [`RollingSum`] as snapshots hold it.
+#[derive(Deserialize)]
+struct SavedRollingSum {
     ring: Vec<f64>,
     next: usize,
     seen: usize,
@@ -228,10 +249,18 @@ pub(crate) struct RollingSum {
     nonzero: usize,
 }
 
+impl From<SavedRollingSum> for RollingSum {
+    fn from(saved: SavedRollingSum) -> Self {
+        let since_wrap = saved.ring.get(..saved.next).map_or(-0.0, |pushed| pushed.iter().sum());
+        let SavedRollingSum { ring, next, seen, sum, nonzero } = saved;
+        RollingSum { ring, next, seen, sum, nonzero, since_wrap }
+    }
+}
+
 impl RollingSum {
     pub(crate) fn new(window: usize) -> Self {
         assert!(window > 0, "window must be at least 1");
-        RollingSum { ring: vec![0.0; window], next: 0, seen: 0, sum: 0.0, nonzero: 0 }
+        RollingSum { ring: vec![0.0; window], next: 0, seen: 0, sum: 0.0, nonzero: 0, since_wrap: -0.0 }
     }
 
     #[inline]
@@ -243,11 +272,12 @@ impl RollingSum {
             self.nonzero -= usize::from(old != 0.0);
         }
         self.sum += x;
+        self.since_wrap += x;
         self.nonzero += usize::from(x != 0.0);
         self.next = if self.next + 1 == n { 0 } else { self.next + 1 };
         self.seen += 1;
         if self.next == 0 {
-            self.sum = self.ring.iter().sum();
+            self.sum = std::mem::replace(&mut self.since_wrap, -0.0);
         }
     }
 
@@ -269,8 +299,26 @@ impl RollingSum {
 /// by seven orders of magnitude within the window, and an exact test for a
 /// constant window (the trailing run of equal values), where rounding would otherwise
 /// invent a tiny variance.
+///
+/// The exact recomputation's first pass (the mean) is summed as values arrive, like
+/// [`RollingSum`]'s re-sum, whenever it falls on the ring's wrap.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "SavedRollingMoments")]
 pub struct RollingMoments {
+    ring: Vec<f64>,
+    next: usize,
+    seen: usize,
+    mean: f64,
+    m2: f64,
+    run: usize,
+    /// `ring[..next]` summed in order from −0.0 (never saved: derived from the ring).
+    #[serde(skip_serializing)]
+    since_wrap: f64,
+}
+
+/// A [`RollingMoments`] as snapshots hold it.
+#[derive(Deserialize)]
+struct SavedRollingMoments {
     ring: Vec<f64>,
     next: usize,
     seen: usize,
@@ -279,10 +327,18 @@ pub struct RollingMoments {
     run: usize,
 }
 
+impl From<SavedRollingMoments> for RollingMoments {
+    fn from(saved: SavedRollingMoments) -> Self {
+        let since_wrap = saved.ring.get(..saved.next).map_or(-0.0, |pushed| pushed.iter().sum());
+        let SavedRollingMoments { ring, next, seen, mean, m2, run } = saved;
+        RollingMoments { ring, next, seen, mean, m2, run, since_wrap }
+    }
+}
+
 impl RollingMoments {
     pub fn new(window: usize) -> Self {
         assert!(window > 0, "window must be at least 1");
-        RollingMoments { ring: vec![0.0; window], next: 0, seen: 0, mean: 0.0, m2: 0.0, run: 0 }
+        RollingMoments { ring: vec![0.0; window], next: 0, seen: 0, mean: 0.0, m2: 0.0, run: 0, since_wrap: -0.0 }
     }
 
     #[inline]
@@ -301,6 +357,7 @@ impl RollingMoments {
             self.mean += d / count;
             self.m2 += d * (x - self.mean);
         }
+        self.since_wrap += x;
         self.next = if self.next + 1 == n { 0 } else { self.next + 1 };
         self.seen += 1;
         // Recompute exactly once per window, and whenever the variance has collapsed far
@@ -308,7 +365,12 @@ impl RollingMoments {
         // would dominate what is left).
         let collapsed = self.m2 <= 1e-7 * (old * old + x * x) * n as f64;
         if self.next == 0 || (self.seen > n && collapsed) {
-            self.mean = self.ring.iter().sum::<f64>() / n as f64;
+            let total = if self.next == 0 {
+                std::mem::replace(&mut self.since_wrap, -0.0)
+            } else {
+                self.ring.iter().sum::<f64>()
+            };
+            self.mean = total / n as f64;
             self.m2 = self.ring.iter().map(|v| (v - self.mean) * (v - self.mean)).sum();
         }
     }
@@ -428,11 +490,12 @@ impl Vacant for RollingExtreme {
 }
 
 impl Vacant for RollingSum {
-    const VACANT: Self = RollingSum { ring: Vec::new(), next: 0, seen: 0, sum: 0.0, nonzero: 0 };
+    const VACANT: Self = RollingSum { ring: Vec::new(), next: 0, seen: 0, sum: 0.0, nonzero: 0, since_wrap: -0.0 };
 }
 
 impl Vacant for RollingMoments {
-    const VACANT: Self = RollingMoments { ring: Vec::new(), next: 0, seen: 0, mean: 0.0, m2: 0.0, run: 0 };
+    const VACANT: Self =
+        RollingMoments { ring: Vec::new(), next: 0, seen: 0, mean: 0.0, m2: 0.0, run: 0, since_wrap: -0.0 };
 }
 
 impl Vacant for RealizedVol {
@@ -470,6 +533,53 @@ mod tests {
             }
         }
         deque.into()
+    }
+
+    proptest! {
+        /// The re-sum summed as values arrive gives the bits of re-adding the ring when it
+        /// wraps (the sum the windows kept before), and a window restored from a snapshot
+        /// at any point goes on exactly like one that never stopped.
+        #[test]
+        fn sums_kept_as_values_arrive_are_the_ring_re_sums_and_survive_a_restore(
+            xs in proptest::collection::vec(prop_oneof![Just(0.0f64), Just(-0.0f64), -1e6f64..1e6], 1..200),
+            window in 1usize..40,
+            cut in 0usize..200,
+        ) {
+            let cut = cut.min(xs.len());
+            let (mut sum, mut moments) = (RollingSum::new(window), RollingMoments::new(window));
+            // The re-sum as it was: the ring re-added in order when it wraps.
+            let mut ring = vec![0.0f64; window];
+            for (i, &x) in xs.iter().enumerate() {
+                sum.push(x);
+                moments.push(x);
+                ring[i % window] = x;
+                if (i + 1) % window == 0 {
+                    prop_assert_eq!(sum.sum.to_bits(), ring.iter().sum::<f64>().to_bits(), "at {}", i);
+                    let mean = ring.iter().sum::<f64>() / window as f64;
+                    prop_assert_eq!(moments.mean.to_bits(), mean.to_bits(), "at {}", i);
+                }
+            }
+            let (mut whole_sum, mut whole_moments) = (RollingSum::new(window), RollingMoments::new(window));
+            for &x in &xs[..cut] {
+                whole_sum.push(x);
+                whole_moments.push(x);
+            }
+            let mut restored_sum: RollingSum = postcard::from_bytes(&postcard::to_stdvec(&whole_sum).unwrap()).unwrap();
+            let mut restored_moments: RollingMoments =
+                postcard::from_bytes(&postcard::to_stdvec(&whole_moments).unwrap()).unwrap();
+            prop_assert_eq!(&restored_sum, &whole_sum);
+            prop_assert_eq!(&restored_moments, &whole_moments);
+            for &x in &xs[cut..] {
+                restored_sum.push(x);
+                restored_moments.push(x);
+            }
+            prop_assert_eq!(&restored_sum, &sum);
+            prop_assert_eq!(&restored_moments, &moments);
+            // `==` takes −0.0 for 0.0: the bits too.
+            prop_assert_eq!(restored_sum.since_wrap.to_bits(), sum.since_wrap.to_bits());
+            prop_assert_eq!(restored_moments.since_wrap.to_bits(), moments.since_wrap.to_bits());
+            prop_assert_eq!(restored_sum.sum.to_bits(), sum.sum.to_bits());
+        }
     }
 
     proptest! {
