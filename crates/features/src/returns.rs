@@ -44,7 +44,7 @@ impl Return {
         out.clear();
         let Some(&first) = close.first() else { return };
         out.push(prev.map_or(f64::NAN, |p| first / p));
-        out.extend(close.windows(2).map(|w| w[1] / w[0]));
+        out.extend(close[1..].iter().zip(close).map(|(x, previous)| x / previous));
     }
 
     /// What a log return's `update` gives for each of `ratios` ([`Return::ratios`]).
