@@ -13,6 +13,10 @@ pub struct AthenaDdlArgs {
     /// Feature set whose columns the features table has (as written by etl-features).
     #[arg(long, default_value = "default")]
     set: String,
+    /// How the features table's values are stored (as `etl-features --feature-precision`
+    /// wrote them): f64 (double) or f32 (float).
+    #[arg(long, default_value = "f64")]
+    feature_precision: tickloop_lake::FeaturePrecision,
     /// First date partition projection enumerates (YYYY-MM-DD).
     #[arg(long, default_value = "2000-01-01")]
     first_date: String,
@@ -28,6 +32,13 @@ pub fn run(args: AthenaDdlArgs) -> anyhow::Result<()> {
     if tickloop_core::Timestamp::parse(&format!("{}T00:00:00Z", args.first_date)).is_err() {
         anyhow::bail!("--first-date must be YYYY-MM-DD, not {:?}", args.first_date);
     }
-    print!("{}", tickloop_lake::athena::ddl(&args.lake, &args.database, &set.columns(), &args.first_date));
+    let ddl = tickloop_lake::athena::ddl(
+        &args.lake,
+        &args.database,
+        &set.columns(),
+        args.feature_precision,
+        &args.first_date,
+    );
+    print!("{ddl}");
     Ok(())
 }

@@ -45,6 +45,11 @@ pub struct EtlFeaturesArgs {
     /// End (exclusive, RFC 3339); all days when omitted.
     #[arg(long, value_parser = crate::sim::parse_ts)]
     to: Option<tickloop_core::Timestamp>,
+    /// How the values are stored: f64 (doubles, exactly as computed) or f32 (floats: about
+    /// half the bytes, each value within 6e-8 of itself relatively). Days built at the
+    /// other precision are built again.
+    #[arg(long, default_value = "f64")]
+    feature_precision: tickloop_lake::FeaturePrecision,
     // Day k since 1970 goes to shard k mod N; the shards write disjoint partitions, so they
     // need no merge.
     #[command(flatten)]
@@ -64,7 +69,7 @@ pub fn run_features(args: EtlFeaturesArgs) -> anyhow::Result<()> {
     let to = args.to.unwrap_or(tickloop_core::Timestamp::MAX);
     let shard = args.shards.resolve()?;
     let owns = |day: u64| shard.is_none_or(|s| s.owns(day as usize));
-    let summary = tickloop_lake::build_features_where(&lake, &set, from, to, owns)
+    let summary = tickloop_lake::build_features_with(&lake, &set, args.feature_precision, from, to, owns)
         .with_context(|| format!("building features in {}", args.lake.lake))?;
     if let Some(shard) = shard {
         print!("{shard}: ");

@@ -62,6 +62,10 @@ pub struct LiveArgs {
     /// moves past them, and on shutdown).
     #[arg(long, default_value = "1m", value_parser = crate::duration::parse_duration)]
     lake_flush_interval: Duration,
+    /// How the lake stores feature values: f64 (doubles, exactly as computed) or f32
+    /// (floats: about half the bytes, each value within 6e-8 of itself relatively).
+    #[arg(long, default_value = "f64")]
+    feature_precision: tickloop_lake::FeaturePrecision,
     #[command(flatten)]
     s3: S3Args,
     /// Checkpoint (flush outputs, save state, commit offsets) this often: 500ms, 5s, 1m…
@@ -137,6 +141,7 @@ pub fn run(args: LiveArgs) -> anyhow::Result<()> {
     }
     config.lake = args.lake.as_deref().map(|root| args.s3.open(root)).transpose()?;
     config.lake_flush_interval = args.lake_flush_interval;
+    config.lake_feature_precision = args.feature_precision;
     let state = args.s3.open(&args.state)?;
     let mut runner = LiveRunner::new(config, state).context("starting the live runner")?;
     // Kept until the runner stops: dropping the server stops it.

@@ -4,10 +4,15 @@
 
 use std::fmt::Write as _;
 
-use crate::LakeTable;
+use crate::{FeaturePrecision, LakeTable};
 
-/// The columns of a dataset's parquet files, as Athena types, in file order.
-pub fn columns(dataset: LakeTable, feature_columns: &[String]) -> Vec<(String, &'static str)> {
+/// The columns of a dataset's parquet files, as Athena types, in file order; feature values
+/// stored at `precision`.
+pub fn columns(
+    dataset: LakeTable,
+    feature_columns: &[String],
+    precision: FeaturePrecision,
+) -> Vec<(String, &'static str)> {
     let fixed = |cols: &[(&str, &'static str)]| cols.iter().map(|(n, t)| ((*n).to_owned(), *t)).collect::<Vec<_>>();
     match dataset {
         LakeTable::RawTicks => fixed(&[
@@ -24,7 +29,7 @@ pub fn columns(dataset: LakeTable, feature_columns: &[String]) -> Vec<(String, &
         ]),
         LakeTable::Features => {
             let mut cols = fixed(&[("symbol", "string"), ("ts_event", "timestamp")]);
-            cols.extend(feature_columns.iter().map(|c| (c.replace('.', "_"), "double")));
+            cols.extend(feature_columns.iter().map(|c| (c.replace('.', "_"), precision.type_name())));
             cols
         }
         LakeTable::Alerts => fixed(&[
@@ -41,14 +46,20 @@ pub fn columns(dataset: LakeTable, feature_columns: &[String]) -> Vec<(String, &
 
 /// `CREATE EXTERNAL TABLE` statements for the tables the lake writes (`ticks`, `features`,
 /// `alerts`), for a lake at `location` (`s3://bucket/prefix`). (`predictions` joins when
-/// models write to the lake.)
-pub fn ddl(location: &str, database: &str, feature_columns: &[String], first_date: &str) -> String {
+/// models write to the lake.) Feature values stored at `precision`.
+pub fn ddl(
+    location: &str,
+    database: &str,
+    feature_columns: &[String],
+    precision: FeaturePrecision,
+    first_date: &str,
+) -> String {
     let location = location.trim_end_matches('/');
     let mut sql = format!("CREATE DATABASE IF NOT EXISTS {database};\n");
     for (table, dataset) in
         [("ticks", LakeTable::RawTicks), ("features", LakeTable::Features), ("alerts", LakeTable::Alerts)]
     {
-        let cols = columns(dataset, feature_columns);
+        let cols = columns(dataset, feature_columns, precision);
         let body: Vec<String> = cols.iter().map(|(n, t)| format!("  `{n}` {t}")).collect();
         let prefix = format!("{location}/{}", dataset.prefix());
         let _ = write!(
@@ -82,7 +93,8 @@ mod tests {
 
     #[test]
     fn ddl_projects_partitions_onto_the_lake_layout() {
-        let sql = ddl("s3://bucket/lake/", "tickloop", &["sma_20".into(), "bb_upper_20_2.5".into()], "2024-01-01");
+        let features = ["sma_20".into(), "bb_upper_20_2.5".into()];
+        let sql = ddl("s3://bucket/lake/", "tickloop", &features, FeaturePrecision::F64, "2024-01-01");
         assert!(sql.contains("CREATE EXTERNAL TABLE IF NOT EXISTS tickloop.ticks ("));
         assert!(sql.contains("LOCATION 's3://bucket/lake/raw/ticks/'"));
         assert!(sql.contains(
@@ -91,5 +103,8 @@ mod tests {
         assert!(sql.contains("`bb_upper_20_2_5` double"));
         assert!(sql.contains("'projection.date.range' = '2024-01-01,NOW'"));
         assert_eq!(sql.matches("CREATE EXTERNAL TABLE").count(), 3);
+        let floats = ddl("s3://bucket/lake/", "tickloop", &features, FeaturePrecision::F32, "2024-01-01");
+        assert!(floats.contains("`bb_upper_20_2_5` float") && floats.contains("`sma_20` float"), "{floats}");
+        assert!(floats.contains("`close` double"), "ticks keep their doubles: {floats}");
     }
 }

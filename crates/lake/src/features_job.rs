@@ -22,7 +22,7 @@ use tickloop_features::batch::{Columns, compute};
 
 use crate::store::LakeObject;
 use crate::tick_file::TickFileReader;
-use crate::{FeatureFileWriter, HourPartition, Lake, LakeError, LakeTable};
+use crate::{FeatureFileWriter, FeaturePrecision, HourPartition, Lake, LakeError, LakeTable};
 use tickloop_core::hex;
 
 /// The manifest of earlier versions: every day's fingerprint in one object (read, no longer
@@ -72,6 +72,19 @@ pub fn build_features_where(
     to: Timestamp,
     owns: impl Fn(u64) -> bool,
 ) -> Result<FeatureJobSummary, LakeError> {
+    build_features_with(lake, set, FeaturePrecision::F64, from, to, owns)
+}
+
+/// [`build_features_where`], storing the values at `precision`. A day built at another
+/// precision is built again.
+pub fn build_features_with(
+    lake: &Lake,
+    set: &FeatureSetDef,
+    precision: FeaturePrecision,
+    from: Timestamp,
+    to: Timestamp,
+    owns: impl Fn(u64) -> bool,
+) -> Result<FeatureJobSummary, LakeError> {
     let legacy: Manifest = lake.read_manifest(MANIFEST)?;
     let mut days: BTreeMap<Timestamp, Vec<HourPartition>> = BTreeMap::new();
     for p in lake.partitions(LakeTable::RawTicks, from, to)? {
@@ -85,6 +98,10 @@ pub fn build_features_where(
         let label = HourPartition { hour: day }.relative_dir()[5..15].to_owned();
         let mut hasher = Sha256::new();
         hasher.update(format!("{}@{}:{:?}", set.name, set.version, set.columns()).as_bytes());
+        // Doubles hash as they always did, so lakes built before are not rebuilt.
+        if precision != FeaturePrecision::F64 {
+            hasher.update(format!(" stored as {precision}").as_bytes());
+        }
         let mut files = Vec::new();
         for &p in &partitions {
             for meta in lake.partition_files(LakeTable::RawTicks, p, ".parquet")? {
@@ -101,7 +118,7 @@ pub fn build_features_where(
             summary.days_unchanged.push(label);
             continue;
         }
-        let (rows, written) = build_day(lake, set, day, &files)?;
+        let (rows, written) = build_day(lake, set, precision, day, &files)?;
         summary.rows += rows;
         summary.files += written;
         lake.write_json(&day_manifest(&label), &DayManifest { fingerprint })?;
@@ -115,6 +132,7 @@ pub fn build_features_where(
 fn build_day(
     lake: &Lake,
     set: &FeatureSetDef,
+    precision: FeaturePrecision,
     day: Timestamp,
     files: &[LakeObject],
 ) -> Result<(u64, usize), LakeError> {
@@ -151,9 +169,10 @@ fn build_day(
             let end = start + ts[start..].partition_point(|&t| t < hour.end().as_nanos());
             let writer = match writers.entry(hour) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => e.insert(FeatureFileWriter::create(
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(FeatureFileWriter::create_with(
                     lake.object(LakeTable::Features, hour, "part-0.parquet"),
                     &columns,
+                    precision,
                 )?),
             };
             let slices: Vec<Vec<f64>> = values.iter().map(|v| v[start..end].to_vec()).collect();

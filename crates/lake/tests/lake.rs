@@ -423,6 +423,107 @@ print(json.dumps(rows))
     assert!(compared > 90_000, "compared {compared}");
 }
 
+/// Features stored as floats (`FeaturePrecision::F32`) read back through DuckDB as each
+/// double rounded to the nearest float (nulls where the doubles are), in about half the
+/// bytes; switching the precision rebuilds the day.
+#[test]
+fn features_stored_as_floats_are_the_doubles_rounded_in_about_half_the_bytes() {
+    use tickloop_features::FeatureSetDef;
+    use tickloop_lake::{FeaturePrecision, build_features, build_features_with};
+
+    let Some(python) = outside_python() else {
+        tickloop_testkit::skip("no Python with duckdb (run through `cargo xtask test`)");
+        return;
+    };
+    let table = names(4);
+    let ticks: Vec<Tick> = (0..3600)
+        .flat_map(|s| {
+            (0..4u32).map(move |sym| {
+                let px = 50.0 + f64::from(sym) * 7.3 + ((s as f64) / 61.0).sin() * 3.0 + (s % 7) as f64 * 0.01;
+                let mut t = tick(sym, t0().add_nanos(s * NANOS_PER_SECOND), px);
+                t.volume = Volume(f64::from((s as u32 * 17 + sym * 5) % 900));
+                t
+            })
+        })
+        .collect();
+    let set = FeatureSetDef::builtin("default").unwrap();
+    let (doubles_dir, floats_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (doubles, floats) = (Lake::local(doubles_dir.path()), Lake::local(floats_dir.path()));
+    write_lake(&doubles, &table, &ticks, |_| 0);
+    write_lake(&floats, &table, &ticks, |_| 0);
+    build_features(&doubles, &set, Timestamp::MIN, Timestamp::MAX).unwrap();
+    let all = |_| true;
+    let built = build_features_with(&floats, &set, FeaturePrecision::F32, Timestamp::MIN, Timestamp::MAX, all).unwrap();
+    assert_eq!(built.days_built.len(), 1);
+    let again = build_features_with(&floats, &set, FeaturePrecision::F32, Timestamp::MIN, Timestamp::MAX, all).unwrap();
+    assert_eq!((again.days_built.len(), again.days_unchanged.len()), (0, 1), "same precision: nothing to do");
+
+    let columns: Vec<String> = set.columns().iter().map(|c| c.replace('.', "_")).collect();
+    let script = format!(
+        r#"
+import duckdb, json, sys
+out = {{}}
+for name, root in (("doubles", sys.argv[1]), ("floats", sys.argv[2])):
+    con = duckdb.connect()
+    glob = f"{{root}}/processed/features/**/*.parquet"
+    types = [r[1] for r in con.execute(f"DESCRIBE SELECT {cols} FROM read_parquet('{{glob}}')").fetchall()]
+    rows = con.execute(f"SELECT {cols} FROM read_parquet('{{glob}}') ORDER BY symbol, ts_event").fetchall()
+    out[name] = {{"types": sorted(set(types)), "rows": rows}}
+print(json.dumps(out))
+"#,
+        cols = columns.join(", ")
+    );
+    let out = std::process::Command::new(&python)
+        .args(["-c", &script])
+        .arg(doubles_dir.path())
+        .arg(floats_dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(read["doubles"]["types"], serde_json::json!(["DOUBLE"]));
+    assert_eq!(read["floats"]["types"], serde_json::json!(["FLOAT"]));
+    let (exact, rounded) = (read["doubles"]["rows"].as_array().unwrap(), read["floats"]["rows"].as_array().unwrap());
+    assert_eq!(exact.len(), ticks.len());
+    assert_eq!(rounded.len(), ticks.len());
+    let mut compared = 0;
+    for (a, b) in exact.iter().zip(rounded) {
+        for (k, (x, y)) in a.as_array().unwrap().iter().zip(b.as_array().unwrap()).enumerate() {
+            match (x.as_f64(), y.as_f64()) {
+                (None, None) => {}
+                (Some(x), Some(y)) => {
+                    assert_eq!(y, f64::from(x as f32), "{}: {x} stored as {y}", columns[k]);
+                    compared += 1;
+                }
+                _ => panic!("{}: null in one precision only ({x} vs {y})", columns[k]),
+            }
+        }
+    }
+    assert!(compared > 250_000, "compared {compared}");
+    let bytes = |root: &std::path::Path| -> u64 {
+        walk(&root.join("processed/features")).iter().map(|f| f.metadata().unwrap().len()).sum()
+    };
+    let (f64_bytes, f32_bytes) = (bytes(doubles_dir.path()), bytes(floats_dir.path()));
+    assert!(f32_bytes * 10 < f64_bytes * 7, "floats take {f32_bytes} bytes against {f64_bytes}");
+    // Back to doubles: the day is built again, as doubles.
+    let back = build_features(&floats, &set, Timestamp::MIN, Timestamp::MAX).unwrap();
+    assert_eq!(back.days_built.len(), 1, "another precision is another build");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 mod hostile {
     use super::*;
     use tickloop_lake::csv::{Zone, read_ohlcv_csv};

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use tickloop_kafka::KafkaAdapterError;
-use tickloop_lake::{Lake, LakeError};
+use tickloop_lake::{FeaturePrecision, Lake, LakeError};
 use tickloop_pipeline::{ModelStage, PipelineConfig};
 
 use crate::worker::WorkerError;
@@ -30,6 +30,8 @@ pub struct LiveConfig {
     pub lake_flush_interval: Duration,
     /// Write a buffered hour once it holds this many rows.
     pub lake_max_rows: usize,
+    /// How the lake stores feature values.
+    pub lake_feature_precision: FeaturePrecision,
     pub pipeline: PipelineConfig,
     /// The prediction stage's model, if any (its features must be in `pipeline`).
     pub model: Option<ModelStage>,
@@ -52,6 +54,7 @@ impl LiveConfig {
             lake: None,
             lake_flush_interval: Duration::from_secs(60),
             lake_max_rows: 250_000,
+            lake_feature_precision: FeaturePrecision::F64,
             pipeline: PipelineConfig::default(),
             model: None,
         }

@@ -440,7 +440,8 @@ impl LiveRunner {
                 &self.config.pipeline,
                 self.config.model.as_ref(),
                 self.config.lake.is_some(),
-            )?;
+            )?
+            .with_feature_precision(self.config.lake_feature_precision);
             return Ok(worker);
         };
         let fail = |reason: String| LiveError::Snapshot { partition, key: key.clone(), reason };
@@ -449,7 +450,8 @@ impl LiveRunner {
             return Err(fail(format!("format {} of partition {}", snapshot.format, snapshot.partition)));
         }
         let mut worker = PartitionWorker::restore(&self.config.pipeline, self.config.model.as_ref(), &snapshot)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.to_string()))?
+            .with_feature_precision(self.config.lake_feature_precision);
         if self.config.lake.is_some() {
             worker.keep_lake_buffer();
         }

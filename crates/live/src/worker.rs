@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use tickloop_core::{Alert, Component, Engine, Outputs, Prediction, Rejection, Snapshot, SymbolTable, Tick, Timestamp};
 use tickloop_features::decode_json_tick;
 use tickloop_kafka::Consumed;
-use tickloop_lake::{FeatureFileWriter, HourPartition, Lake, LakeError, LakeTable, TickFileWriter, write_alert_table};
+use tickloop_lake::{
+    FeatureFileWriter, FeaturePrecision, HourPartition, Lake, LakeError, LakeTable, TickFileWriter, write_alert_table,
+};
 use tickloop_pipeline::{ModelStage, Pipeline, PipelineConfig};
 
 /// Which output topic a record goes to.
@@ -109,6 +111,8 @@ pub struct PartitionWorker {
     /// Predictions flushed between records.
     flushed: Vec<Prediction>,
     lake: Option<LakeBuffer>,
+    /// How [`PartitionWorker::flush_lake`] stores feature values (configuration, not state).
+    feature_precision: FeaturePrecision,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +144,14 @@ impl PartitionWorker {
             decoded: false,
             flushed: Vec::new(),
             lake: lake.then(LakeBuffer::default),
+            feature_precision: FeaturePrecision::F64,
         })
+    }
+
+    /// Stores feature values in the lake at `precision` from now on (doubles by default).
+    pub fn with_feature_precision(mut self, precision: FeaturePrecision) -> Self {
+        self.feature_precision = precision;
+        self
     }
 
     pub fn restore(
@@ -198,8 +209,11 @@ impl PartitionWorker {
                 self.symbols.name(x.symbol).cmp(self.symbols.name(y.symbol)).then(x.ts_event.cmp(&y.ts_event))
             });
             let mut ticks_file = TickFileWriter::create(lake.object(LakeTable::RawTicks, hour, &name))?;
-            let mut features_file =
-                FeatureFileWriter::create(lake.object(LakeTable::Features, hour, &name), &self.feature_names)?;
+            let mut features_file = FeatureFileWriter::create_with(
+                lake.object(LakeTable::Features, hour, &name),
+                &self.feature_names,
+                self.feature_precision,
+            )?;
             for run in order.chunk_by(|&a, &b| rows.ticks[a].symbol == rows.ticks[b].symbol) {
                 let symbol = rows.ticks[run[0]].symbol;
                 let ticks: Vec<Tick> = run.iter().map(|&i| rows.ticks[i]).collect();
