@@ -437,6 +437,31 @@ mod tests {
     }
 
     #[test]
+    fn features_reach_the_lake_at_the_configured_precision() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let config = PipelineConfig::default();
+        let records: Vec<Consumed> = (0..120).map(|i| record(i, &tick_json(i, 100.0 + (i % 7) as f64 * 0.1))).collect();
+        for (precision, physical) in [
+            (FeaturePrecision::F64, parquet::basic::Type::DOUBLE),
+            (FeaturePrecision::F32, parquet::basic::Type::FLOAT),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let lake = Lake::local(dir.path());
+            let mut worker = PartitionWorker::new(0, &config, None, true).unwrap().with_feature_precision(precision);
+            run(&mut worker, &records);
+            assert_eq!(worker.flush_lake(&lake, "ticks", 1_000_000, true).unwrap().rows, 120);
+            let hour = HourPartition::containing(Timestamp::parse("2024-01-02T14:30:00Z").unwrap());
+            let files = lake.partition_files(LakeTable::Features, hour, ".parquet").unwrap();
+            let path = dir.path().join(&files[0].key);
+            let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+            let schema = reader.metadata().file_metadata().schema_descr_ptr();
+            let features: Vec<_> = schema.columns().iter().skip(2).map(|c| c.physical_type()).collect();
+            assert!(!features.is_empty());
+            assert!(features.iter().all(|&t| t == physical), "{precision}: {features:?}");
+        }
+    }
+
+    #[test]
     fn lake_rows_land_once_even_when_a_flush_is_repeated_from_restored_state() {
         use tickloop_core::Source;
         let dir = tempfile::tempdir().unwrap();
