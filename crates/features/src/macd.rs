@@ -38,19 +38,20 @@ impl Macd {
     }
 
     /// Feeds a value; returns `(line, signal, histogram)`, all NaN until the signal is seeded.
-    #[inline]
+    /// Always inlined: a run's loop that called it would hand it the address of its copy of
+    /// this indicator, which then stays in memory instead of registers.
+    #[inline(always)]
     pub fn update(&mut self, x: f64) -> (f64, f64, f64) {
         if let Some(window) = &mut self.warmup {
             window.update(x);
             if !window.is_ready() {
                 return (f64::NAN, f64::NAN, f64::NAN);
             }
-            // Seed both averages by summing in time order, as TA-Lib does. Folded in place
-            // rather than collected: a call out of line that sees this indicator's address
-            // would keep a run's copy of it in memory instead of registers.
-            let n = window.window();
-            let mean_of_last = |k: usize| window.oldest_first().skip(n - k).fold(0.0, |a, b| a + b) / k as f64;
-            let (slow, fast) = (mean_of_last(self.slow_period), mean_of_last(self.fast_period));
+            // Seed both averages by summing in time order, as TA-Lib does. Out of line (it
+            // runs once), and handed the window's values, not this indicator: a call that
+            // sees this indicator's address would keep a run's copy of it in memory instead
+            // of registers for the whole run.
+            let (slow, fast) = window.means_of_last([self.slow_period, self.fast_period]).into();
             self.slow = Ema::seeded(self.slow_period, slow);
             self.fast = Ema::seeded(self.fast_period, fast);
             drop(self.warmup.take());

@@ -36,6 +36,12 @@ impl Sma {
         (0..n).map(move |i| self.ring[(self.next + i) % n])
     }
 
+    /// The means of the newest `counts[k]` values of the window (at most its length), each
+    /// summed oldest first.
+    pub(crate) fn means_of_last(&self, counts: [usize; 2]) -> [f64; 2] {
+        means_of_last(&self.ring, self.next, counts)
+    }
+
     /// The oldest value of the window (the first of [`Sma::oldest_first`]), without the
     /// modulo an iterator pays for its first step.
     pub(crate) fn oldest(&self) -> Option<f64> {
@@ -45,6 +51,16 @@ impl Sma {
     pub(crate) fn is_ready(&self) -> bool {
         self.seen >= self.ring.len()
     }
+}
+
+/// [`Sma::means_of_last`] over a ring whose oldest value is at `next`.
+#[inline(never)]
+fn means_of_last(ring: &[f64], next: usize, counts: [usize; 2]) -> [f64; 2] {
+    let n = ring.len();
+    counts.map(|k| {
+        let k = k.min(n);
+        (n - k..n).map(|i| ring[(next + i) % n]).fold(0.0, |a, b| a + b) / k as f64
+    })
 }
 
 impl Indicator for Sma {
