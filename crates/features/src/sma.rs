@@ -30,20 +30,13 @@ impl Sma {
         self.ring.len()
     }
 
-    /// The values in the window, oldest first (only meaningful once warmed up).
-    pub(crate) fn oldest_first(&self) -> impl Iterator<Item = f64> + '_ {
-        let n = self.ring.len();
-        (0..n).map(move |i| self.ring[(self.next + i) % n])
-    }
-
     /// The means of the newest `counts[k]` values of the window (at most its length), each
     /// summed oldest first.
     pub(crate) fn means_of_last(&self, counts: [usize; 2]) -> [f64; 2] {
         means_of_last(&self.ring, self.next, counts)
     }
 
-    /// The oldest value of the window (the first of [`Sma::oldest_first`]), without the
-    /// modulo an iterator pays for its first step.
+    /// The oldest value of the window (once it is full: the value that leaves next).
     pub(crate) fn oldest(&self) -> Option<f64> {
         self.ring.get(self.next).copied()
     }
