@@ -239,6 +239,12 @@ pub(crate) struct RollingSum {
     since_wrap: f64,
 }
 
+/// The values a ring received since it last wrapped (`ring[..next]`), summed in order from
+/// −0.0 as [`Iterator::sum`] does: what a restored window's `since_wrap` must be.
+fn sum_since_wrap(ring: &[f64], next: usize) -> f64 {
+    ring.get(..next).map_or(-0.0, |pushed| pushed.iter().sum())
+}
+
 /// A [`RollingSum`] as snapshots hold it.
 #[derive(Deserialize)]
 struct SavedRollingSum {
@@ -251,7 +257,7 @@ struct SavedRollingSum {
 
 impl From<SavedRollingSum> for RollingSum {
     fn from(saved: SavedRollingSum) -> Self {
-        let since_wrap = saved.ring.get(..saved.next).map_or(-0.0, |pushed| pushed.iter().sum());
+        let since_wrap = sum_since_wrap(&saved.ring, saved.next);
         let SavedRollingSum { ring, next, seen, sum, nonzero } = saved;
         RollingSum { ring, next, seen, sum, nonzero, since_wrap }
     }
@@ -329,7 +335,7 @@ struct SavedRollingMoments {
 
 impl From<SavedRollingMoments> for RollingMoments {
     fn from(saved: SavedRollingMoments) -> Self {
-        let since_wrap = saved.ring.get(..saved.next).map_or(-0.0, |pushed| pushed.iter().sum());
+        let since_wrap = sum_since_wrap(&saved.ring, saved.next);
         let SavedRollingMoments { ring, next, seen, mean, m2, run } = saved;
         RollingMoments { ring, next, seen, mean, m2, run, since_wrap }
     }

@@ -425,129 +425,74 @@ impl IndicatorState {
         let closes_and = |column: fn(&Derived) -> &[f64]| {
             std::array::from_fn::<_, L, _>(|lane| runs[lane].close.iter().copied().zip(column(derived[lane])))
         };
-        // One output: the loop over the lanes' `inputs` with `step` on the `$variant`'s
-        // indicators, written to the first column.
+        // One output: the loop over the lanes' `inputs` on the `$variant`'s indicators, each
+        // step (always inlined, so the indicator stays in registers) giving the value written
+        // to the first column.
         macro_rules! one_output {
-            ($variant:ident, $inputs:expr, $step:expr) => {
-                columns(lanes!(states, $variant), $inputs, rows, stride, [cols[0]], $step)
-                    .map(|[v]| [v, f64::NAN, f64::NAN])
+            ($variant:ident, $inputs:expr, |$state:pat_param, $input:pat_param| $value:expr) => {
+                columns(
+                    lanes!(states, $variant),
+                    $inputs,
+                    rows,
+                    stride,
+                    [cols[0]],
+                    #[inline(always)]
+                    |$state, $input| [$value],
+                )
+                .map(|[v]| [v, f64::NAN, f64::NAN])
+            };
+        }
+        // Three outputs (MACD's line, signal and histogram; the bands) of closes, each
+        // written where a feature reads it.
+        macro_rules! three_outputs {
+            ($variant:ident) => {
+                columns(
+                    lanes!(states, $variant),
+                    closes,
+                    rows,
+                    stride,
+                    cols,
+                    #[inline(always)]
+                    |i, x| {
+                        let (a, b, c) = i.update(x);
+                        [a, b, c]
+                    },
+                )
             };
         }
         match kind {
             None => [[f64::NAN; 3]; L],
             Some(RunKind::SimpleReturn) => {
-                one_output!(
-                    Return,
-                    closes_and(|d| &d.ratios),
-                    #[inline(always)]
-                    |r, (x, &ratio)| { [r.step(x, |_| ratio - 1.0)] }
-                )
+                one_output!(Return, closes_and(|d| &d.ratios), |r, (x, &ratio)| r.step(x, |_| ratio - 1.0))
             }
             Some(RunKind::LogReturn) => {
-                one_output!(
-                    Return,
-                    closes_and(|d| &d.log_returns),
-                    #[inline(always)]
-                    |r, (x, &log_return)| { [r.step(x, |_| log_return)] }
-                )
+                one_output!(Return, closes_and(|d| &d.log_returns), |r, (x, &log_return)| r.step(x, |_| log_return))
             }
-            Some(RunKind::Sma) => one_output!(
-                Sma,
-                closes,
-                #[inline(always)]
-                |i, x| [i.update(x)]
-            ),
-            Some(RunKind::Ema) => one_output!(
-                Ema,
-                closes,
-                #[inline(always)]
-                |i, x| [i.update(x)]
-            ),
-            Some(RunKind::Rsi) => one_output!(
-                Rsi,
-                closes,
-                #[inline(always)]
-                |i, x| [i.update(x)]
-            ),
-            Some(RunKind::Min) => one_output!(
-                Extreme,
-                closes,
-                #[inline(always)]
-                |i, x| [i.update_as::<false>(x)]
-            ),
-            Some(RunKind::Max) => one_output!(
-                Extreme,
-                closes,
-                #[inline(always)]
-                |i, x| [i.update_as::<true>(x)]
-            ),
+            Some(RunKind::Sma) => one_output!(Sma, closes, |i, x| i.update(x)),
+            Some(RunKind::Ema) => one_output!(Ema, closes, |i, x| i.update(x)),
+            Some(RunKind::Rsi) => one_output!(Rsi, closes, |i, x| i.update(x)),
+            Some(RunKind::Min) => one_output!(Extreme, closes, |i, x| i.update_as::<false>(x)),
+            Some(RunKind::Max) => one_output!(Extreme, closes, |i, x| i.update_as::<true>(x)),
             Some(RunKind::RealizedVol) => {
-                one_output!(
-                    RealizedVol,
-                    closes_and(|d| &d.log_returns),
-                    #[inline(always)]
-                    |r, (x, &log_return)| { [r.step(x, |_| log_return)] }
-                )
+                let inputs = closes_and(|d| &d.log_returns);
+                one_output!(RealizedVol, inputs, |r, (x, &log_return)| r.step(x, |_| log_return))
             }
             Some(RunKind::VolumeZ) => {
-                let volumes = runs.map(|run| run.volume.iter().copied());
-                one_output!(
-                    VolumeZ,
-                    volumes,
-                    #[inline(always)]
-                    |i, v| [i.update(v)]
-                )
+                one_output!(VolumeZ, runs.map(|run| run.volume.iter().copied()), |i, v| i.update(v))
             }
-            Some(RunKind::TrendZ) => one_output!(
-                TrendZ,
-                closes,
-                #[inline(always)]
-                |i, x| [i.update(x)]
-            ),
+            Some(RunKind::TrendZ) => one_output!(TrendZ, closes, |i, x| i.update(x)),
             Some(RunKind::Atr) => {
                 let inputs = runs.map(|run| run.high.iter().zip(run.low).zip(run.close));
-                one_output!(
-                    Atr,
-                    inputs,
-                    #[inline(always)]
-                    |a, ((&h, &l), &c)| [a.update(h, l, c)]
-                )
+                one_output!(Atr, inputs, |a, ((&h, &l), &c)| a.update(h, l, c))
             }
             Some(RunKind::Vwap) => {
                 let inputs = std::array::from_fn::<_, L, _>(|lane| {
                     runs[lane].ts_nanos.iter().zip(&derived[lane].typical).zip(runs[lane].volume)
                 });
-                one_output!(
-                    Vwap,
-                    inputs,
-                    #[inline(always)]
-                    |a, ((&ts, &typical), &v)| [a.step(ts, typical, v)]
-                )
+                one_output!(Vwap, inputs, |a, ((&ts, &typical), &v)| a.step(ts, typical, v))
             }
-            Some(RunKind::Macd) => columns(
-                lanes!(states, Macd),
-                closes,
-                rows,
-                stride,
-                cols,
-                #[inline(always)]
-                |i, x| {
-                    let (line, signal, hist) = i.update(x);
-                    [line, signal, hist]
-                },
-            ),
-            Some(RunKind::Bollinger) => columns(
-                lanes!(states, Bollinger),
-                closes,
-                rows,
-                stride,
-                cols,
-                #[inline(always)]
-                |i, x| {
-                    let (upper, middle, lower) = i.update(x);
-                    [upper, middle, lower]
-                },
-            ),
+            Some(RunKind::Macd) => three_outputs!(Macd),
+            Some(RunKind::Bollinger) => three_outputs!(Bollinger),
         }
     }
 }
