@@ -221,7 +221,7 @@ pub(crate) fn suite() -> Result<(), String> {
     for (how, key) in [
         ("streaming in event order (as live)", "streaming_ns_per_tick"),
         ("streaming symbol by symbol", "symbol_major_ns_per_tick"),
-        ("runs symbol by symbol, indicator by indicator (as a replay block)", "runs_ns_per_tick"),
+        ("runs, indicator by indicator, two symbols at a time (as a replay block)", "runs_ns_per_tick"),
         ("batch (whole columns)", "batch_ns_per_tick"),
     ] {
         for (peer, peer_key) in [(&talib, "talib_ns_per_tick"), (&pandas, "pandas_ns_per_tick")] {
