@@ -50,7 +50,8 @@ pub(crate) fn columns<S: Vacant, X, I: Iterator<Item = X>, const K: usize, const
         }
     };
     // Lanes by constant index (not a loop over lanes), so each lane's state stays a set of
-    // scalars the compiler keeps in registers.
+    // scalars the compiler keeps in registers. Two step together (what replays use); lanes
+    // past the second, if any, finish alone in the loop below, with the same values.
     macro_rules! step_lane {
         ($lane:literal) => {
             if $lane < L {
