@@ -183,7 +183,8 @@ impl OutputFile {
             }
             OutputKind::Predictions => {
                 for p in &out.predictions {
-                    let line = tickloop_models::prediction_json(symbols.name(p.symbol), p);
+                    let ts_event = p.ts_event.to_string();
+                    let line = tickloop_models::PredictionJson::new(symbols.name(p.symbol), p, &ts_event);
                     self.file.append(&line).map_err(SinkError::new)?;
                 }
             }

@@ -24,8 +24,8 @@ pub use dataset::{Dataset, Fold, Normalizer, Reference, walk_forward};
 pub use eval::{Baseline, BaselineScore, Evaluation, Score};
 pub use label::Labeller;
 pub use model::{
-    CARD_FILE, CARD_FORMAT, DataRange, ModelCard, ModelError, ModelKind, Predictor, Target, TrainedSpan, load_card,
-    next_version, prediction_id, prediction_json, resolve, save_card, save_version, versions,
+    CARD_FILE, CARD_FORMAT, DataRange, ModelCard, ModelError, ModelKind, PredictionJson, Predictor, Target,
+    TrainedSpan, load_card, next_version, prediction_id, prediction_json, resolve, save_card, save_version, versions,
 };
 pub use train_config::TrainConfig;
 pub use window::WindowBuffer;
