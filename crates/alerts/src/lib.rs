@@ -340,14 +340,56 @@ impl SymbolAlerts {
         }
     }
 
-    /// Raises the alert unless its rule is cooling down for this symbol.
+    /// The rules in two parts that share nothing but the cooldown's length, so two threads
+    /// can drive them at once: those fed the symbol's own ticks (volume, drop) and the
+    /// model-anomaly rule, fed predictions' outcomes in tick order.
+    pub fn split(&mut self) -> (TickRules<'_>, PredictionRule<'_>) {
+        let [volume_fired, drop_fired, model_fired] = &mut self.last_fired;
+        let cooldown_nanos = self.cooldown_nanos;
+        (
+            TickRules {
+                volume: &mut self.volume,
+                drop: &mut self.drop,
+                cooldown_nanos,
+                last_fired: [volume_fired, drop_fired],
+            },
+            PredictionRule { errors: &mut self.errors, cooldown_nanos, last_fired: model_fired },
+        )
+    }
+
+    /// Feeds one clean tick of this symbol ([`TickRules::on_tick`]).
+    pub fn on_tick(&mut self, tick: &Tick, season: Option<Season<'_>>, out: &mut Vec<Alert>) {
+        self.split().0.on_tick(tick, season, out);
+    }
+
+    /// Feeds the outcome of one prediction ([`PredictionRule::on_prediction_error`]).
+    pub fn on_prediction_error(&mut self, tick: &Tick, predicted: f64, realized: f64, out: &mut Vec<Alert>) {
+        self.split().1.on_prediction_error(tick, predicted, realized, out);
+    }
+}
+
+/// Raises `alert` unless its rule, last fired at `slot`, is cooling down for this symbol.
+fn fire(slot: &mut Option<Timestamp>, cooldown_nanos: i64, alert: Alert, out: &mut Vec<Alert>) {
+    if slot.is_some_and(|last| alert.ts_event.as_nanos() - last.as_nanos() < cooldown_nanos) {
+        return;
+    }
+    *slot = Some(alert.ts_event);
+    out.push(alert);
+}
+
+/// A symbol's rules fed its own ticks: volume spikes and price drops ([`SymbolAlerts::split`]).
+#[derive(Debug)]
+pub struct TickRules<'a> {
+    volume: &'a mut Option<VolumeState>,
+    drop: &'a mut Option<DropState>,
+    cooldown_nanos: i64,
+    /// Last firing of the volume and the drop rule.
+    last_fired: [&'a mut Option<Timestamp>; 2],
+}
+
+impl TickRules<'_> {
     fn fire(&mut self, alert: Alert, out: &mut Vec<Alert>) {
-        let slot = &mut self.last_fired[kind_index(alert.kind)];
-        if slot.is_some_and(|last| alert.ts_event.as_nanos() - last.as_nanos() < self.cooldown_nanos) {
-            return;
-        }
-        *slot = Some(alert.ts_event);
-        out.push(alert);
+        fire(self.last_fired[kind_index(alert.kind)], self.cooldown_nanos, alert, out);
     }
 
     /// Feeds one clean tick of this symbol; pushes the alerts it raises. `season` is the
@@ -363,7 +405,7 @@ impl SymbolAlerts {
         };
         let ts = tick.ts_event.as_nanos();
         let mut raised = None;
-        if let Some(v) = &mut self.volume {
+        if let Some(v) = &mut *self.volume {
             let rule = &v.rule;
             let volume = tick.volume.get().max(0.0);
             let shape = season.map_or(0.0, |s| s.profile.log_volume_shape(tick.ts_event));
@@ -423,7 +465,7 @@ impl SymbolAlerts {
         if let Some(alert) = raised.take() {
             self.fire(alert, out);
         }
-        if let Some(d) = &mut self.drop {
+        if let Some(d) = &mut *self.drop {
             let rule = &d.rule;
             let close = tick.close.get();
             let high = d.high.push(ts, close);
@@ -466,11 +508,21 @@ impl SymbolAlerts {
             self.fire(alert, out);
         }
     }
+}
 
+/// A symbol's model-anomaly rule ([`SymbolAlerts::split`]).
+#[derive(Debug)]
+pub struct PredictionRule<'a> {
+    errors: &'a mut Option<(ModelAnomalyRule, RollingMoments)>,
+    cooldown_nanos: i64,
+    last_fired: &'a mut Option<Timestamp>,
+}
+
+impl PredictionRule<'_> {
     /// Feeds the outcome of one prediction made at `ts_event` (known once its horizon has
     /// passed); raises a model anomaly when the error is far outside the usual.
     pub fn on_prediction_error(&mut self, tick: &Tick, predicted: f64, realized: f64, out: &mut Vec<Alert>) {
-        let Some((rule, moments)) = &mut self.errors else { return };
+        let Some((rule, moments)) = &mut *self.errors else { return };
         let error = (predicted - realized).abs();
         if !error.is_finite() {
             return;
@@ -495,7 +547,7 @@ impl SymbolAlerts {
         }
         moments.push(error);
         if let Some(alert) = raised {
-            self.fire(alert, out);
+            fire(self.last_fired, self.cooldown_nanos, alert, out);
         }
     }
 }

@@ -575,7 +575,8 @@ fn run(
         accuracy: model_id.is_some().then(AccuracySums::default),
         trade_from,
     };
-    let mut engine = Engine::new(pipeline);
+    let block_ticks = pipeline.block_ticks();
+    let mut engine = Engine::new(pipeline).with_block_ticks(block_ticks);
     let mut sinks: Vec<&mut dyn Sink> = Vec::with_capacity(observers.len() + 1);
     sinks.push(&mut sink);
     for o in observers.iter_mut() {

@@ -7,7 +7,7 @@
 mod dataset;
 mod predict;
 
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 use std::sync::Arc;
 
 pub use dataset::{ModelInputs, collect_dataset};
@@ -16,10 +16,12 @@ pub use predict::{AccuracySums, ModelAccuracy};
 use predict::{PredictionStage, PredictionState};
 use serde::{Deserialize, Serialize};
 pub use tickloop_alerts::AlertConfig;
-use tickloop_alerts::{AlertCounts, BaselineError, Profile, Season, SeasonalBaseline, SymbolAlerts};
+use tickloop_alerts::{
+    AlertCounts, BaselineError, PredictionRule, Profile, Season, SeasonalBaseline, SymbolAlerts, TickRules,
+};
 use tickloop_core::{
-    Alert, Component, MaturedPrediction, NANOS_PER_SECOND, Outputs, Rejection, Snapshot, SnapshotError, SymbolTable,
-    Tick,
+    Alert, Bar, Component, DEFAULT_BLOCK_TICKS, MaturedPrediction, NANOS_PER_SECOND, Outputs, Rejection, Snapshot,
+    SnapshotError, SymbolTable, Tick,
 };
 use tickloop_features::batch::Columns;
 use tickloop_features::{
@@ -130,6 +132,56 @@ struct SymbolState {
     alerts: SymbolAlerts,
 }
 
+/// What a block's symbol pass owns of a symbol: its features, its bars and the rules fed
+/// its ticks.
+struct BySymbol<'a> {
+    features: &'a mut FeatureSet,
+    bars: &'a mut Option<BarAggregator>,
+    rules: TickRules<'a>,
+}
+
+/// What the tick-order pass owns of a symbol: its model-anomaly rule.
+struct InTickOrder<'a> {
+    predictions: PredictionRule<'a>,
+}
+
+/// Splits every symbol's state between the two passes, so one thread can run the symbol
+/// pass of a sub-block while another hands on the one before it in tick order.
+fn split_states(symbols: &mut [SymbolState]) -> (Vec<BySymbol<'_>>, Vec<InTickOrder<'_>>) {
+    symbols
+        .iter_mut()
+        .map(|state| {
+            let (rules, predictions) = state.alerts.split();
+            (BySymbol { features: &mut state.features, bars: &mut state.bars, rules }, InTickOrder { predictions })
+        })
+        .unzip()
+}
+
+/// The pipeline's stages that run in tick order across symbols: predictions, counts.
+struct TickOrderStages<'a> {
+    predict: &'a mut Option<PredictionStage>,
+    bars: &'a mut u64,
+    alerts: &'a mut AlertCounts,
+}
+
+impl TickOrderStages<'_> {
+    /// Predictions of a clean tick whose features, bars and rule alerts are in `out` (those
+    /// of this tick from `from`: bars, alerts); counts the bars and alerts.
+    fn after_features(&mut self, state: &mut InTickOrder<'_>, clean: Tick, from: (usize, usize), out: &mut Outputs) {
+        let (bars_from, alerts_from) = from;
+        *self.bars += (out.bars.len() - bars_from) as u64;
+        if let Some(stage) = &mut self.predict {
+            let rule = &mut state.predictions;
+            stage.on_tick(&clean, &out.features, &mut out.predictions, |predicted_at, predicted, realized| {
+                rule.on_prediction_error(&clean, predicted, realized, &mut out.alerts);
+                out.matured.push(MaturedPrediction { symbol: clean.symbol, predicted_at, predicted, realized });
+            });
+        }
+        self.alerts.count(&out.alerts[alerts_from..]);
+        out.tick = Some(clean);
+    }
+}
+
 /// The pipeline as one [`Component`]: clean → bars → features → alerts. Per-symbol state lives in a
 /// `Vec` indexed by [`tickloop_core::SymbolId`], grown on first sight of a symbol.
 #[derive(Debug, Clone)]
@@ -179,19 +231,31 @@ impl Seasons {
 struct Block {
     /// Each tick as cleaning left it, in block order.
     cleaned: Vec<Result<Tick, Box<Rejection>>>,
-    /// Positions of the accepted ticks, grouped by symbol, in block order within a symbol.
+    /// Two sub-blocks' symbol passes: one being handed on in tick order while the next one
+    /// is computed.
+    subs: [SubBlock; 2],
+}
+
+/// The symbol pass of a sub-block: a contiguous range of a block's ticks.
+#[derive(Debug, Clone, Default)]
+struct SubBlock {
+    /// Positions (in the block) of the accepted ticks, grouped by symbol, in block order
+    /// within a symbol.
     by_symbol: Vec<u32>,
     /// Per symbol, where its group ends in `by_symbol` (a counting sort's offsets).
     ends: Vec<u32>,
     /// Feature rows, `features` wide, symbol by symbol in the order of `by_symbol`.
     rows: Vec<f64>,
-    /// `rows` moved into block order: tick k's row at `k * width` (rejected ticks' rows unused).
+    /// `rows` moved into tick order: the sub-block's i-th tick's row at `i * width`
+    /// (rejected ticks' rows unused).
     in_tick_order: Vec<f64>,
     /// Per thread of the symbol pass, its scratch space and the alerts it raised.
     shards: Vec<Shard>,
     /// The alerts the rules raised, with the position of their tick in the block, in block
     /// order once sorted (rare: a few per thousand ticks).
     raised: Vec<(u32, Alert)>,
+    /// The bars completed, likewise (one a bar interval per symbol).
+    bars: Vec<(u32, Bar)>,
 }
 
 /// One thread's share of a block's symbol pass.
@@ -201,9 +265,11 @@ struct Shard {
     /// its partner's.
     run: RunColumns,
     partner: RunColumns,
-    /// Alerts raised, with their tick's position in the block.
+    /// Alerts raised and bars completed, with their tick's position in the block.
     raised: Vec<(u32, Alert)>,
     alerts: Vec<Alert>,
+    bars: Vec<(u32, Bar)>,
+    completed: Vec<Bar>,
 }
 
 /// What every thread of a block's symbol pass reads.
@@ -221,11 +287,11 @@ impl SymbolPass<'_> {
         if s == 0 { 0 } else { self.ends[s - 1] as usize }
     }
 
-    /// Features and alert rules of `symbols` (ids from `first` on), whose rows are `rows`.
-    /// Symbols with ticks in the block go two at a time through the features
+    /// Features, alert rules and bars of `symbols` (ids from `first` on), whose rows are
+    /// `rows`. Symbols with ticks in the block go two at a time through the features
     /// ([`FeatureSet::update_runs`]: one symbol's recurrences fill the time the other's
-    /// wait), then through their alert rules one after the other.
-    fn run(&self, symbols: &mut [SymbolState], first: usize, rows: &mut [f64], shard: &mut Shard) {
+    /// wait), then through their alert rules and bars one after the other.
+    fn run(&self, symbols: &mut [BySymbol<'_>], first: usize, rows: &mut [f64], shard: &mut Shard) {
         let base = self.start(first);
         let mut busy =
             (0..symbols.len()).filter(|&offset| self.start(first + offset) < self.ends[first + offset] as usize);
@@ -246,7 +312,7 @@ impl SymbolPass<'_> {
                     let b_rows = &mut rest[(b_start - a_end) * self.width..(b_end - a_end) * self.width];
                     let (left, right) = symbols.split_at_mut(b);
                     FeatureSet::update_runs(
-                        [&mut left[a].features, &mut right[0].features],
+                        [&mut *left[a].features, &mut *right[0].features],
                         [&shard.run.columns(), &shard.partner.columns()],
                         [a_rows, b_rows],
                     );
@@ -256,9 +322,15 @@ impl SymbolPass<'_> {
             for offset in std::iter::once(a).chain(b) {
                 let (start, end) = group(offset);
                 let season = self.seasons.map(|s| s.season(first + offset));
+                let BySymbol { bars, rules, .. } = &mut symbols[offset];
                 for &k in &self.by_symbol[start..end] {
-                    symbols[offset].alerts.on_tick(accepted(&k), season, &mut shard.alerts);
+                    let tick = accepted(&k);
+                    rules.on_tick(tick, season, &mut shard.alerts);
                     shard.raised.extend(shard.alerts.drain(..).map(|alert| (k, alert)));
+                    if let Some(bars) = bars {
+                        bars.push(tick, &mut shard.completed);
+                        shard.bars.extend(shard.completed.drain(..).map(|bar| (k, bar)));
+                    }
                 }
             }
         }
@@ -321,13 +393,16 @@ impl RunColumns {
     }
 }
 
-impl Block {
-    /// Fills `by_symbol` with a stable counting sort of the accepted ticks by symbol: O(block
-    /// + symbols), no comparisons.
-    fn group_by_symbol(&mut self, symbols: usize) {
+/// A block's ticks as cleaning left them.
+type Cleaned = [Result<Tick, Box<Rejection>>];
+
+impl SubBlock {
+    /// Fills `by_symbol` with a stable counting sort of the accepted ticks of `range` by
+    /// symbol: O(ticks + symbols), no comparisons.
+    fn group_by_symbol(&mut self, cleaned: &Cleaned, range: Range<usize>, symbols: usize) {
         self.ends.clear();
         self.ends.resize(symbols + 1, 0);
-        for clean in self.cleaned.iter().flatten() {
+        for clean in cleaned[range.clone()].iter().flatten() {
             self.ends[clean.symbol.index() + 1] += 1;
         }
         for s in 1..self.ends.len() {
@@ -336,7 +411,7 @@ impl Block {
         // `ends[s]` is now where symbol s's group starts; filling advances it to its end.
         self.by_symbol.clear();
         self.by_symbol.resize(self.ends[symbols] as usize, 0);
-        for (k, cleaned) in self.cleaned.iter().enumerate() {
+        for (k, cleaned) in cleaned.iter().enumerate().take(range.end).skip(range.start) {
             if let Ok(clean) = cleaned {
                 let slot = &mut self.ends[clean.symbol.index()];
                 self.by_symbol[*slot as usize] = k as u32;
@@ -344,6 +419,137 @@ impl Block {
             }
         }
     }
+
+    /// Runs the features and alert rules of `range`'s accepted ticks symbol by symbol and
+    /// leaves the rows in tick order and the alerts raised in block order. The work is cut
+    /// into `pieces` contiguous ranges of symbols of about equal tick counts, taken in turn
+    /// by `helpers` threads of their own and by the calling thread once `alongside` (its
+    /// own work meanwhile) returns.
+    #[allow(clippy::too_many_arguments)]
+    fn compute<R>(
+        &mut self,
+        cleaned: &Cleaned,
+        range: Range<usize>,
+        symbols: &mut [BySymbol<'_>],
+        pieces: usize,
+        helpers: usize,
+        seasons: Option<&Seasons>,
+        width: usize,
+        alongside: impl FnOnce() -> R,
+    ) -> R {
+        self.group_by_symbol(cleaned, range.clone(), symbols.len());
+        let SubBlock { by_symbol, ends, rows, in_tick_order, shards, raised, bars } = self;
+        rows.resize(by_symbol.len() * width, f64::NAN);
+        let pass = SymbolPass { cleaned, by_symbol, ends, width, seasons };
+        let starts = shard_starts(ends, symbols.len(), pieces);
+        shards.resize_with(starts.len(), Shard::default);
+        // Contiguous symbol ranges own contiguous rows: each thread gets its own slices.
+        let mut work = Vec::with_capacity(starts.len());
+        let (mut symbols, mut unclaimed) = (symbols, &mut rows[..]);
+        for (i, shard) in shards.iter_mut().enumerate() {
+            let first = starts[i];
+            let next = starts.get(i + 1).copied().unwrap_or(first + symbols.len());
+            let (mine, rest) = std::mem::take(&mut symbols).split_at_mut(next - first);
+            let rows_here = (pass.start(next) - pass.start(first)) * width;
+            let (my_rows, rest_rows) = std::mem::take(&mut unclaimed).split_at_mut(rows_here);
+            (symbols, unclaimed) = (rest, rest_rows);
+            work.push((mine, first, my_rows, shard));
+        }
+        // Helpers take pieces from the front, the calling thread from the back.
+        let work = std::sync::Mutex::new(work.into_iter());
+        let take = |from_front: bool| {
+            let mut work = work.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if from_front { work.next() } else { work.next_back() }
+        };
+        let run_pieces = |from_front: bool| {
+            while let Some((symbols, first, rows, shard)) = take(from_front) {
+                pass.run(symbols, first, rows, shard);
+            }
+        };
+        let result = if helpers == 0 {
+            let result = alongside();
+            run_pieces(false);
+            result
+        } else {
+            std::thread::scope(|scope| {
+                for _ in 0..helpers {
+                    scope.spawn(|| run_pieces(true));
+                }
+                let result = alongside();
+                run_pieces(false);
+                result
+            })
+        };
+        // One tight loop of independent copies: the CPU overlaps their cache misses, which
+        // the tick-order loop, reading rows scattered over the block, would take one at a
+        // time (measured: 5 % of a GBM replay in that loop's copy).
+        in_tick_order.resize(range.len() * width, f64::NAN);
+        for (row, &k) in rows.chunks_exact(width.max(1)).zip(by_symbol.iter()) {
+            let i = k as usize - range.start;
+            in_tick_order[i * width..(i + 1) * width].copy_from_slice(row);
+        }
+        raised.clear();
+        bars.clear();
+        for shard in shards.iter_mut() {
+            raised.append(&mut shard.raised);
+            bars.append(&mut shard.bars);
+        }
+        // Stable: one tick's alerts and bars come from one symbol, in the order it made them.
+        raised.sort_by_key(|&(k, _)| k);
+        bars.sort_by_key(|&(k, _)| k);
+        result
+    }
+
+    /// Hands on `range`'s ticks in tick order: each with its features and rule alerts from
+    /// [`SubBlock::compute`], then its bars and predictions.
+    #[allow(clippy::too_many_arguments)]
+    fn hand_on(
+        &mut self,
+        ticks: &[Tick],
+        cleaned: &Cleaned,
+        range: Range<usize>,
+        states: &mut [InTickOrder<'_>],
+        stages: &mut TickOrderStages<'_>,
+        width: usize,
+        out: &mut Outputs,
+        each: &mut dyn FnMut(&Tick, &Outputs) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let mut raised = self.raised.drain(..).peekable();
+        let mut bars = self.bars.drain(..).peekable();
+        for k in range.clone() {
+            out.clear();
+            match &cleaned[k] {
+                Ok(clean) => {
+                    let i = k - range.start;
+                    out.features.extend_from_slice(&self.in_tick_order[i * width..(i + 1) * width]);
+                    while let Some((_, alert)) = raised.next_if(|(at, _)| *at as usize == k) {
+                        out.alerts.push(alert);
+                    }
+                    while let Some((_, bar)) = bars.next_if(|(at, _)| *at as usize == k) {
+                        out.bars.push(bar);
+                    }
+                    stages.after_features(&mut states[clean.symbol.index()], *clean, (0, 0), out);
+                }
+                Err(rejection) => Pipeline::reject(Rejection::clone(rejection), out),
+            }
+            each(&ticks[k], out)?;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// How many sub-blocks a block is cut into: with one thread, one (nothing to overlap);
+/// with more, the symbol pass of each sub-block runs while the one before it is handed on.
+const SUB_BLOCKS: usize = 8;
+
+/// Pieces of an overlapped sub-block's symbol pass per thread: enough that the thread
+/// that hands on the sub-block before it finds some left to take once it is done.
+const PIECES_PER_THREAD: usize = 4;
+
+/// `len` ticks cut into up to `parts` contiguous, non-empty ranges of about equal length.
+fn sub_block_ranges(len: usize, parts: usize) -> Vec<Range<usize>> {
+    let parts = parts.clamp(1, len.max(1));
+    (0..parts).map(|p| len * p / parts..len * (p + 1) / parts).filter(|r| !r.is_empty()).collect()
 }
 
 const COMPONENT: &str = "pipeline";
@@ -455,7 +661,6 @@ impl Pipeline {
         Ok(self)
     }
 
-    /// Predicts the windows queued so far now instead of when event time moves on.
     /// How the model's matured predictions compare with what happened (`None` without a
     /// model).
     pub fn model_accuracy(&self) -> Option<ModelAccuracy> {
@@ -481,42 +686,25 @@ impl Pipeline {
         i
     }
 
-    /// Bars, alerts and predictions of a clean tick whose features are in `out`. `raised`:
-    /// the alerts its rules raised where the block already ran them (symbol by symbol);
-    /// `None` runs them here.
-    fn after_features(&mut self, clean: Tick, raised: Option<&mut dyn Iterator<Item = Alert>>, out: &mut Outputs) {
-        let state = &mut self.symbols[clean.symbol.index()];
-        if let Some(bars) = &mut state.bars {
-            let before = out.bars.len();
-            bars.push(&clean, &mut out.bars);
-            self.bars += (out.bars.len() - before) as u64;
-        }
-        let before = out.alerts.len();
-        match raised {
-            Some(raised) => out.alerts.extend(raised),
-            None => {
-                let season = self.seasons.as_ref().map(|s| s.season(clean.symbol.index()));
-                state.alerts.on_tick(&clean, season, &mut out.alerts);
-            }
-        }
-        if let Some(stage) = &mut self.predict {
-            let alerts = &mut state.alerts;
-            stage.on_tick(&clean, &out.features, &mut out.predictions, |predicted_at, predicted, realized| {
-                alerts.on_prediction_error(&clean, predicted, realized, &mut out.alerts);
-                out.matured.push(MaturedPrediction { symbol: clean.symbol, predicted_at, predicted, realized });
-            });
-        }
-        self.alerts.count(&out.alerts[before..]);
-        out.tick = Some(clean);
-    }
-
-    /// Runs a replay block's symbol-by-symbol pass (features and alert rules) on `threads`
-    /// threads, each on a contiguous range of symbols. Outputs are the same bits on any
-    /// number (tested): a symbol's state is only ever touched by one thread, in its tick
-    /// order, and what the threads raise is merged in block order.
+    /// Runs a replay block on `threads` threads: the symbol-by-symbol pass (features and
+    /// alert rules) of its first sub-block on all of them, each on a contiguous range of
+    /// symbols, and that of each later sub-block on one thread while the calling thread
+    /// hands the sub-block before it on in tick order. Outputs are the same bits on any
+    /// number (tested): each part of a symbol's state is only ever touched by one thread,
+    /// in its tick order, and what the threads raise is merged in block order.
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self
+    }
+
+    /// The block size a replay should hand [`Component::on_ticks`]: with more than one
+    /// thread, big enough that each sub-block keeps the default block's runs per symbol.
+    pub fn block_ticks(&self) -> usize {
+        DEFAULT_BLOCK_TICKS * self.sub_blocks()
+    }
+
+    fn sub_blocks(&self) -> usize {
+        if self.threads > 1 { SUB_BLOCKS } else { 1 }
     }
 
     pub fn stats(&self) -> PipelineStats {
@@ -544,8 +732,16 @@ impl Component for Pipeline {
             Err(rejection) => return Self::reject(*rejection, out),
         };
         let i = self.state_index(&clean);
-        self.symbols[i].features.update(&Ohlcv::from(&clean), &mut out.features);
-        self.after_features(clean, None, out);
+        let state = &mut self.symbols[i];
+        state.features.update(&Ohlcv::from(&clean), &mut out.features);
+        let from = (out.bars.len(), out.alerts.len());
+        if let Some(bars) = &mut state.bars {
+            bars.push(&clean, &mut out.bars);
+        }
+        let (mut rules, predictions) = state.alerts.split();
+        rules.on_tick(&clean, self.seasons.as_ref().map(|s| s.season(i)), &mut out.alerts);
+        let mut stages = TickOrderStages { predict: &mut self.predict, bars: &mut self.bars, alerts: &mut self.alerts };
+        stages.after_features(&mut InTickOrder { predictions }, clean, from, out);
     }
 
     /// Three passes over the block, each in the order that keeps its state in cache:
@@ -555,7 +751,8 @@ impl Component for Pipeline {
     /// predictions in tick order, handing each tick's outputs on as they are complete. A
     /// symbol's features and rules depend only on its own accepted ticks (the model-anomaly
     /// rule, fed by predictions in tick order, keeps state of its own), so the outputs are
-    /// those of `on_tick` on each tick (tested).
+    /// those of `on_tick` on each tick (tested). With more than one thread the block is cut
+    /// into sub-blocks, and the second and third passes of consecutive sub-blocks overlap.
     fn on_ticks(
         &mut self,
         ticks: &[Tick],
@@ -568,67 +765,35 @@ impl Component for Pipeline {
         for clean in block.cleaned.iter().flatten() {
             self.state_index(clean);
         }
-        block.group_by_symbol(self.symbols.len());
         let width = self.index.specs().len();
-        let Block { cleaned, by_symbol, ends, rows, in_tick_order, shards, raised } = &mut block;
-        rows.resize(by_symbol.len() * width, f64::NAN);
-        let pass = SymbolPass { cleaned, by_symbol, ends, width, seasons: self.seasons.as_ref() };
-        let starts = shard_starts(ends, self.symbols.len(), self.threads);
-        shards.resize_with(starts.len(), Shard::default);
-        // Contiguous symbol ranges own contiguous rows: each thread gets its own slices.
-        let mut work = Vec::with_capacity(starts.len());
-        let (mut symbols, mut unclaimed) = (&mut self.symbols[..], &mut rows[..]);
-        for (i, shard) in shards.iter_mut().enumerate() {
-            let first = starts[i];
-            let next = starts.get(i + 1).copied().unwrap_or(first + symbols.len());
-            let (mine, rest) = std::mem::take(&mut symbols).split_at_mut(next - first);
-            let rows_here = (pass.start(next) - pass.start(first)) * width;
-            let (my_rows, rest_rows) = std::mem::take(&mut unclaimed).split_at_mut(rows_here);
-            (symbols, unclaimed) = (rest, rest_rows);
-            work.push((mine, first, my_rows, shard));
-        }
-        let last = work.pop().expect("at least one shard");
-        std::thread::scope(|scope| {
-            for (symbols, first, rows, shard) in work {
-                let pass = &pass;
-                scope.spawn(move || pass.run(symbols, first, rows, shard));
-            }
-            let (symbols, first, rows, shard) = last;
-            pass.run(symbols, first, rows, shard);
-        });
-        // One tight loop of independent copies: the CPU overlaps their cache misses, which
-        // the tick-order loop below, reading rows scattered over the block, would take one
-        // at a time (measured: 5 % of a GBM replay in that loop's copy).
-        in_tick_order.resize(ticks.len() * width, f64::NAN);
-        for (row, &k) in rows.chunks_exact(width.max(1)).zip(by_symbol.iter()) {
-            let k = k as usize;
-            in_tick_order[k * width..(k + 1) * width].copy_from_slice(row);
-        }
-        raised.clear();
-        for shard in shards.iter_mut() {
-            raised.append(&mut shard.raised);
-        }
-        // Stable: one tick's alerts come from one symbol, in the order its rules raised them.
-        raised.sort_by_key(|&(k, _)| k);
+        let ranges = sub_block_ranges(ticks.len(), self.sub_blocks());
+        let Pipeline { symbols, predict, bars, alerts, seasons, threads, .. } = self;
+        let (mut by_symbol, mut in_tick_order) = split_states(symbols);
+        let mut stages = TickOrderStages { predict, bars, alerts };
+        let seasons = seasons.as_ref();
+        let Block { cleaned, subs: [front, back] } = &mut block;
+        let cleaned = &cleaned[..];
         let mut flow = ControlFlow::Continue(());
-        let mut raised = block.raised.drain(..).peekable();
-        for (k, (tick, cleaned)) in ticks.iter().zip(block.cleaned.drain(..)).enumerate() {
-            out.clear();
-            match cleaned {
-                Ok(clean) => {
-                    out.features.extend_from_slice(&block.in_tick_order[k * width..(k + 1) * width]);
-                    let mut of_tick =
-                        std::iter::from_fn(|| raised.next_if(|(at, _)| *at as usize == k).map(|(_, a)| a));
-                    self.after_features(clean, Some(&mut of_tick), out);
+        let helpers = *threads - 1;
+        if let Some(first) = ranges.first() {
+            front.compute(cleaned, first.clone(), &mut by_symbol, *threads, helpers, seasons, width, || ());
+        }
+        for (i, range) in ranges.iter().enumerate() {
+            let (ready, next) = if i % 2 == 0 { (&mut *front, &mut *back) } else { (&mut *back, &mut *front) };
+            let mut hand_on =
+                || ready.hand_on(ticks, cleaned, range.clone(), &mut in_tick_order, &mut stages, width, out, each);
+            flow = match ranges.get(i + 1) {
+                Some(following) => {
+                    let pieces = *threads * PIECES_PER_THREAD;
+                    next.compute(cleaned, following.clone(), &mut by_symbol, pieces, helpers, seasons, width, hand_on)
                 }
-                Err(rejection) => Self::reject(*rejection, out),
-            }
-            flow = each(tick, out);
+                None => hand_on(),
+            };
             if flow.is_break() {
                 break;
             }
         }
-        drop(raised);
+        drop((by_symbol, in_tick_order));
         self.block = block;
         flow
     }
