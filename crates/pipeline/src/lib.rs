@@ -549,8 +549,8 @@ const SUB_BLOCKS: usize = 4;
 /// Ticks in a sub-block when there is more than one.
 const SUB_BLOCK_TICKS: usize = 2 * DEFAULT_BLOCK_TICKS;
 
-/// Pieces of an overlapped sub-block's symbol pass per thread: enough that the thread
-/// that hands on the sub-block before it finds some left to take once it is done.
+/// Pieces of a sub-block's symbol pass per thread, with more than one: enough that the
+/// thread that hands on the sub-block before it finds some left to take once it is done.
 const PIECES_PER_THREAD: usize = 4;
 
 /// `len` ticks cut into up to `parts` contiguous, non-empty ranges of about equal length.
@@ -782,8 +782,10 @@ impl Component for Pipeline {
         let cleaned = &cleaned[..];
         let mut flow = ControlFlow::Continue(());
         let helpers = *threads - 1;
+        // Pieces enough that no thread waits long for another's last one.
+        let pieces = if helpers == 0 { 1 } else { *threads * PIECES_PER_THREAD };
         if let Some(first) = ranges.first() {
-            front.compute(cleaned, first.clone(), &mut by_symbol, *threads, helpers, seasons, width, || ());
+            front.compute(cleaned, first.clone(), &mut by_symbol, pieces, helpers, seasons, width, || ());
         }
         for (i, range) in ranges.iter().enumerate() {
             let (ready, next) = if i % 2 == 0 { (&mut *front, &mut *back) } else { (&mut *back, &mut *front) };
@@ -791,7 +793,6 @@ impl Component for Pipeline {
                 || ready.hand_on(ticks, cleaned, range.clone(), &mut in_tick_order, &mut stages, width, out, each);
             flow = match ranges.get(i + 1) {
                 Some(following) => {
-                    let pieces = *threads * PIECES_PER_THREAD;
                     next.compute(cleaned, following.clone(), &mut by_symbol, pieces, helpers, seasons, width, hand_on)
                 }
                 None => hand_on(),
