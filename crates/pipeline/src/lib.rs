@@ -553,10 +553,24 @@ const SUB_BLOCK_TICKS: usize = 2 * DEFAULT_BLOCK_TICKS;
 /// thread that hands on the sub-block before it finds some left to take once it is done.
 const PIECES_PER_THREAD: usize = 4;
 
-/// `len` ticks cut into up to `parts` contiguous, non-empty ranges of about equal length.
+/// `len` ticks cut into contiguous, non-empty ranges: one for `parts` = 1; else `parts`
+/// of about equal length and a tail a quarter as long. The tail's hand-on is the one with
+/// no symbol pass beside it, so it is kept short.
 fn sub_block_ranges(len: usize, parts: usize) -> Vec<Range<usize>> {
-    let parts = parts.clamp(1, len.max(1));
-    (0..parts).map(|p| len * p / parts..len * (p + 1) / parts).filter(|r| !r.is_empty()).collect()
+    let (units, ends): (usize, Vec<usize>) = if parts <= 1 {
+        (1, vec![1])
+    } else {
+        (4 * parts + 1, (1..=parts).map(|p| 4 * p).chain([4 * parts + 1]).collect())
+    };
+    let mut start = 0;
+    let mut ranges = Vec::with_capacity(ends.len());
+    for end in ends.into_iter().map(|e| len * e / units) {
+        if end > start {
+            ranges.push(start..end);
+        }
+        start = end;
+    }
+    ranges
 }
 
 const COMPONENT: &str = "pipeline";
@@ -705,9 +719,9 @@ impl Pipeline {
     }
 
     /// The block size a replay should hand [`Component::on_ticks`]: with more than one
-    /// thread, [`SUB_BLOCKS`] sub-blocks of [`SUB_BLOCK_TICKS`].
+    /// thread, [`SUB_BLOCKS`] sub-blocks of [`SUB_BLOCK_TICKS`] and a tail a quarter as long.
     pub fn block_ticks(&self) -> usize {
-        if self.threads > 1 { SUB_BLOCK_TICKS * SUB_BLOCKS } else { DEFAULT_BLOCK_TICKS }
+        if self.threads > 1 { SUB_BLOCK_TICKS * SUB_BLOCKS + SUB_BLOCK_TICKS / 4 } else { DEFAULT_BLOCK_TICKS }
     }
 
     fn sub_blocks(&self) -> usize {
@@ -878,6 +892,21 @@ mod tests {
                 (out.features.iter().map(|x| x.to_bits()).collect(), out.alerts.clone())
             })
             .collect()
+    }
+
+    #[test]
+    fn sub_blocks_cover_the_block_in_order_with_a_short_tail() {
+        let ranges = sub_block_ranges(17_000, 4);
+        assert_eq!(ranges, [0..4000, 4000..8000, 8000..12_000, 12_000..16_000, 16_000..17_000]);
+        assert_eq!(sub_block_ranges(10, 1), [0..10]);
+        assert_eq!(sub_block_ranges(0, 4), Vec::<Range<usize>>::new());
+        for len in 1..40 {
+            let ranges = sub_block_ranges(len, 4);
+            assert!(ranges.iter().all(|r| !r.is_empty()), "{len}: {ranges:?}");
+            assert_eq!(ranges.first().map(|r| r.start), Some(0));
+            assert_eq!(ranges.last().map(|r| r.end), Some(len));
+            assert!(ranges.windows(2).all(|w| w[0].end == w[1].start), "{len}: {ranges:?}");
+        }
     }
 
     #[test]
