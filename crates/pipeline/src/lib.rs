@@ -420,8 +420,8 @@ impl SubBlock {
         }
     }
 
-    /// Runs the features and alert rules of `range`'s accepted ticks symbol by symbol and
-    /// leaves the rows in tick order and the alerts raised in block order. The work is cut
+    /// Runs the features, alert rules and bars of `range`'s accepted ticks symbol by symbol
+    /// and leaves the rows in tick order, the alerts raised and bars completed in block order. The work is cut
     /// into `pieces` contiguous ranges of symbols of about equal tick counts, taken in turn
     /// by `helpers` threads of their own and by the calling thread once `alongside` (its
     /// own work meanwhile) returns.
