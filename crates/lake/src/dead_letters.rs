@@ -183,8 +183,7 @@ impl OutputFile {
             }
             OutputKind::Predictions => {
                 for p in &out.predictions {
-                    let ts_event = p.ts_event.to_string();
-                    let line = tickloop_models::PredictionJson::new(symbols.name(p.symbol), p, &ts_event);
+                    let line = tickloop_models::PredictionJson::new(symbols.name(p.symbol), p);
                     self.file.append(&line).map_err(SinkError::new)?;
                 }
             }

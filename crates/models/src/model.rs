@@ -308,13 +308,13 @@ pub struct PredictionJson<'a> {
     #[serde(rename = "return")]
     value: Option<f64>,
     symbol: &'a str,
-    ts_event: &'a str,
+    ts_event: String,
 }
 
 impl<'a> PredictionJson<'a> {
-    /// `ts_event` is `p.ts_event` as text (`Timestamp`'s `Display`), formatted once by the
-    /// caller for both the id and its own field.
-    pub fn new(symbol: &'a str, p: &'a tickloop_core::Prediction, ts_event: &'a str) -> Self {
+    pub fn new(symbol: &'a str, p: &'a tickloop_core::Prediction) -> Self {
+        // Formatted once, for the id and its own field.
+        let ts_event = p.ts_event.to_string();
         PredictionJson {
             id: id_of(symbol, p, &ts_event),
             model: &p.model_version,
@@ -328,8 +328,7 @@ impl<'a> PredictionJson<'a> {
 
 /// [`PredictionJson`] as a JSON object, for publishers that add fields of their own.
 pub fn prediction_json(symbol: &str, p: &tickloop_core::Prediction) -> serde_json::Map<String, serde_json::Value> {
-    let ts_event = p.ts_event.to_string();
-    match serde_json::to_value(PredictionJson::new(symbol, p, &ts_event)) {
+    match serde_json::to_value(PredictionJson::new(symbol, p)) {
         Ok(serde_json::Value::Object(map)) => map,
         other => unreachable!("a struct serialises to an object, not {other:?}"),
     }
@@ -392,10 +391,7 @@ pub(crate) mod tests {
             value: 3.372192122616255e-5,
             prob_up: None,
         };
-        let line = |p: &tickloop_core::Prediction| {
-            let ts = p.ts_event.to_string();
-            serde_json::to_string(&PredictionJson::new("AAMJ", p, &ts)).unwrap()
-        };
+        let line = |p: &tickloop_core::Prediction| serde_json::to_string(&PredictionJson::new("AAMJ", p)).unwrap();
         assert_eq!(
             line(&p),
             r#"{"id":"predictions/AAMJ/gbm/v1/2024-01-02T14:45:00Z","model":"gbm/v1","return":0.00003372192122616255,"symbol":"AAMJ","ts_event":"2024-01-02T14:45:00Z"}"#

@@ -140,19 +140,15 @@ struct BySymbol<'a> {
     rules: TickRules<'a>,
 }
 
-/// What the tick-order pass owns of a symbol: its model-anomaly rule.
-struct InTickOrder<'a> {
-    predictions: PredictionRule<'a>,
-}
-
-/// Splits every symbol's state between the two passes, so one thread can run the symbol
-/// pass of a sub-block while another hands on the one before it in tick order.
-fn split_states(symbols: &mut [SymbolState]) -> (Vec<BySymbol<'_>>, Vec<InTickOrder<'_>>) {
+/// Splits every symbol's state between the two passes (the tick-order pass owns only the
+/// model-anomaly rule), so one thread can run the symbol pass of a sub-block while another
+/// hands on the one before it in tick order.
+fn split_states(symbols: &mut [SymbolState]) -> (Vec<BySymbol<'_>>, Vec<PredictionRule<'_>>) {
     symbols
         .iter_mut()
         .map(|state| {
             let (rules, predictions) = state.alerts.split();
-            (BySymbol { features: &mut state.features, bars: &mut state.bars, rules }, InTickOrder { predictions })
+            (BySymbol { features: &mut state.features, bars: &mut state.bars, rules }, predictions)
         })
         .unzip()
 }
@@ -167,11 +163,10 @@ struct TickOrderStages<'a> {
 impl TickOrderStages<'_> {
     /// Predictions of a clean tick whose features, bars and rule alerts are in `out` (those
     /// of this tick from `from`: bars, alerts); counts the bars and alerts.
-    fn after_features(&mut self, state: &mut InTickOrder<'_>, clean: Tick, from: (usize, usize), out: &mut Outputs) {
+    fn after_features(&mut self, rule: &mut PredictionRule<'_>, clean: Tick, from: (usize, usize), out: &mut Outputs) {
         let (bars_from, alerts_from) = from;
         *self.bars += (out.bars.len() - bars_from) as u64;
         if let Some(stage) = &mut self.predict {
-            let rule = &mut state.predictions;
             stage.on_tick(&clean, &out.features, &mut out.predictions, |predicted_at, predicted, realized| {
                 rule.on_prediction_error(&clean, predicted, realized, &mut out.alerts);
                 out.matured.push(MaturedPrediction { symbol: clean.symbol, predicted_at, predicted, realized });
@@ -182,7 +177,7 @@ impl TickOrderStages<'_> {
     }
 }
 
-/// The pipeline as one [`Component`]: clean → bars → features → alerts. Per-symbol state lives in a
+/// The pipeline as one [`Component`]: clean → features, alert rules, bars → predictions. Per-symbol state lives in a
 /// `Vec` indexed by [`tickloop_core::SymbolId`], grown on first sight of a symbol.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -508,7 +503,7 @@ impl SubBlock {
         ticks: &[Tick],
         cleaned: &Cleaned,
         range: Range<usize>,
-        states: &mut [InTickOrder<'_>],
+        rules: &mut [PredictionRule<'_>],
         stages: &mut TickOrderStages<'_>,
         width: usize,
         out: &mut Outputs,
@@ -528,7 +523,7 @@ impl SubBlock {
                     while let Some((_, bar)) = bars.next_if(|(at, _)| *at as usize == k) {
                         out.bars.push(bar);
                     }
-                    stages.after_features(&mut states[clean.symbol.index()], *clean, (0, 0), out);
+                    stages.after_features(&mut rules[clean.symbol.index()], *clean, (0, 0), out);
                 }
                 Err(rejection) => Pipeline::reject(Rejection::clone(rejection), out),
             }
@@ -759,10 +754,10 @@ impl Component for Pipeline {
         if let Some(bars) = &mut state.bars {
             bars.push(&clean, &mut out.bars);
         }
-        let (mut rules, predictions) = state.alerts.split();
+        let (mut rules, mut predictions) = state.alerts.split();
         rules.on_tick(&clean, self.seasons.as_ref().map(|s| s.season(i)), &mut out.alerts);
         let mut stages = TickOrderStages { predict: &mut self.predict, bars: &mut self.bars, alerts: &mut self.alerts };
-        stages.after_features(&mut InTickOrder { predictions }, clean, from, out);
+        stages.after_features(&mut predictions, clean, from, out);
     }
 
     /// Three passes over the block, each in the order that keeps its state in cache:
