@@ -13,6 +13,7 @@ mod engine;
 mod hex;
 mod market;
 mod pace;
+mod prefetch;
 mod rng;
 mod span;
 mod stats;
@@ -28,6 +29,7 @@ pub use engine::{
 pub use hex::hex;
 pub use market::{Alert, AlertKind, Bar, MaturedPrediction, Prediction, Price, RejectReason, Rejection, Tick, Volume};
 pub use pace::Paced;
+pub use prefetch::Prefetched;
 pub use rng::Rng;
 pub use span::{Span, SpanParseError};
 pub use stats::{MIN_CROSS_SECTION, rank_correlation};

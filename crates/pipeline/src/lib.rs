@@ -8,7 +8,8 @@ mod dataset;
 mod predict;
 
 use std::ops::{ControlFlow, Range};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 pub use dataset::{ModelInputs, collect_dataset};
 
@@ -221,33 +222,43 @@ impl Seasons {
     }
 }
 
-/// One block's intermediate results in [`Component::on_ticks`].
-#[derive(Debug, Clone, Default)]
+/// Scratch space of [`Component::on_ticks`]: two sub-blocks, one being handed on in tick
+/// order while the next one is cleaned and computed.
+#[derive(Debug, Default)]
 struct Block {
-    /// Each tick as cleaning left it, in block order.
-    cleaned: Vec<Result<Tick, Box<Rejection>>>,
-    /// Two sub-blocks' symbol passes: one being handed on in tick order while the next one
-    /// is computed.
     subs: [SubBlock; 2],
 }
 
-/// The symbol pass of a sub-block: a contiguous range of a block's ticks.
-#[derive(Debug, Clone, Default)]
+/// Scratch space holds no state between blocks: a clone starts empty.
+impl Clone for Block {
+    fn clone(&self) -> Self {
+        Block::default()
+    }
+}
+
+/// A contiguous range of a block's ticks, cleaned, run through the symbol pass and handed
+/// on together. Positions are the ticks' within the sub-block.
+#[derive(Debug, Default)]
 struct SubBlock {
-    /// Positions (in the block) of the accepted ticks, grouped by symbol, in block order
-    /// within a symbol.
+    /// Each tick as cleaning left it.
+    cleaned: Vec<Result<Tick, Box<Rejection>>>,
+    /// The largest symbol index among the accepted ticks.
+    top_symbol: Option<usize>,
+    /// Positions of the accepted ticks, grouped by symbol, in tick order within a symbol.
     by_symbol: Vec<u32>,
     /// Per symbol, where its group ends in `by_symbol` (a counting sort's offsets).
     ends: Vec<u32>,
     /// Feature rows, `features` wide, symbol by symbol in the order of `by_symbol`.
     rows: Vec<f64>,
-    /// `rows` moved into tick order: the sub-block's i-th tick's row at `i * width`
-    /// (rejected ticks' rows unused).
-    in_tick_order: Vec<f64>,
-    /// Per thread of the symbol pass, its scratch space and the alerts it raised.
+    /// The rows in tick order, as `f64` bits: the i-th tick's row at `i * width` (rejected
+    /// ticks' rows unused). Atomic so every thread of the symbol pass can store the rows of
+    /// its symbols, each at its own ticks' positions, as soon as they are computed; relaxed
+    /// stores and loads are plain moves, and the pass's end orders them before the hand-on.
+    in_tick_order: Vec<AtomicU64>,
+    /// Per piece of the symbol pass, its scratch space and the alerts it raised.
     shards: Vec<Shard>,
-    /// The alerts the rules raised, with the position of their tick in the block, in block
-    /// order once sorted (rare: a few per thousand ticks).
+    /// The alerts the rules raised, with the position of their tick, in tick order once
+    /// sorted (rare: a few per thousand ticks).
     raised: Vec<(u32, Alert)>,
     /// The bars completed, likewise (one a bar interval per symbol).
     bars: Vec<(u32, Bar)>,
@@ -260,18 +271,20 @@ struct Shard {
     /// its partner's.
     run: RunColumns,
     partner: RunColumns,
-    /// Alerts raised and bars completed, with their tick's position in the block.
+    /// Alerts raised and bars completed, with their tick's position in the sub-block.
     raised: Vec<(u32, Alert)>,
     alerts: Vec<Alert>,
     bars: Vec<(u32, Bar)>,
     completed: Vec<Bar>,
 }
 
-/// What every thread of a block's symbol pass reads.
+/// What every thread of a sub-block's symbol pass reads.
+#[derive(Clone, Copy)]
 struct SymbolPass<'a> {
     cleaned: &'a [Result<Tick, Box<Rejection>>],
     by_symbol: &'a [u32],
     ends: &'a [u32],
+    in_tick_order: &'a [AtomicU64],
     width: usize,
     seasons: Option<&'a Seasons>,
 }
@@ -285,9 +298,11 @@ impl SymbolPass<'_> {
     /// Features, alert rules and bars of `symbols` (ids from `first` on), whose rows are
     /// `rows`. Symbols with ticks in the block go two at a time through the features
     /// ([`FeatureSet::update_runs`]: one symbol's recurrences fill the time the other's
-    /// wait), then through their alert rules and bars one after the other.
+    /// wait), then through their alert rules and bars one after the other, each tick's row
+    /// stored in tick order while it is still in cache.
     fn run(&self, symbols: &mut [BySymbol<'_>], first: usize, rows: &mut [f64], shard: &mut Shard) {
         let base = self.start(first);
+        let width = self.width;
         let mut busy =
             (0..symbols.len()).filter(|&offset| self.start(first + offset) < self.ends[first + offset] as usize);
         while let Some(a) = busy.next() {
@@ -299,12 +314,12 @@ impl SymbolPass<'_> {
             let (a_start, a_end) = group(a);
             let accepted = |k: &u32| self.cleaned[*k as usize].as_ref().expect("only accepted ticks are grouped");
             shard.run.fill(self.by_symbol[a_start..a_end].iter().map(accepted));
-            let (a_rows, rest) = rows[(a_start - base) * self.width..].split_at_mut((a_end - a_start) * self.width);
+            let (a_rows, rest) = rows[(a_start - base) * width..].split_at_mut((a_end - a_start) * width);
             match b {
                 Some(b) => {
                     let (b_start, b_end) = group(b);
                     shard.partner.fill(self.by_symbol[b_start..b_end].iter().map(accepted));
-                    let b_rows = &mut rest[(b_start - a_end) * self.width..(b_end - a_end) * self.width];
+                    let b_rows = &mut rest[(b_start - a_end) * width..(b_end - a_end) * width];
                     let (left, right) = symbols.split_at_mut(b);
                     FeatureSet::update_runs(
                         [&mut *left[a].features, &mut *right[0].features],
@@ -318,7 +333,12 @@ impl SymbolPass<'_> {
                 let (start, end) = group(offset);
                 let season = self.seasons.map(|s| s.season(first + offset));
                 let BySymbol { bars, rules, .. } = &mut symbols[offset];
-                for &k in &self.by_symbol[start..end] {
+                for (j, &k) in (start..end).zip(&self.by_symbol[start..end]) {
+                    let row = &rows[(j - base) * width..(j - base + 1) * width];
+                    let at = k as usize * width;
+                    for (slot, value) in self.in_tick_order[at..at + width].iter().zip(row) {
+                        slot.store(value.to_bits(), Ordering::Relaxed);
+                    }
                     let tick = accepted(&k);
                     rules.on_tick(tick, season, &mut shard.alerts);
                     shard.raised.extend(shard.alerts.drain(..).map(|alert| (k, alert)));
@@ -388,16 +408,89 @@ impl RunColumns {
     }
 }
 
-/// A block's ticks as cleaning left them.
-type Cleaned = [Result<Tick, Box<Rejection>>];
+/// A piece of a sub-block's symbol pass: a contiguous range of symbols (the first's id),
+/// their rows and the scratch space of the thread that takes it.
+type Piece<'a, 's> = (&'a mut [BySymbol<'s>], usize, &'a mut [f64], &'a mut Shard);
+
+/// How the thread that cleans and groups a sub-block hands its symbol pass to the others.
+enum Handoff<'a, 's> {
+    Pending,
+    Ready(SymbolPass<'a>, std::vec::IntoIter<Piece<'a, 's>>),
+    /// The preparing thread panicked: the others stop waiting (the scope re-raises it).
+    Abandoned,
+}
+
+/// A [`Handoff`] that threads wait on.
+struct Pieces<'a, 's> {
+    handoff: Mutex<Handoff<'a, 's>>,
+    ready: Condvar,
+}
+
+impl<'a, 's> Pieces<'a, 's> {
+    fn new() -> Self {
+        Pieces { handoff: Mutex::new(Handoff::Pending), ready: Condvar::new() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Handoff<'a, 's>> {
+        self.handoff.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn settle(&self, handoff: Handoff<'a, 's>) {
+        let mut current = self.lock();
+        if matches!(*current, Handoff::Pending) {
+            *current = handoff;
+        }
+        drop(current);
+        self.ready.notify_all();
+    }
+
+    /// The next piece, from the front or the back, once the pass is ready; `None` when none
+    /// is left.
+    fn take(&self, from_front: bool) -> Option<(SymbolPass<'a>, Piece<'a, 's>)> {
+        let mut handoff = self.lock();
+        loop {
+            match &mut *handoff {
+                Handoff::Pending => handoff = self.ready.wait(handoff).unwrap_or_else(PoisonError::into_inner),
+                Handoff::Ready(pass, pieces) => {
+                    let piece = if from_front { pieces.next() } else { pieces.next_back() };
+                    return piece.map(|piece| (*pass, piece));
+                }
+                Handoff::Abandoned => return None,
+            }
+        }
+    }
+
+    /// Runs pieces until none is left.
+    fn run(&self, from_front: bool) {
+        while let Some((pass, (symbols, first, rows, shard))) = self.take(from_front) {
+            pass.run(symbols, first, rows, shard);
+        }
+    }
+}
+
+/// Marks a [`Pieces`] abandoned if its preparing thread unwinds before it is ready.
+struct AbandonOnUnwind<'p, 'a, 's>(&'p Pieces<'a, 's>);
+
+impl Drop for AbandonOnUnwind<'_, '_, '_> {
+    fn drop(&mut self) {
+        self.0.settle(Handoff::Abandoned);
+    }
+}
 
 impl SubBlock {
-    /// Fills `by_symbol` with a stable counting sort of the accepted ticks of `range` by
-    /// symbol: O(ticks + symbols), no comparisons.
-    fn group_by_symbol(&mut self, cleaned: &Cleaned, range: Range<usize>, symbols: usize) {
+    /// Cleans `ticks` into `cleaned`, noting the largest accepted symbol index.
+    fn clean(&mut self, ticks: &[Tick], cleaner: &mut Cleaner) {
+        self.cleaned.clear();
+        self.cleaned.extend(ticks.iter().map(|t| cleaner.check(t)));
+        self.top_symbol = self.cleaned.iter().flatten().map(|t| t.symbol.index()).max();
+    }
+
+    /// Fills `by_symbol` with a stable counting sort of the accepted ticks by symbol:
+    /// O(ticks + symbols), no comparisons.
+    fn group_by_symbol(&mut self, symbols: usize) {
         self.ends.clear();
         self.ends.resize(symbols + 1, 0);
-        for clean in cleaned[range.clone()].iter().flatten() {
+        for clean in self.cleaned.iter().flatten() {
             self.ends[clean.symbol.index() + 1] += 1;
         }
         for s in 1..self.ends.len() {
@@ -406,7 +499,7 @@ impl SubBlock {
         // `ends[s]` is now where symbol s's group starts; filling advances it to its end.
         self.by_symbol.clear();
         self.by_symbol.resize(self.ends[symbols] as usize, 0);
-        for (k, cleaned) in cleaned.iter().enumerate().take(range.end).skip(range.start) {
+        for (k, cleaned) in self.cleaned.iter().enumerate() {
             if let Ok(clean) = cleaned {
                 let slot = &mut self.ends[clean.symbol.index()];
                 self.by_symbol[*slot as usize] = k as u32;
@@ -415,16 +508,17 @@ impl SubBlock {
         }
     }
 
-    /// Runs the features, alert rules and bars of `range`'s accepted ticks symbol by symbol
-    /// and leaves the rows in tick order, the alerts raised and bars completed in block order. The work is cut
-    /// into `pieces` contiguous ranges of symbols of about equal tick counts, taken in turn
-    /// by `helpers` threads of their own and by the calling thread once `alongside` (its
-    /// own work meanwhile) returns.
+    /// Cleans `ticks`, then runs the features, alert rules and bars of the accepted ones
+    /// symbol by symbol, leaving the rows in tick order and the alerts raised and bars
+    /// completed in tick order. The pass is cut into `pieces` contiguous ranges of symbols
+    /// of about equal tick counts. With `helpers`, the first helper cleans and groups while
+    /// the calling thread runs `alongside` (its own work meanwhile); then every thread takes
+    /// pieces, the helpers from the front, the calling thread from the back.
     #[allow(clippy::too_many_arguments)]
     fn compute<R>(
         &mut self,
-        cleaned: &Cleaned,
-        range: Range<usize>,
+        ticks: &[Tick],
+        cleaner: &mut Cleaner,
         symbols: &mut [BySymbol<'_>],
         pieces: usize,
         helpers: usize,
@@ -432,77 +526,71 @@ impl SubBlock {
         width: usize,
         alongside: impl FnOnce() -> R,
     ) -> R {
-        self.group_by_symbol(cleaned, range.clone(), symbols.len());
-        let SubBlock { by_symbol, ends, rows, in_tick_order, shards, raised, bars } = self;
-        rows.resize(by_symbol.len() * width, f64::NAN);
-        let pass = SymbolPass { cleaned, by_symbol, ends, width, seasons };
-        let starts = shard_starts(ends, symbols.len(), pieces);
-        shards.resize_with(starts.len(), Shard::default);
-        // Contiguous symbol ranges own contiguous rows: each thread gets its own slices.
-        let mut work = Vec::with_capacity(starts.len());
-        let (mut symbols, mut unclaimed) = (symbols, &mut rows[..]);
-        for (i, shard) in shards.iter_mut().enumerate() {
-            let first = starts[i];
-            let next = starts.get(i + 1).copied().unwrap_or(first + symbols.len());
-            let (mine, rest) = std::mem::take(&mut symbols).split_at_mut(next - first);
-            let rows_here = (pass.start(next) - pass.start(first)) * width;
-            let (my_rows, rest_rows) = std::mem::take(&mut unclaimed).split_at_mut(rows_here);
-            (symbols, unclaimed) = (rest, rest_rows);
-            work.push((mine, first, my_rows, shard));
-        }
-        // Helpers take pieces from the front, the calling thread from the back.
-        let work = std::sync::Mutex::new(work.into_iter());
-        let take = |from_front: bool| {
-            let mut work = work.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if from_front { work.next() } else { work.next_back() }
-        };
-        let run_pieces = |from_front: bool| {
-            while let Some((symbols, first, rows, shard)) = take(from_front) {
-                pass.run(symbols, first, rows, shard);
+        let pieces_of = Pieces::new();
+        let handed = &pieces_of;
+        let this = &mut *self;
+        let prepare = move || {
+            let abandon = AbandonOnUnwind(handed);
+            this.clean(ticks, cleaner);
+            this.group_by_symbol(symbols.len());
+            let SubBlock { cleaned, by_symbol, ends, rows, in_tick_order, shards, .. } = this;
+            rows.resize(by_symbol.len() * width, f64::NAN);
+            in_tick_order.resize_with(cleaned.len() * width, AtomicU64::default);
+            let pass = SymbolPass { cleaned, by_symbol, ends, in_tick_order, width, seasons };
+            let starts = shard_starts(ends, symbols.len(), pieces);
+            shards.resize_with(starts.len(), Shard::default);
+            // Contiguous symbol ranges own contiguous rows: each piece gets its own slices.
+            let mut work = Vec::with_capacity(starts.len());
+            let (mut symbols, mut unclaimed) = (symbols, &mut rows[..]);
+            for (i, shard) in shards.iter_mut().enumerate() {
+                let first = starts[i];
+                let next = starts.get(i + 1).copied().unwrap_or(first + symbols.len());
+                let (mine, rest) = std::mem::take(&mut symbols).split_at_mut(next - first);
+                let rows_here = (pass.start(next) - pass.start(first)) * width;
+                let (my_rows, rest_rows) = std::mem::take(&mut unclaimed).split_at_mut(rows_here);
+                (symbols, unclaimed) = (rest, rest_rows);
+                work.push((mine, first, my_rows, shard));
             }
+            handed.settle(Handoff::Ready(pass, work.into_iter()));
+            drop(abandon);
         };
         let result = if helpers == 0 {
             let result = alongside();
-            run_pieces(false);
+            prepare();
+            handed.run(false);
             result
         } else {
             std::thread::scope(|scope| {
-                for _ in 0..helpers {
-                    scope.spawn(|| run_pieces(true));
+                scope.spawn(|| {
+                    prepare();
+                    handed.run(true);
+                });
+                for _ in 1..helpers {
+                    scope.spawn(|| handed.run(true));
                 }
                 let result = alongside();
-                run_pieces(false);
+                handed.run(false);
                 result
             })
         };
-        // One tight loop of independent copies: the CPU overlaps their cache misses, which
-        // the tick-order loop, reading rows scattered over the block, would take one at a
-        // time (measured: 5 % of a GBM replay in that loop's copy).
-        in_tick_order.resize(range.len() * width, f64::NAN);
-        for (row, &k) in rows.chunks_exact(width.max(1)).zip(by_symbol.iter()) {
-            let i = k as usize - range.start;
-            in_tick_order[i * width..(i + 1) * width].copy_from_slice(row);
-        }
-        raised.clear();
-        bars.clear();
-        for shard in shards.iter_mut() {
-            raised.append(&mut shard.raised);
-            bars.append(&mut shard.bars);
+        drop(pieces_of);
+        self.raised.clear();
+        self.bars.clear();
+        for shard in &mut self.shards {
+            self.raised.append(&mut shard.raised);
+            self.bars.append(&mut shard.bars);
         }
         // Stable: one tick's alerts and bars come from one symbol, in the order it made them.
-        raised.sort_by_key(|&(k, _)| k);
-        bars.sort_by_key(|&(k, _)| k);
+        self.raised.sort_by_key(|&(k, _)| k);
+        self.bars.sort_by_key(|&(k, _)| k);
         result
     }
 
-    /// Hands on `range`'s ticks in tick order: each with its features and rule alerts from
-    /// [`SubBlock::compute`], then its bars and predictions.
-    #[allow(clippy::too_many_arguments)]
+    /// Hands on `ticks` (the ones [`SubBlock::compute`] cleaned) in tick order: each with
+    /// its features, rule alerts and bars from the symbol pass, then its predictions.
     fn hand_on(
         &mut self,
         ticks: &[Tick],
-        cleaned: &Cleaned,
-        range: Range<usize>,
         rules: &mut [PredictionRule<'_>],
         stages: &mut TickOrderStages<'_>,
         width: usize,
@@ -511,12 +599,12 @@ impl SubBlock {
     ) -> ControlFlow<()> {
         let mut raised = self.raised.drain(..).peekable();
         let mut bars = self.bars.drain(..).peekable();
-        for k in range.clone() {
+        for (k, (tick, cleaned)) in ticks.iter().zip(&self.cleaned).enumerate() {
             out.clear();
-            match &cleaned[k] {
+            match cleaned {
                 Ok(clean) => {
-                    let i = k - range.start;
-                    out.features.extend_from_slice(&self.in_tick_order[i * width..(i + 1) * width]);
+                    let row = &self.in_tick_order[k * width..(k + 1) * width];
+                    out.features.extend(row.iter().map(|bits| f64::from_bits(bits.load(Ordering::Relaxed))));
                     while let Some((_, alert)) = raised.next_if(|(at, _)| *at as usize == k) {
                         out.alerts.push(alert);
                     }
@@ -527,7 +615,7 @@ impl SubBlock {
                 }
                 Err(rejection) => Pipeline::reject(Rejection::clone(rejection), out),
             }
-            each(&ticks[k], out)?;
+            each(tick, out)?;
         }
         ControlFlow::Continue(())
     }
@@ -702,10 +790,10 @@ impl Pipeline {
         i
     }
 
-    /// Runs a replay block on `threads` threads: the symbol-by-symbol pass (features and
-    /// alert rules) of its first sub-block on all of them, each on a contiguous range of
-    /// symbols, and that of each later sub-block on one thread while the calling thread
-    /// hands the sub-block before it on in tick order. Outputs are the same bits on any
+    /// Runs a replay block on `threads` threads: the symbol-by-symbol pass (features, alert
+    /// rules, bars) of each sub-block on all of them, in pieces of contiguous symbols, the
+    /// calling thread joining in once it has handed the sub-block before on in tick order,
+    /// and the helpers meanwhile cleaning the sub-block first. Outputs are the same bits on any
     /// number (tested): each part of a symbol's state is only ever touched by one thread,
     /// in its tick order, and what the threads raise is merged in block order.
     pub fn with_threads(mut self, threads: usize) -> Self {
@@ -761,14 +849,15 @@ impl Component for Pipeline {
     }
 
     /// Three passes over the block, each in the order that keeps its state in cache:
-    /// cleaning in tick order (its watermark spans symbols); features and the alert rules
-    /// symbol by symbol (~20 KB of indicator windows and ~6 KB of rule windows per symbol:
-    /// in tick order, 1,000 symbols' state would not stay in cache); then bars and
+    /// cleaning in tick order (its watermark spans symbols); features, the alert rules and
+    /// bars symbol by symbol (~20 KB of indicator windows and ~6 KB of rule windows per
+    /// symbol: in tick order, 1,000 symbols' state would not stay in cache); then
     /// predictions in tick order, handing each tick's outputs on as they are complete. A
     /// symbol's features and rules depend only on its own accepted ticks (the model-anomaly
     /// rule, fed by predictions in tick order, keeps state of its own), so the outputs are
     /// those of `on_tick` on each tick (tested). With more than one thread the block is cut
-    /// into sub-blocks, and the second and third passes of consecutive sub-blocks overlap.
+    /// into sub-blocks: while the calling thread hands one on, a helper cleans the next one
+    /// and starts its symbol pass, which the calling thread joins once it is done.
     fn on_ticks(
         &mut self,
         ticks: &[Tick],
@@ -776,34 +865,47 @@ impl Component for Pipeline {
         each: &mut dyn FnMut(&Tick, &Outputs) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
         let mut block = std::mem::take(&mut self.block);
-        block.cleaned.clear();
-        block.cleaned.extend(ticks.iter().map(|t| self.cleaner.check(t)));
-        for clean in block.cleaned.iter().flatten() {
-            self.state_index(clean);
+        // Every symbol the block may accept gets its state now (the states are split between
+        // threads below); those whose ticks all turn out rejected are dropped again at the
+        // end, so the states are those of tick-by-tick.
+        let known = self.symbols.len();
+        if let Some(top) = ticks.iter().map(|t| t.symbol.index()).max()
+            && top >= known
+        {
+            let template = &self.template;
+            self.symbols.resize_with(top + 1, || template.clone());
         }
         let width = self.index.specs().len();
         let ranges = sub_block_ranges(ticks.len(), self.sub_blocks());
-        let Pipeline { symbols, predict, bars, alerts, seasons, threads, .. } = self;
+        let Pipeline { symbols, cleaner, predict, bars, alerts, seasons, threads, .. } = self;
         let (mut by_symbol, mut in_tick_order) = split_states(symbols);
         let mut stages = TickOrderStages { predict, bars, alerts };
         let seasons = seasons.as_ref();
-        let Block { cleaned, subs: [front, back] } = &mut block;
-        let cleaned = &cleaned[..];
+        let Block { subs: [front, back] } = &mut block;
         let mut flow = ControlFlow::Continue(());
         let helpers = *threads - 1;
         // Pieces enough that no thread waits long for another's last one.
         let pieces = if helpers == 0 { 1 } else { *threads * PIECES_PER_THREAD };
+        let mut top_accepted = None;
         if let Some(first) = ranges.first() {
-            front.compute(cleaned, first.clone(), &mut by_symbol, pieces, helpers, seasons, width, || ());
+            front.compute(&ticks[first.clone()], cleaner, &mut by_symbol, pieces, helpers, seasons, width, || ());
         }
         for (i, range) in ranges.iter().enumerate() {
             let (ready, next) = if i % 2 == 0 { (&mut *front, &mut *back) } else { (&mut *back, &mut *front) };
+            top_accepted = top_accepted.max(ready.top_symbol);
             let mut hand_on =
-                || ready.hand_on(ticks, cleaned, range.clone(), &mut in_tick_order, &mut stages, width, out, each);
+                || ready.hand_on(&ticks[range.clone()], &mut in_tick_order, &mut stages, width, out, each);
             flow = match ranges.get(i + 1) {
-                Some(following) => {
-                    next.compute(cleaned, following.clone(), &mut by_symbol, pieces, helpers, seasons, width, hand_on)
-                }
+                Some(following) => next.compute(
+                    &ticks[following.clone()],
+                    cleaner,
+                    &mut by_symbol,
+                    pieces,
+                    helpers,
+                    seasons,
+                    width,
+                    hand_on,
+                ),
                 None => hand_on(),
             };
             if flow.is_break() {
@@ -811,6 +913,9 @@ impl Component for Pipeline {
             }
         }
         drop((by_symbol, in_tick_order));
+        if symbols.len() > known {
+            symbols.truncate(known.max(top_accepted.map_or(0, |top| top + 1)));
+        }
         self.block = block;
         flow
     }
