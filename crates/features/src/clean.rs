@@ -93,13 +93,21 @@ impl Cleaner {
     /// Checks `tick`; returns it (repaired where the policy allows) or why it was refused.
     /// A refused tick changes no state, so the good ticks around it are unaffected.
     pub fn check(&mut self, tick: &Tick) -> Result<Tick, Box<Rejection>> {
+        self.verdict(tick).map(|repaired| repaired.unwrap_or(*tick))
+    }
+
+    /// [`Cleaner::check`] that says whether the tick was repaired instead of copying it:
+    /// `Ok(None)` when it is accepted as it came (a replay block keeps the verdicts of half
+    /// a million ticks, and most are that).
+    pub fn verdict(&mut self, tick: &Tick) -> Result<Option<Tick>, Box<Rejection>> {
         match self.validate(tick) {
-            Ok(clean) => {
+            Ok(repaired) => {
                 self.stats.accepted += 1;
-                let i = tick.symbol.index();
-                self.last_ts[i] = Some(clean.ts_event);
-                self.watermark_ts = Some(self.watermark_ts.map_or(clean.ts_event, |w| w.max(clean.ts_event)));
-                Ok(clean)
+                // Repairs touch prices only: the event time is the tick's.
+                let ts = tick.ts_event;
+                self.last_ts[tick.symbol.index()] = Some(ts);
+                self.watermark_ts = Some(self.watermark_ts.map_or(ts, |w| w.max(ts)));
+                Ok(repaired)
             }
             Err(rejection) => {
                 self.stats.rejected[rejection.reason as usize] += 1;
@@ -108,7 +116,7 @@ impl Cleaner {
         }
     }
 
-    fn validate(&mut self, tick: &Tick) -> Result<Tick, Box<Rejection>> {
+    fn validate(&mut self, tick: &Tick) -> Result<Option<Tick>, Box<Rejection>> {
         let prices = [("open", tick.open), ("high", tick.high), ("low", tick.low), ("close", tick.close)];
         for (name, p) in prices {
             if !p.get().is_finite() {
@@ -168,14 +176,17 @@ impl Cleaner {
         self.check_ranges(tick)
     }
 
-    fn check_ranges(&mut self, tick: &Tick) -> Result<Tick, Box<Rejection>> {
+    /// The tick with its high and low repaired, if they needed it and the policy allows.
+    fn check_ranges(&mut self, tick: &Tick) -> Result<Option<Tick>, Box<Rejection>> {
         let mut t = *tick;
+        let mut repaired = false;
         if t.high < t.low {
             if !self.policy.repair_ranges {
                 return Err(reject(RejectReason::HighBelowLow, format!("high {} < low {}", t.high.0, t.low.0), tick));
             }
             std::mem::swap(&mut t.high, &mut t.low);
             self.stats.repaired[RejectReason::HighBelowLow as usize] += 1;
+            repaired = true;
         }
         let (lo, hi) =
             (t.low.get().min(t.open.get()).min(t.close.get()), t.high.get().max(t.open.get()).max(t.close.get()));
@@ -190,8 +201,9 @@ impl Cleaner {
             t.low = Price(lo);
             t.high = Price(hi);
             self.stats.repaired[RejectReason::OutsideRange as usize] += 1;
+            repaired = true;
         }
-        Ok(t)
+        Ok(repaired.then_some(t))
     }
 
     /// The symbol's latest accepted event time.

@@ -236,12 +236,72 @@ impl Clone for Block {
     }
 }
 
+/// What cleaning made of a sub-block's ticks, a few bytes a tick: most are accepted as they
+/// came, and a copy of each (72 bytes) was a tenth of a one-thread replay in memory traffic.
+#[derive(Debug, Default)]
+struct Verdicts {
+    /// One per tick.
+    of: Vec<Verdict>,
+    repaired: Vec<Tick>,
+    rejected: Vec<Rejection>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Verdict {
+    AsIs,
+    /// Accepted once repaired: the tick in [`Verdicts::repaired`].
+    Repaired(u32),
+    /// Refused: why, in [`Verdicts::rejected`].
+    Rejected(u32),
+}
+
+impl Verdicts {
+    /// Cleans `ticks` in order; returns the largest symbol index among the accepted ones.
+    fn fill(&mut self, ticks: &[Tick], cleaner: &mut Cleaner) -> Option<usize> {
+        self.of.clear();
+        self.repaired.clear();
+        self.rejected.clear();
+        let mut top = None;
+        for tick in ticks {
+            let verdict = match cleaner.verdict(tick) {
+                Ok(None) => Verdict::AsIs,
+                Ok(Some(repaired)) => {
+                    self.repaired.push(repaired);
+                    Verdict::Repaired(self.repaired.len() as u32 - 1)
+                }
+                Err(rejection) => {
+                    self.rejected.push(*rejection);
+                    self.of.push(Verdict::Rejected(self.rejected.len() as u32 - 1));
+                    continue;
+                }
+            };
+            top = top.max(Some(tick.symbol.index()));
+            self.of.push(verdict);
+        }
+        top
+    }
+
+    /// The `k`-th of `ticks` (those cleaned) as cleaning left it, or why it was refused.
+    fn get<'t>(&'t self, ticks: &'t [Tick], k: usize) -> Result<&'t Tick, &'t Rejection> {
+        match self.of[k] {
+            Verdict::AsIs => Ok(&ticks[k]),
+            Verdict::Repaired(i) => Ok(&self.repaired[i as usize]),
+            Verdict::Rejected(i) => Err(&self.rejected[i as usize]),
+        }
+    }
+
+    /// The positions of the accepted ticks, in order.
+    fn accepted(&self) -> impl Iterator<Item = usize> + '_ {
+        self.of.iter().enumerate().filter(|(_, v)| !matches!(v, Verdict::Rejected(_))).map(|(k, _)| k)
+    }
+}
+
 /// A contiguous range of a block's ticks, cleaned, run through the symbol pass and handed
 /// on together. Positions are the ticks' within the sub-block.
 #[derive(Debug, Default)]
 struct SubBlock {
     /// Each tick as cleaning left it.
-    cleaned: Vec<Result<Tick, Box<Rejection>>>,
+    cleaned: Verdicts,
     /// The largest symbol index among the accepted ticks.
     top_symbol: Option<usize>,
     /// Positions of the accepted ticks, grouped by symbol, in tick order within a symbol.
@@ -281,7 +341,8 @@ struct Shard {
 /// What every thread of a sub-block's symbol pass reads.
 #[derive(Clone, Copy)]
 struct SymbolPass<'a> {
-    cleaned: &'a [Result<Tick, Box<Rejection>>],
+    ticks: &'a [Tick],
+    cleaned: &'a Verdicts,
     by_symbol: &'a [u32],
     ends: &'a [u32],
     in_tick_order: &'a [AtomicU64],
@@ -312,7 +373,8 @@ impl SymbolPass<'_> {
                 (self.start(symbol), self.ends[symbol] as usize)
             };
             let (a_start, a_end) = group(a);
-            let accepted = |k: &u32| self.cleaned[*k as usize].as_ref().expect("only accepted ticks are grouped");
+            let accepted =
+                |k: &u32| self.cleaned.get(self.ticks, *k as usize).expect("only accepted ticks are grouped");
             shard.run.fill(self.by_symbol[a_start..a_end].iter().map(accepted));
             let (a_rows, rest) = rows[(a_start - base) * width..].split_at_mut((a_end - a_start) * width);
             match b {
@@ -478,20 +540,13 @@ impl Drop for AbandonOnUnwind<'_, '_, '_> {
 }
 
 impl SubBlock {
-    /// Cleans `ticks` into `cleaned`, noting the largest accepted symbol index.
-    fn clean(&mut self, ticks: &[Tick], cleaner: &mut Cleaner) {
-        self.cleaned.clear();
-        self.cleaned.extend(ticks.iter().map(|t| cleaner.check(t)));
-        self.top_symbol = self.cleaned.iter().flatten().map(|t| t.symbol.index()).max();
-    }
-
-    /// Fills `by_symbol` with a stable counting sort of the accepted ticks by symbol:
+    /// Fills `by_symbol` with a stable counting sort of the accepted `ticks` by symbol:
     /// O(ticks + symbols), no comparisons.
-    fn group_by_symbol(&mut self, symbols: usize) {
+    fn group_by_symbol(&mut self, ticks: &[Tick], symbols: usize) {
         self.ends.clear();
         self.ends.resize(symbols + 1, 0);
-        for clean in self.cleaned.iter().flatten() {
-            self.ends[clean.symbol.index() + 1] += 1;
+        for k in self.cleaned.accepted() {
+            self.ends[ticks[k].symbol.index() + 1] += 1;
         }
         for s in 1..self.ends.len() {
             self.ends[s] += self.ends[s - 1];
@@ -499,12 +554,10 @@ impl SubBlock {
         // `ends[s]` is now where symbol s's group starts; filling advances it to its end.
         self.by_symbol.clear();
         self.by_symbol.resize(self.ends[symbols] as usize, 0);
-        for (k, cleaned) in self.cleaned.iter().enumerate() {
-            if let Ok(clean) = cleaned {
-                let slot = &mut self.ends[clean.symbol.index()];
-                self.by_symbol[*slot as usize] = k as u32;
-                *slot += 1;
-            }
+        for k in self.cleaned.accepted() {
+            let slot = &mut self.ends[ticks[k].symbol.index()];
+            self.by_symbol[*slot as usize] = k as u32;
+            *slot += 1;
         }
     }
 
@@ -531,12 +584,12 @@ impl SubBlock {
         let this = &mut *self;
         let prepare = move || {
             let abandon = AbandonOnUnwind(handed);
-            this.clean(ticks, cleaner);
-            this.group_by_symbol(symbols.len());
+            this.top_symbol = this.cleaned.fill(ticks, cleaner);
+            this.group_by_symbol(ticks, symbols.len());
             let SubBlock { cleaned, by_symbol, ends, rows, in_tick_order, shards, .. } = this;
             rows.resize(by_symbol.len() * width, f64::NAN);
-            in_tick_order.resize_with(cleaned.len() * width, AtomicU64::default);
-            let pass = SymbolPass { cleaned, by_symbol, ends, in_tick_order, width, seasons };
+            in_tick_order.resize_with(ticks.len() * width, AtomicU64::default);
+            let pass = SymbolPass { ticks, cleaned, by_symbol, ends, in_tick_order, width, seasons };
             let starts = shard_starts(ends, symbols.len(), pieces);
             shards.resize_with(starts.len(), Shard::default);
             // Contiguous symbol ranges own contiguous rows: each piece gets its own slices.
@@ -599,9 +652,9 @@ impl SubBlock {
     ) -> ControlFlow<()> {
         let mut raised = self.raised.drain(..).peekable();
         let mut bars = self.bars.drain(..).peekable();
-        for (k, (tick, cleaned)) in ticks.iter().zip(&self.cleaned).enumerate() {
+        for (k, tick) in ticks.iter().enumerate() {
             out.clear();
-            match cleaned {
+            match self.cleaned.get(ticks, k) {
                 Ok(clean) => {
                     let row = &self.in_tick_order[k * width..(k + 1) * width];
                     out.features.extend(row.iter().map(|bits| f64::from_bits(bits.load(Ordering::Relaxed))));
@@ -613,7 +666,7 @@ impl SubBlock {
                     }
                     stages.after_features(&mut rules[clean.symbol.index()], *clean, (0, 0), out);
                 }
-                Err(rejection) => Pipeline::reject(Rejection::clone(rejection), out),
+                Err(rejection) => Pipeline::reject(rejection.clone(), out),
             }
             each(tick, out)?;
         }
