@@ -38,9 +38,10 @@ pub struct BacktestArgs {
     /// Backtests run at once in a sweep [default: the number of cores].
     #[arg(long)]
     jobs: Option<usize>,
-    /// Threads for one backtest's replay: decoding the lake, and features, alert rules and
-    /// bars symbol by symbol beside the event-order stages (predictions, strategy, broker)
-    /// [default: the number of cores]. The report is the same on any number.
+    /// Threads for one backtest's replay: decoding the lake, cleaning, and features, alert
+    /// rules and bars symbol by symbol beside the event-order stages (predictions, strategy,
+    /// broker); with more than one, the lake is also read a block ahead [default: the
+    /// number of cores]. The report is the same on any number.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
     #[command(flatten)]

@@ -76,8 +76,15 @@ impl Prefetched {
             self.ask(Vec::new(), max);
         }
         self.asked = false;
-        let block =
-            self.blocks.recv().map_err(|_| SourceError::new("the prefetch thread stopped without a reason"))??;
+        let Ok(block) = self.blocks.recv() else {
+            // The reader hung up without an answer: it panicked. Go on unwinding here, as
+            // the source would have without a thread of its own.
+            if let Some(Err(panic)) = self.reader.take().map(JoinHandle::join) {
+                std::panic::resume_unwind(panic);
+            }
+            return Err(SourceError::new("the prefetch thread stopped without a reason"));
+        };
+        let block = block?;
         if block.is_empty() {
             self.ended = true;
         }
@@ -220,6 +227,26 @@ mod tests {
         assert_eq!(block.last().unwrap().ts_event.as_nanos(), 20);
         let err = ahead.next_block(&mut block, 10).unwrap_err();
         assert!(err.to_string().contains("broken at tick 25"), "{err}");
+    }
+
+    /// A source that panics on its first read.
+    struct Broken(SymbolTable);
+
+    impl Source for Broken {
+        fn next_tick(&mut self) -> Result<Option<Tick>, SourceError> {
+            panic!("the source broke");
+        }
+
+        fn symbols(&self) -> &SymbolTable {
+            &self.0
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "the source broke")]
+    fn a_panic_in_the_source_reaches_the_caller() {
+        let mut ahead = Prefetched::new(Broken(SymbolTable::new()));
+        let _ = ahead.next_block(&mut Vec::new(), 10);
     }
 
     #[test]
