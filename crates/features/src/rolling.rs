@@ -301,8 +301,11 @@ impl RollingSum {
 }
 
 /// Mean and population variance of the last `n` values: a sliding Welford update, an exact
-/// two-pass recomputation every `n` pushes (amortised O(1)) or when the variance collapses
-/// by seven orders of magnitude within the window, and an exact test for a
+/// two-pass recomputation every `n` pushes (amortised O(1)) or when the variance falls seven
+/// orders of magnitude below the square of the largest value the sliding updates have met
+/// since the last recomputation (their rounding is relative to those values, so it would
+/// dominate what is left: a window of small volumes after a burst of large ones left it),
+/// and an exact test for a
 /// constant window (the trailing run of equal values), where rounding would otherwise
 /// invent a tiny variance.
 ///
@@ -317,6 +320,9 @@ pub struct RollingMoments {
     mean: f64,
     m2: f64,
     run: usize,
+    /// The largest square of a value in the window at the last exact recomputation or
+    /// pushed since: the scale of the sliding updates' rounding in `m2`.
+    peak: f64,
     /// `ring[..next]` summed in order from −0.0 (never saved: derived from the ring).
     #[serde(skip_serializing)]
     since_wrap: f64,
@@ -331,20 +337,33 @@ struct SavedRollingMoments {
     mean: f64,
     m2: f64,
     run: usize,
+    /// Absent from snapshots taken before it existed: the test then falls back on the
+    /// values pushed after the restore.
+    #[serde(default)]
+    peak: f64,
 }
 
 impl From<SavedRollingMoments> for RollingMoments {
     fn from(saved: SavedRollingMoments) -> Self {
         let since_wrap = sum_since_wrap(&saved.ring, saved.next);
-        let SavedRollingMoments { ring, next, seen, mean, m2, run } = saved;
-        RollingMoments { ring, next, seen, mean, m2, run, since_wrap }
+        let SavedRollingMoments { ring, next, seen, mean, m2, run, peak } = saved;
+        RollingMoments { ring, next, seen, mean, m2, run, peak, since_wrap }
     }
 }
 
 impl RollingMoments {
     pub fn new(window: usize) -> Self {
         assert!(window > 0, "window must be at least 1");
-        RollingMoments { ring: vec![0.0; window], next: 0, seen: 0, mean: 0.0, m2: 0.0, run: 0, since_wrap: -0.0 }
+        RollingMoments {
+            ring: vec![0.0; window],
+            next: 0,
+            seen: 0,
+            mean: 0.0,
+            m2: 0.0,
+            run: 0,
+            peak: 0.0,
+            since_wrap: -0.0,
+        }
     }
 
     #[inline]
@@ -366,10 +385,11 @@ impl RollingMoments {
         self.since_wrap += x;
         self.next = if self.next + 1 == n { 0 } else { self.next + 1 };
         self.seen += 1;
+        self.peak = self.peak.max(old * old).max(x * x);
         // Recompute exactly once per window, and whenever the variance has collapsed far
-        // below the size of the values that moved (where the sliding update's rounding
+        // below the size of the values the sliding updates met (where their rounding
         // would dominate what is left).
-        let collapsed = self.m2 <= 1e-7 * (old * old + x * x) * n as f64;
+        let collapsed = self.m2 <= 1e-7 * self.peak * n as f64;
         if self.next == 0 || (self.seen > n && collapsed) {
             let total = if self.next == 0 {
                 std::mem::replace(&mut self.since_wrap, -0.0)
@@ -378,6 +398,7 @@ impl RollingMoments {
             };
             self.mean = total / n as f64;
             self.m2 = self.ring.iter().map(|v| (v - self.mean) * (v - self.mean)).sum();
+            self.peak = self.ring.iter().fold(0.0, |peak, v| peak.max(v * v));
         }
     }
 
@@ -501,7 +522,7 @@ impl Vacant for RollingSum {
 
 impl Vacant for RollingMoments {
     const VACANT: Self =
-        RollingMoments { ring: Vec::new(), next: 0, seen: 0, mean: 0.0, m2: 0.0, run: 0, since_wrap: -0.0 };
+        RollingMoments { ring: Vec::new(), next: 0, seen: 0, mean: 0.0, m2: 0.0, run: 0, peak: 0.0, since_wrap: -0.0 };
 }
 
 impl Vacant for RealizedVol {
