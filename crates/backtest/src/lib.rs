@@ -402,10 +402,12 @@ impl Sink for BacktestSink {
         }
         // Sample equity as of all ticks before the boundary this tick crosses; idle gaps
         // (nights, halts) produce one sample, not a run of flat ones.
-        let boundary = tick.ts_event.floor_to(self.sample_step);
+        // The boundary (a division) only when a sample is due: most ticks fall before it.
+        let boundary = || tick.ts_event.floor_to(self.sample_step);
         match self.next_sample {
-            None => self.next_sample = Some(boundary.add_nanos(self.sample_step)),
+            None => self.next_sample = Some(boundary().add_nanos(self.sample_step)),
             Some(next) if tick.ts_event >= next => {
+                let boundary = boundary();
                 self.sample(boundary);
                 self.next_sample = Some(boundary.add_nanos(self.sample_step));
             }
