@@ -3,7 +3,7 @@
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
-use crate::{Source, SourceError, SymbolTable, Tick};
+use crate::{DEFAULT_BLOCK_TICKS, Source, SourceError, SymbolTable, Tick};
 
 /// What the reading thread is asked for: the next `max` ticks, into a buffer to reuse.
 type Request = (Vec<Tick>, usize);
@@ -15,7 +15,7 @@ type Request = (Vec<Tick>, usize);
 /// caller's request.
 ///
 /// Made for [`Source::next_block`] with one block size, which moves whole blocks (no copy);
-/// [`Source::next_tick`] and other sizes work, one block at a time behind.
+/// [`Source::next_tick`] and other sizes copy out of blocks read ahead the same way.
 #[derive(Debug)]
 pub struct Prefetched {
     symbols: SymbolTable,
@@ -90,13 +90,35 @@ impl Prefetched {
         }
         Ok(block)
     }
+
+    /// Hands `received` out tick by tick from now on, and has the reader fill the spent
+    /// buffer with the block after it meanwhile.
+    fn hold(&mut self, received: Vec<Tick>, max: usize) {
+        let spent = std::mem::replace(&mut self.current, received);
+        self.taken = 0;
+        if !self.ended {
+            self.ask(spent, max);
+        }
+    }
 }
 
 impl Source for Prefetched {
     fn next_tick(&mut self) -> Result<Option<Tick>, SourceError> {
-        let mut one = Vec::with_capacity(1);
-        self.next_block(&mut one, 1)?;
-        Ok(one.pop())
+        if self.taken == self.current.len() {
+            if self.ended {
+                return Ok(None);
+            }
+            let received = self.receive(DEFAULT_BLOCK_TICKS)?;
+            self.hold(received, DEFAULT_BLOCK_TICKS);
+        }
+        let tick = self.current.get(self.taken).copied();
+        if tick.is_some() {
+            self.taken += 1;
+            if let Some(remaining) = &mut self.remaining {
+                *remaining = remaining.saturating_sub(1);
+            }
+        }
+        Ok(tick)
     }
 
     fn symbols(&self) -> &SymbolTable {
@@ -120,8 +142,7 @@ impl Source for Prefetched {
                     }
                     break;
                 }
-                self.current = received;
-                self.taken = 0;
+                self.hold(received, max);
             }
             let n = (max - block.len()).min(self.current.len() - self.taken);
             block.extend_from_slice(&self.current[self.taken..self.taken + n]);
@@ -216,6 +237,18 @@ mod tests {
             assert_eq!(ahead.remaining_hint(), Some(0));
             assert_eq!(direct, (1..=101).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn tick_by_tick_hands_out_the_same_ticks() {
+        let mut ahead = Prefetched::new(Counting::new(DEFAULT_BLOCK_TICKS as u64 * 2 + 5, None));
+        let mut seen = Vec::new();
+        while let Some(tick) = ahead.next_tick().unwrap() {
+            seen.push(tick.ts_event.as_nanos());
+        }
+        assert_eq!(seen, (1..=DEFAULT_BLOCK_TICKS as i64 * 2 + 5).collect::<Vec<_>>());
+        assert_eq!(ahead.remaining_hint(), Some(0));
+        assert!(ahead.next_tick().unwrap().is_none(), "stays exhausted");
     }
 
     #[test]
