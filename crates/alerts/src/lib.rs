@@ -412,17 +412,13 @@ impl TickRules<'_> {
             let level = volume.ln_1p() - shape;
             v.usual.evict(ts);
             let mut judged = None;
-            if v.usual.is_warm(ts) {
+            // A tick not the ratio above the median cannot count (the need is never below
+            // the ratio): the window answers that without finding its median.
+            if v.usual.is_warm(ts) && v.usual.exceeds_median_by(level, v.log_ratio) {
                 let usual = v.usual.median();
                 let excess = level - usual;
-                // The spread matters only for a tick already past the ratio (almost none).
-                let need = if excess < v.log_ratio {
-                    v.log_ratio
-                } else {
-                    let spread =
-                        season.map_or_else(|| v.usual.spread(), |s| s.profile.log_volume_spread(tick.ts_event));
-                    v.log_ratio.max(rule.min_sigmas.map_or(0.0, |z| z * spread))
-                };
+                let spread = season.map_or_else(|| v.usual.spread(), |s| s.profile.log_volume_spread(tick.ts_event));
+                let need = v.log_ratio.max(rule.min_sigmas.map_or(0.0, |z| z * spread));
                 judged = Some((excess, need, usual + shape));
             }
             let counted = judged.is_some_and(|(excess, need, _)| excess >= need);

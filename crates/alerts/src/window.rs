@@ -1,6 +1,7 @@
 //! Rolling statistics over spans of event time, the building blocks of the rules.
 //!
-//! Each keeps what it needs to answer in O(1) (or a memmove of one window) per tick and
+//! Each keeps what it needs to answer in O(1) per tick (amortised; a pass over one window
+//! for the rare tick whose answer needs the window's keys themselves) and
 //! serialises into the pipeline's snapshot, so a restored runner continues exactly where the
 //! crashed one stopped.
 
@@ -8,34 +9,40 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-/// The values of a trailing span of event time, kept sorted for their median and quartiles:
-/// a location and spread that a few huge prints (the spike being looked for) barely move,
-/// unlike a mean and standard deviation.
+/// The values of a trailing span of event time, for their median and quartiles: a location
+/// and spread that a few huge prints (the spike being looked for) barely move, unlike a mean
+/// and standard deviation.
 ///
 /// Values are kept as `u16` keys in steps of [`QUANTUM`] (log volume to a thousandth: a
-/// tenth of a percent of volume), so that the sorted window of five minutes of seconds is
-/// 600 bytes and an insertion moves a few hundred bytes, not kilobytes.
+/// tenth of a percent of volume), in arrival order, with a count of the keys in each of 256
+/// buckets (a key's high byte). The rules ask one question of almost every tick — is this
+/// value at least some margin above the median? — and that is a count, not a sort: the
+/// median is at most a bound exactly when more than its rank of the keys are. The buckets
+/// below the bound's bucket are summed at a cursor that moves as the bound does (a tick's
+/// level is near the last one's: a bucket or two), which settles the question unless the
+/// median shares the bound's bucket; only then are the keys themselves counted. Keeping
+/// them sorted instead cost two binary searches and a shift of a third of the window per
+/// tick; counting all of them every tick, a pass over the window.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(from = "SavedQuantiles", into = "SavedQuantiles")]
 pub(crate) struct TrailingQuantiles {
     span: i64,
     /// The first timestamp ever pushed: the window is warm once it spans `span`.
     first: Option<i64>,
-    /// `(ts, key)` in arrival order.
-    entries: VecDeque<(i64, u16)>,
-    /// The same keys, ascending, plus at most one evicted key still in place (`stale`).
-    sorted: Vec<u16>,
-    /// Where an evicted key still sits in `sorted`. At a steady pace every tick evicts one
-    /// key and pushes one, and the pair is one shift of the keys between the two positions
-    /// (a third of the window on average) where a removal and an insertion shifted the
-    /// whole tail twice. Quantiles read around it.
-    stale: Option<usize>,
+    /// Arrival times and keys, front to back oldest first (apart: counts read only keys).
+    times: VecDeque<i64>,
+    keys: VecDeque<u16>,
+    /// How many keys have each high byte.
+    buckets: [u32; 256],
+    /// How many keys lie in the buckets below `cursor`.
+    cursor: u8,
+    below: usize,
 }
 
-/// Two windows are equal when they hold the same values: `sorted` follows from `entries`.
+/// Two windows are equal when they hold the same values: the rest follows from them.
 impl PartialEq for TrailingQuantiles {
     fn eq(&self, other: &Self) -> bool {
-        (self.span, self.first, &self.entries) == (other.span, other.first, &other.entries)
+        (self.span, self.first, &self.times, &self.keys) == (other.span, other.first, &other.times, &other.keys)
     }
 }
 
@@ -43,14 +50,44 @@ impl PartialEq for TrailingQuantiles {
 pub(crate) const QUANTUM: f64 = 1e-3;
 const OFFSET: f64 = 32.0;
 
+/// `((x + OFFSET) / QUANTUM).round()` clamped to the keys, without libm's `round` (a call:
+/// baseline x86-64 has no rounding instruction): clamping first to the keys' whole-number
+/// ends changes nothing, and above zero rounding half away is the truncation plus one when
+/// the fraction (exact: `y - trunc(y)` loses no bits) is at least a half. `NaN` is key 0.
 fn key(x: f64) -> u16 {
-    ((x + OFFSET) / QUANTUM).round().clamp(0.0, f64::from(u16::MAX)) as u16
+    let y = ((x + OFFSET) / QUANTUM).clamp(0.0, f64::from(u16::MAX));
+    let whole = y as u16;
+    whole + u16::from(y - f64::from(whole) >= 0.5)
 }
 
 fn value(key: u16) -> f64 {
     f64::from(key) * QUANTUM - OFFSET
 }
 
+fn bucket(key: u16) -> u8 {
+    (key >> 8) as u8
+}
+
+/// How many of `keys` are at most `bound`, counted in `u16` lanes (chunks short enough
+/// that a lane cannot wrap) so the loop vectorises eight keys a step.
+fn count_at_most(keys: &[u16], bound: u16) -> usize {
+    keys.chunks(usize::from(u16::MAX))
+        .map(|chunk| usize::from(chunk.iter().fold(0u16, |n, &k| n.wrapping_add(u16::from(k <= bound)))))
+        .sum()
+}
+
+/// The byte whose `counts` reach past `rank`, and the rank within that byte's count.
+fn walk(counts: &[u32; 256], mut rank: usize) -> (u16, usize) {
+    for (byte, &n) in (0u16..).zip(counts) {
+        match rank.checked_sub(n as usize) {
+            Some(rest) => rank = rest,
+            None => return (byte, rank),
+        }
+    }
+    unreachable!("a rank below the count of keys")
+}
+
+/// The snapshot's form (unchanged since the window was kept sorted): `(ts, key)` pairs.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SavedQuantiles {
     span: i64,
@@ -60,61 +97,60 @@ pub(crate) struct SavedQuantiles {
 
 impl From<SavedQuantiles> for TrailingQuantiles {
     fn from(s: SavedQuantiles) -> Self {
-        let mut sorted: Vec<u16> = s.entries.iter().map(|&(_, k)| k).collect();
-        sorted.sort_unstable();
-        TrailingQuantiles { span: s.span, first: s.first, entries: s.entries, sorted, stale: None }
+        let mut q = TrailingQuantiles::new(s.span);
+        q.first = s.first;
+        for (ts, k) in s.entries {
+            q.push_key(ts, k);
+        }
+        q
     }
 }
 
 impl From<TrailingQuantiles> for SavedQuantiles {
     fn from(q: TrailingQuantiles) -> Self {
-        SavedQuantiles { span: q.span, first: q.first, entries: q.entries }
+        SavedQuantiles { span: q.span, first: q.first, entries: q.times.into_iter().zip(q.keys).collect() }
     }
 }
 
 impl TrailingQuantiles {
     pub(crate) fn new(span_nanos: i64) -> Self {
-        TrailingQuantiles { span: span_nanos, first: None, entries: VecDeque::new(), sorted: Vec::new(), stale: None }
+        TrailingQuantiles {
+            span: span_nanos,
+            first: None,
+            times: VecDeque::new(),
+            keys: VecDeque::new(),
+            buckets: [0; 256],
+            cursor: 0,
+            below: 0,
+        }
     }
 
     /// Drops the values at or before `ts - span`.
     pub(crate) fn evict(&mut self, ts: i64) {
-        while let Some(&(t, k)) = self.entries.front() {
-            if t > ts - self.span {
-                break;
-            }
-            self.entries.pop_front();
-            if let Some(stale) = self.stale.take() {
-                self.sorted.remove(stale);
-            }
-            self.stale = Some(self.sorted.partition_point(|&v| v < k));
+        while self.times.front().is_some_and(|&t| t <= ts - self.span) {
+            self.times.pop_front();
+            let k = self.keys.pop_front().expect("a key per time");
+            self.buckets[usize::from(bucket(k))] -= 1;
+            self.below -= usize::from(bucket(k) < self.cursor);
         }
     }
 
     /// Adds `x` (non-finite values count as the ends of the key range).
     pub(crate) fn push(&mut self, ts: i64, x: f64) {
         self.first.get_or_insert(ts);
-        let k = key(x);
-        self.entries.push_back((ts, k));
-        let at = self.sorted.partition_point(|&v| v <= k);
-        match self.stale.take() {
-            None => self.sorted.insert(at, k),
-            // The new key goes after the stale one: the keys between move down over it.
-            Some(stale) if at > stale => {
-                self.sorted.copy_within(stale + 1..at, stale);
-                self.sorted[at - 1] = k;
-            }
-            // At or before it: the keys between move up over it.
-            Some(stale) => {
-                self.sorted.copy_within(at..stale, at + 1);
-                self.sorted[at] = k;
-            }
-        }
+        self.push_key(ts, key(x));
+    }
+
+    fn push_key(&mut self, ts: i64, k: u16) {
+        self.times.push_back(ts);
+        self.keys.push_back(k);
+        self.buckets[usize::from(bucket(k))] += 1;
+        self.below += usize::from(bucket(k) < self.cursor);
     }
 
     /// How many values the window holds.
     fn len(&self) -> usize {
-        self.sorted.len() - usize::from(self.stale.is_some())
+        self.keys.len()
     }
 
     /// True once the values seen span the whole window and there are at least three of them.
@@ -122,24 +158,96 @@ impl TrailingQuantiles {
         self.first.is_some_and(|f| ts - f >= self.span) && self.len() >= 3
     }
 
-    /// The `quarters / 4` quantile (nearest rank, halves rounded up), `quarters` in 0..=4.
-    /// In integers: `((n - 1) as f64 * q).round()` is the same rank, but a call to libm's
-    /// `round` a tick (baseline x86-64 has no rounding instruction).
-    fn quantile(&self, quarters: usize) -> f64 {
+    /// The rank of the `quarters / 4` quantile (nearest rank, halves rounded up), `quarters`
+    /// in 0..=4. In integers: `((n - 1) as f64 * q).round()` is the same rank, but a call to
+    /// libm's `round` (baseline x86-64 has no rounding instruction).
+    fn rank(&self, quarters: usize) -> usize {
         let n = self.len();
-        let rank = (((n - 1) * quarters + 2) / 4).min(n - 1);
-        // Skip the stale key: ranks at or past it sit one further on.
-        let at = if self.stale.is_some_and(|s| rank >= s) { rank + 1 } else { rank };
-        value(self.sorted[at])
+        (((n - 1) * quarters + 2) / 4).min(n - 1)
+    }
+
+    /// The `quarters / 4` quantiles of a non-empty window, each `quarters` in 0..=4: the
+    /// buckets find each one's high byte, one count of the low bytes inside that bucket
+    /// its key (a radix select: a walk of the counts and one pass over the window each).
+    fn quantiles<const N: usize>(&self, quarters: [usize; N]) -> [f64; N] {
+        quarters.map(|q| {
+            let (high, rank) = self.locate(self.rank(q));
+            let mut low = [0u32; 256];
+            let (front, back) = self.keys.as_slices();
+            for &k in front.iter().chain(back) {
+                low[usize::from(k & 0xff)] += u32::from(k >> 8 == high);
+            }
+            value(high << 8 | walk(&low, rank).0)
+        })
+    }
+
+    /// The bucket holding the key of `rank`, and its rank within the bucket: found from the
+    /// cursor, which sits by the bound of the last question asked (near the median).
+    fn locate(&self, rank: usize) -> (u16, usize) {
+        let mut at = usize::from(self.cursor);
+        let mut below = self.below;
+        while below > rank {
+            at -= 1;
+            below -= self.buckets[at] as usize;
+        }
+        while below + self.buckets[at] as usize <= rank {
+            below += self.buckets[at] as usize;
+            at += 1;
+        }
+        (at as u16, rank - below)
     }
 
     pub(crate) fn median(&self) -> f64 {
-        self.quantile(2)
+        self.quantiles([2])[0]
     }
 
     /// The interquartile range scaled to a normal standard deviation (IQR / 1.349).
     pub(crate) fn spread(&self) -> f64 {
-        (self.quantile(3) - self.quantile(1)) / 1.349
+        let [q1, q3] = self.quantiles([1, 3]);
+        (q3 - q1) / 1.349
+    }
+
+    /// Whether `x - self.median() >= margin`, to the bit, without finding the median (a
+    /// non-empty window). The difference falls as the median's key rises, so the keys that
+    /// pass are those up to some bound; the median passes when more than its rank do.
+    pub(crate) fn exceeds_median_by(&mut self, x: f64, margin: f64) -> bool {
+        let passes = |k: u16| x - value(k) >= margin;
+        // The bound's estimate (a product, not the keys' division; truncated: no rounding
+        // instruction), then the exact edge.
+        let mut bound = ((x - margin + OFFSET) * (1.0 / QUANTUM)).clamp(0.0, f64::from(u16::MAX)) as u16;
+        while bound < u16::MAX && passes(bound + 1) {
+            bound += 1;
+        }
+        while !passes(bound) {
+            let Some(lower) = bound.checked_sub(1) else { return false };
+            bound = lower;
+        }
+        self.settle(bucket(bound)).unwrap_or_else(|| {
+            let (front, back) = self.keys.as_slices();
+            count_at_most(front, bound) + count_at_most(back, bound) > self.rank(2)
+        })
+    }
+
+    /// Whether more than the median's rank of the keys are at most a bound in bucket `at`,
+    /// when the buckets tell: all keys below that bucket pass and all above it fail, so only
+    /// a median inside it needs the keys (`None`). Moves the cursor to `at`.
+    fn settle(&mut self, at: u8) -> Option<bool> {
+        while self.cursor < at {
+            self.below += self.buckets[usize::from(self.cursor)] as usize;
+            self.cursor += 1;
+        }
+        while self.cursor > at {
+            self.cursor -= 1;
+            self.below -= self.buckets[usize::from(self.cursor)] as usize;
+        }
+        let rank = self.rank(2);
+        if self.below > rank {
+            Some(true)
+        } else if self.below + self.buckets[usize::from(at)] as usize <= rank {
+            Some(false)
+        } else {
+            None
+        }
     }
 }
 
@@ -239,12 +347,14 @@ mod tests {
     const S: i64 = 1_000_000_000;
 
     proptest! {
-        /// The sorted window is always the multiset of the last span's values, and its
-        /// quantiles are those of a sort of that span.
+        /// The window is always the multiset of the last span's values, its quantiles are
+        /// those of a sort of that span, and its count of keys agrees with its median.
         #[test]
         fn quantiles_are_those_of_the_trailing_span(
             steps in proptest::collection::vec((1i64..5, -10.0f64..10.0), 1..300),
             span in 1i64..40,
+            probe in -12.0f64..12.0,
+            margin in 0.0f64..3.0,
         ) {
             let mut q = TrailingQuantiles::new(span * S);
             let mut all = Vec::new();
@@ -259,22 +369,41 @@ mod tests {
                 prop_assert_eq!(q.len(), held.len());
                 for quarters in (0..=4).filter(|_| !held.is_empty()) {
                     let rank = ((held.len() - 1) as f64 * quarters as f64 / 4.0).round() as usize;
-                    prop_assert_eq!(q.quantile(quarters), value(held[rank]));
+                    prop_assert_eq!(q.quantiles([quarters])[0], value(held[rank]));
                 }
                 q.push(ts, x);
                 all.push((ts, x));
                 let mut expected: Vec<f64> = all.iter().filter(|(t, _)| *t > ts - span * S).map(|&(_, x)| x).collect();
                 expected.sort_by(f64::total_cmp);
                 let keys: Vec<u16> = expected.iter().map(|&x| key(x)).collect();
-                let mut held = q.sorted.clone();
-                if let Some(stale) = q.stale {
-                    held.remove(stale);
-                }
+                let mut held: Vec<u16> = q.keys.iter().copied().collect();
+                held.sort_unstable();
                 prop_assert_eq!(&held, &keys);
+                // The count answers what the median would, at the edge to the bit too.
+                let m = q.median();
+                for margin in [margin, 0.0, -margin] {
+                    let edge = m + margin;
+                    for x in [probe, edge, edge.next_up(), edge.next_down(), f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                        prop_assert_eq!(q.exceeds_median_by(x, margin), x - m >= margin, "x {} margin {}", x, margin);
+                    }
+                }
                 let median = expected[((expected.len() - 1) as f64 * 0.5).round() as usize];
                 prop_assert!((q.median() - median).abs() <= QUANTUM / 2.0 + 1e-12, "{} vs {median}", q.median());
+                // The buckets count the keys, and the cursor's sum is that of the buckets below it.
+                let mut buckets = [0u32; 256];
+                held.iter().for_each(|&k| buckets[usize::from(bucket(k))] += 1);
+                prop_assert_eq!(q.buckets, buckets);
+                prop_assert_eq!(q.below, buckets[..usize::from(q.cursor)].iter().map(|&n| n as usize).sum::<usize>());
                 let restored: TrailingQuantiles = serde_json::from_str(&serde_json::to_string(&q).unwrap()).unwrap();
                 prop_assert_eq!(&restored, &q);
+                prop_assert_eq!(restored.buckets, q.buckets);
+            }
+        }
+
+        #[test]
+        fn keys_are_the_rounded_steps(x in prop_oneof![-40.0f64..40.0, any::<f64>(), (0u32..70_000).prop_map(|k| (f64::from(k) + 0.5) * QUANTUM - OFFSET)]) {
+            for x in [x, x.next_up(), x.next_down()] {
+                prop_assert_eq!(key(x), ((x + OFFSET) / QUANTUM).round().clamp(0.0, f64::from(u16::MAX)) as u16, "{}", x);
             }
         }
 
