@@ -480,7 +480,10 @@ impl IndicatorState {
             Some(RunKind::VolumeZ) => {
                 one_output!(VolumeZ, runs.map(|run| run.volume.iter().copied()), |i, v| i.update(v))
             }
-            Some(RunKind::TrendZ) => one_output!(TrendZ, closes, |i, x| i.update(x)),
+            Some(RunKind::TrendZ) => {
+                let inputs = derived.map(|d| d.log_closes.iter().copied());
+                one_output!(TrendZ, inputs, |i, log_close| i.step(log_close))
+            }
             Some(RunKind::Atr) => {
                 let inputs = runs.map(|run| run.high.iter().zip(run.low).zip(run.close));
                 one_output!(Atr, inputs, |a, ((&h, &l), &c)| a.update(h, l, c))
@@ -525,6 +528,8 @@ struct Derived {
     log_returns: Vec<f64>,
     /// `(high + low + close) / 3`: every VWAP.
     typical: Vec<f64>,
+    /// `ln(close)`: every trend.
+    log_closes: Vec<f64>,
 }
 
 impl Derived {
@@ -541,6 +546,10 @@ impl Derived {
         }
         if kinds().any(|k| matches!(k, RunKind::LogReturn | RunKind::RealizedVol)) {
             Return::log_returns(&self.ratios, &mut self.log_returns);
+        }
+        if kinds().any(|k| k == RunKind::TrendZ) {
+            self.log_closes.clear();
+            self.log_closes.extend(run.close.iter().map(|c| c.ln()));
         }
         if kinds().any(|k| k == RunKind::Vwap) {
             self.typical.clear();

@@ -47,10 +47,11 @@ impl TrendZ {
     }
 }
 
-impl Indicator for TrendZ {
+impl TrendZ {
+    /// [`Indicator::update`] given the close's `ln`: a replay takes the logs of a run's
+    /// closes once for every trend of the set.
     #[inline]
-    fn update(&mut self, close: f64) -> f64 {
-        let l = close.ln();
+    pub(crate) fn step(&mut self, l: f64) -> f64 {
         let (alpha, beta) = TrendZ::weights(self.period);
         if self.seen == 0 {
             self.mean_log = l;
@@ -65,6 +66,13 @@ impl Indicator for TrendZ {
         let variance = if self.seen > 1 { self.square / (1.0 - self.decay_pow) } else { 0.0 };
         self.value = TrendZ::score(self.period, self.seen - 1, l - self.mean_log, variance);
         self.value
+    }
+}
+
+impl Indicator for TrendZ {
+    #[inline]
+    fn update(&mut self, close: f64) -> f64 {
+        self.step(close.ln())
     }
 
     fn value(&self) -> f64 {
