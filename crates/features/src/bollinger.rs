@@ -26,6 +26,9 @@ impl Bollinger {
         let mean = self.middle.update(x);
         self.squares += x * x;
         if mean.is_nan() {
+            // Warming up, or a non-finite value in the window: no bands, and the middle is
+            // the SMA's value exactly (a set's `sma_<n>` reads it).
+            self.bands = (f64::NAN, f64::NAN, f64::NAN);
             return self.bands;
         }
         let mut variance = self.squares / n as f64;

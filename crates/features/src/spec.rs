@@ -642,8 +642,20 @@ impl FeatureSet {
     pub fn new(specs: &[FeatureSpec]) -> Self {
         let mut keys: Vec<FeatureSpec> = Vec::new();
         let mut slots = Vec::with_capacity(specs.len());
+        // `sma_<n>` is the middle band of any `bb_*_<n>_*` in the set, the same SMA updated
+        // the same way: it reads the band instead of keeping a second SMA of the same closes
+        // (the default set has both at 20).
+        let band_of = |n: u32| {
+            specs
+                .iter()
+                .map(|s| s.instance().0)
+                .find(|k| matches!(k, FeatureSpec::Bollinger { window, .. } if *window == n))
+        };
         for spec in specs {
-            let (key, output) = spec.instance();
+            let (key, output) = match spec.instance() {
+                (FeatureSpec::Sma(n), _) if let Some(bands) = band_of(n) => (bands, Band::Middle as usize),
+                instance => instance,
+            };
             let index = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
                 keys.push(key);
                 keys.len() - 1
@@ -845,5 +857,63 @@ mod tests {
             .collect();
         let set = FeatureSet::new(&specs);
         assert_eq!(set.instances.len(), 2);
+    }
+
+    /// `sma_<n>` reads the middle band of a `bb_*_<n>_*` in the set, with the values of an
+    /// SMA of its own, tick by tick and in runs — through warm-up, a non-finite close (from
+    /// which an SMA stays `NaN`) and windows that differ (`sma_3` keeps its own).
+    #[test]
+    fn an_sma_with_bands_of_its_window_reads_their_middle() {
+        let parse = |names: &[&str]| names.iter().map(|s| s.parse().unwrap()).collect::<Vec<FeatureSpec>>();
+        let shared = parse(&["sma_5", "bb_upper_5_2", "sma_3", "bb_lower_5_2"]);
+        let set = FeatureSet::new(&shared);
+        assert_eq!(set.instances.len(), 2, "sma_5 reads the bands; sma_3 is its own");
+        let ohlcv = |i: usize| {
+            let close = if i == 40 { f64::NAN } else { 100.0 + (i as f64 * 0.7).sin() * 3.0 + i as f64 * 0.01 };
+            Ohlcv {
+                ts_nanos: i as i64 * 1_000_000_000,
+                open: close,
+                high: close + 0.5,
+                low: close - 0.5,
+                close,
+                volume: 10.0,
+            }
+        };
+        let mut by_tick = set.clone();
+        let mut separate = vec![
+            FeatureSet::new(&parse(&["sma_5"])),
+            FeatureSet::new(&parse(&["bb_upper_5_2"])),
+            FeatureSet::new(&parse(&["sma_3"])),
+            FeatureSet::new(&parse(&["bb_lower_5_2"])),
+        ];
+        let n = 60;
+        let mut rows = Vec::new();
+        for i in 0..n {
+            let mut expected = Vec::new();
+            for alone in &mut separate {
+                alone.update(&ohlcv(i), &mut expected);
+            }
+            let mut got = Vec::new();
+            by_tick.update(&ohlcv(i), &mut got);
+            assert_eq!(
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "tick {i}: {got:?} vs {expected:?}"
+            );
+            rows.extend(expected);
+        }
+        let ticks: Vec<Ohlcv> = (0..n).map(ohlcv).collect();
+        let column = |f: fn(&Ohlcv) -> f64| ticks.iter().map(f).collect::<Vec<f64>>();
+        let ts: Vec<i64> = ticks.iter().map(|t| t.ts_nanos).collect();
+        let (open, high, low, close, volume) =
+            (column(|t| t.open), column(|t| t.high), column(|t| t.low), column(|t| t.close), column(|t| t.volume));
+        let run = Columns { ts_nanos: &ts, open: &open, high: &high, low: &low, close: &close, volume: &volume };
+        let mut in_runs = set.clone();
+        let mut got = vec![0.0; n * shared.len()];
+        in_runs.update_run(&run, &mut got);
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            rows.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
 }
