@@ -45,9 +45,7 @@ impl TrendZ {
         let scale = (variance * period as f64 / 2.0).sqrt();
         if scale > 0.0 { deviation / scale } else { 0.0 }
     }
-}
 
-impl TrendZ {
     /// [`Indicator::update`] given the close's `ln`: a replay takes the logs of a run's
     /// closes once for every trend of the set.
     #[inline]
