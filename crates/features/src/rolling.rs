@@ -366,7 +366,7 @@ impl RollingMoments {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, x: f64) {
         let n = self.ring.len();
         let last = self.ring[if self.next == 0 { n - 1 } else { self.next - 1 }];
@@ -391,15 +391,22 @@ impl RollingMoments {
         // would dominate what is left).
         let collapsed = self.m2 <= 1e-7 * self.peak * n as f64;
         if self.next == 0 || (self.seen > n && collapsed) {
-            let total = if self.next == 0 {
-                std::mem::replace(&mut self.since_wrap, -0.0)
-            } else {
-                self.ring.iter().sum::<f64>()
-            };
-            self.mean = total / n as f64;
-            self.m2 = self.ring.iter().map(|v| (v - self.mean) * (v - self.mean)).sum();
-            self.peak = self.ring.iter().fold(0.0, |peak, v| peak.max(v * v));
+            self.recompute();
         }
+    }
+
+    /// The exact two-pass recomputation (once a window). Inlined, like the push around it:
+    /// a call inside a run's loop makes the compiler keep the window's state in memory for
+    /// the whole loop (a call may overwrite every floating-point register), where inlined
+    /// it stays in registers (`volume_z_300` in runs: 12.1 → 10.6 ns a tick).
+    #[inline(always)]
+    fn recompute(&mut self) {
+        let n = self.ring.len();
+        let total =
+            if self.next == 0 { std::mem::replace(&mut self.since_wrap, -0.0) } else { self.ring.iter().sum::<f64>() };
+        self.mean = total / n as f64;
+        self.m2 = self.ring.iter().map(|v| (v - self.mean) * (v - self.mean)).sum();
+        self.peak = self.ring.iter().fold(0.0, |peak, v| peak.max(v * v));
     }
 
     pub fn is_full(&self) -> bool {
@@ -482,7 +489,7 @@ impl VolumeZScore {
 }
 
 impl Indicator for VolumeZScore {
-    #[inline]
+    #[inline(always)]
     fn update(&mut self, v: f64) -> f64 {
         if self.baseline.is_full() {
             self.value = match self.baseline.constant() {
