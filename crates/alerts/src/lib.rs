@@ -10,6 +10,7 @@
 //! Where alerts go (Kafka, SNS, a webhook, the log) is the runner's business; this crate
 //! decides only *whether* and *what*.
 
+mod level;
 mod quality;
 mod seasonal;
 mod window;
@@ -409,7 +410,7 @@ impl TickRules<'_> {
             let rule = &v.rule;
             let volume = tick.volume.get().max(0.0);
             let shape = season.map_or(0.0, |s| s.profile.log_volume_shape(tick.ts_event));
-            let level = volume.ln_1p() - shape;
+            let level = level::volume_level(volume) - shape;
             v.usual.evict(ts);
             let mut judged = None;
             // A tick not the ratio above the median cannot count (the need is never below

@@ -375,7 +375,7 @@ impl SymbolHistory {
         }
         let bin = (ts.second_of_day() / bin_secs) as u32;
         let (volumes, squares) = self.today.entry(bin).or_default();
-        volumes.push(tick.volume.get().max(0.0).ln_1p());
+        volumes.push(crate::level::volume_level(tick.volume.get().max(0.0)));
         let log_close = tick.close.get().ln();
         if let Some((last_ts, last_log)) = self.last {
             let dt = ts.as_nanos() - last_ts;
