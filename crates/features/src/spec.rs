@@ -526,6 +526,8 @@ struct Derived {
     ratios: Vec<f64>,
     /// `ln` of the ratios: `log_return`, `realized_vol_N`.
     log_returns: Vec<f64>,
+    /// Where the ratios are not 1 (scratch space of [`Return::log_returns`]).
+    moved: Vec<u32>,
     /// `(high + low + close) / 3`: every VWAP.
     typical: Vec<f64>,
     /// `ln(close)`: every trend.
@@ -545,7 +547,7 @@ impl Derived {
             Return::ratios(prev, run.close, &mut self.ratios);
         }
         if kinds().any(|k| matches!(k, RunKind::LogReturn | RunKind::RealizedVol)) {
-            Return::log_returns(&self.ratios, &mut self.log_returns);
+            Return::log_returns(&self.ratios, &mut self.log_returns, &mut self.moved);
         }
         if kinds().any(|k| k == RunKind::TrendZ) {
             self.log_closes.clear();
