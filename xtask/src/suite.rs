@@ -366,7 +366,8 @@ pub(crate) fn suite() -> Result<(), String> {
         command: format!("{cores} × tickloop backtest --experiment {} --threads 1", gbm.display()),
     });
 
-    rows.extend(default_experiment_rows(&tickloop, &dir, cores)?);
+    let talib_alone = (talib.clone(), number(&peers, "talib_ns_per_tick")?);
+    rows.extend(default_experiment_rows(&tickloop, &dir, cores, Some(talib_alone))?);
 
     // Storage per tick, for the cost estimate.
     let raw_bytes = dir_size(&lake.join("raw"));
@@ -465,8 +466,16 @@ pub(crate) fn suite() -> Result<(), String> {
 
 /// The default experiment, as `cargo xtask backtest` runs it (the MA crossover over the
 /// 200-symbol sample session, with cleaning, alerts and the latency model), against vectorbt
-/// running the same strategy over the same lake with its data preloaded: compute alone.
-fn default_experiment_rows(tickloop: &Path, dir: &Path, cores: usize) -> Result<Vec<Row>, String> {
+/// running the same strategy over the same lake with its data preloaded: compute alone. Then
+/// the same backtest computing the 21-feature default set, per tick against TA-Lib computing
+/// those features alone (`talib_alone`: the peer and its ns a tick, from the features rows,
+/// when they were measured).
+fn default_experiment_rows(
+    tickloop: &Path,
+    dir: &Path,
+    cores: usize,
+    talib_alone: Option<(String, f64)>,
+) -> Result<Vec<Row>, String> {
     let template = root().join("experiments/default.toml");
     let text = std::fs::read_to_string(&template).map_err(|e| format!("{}: {e}", template.display()))?;
     let lake = dir.join("lake-default");
@@ -480,15 +489,34 @@ fn default_experiment_rows(tickloop: &Path, dir: &Path, cores: usize) -> Result<
     };
     let (start, end) = (toml_string("start")?, toml_string("end")?);
     let experiment = dir.join("suite-default.toml");
-    std::fs::write(&experiment, relocated).map_err(|e| format!("{}: {e}", experiment.display()))?;
+    std::fs::write(&experiment, &relocated).map_err(|e| format!("{}: {e}", experiment.display()))?;
+    let all_features =
+        relocated.replace("features = [\"log_return\", \"sma_60\", \"sma_300\"]", "feature_set = \"default\"");
+    if all_features == relocated {
+        return Err(format!("{} no longer lists the MA's three features", template.display()));
+    }
+    let experiment_21 = dir.join("suite-default-21.toml");
+    std::fs::write(&experiment_21, all_features).map_err(|e| format!("{}: {e}", experiment_21.display()))?;
     let runs = dir.join("runs-default");
-    let backtest = |threads: usize| -> Vec<String> {
+    let backtest = |experiment: &Path, threads: usize| -> Vec<String> {
         let mut args: Vec<String> = ["backtest", "--generate-missing", "--experiment"].map(str::to_owned).into();
         args.push(experiment.display().to_string());
         args.extend(["--runs-dir".to_owned(), runs.display().to_string(), "--threads".into(), threads.to_string()]);
         args
     };
-    timed(tickloop, &backtest(cores))?; // simulates the session into the lake the first time
+    // The run's rate and the whole process's (start-up and report included), best of 3.
+    let best_of_3 = |experiment: &Path, threads: usize| -> Result<(f64, f64), String> {
+        let (mut run_rate, mut process_rate) = (0.0_f64, 0.0_f64);
+        for _ in 0..3 {
+            let (_, wall, _) = timed(tickloop, &backtest(experiment, threads))?;
+            let manifest =
+                std::fs::read_to_string(newest_run(&runs)?.join("manifest.json")).map_err(|e| e.to_string())?;
+            run_rate = run_rate.max(number(&manifest, "ticks_per_sec")?);
+            process_rate = process_rate.max(number(&manifest, "ticks")? / wall);
+        }
+        Ok((run_rate, process_rate))
+    };
+    timed(tickloop, &backtest(&experiment, cores))?; // simulates the session into the lake the first time
 
     let python = ensure_venv(&dir.join("vectorbt-venv"), &VECTORBT_PEER, "vectorbt, duckdb", "~400 MB")?;
     let mut peer = Command::new(&python);
@@ -499,14 +527,7 @@ fn default_experiment_rows(tickloop: &Path, dir: &Path, cores: usize) -> Result<
 
     let mut rows = Vec::new();
     for threads in [1, cores] {
-        let (mut run_rate, mut process_rate) = (0.0_f64, 0.0_f64);
-        for _ in 0..3 {
-            let (_, wall, _) = timed(tickloop, &backtest(threads))?;
-            let manifest =
-                std::fs::read_to_string(newest_run(&runs)?.join("manifest.json")).map_err(|e| e.to_string())?;
-            run_rate = run_rate.max(number(&manifest, "ticks_per_sec")?);
-            process_rate = process_rate.max(number(&manifest, "ticks")? / wall);
-        }
+        let (run_rate, process_rate) = best_of_3(&experiment, threads)?;
         let on = if threads == 1 { "1 thread".to_owned() } else { format!("{threads} threads (the default)") };
         let command = format!("tickloop backtest --experiment experiments/default.toml --threads {threads}, best of 3");
         for (what, rate) in [("the run", run_rate), ("the whole process, start-up and report included", process_rate)] {
@@ -521,6 +542,17 @@ fn default_experiment_rows(tickloop: &Path, dir: &Path, cores: usize) -> Result<
             });
         }
     }
+    // Issue #21's bar: the whole backtest at half TA-Lib's features-alone pace or better.
+    let (run_rate, _) = best_of_3(&experiment_21, 1)?;
+    rows.push(Row {
+        section: "replay",
+        what: "the default experiment computing the 21-feature default set (cleaning, features, alerts, MA, broker), the run, 1 thread, per tick against TA-Lib's features alone".into(),
+        value: 1e9 / run_rate,
+        unit: "ns/tick",
+        peer: talib_alone,
+        lower_is_better: true,
+        command: "tickloop backtest --experiment experiments/default.toml with feature_set = \"default\" --threads 1, best of 3".into(),
+    });
     Ok(rows)
 }
 
@@ -684,16 +716,18 @@ fn lstm_rows(tickloop: &Path, torch_python: &Path) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-/// `cargo xtask bench lstm`: the LSTM rows alone, printed as the suite's table.
+/// `cargo xtask bench vectorbt`: the default experiment's rows alone, printed as the suite's
+/// table (the 21-feature row without its TA-Lib peer, which the features' run measures).
 pub(crate) fn vectorbt_bench() -> Result<(), String> {
     let dir = root().join("target/bench-suite");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let rows = default_experiment_rows(&lean_release_binary()?, &dir, cores)?;
+    let rows = default_experiment_rows(&lean_release_binary()?, &dir, cores, None)?;
     print!("{}", table(&rows));
     Ok(())
 }
 
+/// `cargo xtask bench lstm`: the LSTM rows alone, printed as the suite's table.
 pub(crate) fn lstm_bench() -> Result<(), String> {
     let tickloop = lean_release_binary()?;
     let python = std::env::var_os("TORCH_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"));
