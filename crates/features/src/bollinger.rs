@@ -26,8 +26,8 @@ impl Bollinger {
         let mean = self.middle.update(x);
         self.squares += x * x;
         if mean.is_nan() {
-            // Warming up, or a non-finite value in the window: no bands, and the middle is
-            // the SMA's value exactly (a set's `sma_<n>` reads it).
+            // Warming up, or a non-finite value in the window: no bands and no middle, `NaN`
+            // like the SMA itself (a set's `sma_<n>` reads the middle).
             self.bands = (f64::NAN, f64::NAN, f64::NAN);
             return self.bands;
         }
