@@ -526,8 +526,6 @@ struct Derived {
     ratios: Vec<f64>,
     /// `ln` of the ratios: `log_return`, `realized_vol_N`.
     log_returns: Vec<f64>,
-    /// Where the ratios are not 1 (scratch space of [`Return::log_returns`]).
-    moved: Vec<u32>,
     /// `(high + low + close) / 3`: every VWAP.
     typical: Vec<f64>,
     /// `ln(close)`: every trend.
@@ -547,11 +545,12 @@ impl Derived {
             Return::ratios(prev, run.close, &mut self.ratios);
         }
         if kinds().any(|k| matches!(k, RunKind::LogReturn | RunKind::RealizedVol)) {
-            Return::log_returns(&self.ratios, &mut self.log_returns, &mut self.moved);
+            Return::log_returns(&self.ratios, &mut self.log_returns);
         }
         if kinds().any(|k| k == RunKind::TrendZ) {
             self.log_closes.clear();
-            self.log_closes.extend(run.close.iter().map(|c| c.ln()));
+            self.log_closes.resize(run.close.len(), 0.0);
+            tickloop_vecmath::ln_into(run.close, &mut self.log_closes);
         }
         if kinds().any(|k| k == RunKind::Vwap) {
             self.typical.clear();
