@@ -396,6 +396,34 @@ impl TickRules<'_> {
     /// Feeds one clean tick of this symbol; pushes the alerts it raises. `season` is the
     /// symbol's seasonal profile when a baseline is loaded.
     pub fn on_tick(&mut self, tick: &Tick, season: Option<Season<'_>>, out: &mut Vec<Alert>) {
+        self.step(tick, || tick.close.get().ln(), season, out);
+    }
+
+    /// Whether [`TickRules::on_tick_with_log_close`] reads its `log_close` (the drop rule
+    /// does): a caller need not compute the logarithms otherwise.
+    pub fn reads_log_close(&self) -> bool {
+        self.drop.is_some()
+    }
+
+    /// [`TickRules::on_tick`] with `tick.close.get().ln()` given, bit for bit: a replay
+    /// takes a whole run's logarithms at once (`tickloop_vecmath::ln_into`, ~4× faster
+    /// than one call per tick).
+    pub fn on_tick_with_log_close(
+        &mut self,
+        tick: &Tick,
+        log_close: f64,
+        season: Option<Season<'_>>,
+        out: &mut Vec<Alert>,
+    ) {
+        debug_assert!(
+            !self.reads_log_close() || log_close.to_bits() == tick.close.get().ln().to_bits(),
+            "log_close is the close's own ln"
+        );
+        self.step(tick, || log_close, season, out);
+    }
+
+    #[inline(always)]
+    fn step(&mut self, tick: &Tick, log_close: impl FnOnce() -> f64, season: Option<Season<'_>>, out: &mut Vec<Alert>) {
         let base = |kind, value, threshold, message| Alert {
             symbol: tick.symbol,
             ts_event: tick.ts_event,
@@ -467,7 +495,7 @@ impl TickRules<'_> {
             let close = tick.close.get();
             let high = d.high.push(ts, close);
             let trailing = d.volatility.rate();
-            d.volatility.push(ts, close.ln());
+            d.volatility.push(ts, log_close());
             if let Some(trailing) = trailing.filter(|_| d.high.is_warm(ts)) {
                 let usual = season.and_then(|s| s.profile.variance_rate(tick.ts_event));
                 let rate = usual.map_or(trailing, |u| u.max(trailing));

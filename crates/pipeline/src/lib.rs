@@ -335,6 +335,8 @@ struct Shard {
     /// Alerts raised and bars completed, with their tick's position in the sub-block.
     raised: Vec<(u32, Alert)>,
     alerts: Vec<Alert>,
+    /// `ln` of a run's closes, for the drop rule.
+    log_closes: Vec<f64>,
     bars: Vec<(u32, Bar)>,
     completed: Vec<Bar>,
 }
@@ -392,18 +394,26 @@ impl SymbolPass<'_> {
                 }
                 None => symbols[a].features.update_run(&shard.run.columns(), a_rows),
             }
-            for offset in std::iter::once(a).chain(b) {
+            let Shard { run, partner, log_closes, .. } = shard;
+            for (offset, run) in std::iter::once((a, &*run)).chain(b.map(|b| (b, &*partner))) {
                 let (start, end) = group(offset);
                 let season = self.seasons.map(|s| s.season(first + offset));
                 let BySymbol { bars, rules, .. } = &mut symbols[offset];
-                for (j, &k) in (start..end).zip(&self.by_symbol[start..end]) {
+                // The drop rule's ln(close) for the whole run at once.
+                log_closes.clear();
+                if rules.reads_log_close() {
+                    log_closes.resize(run.close.len(), 0.0);
+                    tickloop_vecmath::ln_into(&run.close, log_closes);
+                }
+                for (i, (j, &k)) in (start..end).zip(&self.by_symbol[start..end]).enumerate() {
                     let row = &rows[(j - base) * width..(j - base + 1) * width];
                     let at = k as usize * width;
                     for (slot, value) in self.in_tick_order[at..at + width].iter().zip(row) {
                         slot.store(value.to_bits(), Ordering::Relaxed);
                     }
                     let tick = accepted(&k);
-                    rules.on_tick(tick, season, &mut shard.alerts);
+                    let log_close = log_closes.get(i).copied().unwrap_or(f64::NAN);
+                    rules.on_tick_with_log_close(tick, log_close, season, &mut shard.alerts);
                     shard.raised.extend(shard.alerts.drain(..).map(|alert| (k, alert)));
                     if let Some(bars) = bars {
                         bars.push(tick, &mut shard.completed);
