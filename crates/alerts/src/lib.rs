@@ -495,18 +495,21 @@ impl TickRules<'_> {
             let close = tick.close.get();
             let high = d.high.push(ts, close);
             let trailing = d.volatility.rate();
-            d.volatility.push(ts, log_close());
-            if let Some(trailing) = trailing.filter(|_| d.high.is_warm(ts)) {
+            d.volatility.push_at_rate(ts, log_close(), trailing);
+            // The floor first: it rules out almost every tick. Well short of it, a product
+            // tells without the percentage's division (a margin of 1e-9 against rounding
+            // errors of ~1e-16: the ticks it passes on are those the division would refuse
+            // too); the rest take the division, and only a fall past the floor needs σ.
+            let well_short = (high - close) * 100.0 < rule.min_pct * high * (1.0 - 1e-9);
+            let past_floor = trailing
+                .filter(|_| !well_short && d.high.is_warm(ts))
+                .map(|trailing| (trailing, (high - close) / high * 100.0))
+                .filter(|&(_, drop_pct)| drop_pct >= rule.min_pct);
+            if let Some((trailing, drop_pct)) = past_floor {
                 let usual = season.and_then(|s| s.profile.variance_rate(tick.ts_event));
                 let rate = usual.map_or(trailing, |u| u.max(trailing));
                 let sigma = (rate * f64::from(rule.window.as_secs())).sqrt();
-                let drop_pct = (high - close) / high * 100.0;
-                // The floor first: it rules out almost every tick without an `exp`.
-                let need_pct = if drop_pct < rule.min_pct {
-                    rule.min_pct
-                } else {
-                    rule.min_pct.max(100.0 * (1.0 - (-rule.sigmas * sigma).exp()))
-                };
+                let need_pct = rule.min_pct.max(100.0 * (1.0 - (-rule.sigmas * sigma).exp()));
                 if drop_pct >= need_pct {
                     let sigmas = (high / close).ln() / sigma;
                     let seasonal = if usual.is_some_and(|u| u > trailing) { ", the season's usual" } else { "" };

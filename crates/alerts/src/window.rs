@@ -328,7 +328,15 @@ impl EventTimeVariance {
     }
 
     /// Feeds the log price at `ts` (non-finite values are ignored).
+    #[cfg(test)]
     pub(crate) fn push(&mut self, ts: i64, log_price: f64) {
+        self.push_at_rate(ts, log_price, self.rate());
+    }
+
+    /// [`EventTimeVariance::push`] with [`EventTimeVariance::rate`] as the caller just read
+    /// it (the drop rule does, before each push): one division less a tick.
+    pub(crate) fn push_at_rate(&mut self, ts: i64, log_price: f64, rate: Option<f64>) {
+        debug_assert_eq!(rate.map(f64::to_bits), self.rate().map(f64::to_bits), "the rate as it stands");
         if !log_price.is_finite() {
             return;
         }
@@ -339,7 +347,7 @@ impl EventTimeVariance {
         }
         let dt = dt_nanos as f64 / 1e9;
         let mut r2 = (log_price - last_log).powi(2);
-        if let Some(rate) = self.rate() {
+        if let Some(rate) = rate {
             r2 = r2.min(self.clip * self.clip * rate * dt);
         }
         if self.decay_for.0 != dt_nanos {
