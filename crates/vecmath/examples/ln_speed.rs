@@ -1,6 +1,7 @@
 //! `ln_into` against `f64::ln` value by value: agreement over many random inputs, and speed.
 //!
-//! `cargo run --release -p tickloop-vecmath --example ln_speed -- [MILLIONS]`
+//! `cargo run --release -p tickloop-vecmath --example ln_speed -- [ROUNDS]` (each round 2²⁰
+//! values of one kind, the kinds in turn; 16 rounds by default).
 
 #![allow(clippy::print_stdout)]
 
@@ -8,7 +9,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 fn main() {
-    let millions: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(16);
+    let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(16);
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
         state ^= state << 13;
@@ -21,7 +22,7 @@ fn main() {
     let (mut mismatches, mut checked) = (0u64, 0u64);
     let (mut vector_ns, mut libm_ns) = ([0.0f64; 3], [0.0f64; 3]);
     let mut out = vec![0.0; n];
-    for round in 0..millions {
+    for round in 0..rounds {
         // Three kinds: log-return ratios, prices, and any positive bits at all.
         let kind = round % 3;
         let xs: Vec<f64> = (0..n)
