@@ -525,10 +525,12 @@ fn default_experiment_rows(
     let vectorbt = format!("vectorbt {} (compute alone)", text_field(&peer, "vectorbt_version").unwrap_or_default());
     let theirs = number(&peer, "ticks_per_sec")? / 1e6;
 
+    let on =
+        |threads: usize| if threads == 1 { "1 thread".to_owned() } else { format!("{threads} threads (the default)") };
     let mut rows = Vec::new();
     for threads in [1, cores] {
         let (run_rate, process_rate) = best_of_3(&experiment, threads)?;
-        let on = if threads == 1 { "1 thread".to_owned() } else { format!("{threads} threads (the default)") };
+        let on = on(threads);
         let command = format!("tickloop backtest --experiment experiments/default.toml --threads {threads}, best of 3");
         for (what, rate) in [("the run", run_rate), ("the whole process, start-up and report included", process_rate)] {
             rows.push(Row {
@@ -546,7 +548,7 @@ fn default_experiment_rows(
     // on one thread, and on the machine's cores as a backtest runs by default.
     for threads in [1, cores] {
         let (run_rate, _) = best_of_3(&experiment_21, threads)?;
-        let on = if threads == 1 { "1 thread".to_owned() } else { format!("{threads} threads (the default)") };
+        let on = on(threads);
         rows.push(Row {
             section: "replay",
             what: format!("the default experiment computing the 21-feature default set (cleaning, features, alerts, MA, broker), the run, {on}, per tick against TA-Lib's features alone (one thread)"),

@@ -65,11 +65,11 @@ fn key(x: f64) -> u16 {
         let whole = y as u16;
         (whole, y - f64::from(whole))
     };
-    let (whole, fraction) = rounded((x + OFFSET) * (1.0 / QUANTUM));
-    if (fraction - 0.5).abs() < 1e-6 {
-        let (whole, fraction) = rounded((x + OFFSET) / QUANTUM);
-        return whole + u16::from(fraction >= 0.5);
+    let mut split = rounded((x + OFFSET) * (1.0 / QUANTUM));
+    if (split.1 - 0.5).abs() < 1e-6 {
+        split = rounded((x + OFFSET) / QUANTUM);
     }
+    let (whole, fraction) = split;
     whole + u16::from(fraction >= 0.5)
 }
 

@@ -96,7 +96,7 @@ fn probes() -> Vec<f64> {
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
-    let mut probes = Vec::with_capacity(8192);
+    let mut probes = Vec::with_capacity(8712);
     for _ in 0..2048 {
         probes.push(1.0 + (uniform() - 0.5) * 2e-3);
     }
@@ -105,6 +105,12 @@ fn probes() -> Vec<f64> {
     }
     for _ in 0..4096 {
         probes.push((uniform() * 40.0 - 20.0).exp2());
+    }
+    // Each table entry for certain: the start and the middle of its subinterval, as they
+    // are and doubled (the same entry with k = 1, never near 1).
+    for i in 0..128u64 {
+        let (start, middle) = (OFF + (i << 45), OFF + (i << 45) + (1 << 44));
+        probes.extend([start, middle, start + (1 << 52), middle + (1 << 52)].map(f64::from_bits));
     }
     probes.extend([1.0, 0.5, 2.0, 0.0, f64::MIN_POSITIVE / 3.0, f64::INFINITY, f64::NAN, -1.0]);
     probes
