@@ -18,10 +18,10 @@ tasks:
   test  [cargo test args...]
         run the whole test suite (what CI runs after starting services)
   bench
-        the whole suite, ours and the peers side by side in one run (~15 min; installs
+        the whole suite, ours and the peers side by side in one run (~25 min; installs
         TA-Lib, pandas, xgboost and lightgbm into .venv): criterion micro-benchmarks,
         the feature set vs TA-Lib and pandas, replay throughput on 1 and all cores with
-        the GBM in the loop, peak memory, storage per tick, the booster vs xgboost and
+        the GBM in the loop (a session, and a simulated week for the year's projection), peak memory, storage per tick, the booster vs xgboost and
         lightgbm, the default experiment vs vectorbt, live latency; writes bench/results.json and BENCHMARKS.md's table
   bench criterion [criterion args...]
         only the criterion micro-benchmarks (features, engine)

@@ -143,13 +143,49 @@ fn newest_run(runs: &Path) -> Result<PathBuf, String> {
 }
 
 fn experiment(dir: &Path, name: &str, lake: &Path, body: &str) -> Result<PathBuf, String> {
+    experiment_over(dir, name, lake, (START, END), body)
+}
+
+/// [`experiment`] over `span` (RFC 3339 start and end).
+fn experiment_over(dir: &Path, name: &str, lake: &Path, span: (&str, &str), body: &str) -> Result<PathBuf, String> {
     let path = dir.join(format!("{name}.toml"));
+    let (start, end) = span;
     let text = format!(
-        "name = \"{name}\"\n[data]\nlake = \"{}\"\nstart = \"{START}\"\nend = \"{END}\"\n{body}",
+        "name = \"{name}\"\n[data]\nlake = \"{}\"\nstart = \"{start}\"\nend = \"{end}\"\n{body}",
         lake.display()
     );
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
+}
+
+/// The sessions of the simulated week: five trading days (Tuesday 2 January 2024 to the
+/// Monday after), each 14:30–21:00 UTC.
+const WEEK_DAYS: [&str; 5] = ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08"];
+const WEEK_END: &str = "2024-01-08T21:00:00Z";
+
+/// A lake of [`WEEK_DAYS`]' sessions of the same [`SYMBOLS`] symbols (one seed: the seed
+/// names the tickers, so another seed a day would be other symbols), simulated once. Built
+/// beside its final place and renamed when whole, so a suite cut off midway starts it over.
+fn simulated_week(tickloop: &Path, dir: &Path) -> Result<PathBuf, String> {
+    let lake = dir.join("lake-week-1000");
+    if lake.join("raw").exists() {
+        return Ok(lake);
+    }
+    let partial = dir.join("lake-week-1000.partial");
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+    }
+    for day in WEEK_DAYS {
+        let mut sim = Command::new(tickloop);
+        sim.args(["sim", "--symbols", &SYMBOLS.to_string(), "--seed", "42", "--duration", "6h30m"])
+            .arg("--start")
+            .arg(format!("{day}T14:30:00Z"))
+            .arg("--lake")
+            .arg(&partial);
+        run(sim)?;
+    }
+    std::fs::rename(&partial, &lake).map_err(|e| format!("{}: {e}", lake.display()))?;
+    Ok(lake)
 }
 
 pub(crate) fn suite() -> Result<(), String> {
@@ -266,13 +302,21 @@ pub(crate) fn suite() -> Result<(), String> {
             models.display()
         ),
     )?;
+    let gbm_body = std::fs::read_to_string(&gbm).map_err(|e| format!("{}: {e}", gbm.display()))?;
+    let gbm_body = &gbm_body[gbm_body.find("[model]").ok_or("the GBM experiment has a [model]")?..];
+    let week_lake = simulated_week(&tickloop, &dir)?;
+    let week = (START, WEEK_END);
+    let gbm_week = experiment_over(&dir, "suite-gbm-week", &week_lake, week, gbm_body)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // One replay on 1 thread, then the same replay on every core; the GBM's pair also gives
-    // the speed-up of one replay and the year's projection.
+    // One replay on 1 thread, then the same replay on every core; the GBM's pair over the
+    // week also gives the speed-up of one replay and the year's projection (issue #21 asks
+    // for a week measured end to end, not a day scaled up).
     let mut gbm_rates = (0.0, 0.0);
-    for (what, exp) in
-        [("MA crossover, default pipeline", &ma), ("GBM in the loop (predicts every symbol once a minute)", &gbm)]
-    {
+    for (what, exp) in [
+        ("MA crossover, default pipeline", &ma),
+        ("GBM in the loop (predicts every symbol once a minute)", &gbm),
+        ("GBM in the loop over a simulated week (5 sessions of the same 1,000 symbols, 117 M ticks)", &gbm_week),
+    ] {
         let mut rates = [0.0; 2];
         for (slot, threads) in [1, cores].into_iter().enumerate() {
             let args = [
@@ -313,23 +357,23 @@ pub(crate) fn suite() -> Result<(), String> {
     }
     rows.push(Row {
         section: "replay",
-        what: format!("GBM in the loop, one replay: {cores} threads over 1"),
+        what: format!("GBM in the loop over the week, one replay: {cores} threads over 1"),
         value: gbm_rates.1 / gbm_rates.0,
         unit: "×",
         peer: Some(("target".into(), 1.8)),
         lower_is_better: false,
-        command: "the two GBM rows above".into(),
+        command: "the two week rows above".into(),
     });
     rows.push(Row {
         section: "replay",
         what: format!(
-            "a year of 1-s data for 1,000 symbols (5.9 G ticks) with the GBM, one replay on {cores} threads, projected"
+            "a year of 1-s data for 1,000 symbols (5.9 G ticks) with the GBM, one replay on {cores} threads, at the simulated week's rate"
         ),
         value: YEAR_TICKS / gbm_rates.1 / 60.0,
         unit: "minutes",
         peer: Some(("target".into(), 15.0)),
         lower_is_better: true,
-        command: "5.9e9 / (ticks/s of one replay on every core)".into(),
+        command: "5.9e9 / (ticks/s of one replay of the week on every core)".into(),
     });
     // All cores another way: one single-threaded backtest per core at once, over the same day.
     let t = Instant::now();
