@@ -6,6 +6,11 @@ use crate::Indicator;
 
 /// Exponential moving average with `k = 2 / (n + 1)`, seeded with the simple average of the
 /// first `n` values (TA-Lib's default), so the first value is at index `n − 1`.
+///
+/// Each step is `ema × (1 − k) + x × k`: a multiply and an add on the chain each value waits
+/// for, where TA-Lib's source form `(x − ema) × k + ema` has a subtract, a multiply and an
+/// add (9 cycles against 6 here). The two differ by an ulp or so a step and the average
+/// shrinks old errors, so values stay within 1e-9 of TA-Lib's (`tests/talib.rs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ema {
     period: usize,
@@ -32,7 +37,7 @@ impl Indicator for Ema {
     #[inline]
     fn update(&mut self, x: f64) -> f64 {
         if self.seen >= self.period {
-            self.value = (x - self.value) * self.k + self.value;
+            self.value = self.value * (1.0 - self.k) + x * self.k;
         } else {
             self.seed_total += x;
             self.seen += 1;

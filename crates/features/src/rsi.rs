@@ -11,7 +11,8 @@ pub(crate) fn ta_is_zero(v: f64) -> bool {
 
 /// Wilder's relative strength index, as TA-Lib computes it: the first average gain and loss
 /// are plain means over the first `n` changes (first value at index `n`), then smoothed
-/// with `avg = (avg × (n − 1) + x) / n`. A flat window gives 0, as in TA-Lib.
+/// with `avg = avg × (n − 1)/n + x × 1/n` (multiplied, not divided, as TA-Lib's published
+/// builds do: see [`Atr`](crate::Atr)). A flat window gives 0, as in TA-Lib.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rsi {
     period: usize,
@@ -52,8 +53,9 @@ impl Indicator for Rsi {
             // +0 leave any value exactly as it is, so this is the branch on the sign of the
             // change that TA-Lib takes, without a branch to mispredict on every other tick.
             let (up, down) = if change < 0.0 { (-0.0, change) } else { (change, 0.0) };
-            self.loss = (self.loss * (n - 1.0) - down) / n;
-            self.gain = (self.gain * (n - 1.0) + up) / n;
+            let (keep, share) = crate::atr::wilder_weights(n);
+            self.loss = self.loss * keep - down * share;
+            self.gain = self.gain * keep + up * share;
         }
         let total = self.gain + self.loss;
         self.value = if ta_is_zero(total) { 0.0 } else { 100.0 * (self.gain / total) };
