@@ -17,12 +17,15 @@ use serde::{Deserialize, Serialize};
 /// tenth of a percent of volume), in arrival order, with a count of the keys in each of 256
 /// buckets (a key's high byte). The rules ask one question of almost every tick — is this
 /// value at least some margin above the median? — and that is a count, not a sort: the
-/// median is at most a bound exactly when more than its rank of the keys are. The buckets
-/// below the bound's bucket are summed at a cursor that moves as the bound does (a tick's
-/// level is near the last one's: a bucket or two), which settles the question unless the
-/// median shares the bound's bucket; only then are the keys themselves counted. Keeping
-/// them sorted instead cost two binary searches and a shift of a third of the window per
-/// tick; counting all of them every tick, a pass over the window.
+/// median is at most a bound exactly when more than its rank of the keys are. A cursor sits
+/// at the median's bucket, with the count of the keys below it; a push or an eviction moves
+/// the median by one key, so the cursor moves rarely and by a bucket. A bound in another
+/// bucket than the median's is then above or below it outright; only a bound in the
+/// median's own bucket needs the keys themselves counted. (The cursor followed the bound
+/// before, a walk of a few buckets every tick, as a tick's level jumps, and a mispredicted
+/// branch for its length.) Keeping the keys sorted instead cost two binary searches and a
+/// shift of a third of the window per tick; counting all of them every tick, a pass over
+/// the window.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(from = "SavedQuantiles", into = "SavedQuantiles")]
 pub(crate) struct TrailingQuantiles {
@@ -34,7 +37,8 @@ pub(crate) struct TrailingQuantiles {
     keys: VecDeque<u16>,
     /// How many keys have each high byte.
     buckets: [u32; 256],
-    /// How many keys lie in the buckets below `cursor`.
+    /// The median's bucket (any bucket while the window is empty), and how many keys lie in
+    /// the buckets below it.
     cursor: u8,
     below: usize,
 }
@@ -146,6 +150,7 @@ impl TrailingQuantiles {
             self.buckets[usize::from(bucket(k))] -= 1;
             self.below -= usize::from(bucket(k) < self.cursor);
         }
+        self.recenter();
     }
 
     /// Adds `x` (non-finite values count as the ends of the key range).
@@ -159,6 +164,25 @@ impl TrailingQuantiles {
         self.keys.push_back(k);
         self.buckets[usize::from(bucket(k))] += 1;
         self.below += usize::from(bucket(k) < self.cursor);
+        self.recenter();
+    }
+
+    /// Moves the cursor to the median's bucket: the one where the keys below it are at most
+    /// the median's rank and those up to its end more.
+    #[inline]
+    fn recenter(&mut self) {
+        if self.keys.is_empty() {
+            return;
+        }
+        let rank = self.rank(2);
+        while self.below > rank {
+            self.cursor -= 1;
+            self.below -= self.buckets[usize::from(self.cursor)] as usize;
+        }
+        while self.below + self.buckets[usize::from(self.cursor)] as usize <= rank {
+            self.below += self.buckets[usize::from(self.cursor)] as usize;
+            self.cursor += 1;
+        }
     }
 
     /// How many values the window holds.
@@ -195,7 +219,7 @@ impl TrailingQuantiles {
     }
 
     /// The bucket holding the key of `rank`, and its rank within the bucket: found from the
-    /// cursor, which sits by the bound of the last question asked (near the median).
+    /// cursor, at the median's bucket.
     fn locate(&self, rank: usize) -> (u16, usize) {
         let mut at = usize::from(self.cursor);
         let mut below = self.below;
@@ -223,7 +247,7 @@ impl TrailingQuantiles {
     /// Whether `x - self.median() >= margin`, to the bit, without finding the median (a
     /// non-empty window). The difference falls as the median's key rises, so the keys that
     /// pass are those up to some bound; the median passes when more than its rank do.
-    pub(crate) fn exceeds_median_by(&mut self, x: f64, margin: f64) -> bool {
+    pub(crate) fn exceeds_median_by(&self, x: f64, margin: f64) -> bool {
         let passes = |k: u16| x - value(k) >= margin;
         // The bound's estimate (a product, not the keys' division; truncated: no rounding
         // instruction), then the exact edge.
@@ -235,31 +259,15 @@ impl TrailingQuantiles {
             let Some(lower) = bound.checked_sub(1) else { return false };
             bound = lower;
         }
-        self.settle(bucket(bound)).unwrap_or_else(|| {
-            let (front, back) = self.keys.as_slices();
-            count_at_most(front, bound) + count_at_most(back, bound) > self.rank(2)
-        })
-    }
-
-    /// Whether more than the median's rank of the keys are at most a bound in bucket `at`,
-    /// when the buckets tell: all keys below that bucket pass and all above it fail, so only
-    /// a median inside it needs the keys (`None`). Moves the cursor to `at`.
-    fn settle(&mut self, at: u8) -> Option<bool> {
-        while self.cursor < at {
-            self.below += self.buckets[usize::from(self.cursor)] as usize;
-            self.cursor += 1;
-        }
-        while self.cursor > at {
-            self.cursor -= 1;
-            self.below -= self.buckets[usize::from(self.cursor)] as usize;
-        }
-        let rank = self.rank(2);
-        if self.below > rank {
-            Some(true)
-        } else if self.below + self.buckets[usize::from(at)] as usize <= rank {
-            Some(false)
-        } else {
-            None
+        // Below the median's bucket, the bound is below the median; above it, above; in it,
+        // the keys tell.
+        match bucket(bound).cmp(&self.cursor) {
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Equal => {
+                let (front, back) = self.keys.as_slices();
+                count_at_most(front, bound) + count_at_most(back, bound) > self.rank(2)
+            }
         }
     }
 }
@@ -537,6 +545,8 @@ mod tests {
                 held.iter().for_each(|&k| buckets[usize::from(bucket(k))] += 1);
                 prop_assert_eq!(q.buckets, buckets);
                 prop_assert_eq!(q.below, buckets[..usize::from(q.cursor)].iter().map(|&n| n as usize).sum::<usize>());
+                // … and the cursor is at the median's bucket.
+                prop_assert!(q.below <= q.rank(2) && q.rank(2) < q.below + q.buckets[usize::from(q.cursor)] as usize);
                 let restored: TrailingQuantiles = serde_json::from_str(&serde_json::to_string(&q).unwrap()).unwrap();
                 prop_assert_eq!(&restored, &q);
                 prop_assert_eq!(restored.buckets, q.buckets);
