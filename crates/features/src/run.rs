@@ -9,7 +9,7 @@
 //!
 //! A loop may carry several symbols at once (lanes): the same indicator of `L` symbols,
 //! stepped side by side while every lane has input. Most indicators are a recurrence
-//! whose next value waits on the last (an EMA's multiply and add, Wilder's division): one
+//! whose next value waits on the last (an EMA's multiply and add): one
 //! symbol's loop runs at the speed of that chain and leaves the core's other units idle,
 //! while independent chains of other symbols fill them. Each lane still sees its own
 //! inputs in order through the same update, so its values do not depend on its neighbours.
