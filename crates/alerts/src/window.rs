@@ -104,13 +104,19 @@ fn walk(counts: &[u32; 256], mut rank: usize) -> (u16, usize) {
     unreachable!("a rank below the count of keys")
 }
 
-/// The snapshot's form (unchanged since the window was kept sorted): `(ts, key)` pairs.
+/// A trailing window as snapshots hold it: its span, its first timestamp, and `(ts, value)`
+/// pairs oldest first — for [`TrailingQuantiles`] every key (a form unchanged since the
+/// window was kept sorted), for [`TrailingMax`] the values that can still be the maximum
+/// (that of the monotone deque it replaced).
 #[derive(Serialize, Deserialize)]
-pub(crate) struct SavedQuantiles {
+pub(crate) struct SavedWindow<V> {
     span: i64,
     first: Option<i64>,
-    entries: VecDeque<(i64, u16)>,
+    entries: Vec<(i64, V)>,
 }
+
+type SavedQuantiles = SavedWindow<u16>;
+type SavedMax = SavedWindow<f64>;
 
 impl From<SavedQuantiles> for TrailingQuantiles {
     fn from(s: SavedQuantiles) -> Self {
@@ -301,14 +307,6 @@ pub(crate) struct TrailingMax {
     suffix: Vec<f64>,
     /// The first of `before` still in the window.
     from: usize,
-}
-
-/// The snapshot's form (that of the monotone deque this replaced).
-#[derive(Serialize, Deserialize)]
-pub(crate) struct SavedMax {
-    span: i64,
-    first: Option<i64>,
-    entries: Vec<(i64, f64)>,
 }
 
 impl From<SavedMax> for TrailingMax {
