@@ -616,9 +616,12 @@ mod tests {
             .collect()
     }
 
-    /// The largest difference relative to the largest magnitude of the reference.
+    /// The largest difference relative to the largest magnitude of the reference, or to
+    /// 1e-2 if that is smaller: a gradient summed from terms of ~0.1 that cancel to 1e-3
+    /// carries their f32 rounding (CI once saw 2.7e-7 on a lone weight of 8.7e-4, batch 45),
+    /// while a wrong gradient is off by about its own size.
     fn relative_error(got: &[f32], want: &[f32]) -> f32 {
-        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-3);
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-2);
         got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale
     }
 
