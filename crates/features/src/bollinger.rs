@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::run::Vacant;
+use crate::run::{Vacant, reciprocal};
 use crate::{Indicator, Sma};
 
 /// Bollinger bands: SMA(n) ± k × population standard deviation, computed as TA-Lib does
@@ -31,7 +31,7 @@ impl Bollinger {
             self.bands = (f64::NAN, f64::NAN, f64::NAN);
             return self.bands;
         }
-        let mut variance = self.squares / n as f64;
+        let mut variance = self.squares * reciprocal(n);
         let oldest = self.middle.oldest().unwrap_or(x);
         self.squares -= oldest * oldest;
         variance -= mean * mean;

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::run::Vacant;
+use crate::run::{Vacant, reciprocal};
 
 use crate::Indicator;
 
@@ -373,7 +373,7 @@ impl RollingMoments {
         self.run = if self.seen > 0 && x == last { self.run + 1 } else { 1 };
         let old = std::mem::replace(&mut self.ring[self.next], x);
         if self.seen >= n {
-            let mean = self.mean + (x - old) / n as f64;
+            let mean = self.mean + (x - old) * reciprocal(n);
             self.m2 += (x - old) * (x - mean + old - self.mean);
             self.mean = mean;
         } else {
@@ -404,7 +404,7 @@ impl RollingMoments {
         let n = self.ring.len();
         let total =
             if self.next == 0 { std::mem::replace(&mut self.since_wrap, -0.0) } else { self.ring.iter().sum::<f64>() };
-        self.mean = total / n as f64;
+        self.mean = total * reciprocal(n);
         self.m2 = self.ring.iter().map(|v| (v - self.mean) * (v - self.mean)).sum();
         self.peak = self.ring.iter().fold(0.0, |peak, v| peak.max(v * v));
     }
@@ -421,7 +421,7 @@ impl RollingMoments {
 
     /// Mean and population variance of the window.
     pub fn mean_var(&self) -> (f64, f64) {
-        (self.mean, (self.m2 / self.ring.len() as f64).max(0.0))
+        (self.mean, (self.m2 * reciprocal(self.ring.len())).max(0.0))
     }
 }
 
@@ -454,7 +454,7 @@ impl RealizedVol {
             let r = log_return(prev);
             self.squares.push(r * r);
             if self.squares.is_full() {
-                self.value = (self.squares.sum() / self.squares.window() as f64).max(0.0).sqrt();
+                self.value = (self.squares.sum() * reciprocal(self.squares.window())).max(0.0).sqrt();
             }
         }
         self.value
@@ -589,7 +589,7 @@ mod tests {
                 ring[i % window] = x;
                 if (i + 1) % window == 0 {
                     prop_assert_eq!(sum.sum.to_bits(), ring.iter().sum::<f64>().to_bits(), "at {}", i);
-                    let mean = ring.iter().sum::<f64>() / window as f64;
+                    let mean = ring.iter().sum::<f64>() * reciprocal(window);
                     prop_assert_eq!(moments.mean.to_bits(), mean.to_bits(), "at {}", i);
                 }
             }

@@ -1,13 +1,16 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Indicator;
-use crate::run::Vacant;
+use crate::run::{Vacant, reciprocal};
 
 /// Simple moving average over the last `window` values.
 ///
-/// Kept exactly as TA-Lib's `TA_SMA` does it, so values match to the last bit: a running
-/// total of the last `window − 1` values; each update adds the new value, divides, then
-/// subtracts the value leaving the window. First value at index `window − 1`.
+/// As TA-Lib's `TA_SMA` keeps it, a running total of the last `window − 1` values; each
+/// update adds the new value and scales, then moves the total on by the new value less the
+/// one leaving the window. TA-Lib divides the total by the window and subtracts the leaving
+/// value after adding the new one; this multiplies by the window's [`reciprocal`] and adds
+/// the difference, so values agree with TA-Lib's to ~1e-15 relative, not to the bit. First
+/// value at index `window − 1`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sma {
     ring: Vec<f64>,
@@ -63,11 +66,14 @@ impl Indicator for Sma {
         self.ring[self.next] = x;
         self.next = if self.next + 1 == n { 0 } else { self.next + 1 };
         self.seen = self.seen.saturating_add(1);
-        self.total += x;
         if self.seen >= n {
-            self.value = self.total / n as f64;
+            self.value = (self.total + x) * reciprocal(n);
             // The slot after the newest holds the oldest of the window: it leaves next time.
-            self.total -= self.ring[self.next];
+            // Added to the total as one difference, so the running total waits on one
+            // addition a value, not two (an SMA in runs: 1.7 → 0.9 ns a value).
+            self.total += x - self.ring[self.next];
+        } else {
+            self.total += x;
         }
         self.value
     }
