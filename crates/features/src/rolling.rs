@@ -33,7 +33,7 @@ pub struct RollingExtreme {
     block: Vec<f64>,
     filled: usize,
     /// `suffix[i]` is the extreme of the previous block's values from position `i` on,
-    /// once `suffix_ready` (a block has filled).
+    /// once `suffix_ready` (a block has filled); `NaN` until then.
     suffix: Vec<f64>,
     suffix_ready: bool,
     /// The extreme of `block[..filled]` (meaningless while it is empty).
@@ -119,7 +119,7 @@ impl RollingExtreme {
             seen: 0,
             block: vec![0.0; window],
             filled: 0,
-            suffix: vec![0.0; window],
+            suffix: vec![f64::NAN; window],
             suffix_ready: false,
             running: f64::NAN,
         }
@@ -174,15 +174,12 @@ impl RollingExtreme {
         }
     }
 
+    /// One expression for every case, no branch: until a block has filled, `suffix` is all
+    /// `NaN`, which `pick` keeps; just after one fills (`filled == 0`), `running` is that
+    /// block's extreme, which is `suffix[0]`, and `pick` keeps the first of equals.
     #[inline(always)]
     fn value_as<const MAX: bool>(&self) -> f64 {
-        if self.seen < self.window as u64 {
-            f64::NAN
-        } else if self.filled == 0 {
-            self.suffix[0]
-        } else {
-            pick::<MAX>(self.suffix[self.filled], self.running)
-        }
+        pick::<MAX>(self.suffix[self.filled], self.running)
     }
 }
 

@@ -47,7 +47,40 @@ pub(crate) fn columns<S: Vacant, X, I: Iterator<Item = X>, const K: usize, const
     rows: [&mut [f64]; L],
     stride: usize,
     cols: [Option<usize>; K],
+    step: impl FnMut(&mut S, X) -> [f64; K],
+) -> [[f64; K]; L] {
+    // Where every output is read (every single-output indicator, most of the others), the
+    // columns are fixed for the run: the loop writes each without asking again whether and
+    // where (an option's test, a bounds check and the stride's reload a value: a tenth of
+    // a rolling extreme's instructions).
+    let every = cols.map(|col| col.filter(|&c| c < stride));
+    if every.iter().all(Option::is_some) {
+        let every = every.map(|col| col.unwrap_or_default());
+        stepped(states, inputs, rows, stride, step, |row: &mut [f64], values: [f64; K]| {
+            for (&col, v) in every.iter().zip(values) {
+                row[col] = v;
+            }
+        })
+    } else {
+        stepped(states, inputs, rows, stride, step, |row: &mut [f64], values: [f64; K]| {
+            for (col, v) in cols.iter().zip(values) {
+                if let Some(slot) = col.and_then(|c| row.get_mut(c)) {
+                    *slot = v;
+                }
+            }
+        })
+    }
+}
+
+/// [`columns`]' loop, with `put` writing a row's outputs.
+#[inline(always)]
+fn stepped<S: Vacant, X, I: Iterator<Item = X>, const K: usize, const L: usize>(
+    states: [&mut S; L],
+    inputs: [I; L],
+    rows: [&mut [f64]; L],
+    stride: usize,
     mut step: impl FnMut(&mut S, X) -> [f64; K],
+    put: impl Fn(&mut [f64], [f64; K]),
 ) -> [[f64; K]; L] {
     let mut states = states;
     let mut locals: [S; L] = states.each_mut().map(|s| std::mem::replace(&mut **s, S::VACANT));
@@ -55,13 +88,6 @@ pub(crate) fn columns<S: Vacant, X, I: Iterator<Item = X>, const K: usize, const
     let together = rows.iter().map(|r| r.len() / stride.max(1)).min().unwrap_or(0);
     let mut inputs = inputs.into_iter();
     let mut lanes = rows.map(|r| r.chunks_exact_mut(stride).zip(inputs.next().expect("one input per lane")));
-    let put = |row: &mut [f64], values: [f64; K]| {
-        for (col, v) in cols.iter().zip(values) {
-            if let Some(slot) = col.and_then(|c| row.get_mut(c)) {
-                *slot = v;
-            }
-        }
-    };
     // Lanes by constant index (not a loop over lanes), so each lane's state stays a set of
     // scalars the compiler keeps in registers. Two step together (what replays use); lanes
     // past the second, if any, finish alone in the loop below, with the same values.
