@@ -9,7 +9,7 @@ use crate::run::{Vacant, reciprocal};
 /// update adds the new value and scales, then moves the total on by the new value less the
 /// one leaving the window. TA-Lib divides the total by the window and subtracts the leaving
 /// value after adding the new one; this multiplies by the window's [`reciprocal`] and adds
-/// the difference, so values agree with TA-Lib's to ~1e-15 relative, not to the bit. First
+/// the difference, so values agree with TA-Lib's to ~5e-15 relative, not to the bit. First
 /// value at index `window − 1`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sma {
@@ -70,7 +70,7 @@ impl Indicator for Sma {
             self.value = (self.total + x) * reciprocal(n);
             // The slot after the newest holds the oldest of the window: it leaves next time.
             // Added to the total as one difference, so the running total waits on one
-            // addition a value, not two (an SMA in runs: 1.7 → 0.9 ns a value).
+            // addition a value, not two (the three SMAs in runs: 5.1 → 3.6 ns a value).
             self.total += x - self.ring[self.next];
         } else {
             self.total += x;
