@@ -8,7 +8,6 @@ mod dataset;
 mod predict;
 
 use std::ops::{ControlFlow, Range};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 pub use dataset::{ModelInputs, collect_dataset};
@@ -311,11 +310,14 @@ struct SubBlock {
     ends: Vec<u32>,
     /// Feature rows, `features` wide, symbol by symbol in the order of `by_symbol`.
     rows: Vec<f64>,
-    /// The rows in tick order, as `f64` bits: the i-th tick's row at `i * width` (rejected
-    /// ticks' rows unused). Atomic so every thread of the symbol pass can store the rows of
-    /// its symbols, each at its own ticks' positions, as soon as they are computed; relaxed
-    /// stores and loads are plain moves, and the pass's end orders them before the hand-on.
-    in_tick_order: Vec<AtomicU64>,
+    /// Where each tick's row is among `rows` (`by_symbol`'s inverse; `u32::MAX` for a
+    /// rejected tick). The hand-on gathers the rows through it into tick order a few dozen
+    /// at a time. The symbol pass stored each row at its tick's position instead, as it
+    /// computed it: stores far apart, each line fetched for ownership, and the pass stalled
+    /// on its full store buffer (the 21-feature backtest ~13 % slower, BENCHMARKS.md).
+    row_of: Vec<u32>,
+    /// Rows of up to [`GATHERED_TICKS`] ticks gathered into tick order by the hand-on.
+    gathered: Vec<f64>,
     /// Per piece of the symbol pass, its scratch space and the alerts it raised.
     shards: Vec<Shard>,
     /// The alerts the rules raised, with the position of their tick, in tick order once
@@ -348,7 +350,6 @@ struct SymbolPass<'a> {
     cleaned: &'a Verdicts,
     by_symbol: &'a [u32],
     ends: &'a [u32],
-    in_tick_order: &'a [AtomicU64],
     width: usize,
     seasons: Option<&'a Seasons>,
 }
@@ -362,8 +363,7 @@ impl SymbolPass<'_> {
     /// Features, alert rules and bars of `symbols` (ids from `first` on), whose rows are
     /// `rows`. Symbols with ticks in the block go two at a time through the features
     /// ([`FeatureSet::update_runs`]: one symbol's recurrences fill the time the other's
-    /// wait), then through their alert rules and bars one after the other, each tick's row
-    /// stored in tick order while it is still in cache.
+    /// wait), then through their alert rules and bars one after the other.
     fn run(&self, symbols: &mut [BySymbol<'_>], first: usize, rows: &mut [f64], shard: &mut Shard) {
         let base = self.start(first);
         let width = self.width;
@@ -405,12 +405,7 @@ impl SymbolPass<'_> {
                     log_closes.resize(run.close.len(), 0.0);
                     tickloop_vecmath::ln_into(&run.close, log_closes);
                 }
-                for (i, (j, &k)) in (start..end).zip(&self.by_symbol[start..end]).enumerate() {
-                    let row = &rows[(j - base) * width..(j - base + 1) * width];
-                    let at = k as usize * width;
-                    for (slot, value) in self.in_tick_order[at..at + width].iter().zip(row) {
-                        slot.store(value.to_bits(), Ordering::Relaxed);
-                    }
+                for (i, &k) in self.by_symbol[start..end].iter().enumerate() {
                     let tick = accepted(&k);
                     let log_close = log_closes.get(i).copied().unwrap_or(f64::NAN);
                     rules.on_tick_with_log_close(tick, log_close, season, &mut shard.alerts);
@@ -565,9 +560,12 @@ impl SubBlock {
         // `ends[s]` is now where symbol s's group starts; filling advances it to its end.
         self.by_symbol.clear();
         self.by_symbol.resize(self.ends[symbols] as usize, 0);
+        self.row_of.clear();
+        self.row_of.resize(ticks.len(), u32::MAX);
         for k in self.cleaned.accepted() {
             let slot = &mut self.ends[ticks[k].symbol.index()];
             self.by_symbol[*slot as usize] = k as u32;
+            self.row_of[k] = *slot;
             *slot += 1;
         }
     }
@@ -597,10 +595,9 @@ impl SubBlock {
             let abandon = AbandonOnUnwind(handed);
             this.top_symbol = this.cleaned.fill(ticks, cleaner);
             this.group_by_symbol(ticks, symbols.len());
-            let SubBlock { cleaned, by_symbol, ends, rows, in_tick_order, shards, .. } = this;
+            let SubBlock { cleaned, by_symbol, ends, rows, shards, .. } = this;
             rows.resize(by_symbol.len() * width, f64::NAN);
-            in_tick_order.resize_with(ticks.len() * width, AtomicU64::default);
-            let pass = SymbolPass { ticks, cleaned, by_symbol, ends, in_tick_order, width, seasons };
+            let pass = SymbolPass { ticks, cleaned, by_symbol, ends, width, seasons };
             let starts = shard_starts(ends, symbols.len(), pieces);
             shards.resize_with(starts.len(), Shard::default);
             // Contiguous symbol ranges own contiguous rows: each piece gets its own slices.
@@ -663,27 +660,50 @@ impl SubBlock {
     ) -> ControlFlow<()> {
         let mut raised = self.raised.drain(..).peekable();
         let mut bars = self.bars.drain(..).peekable();
-        for (k, tick) in ticks.iter().enumerate() {
-            out.clear();
-            match self.cleaned.get(ticks, k) {
-                Ok(clean) => {
-                    let row = &self.in_tick_order[k * width..(k + 1) * width];
-                    out.features.extend(row.iter().map(|bits| f64::from_bits(bits.load(Ordering::Relaxed))));
-                    while let Some((_, alert)) = raised.next_if(|(at, _)| *at as usize == k) {
-                        out.alerts.push(alert);
-                    }
-                    while let Some((_, bar)) = bars.next_if(|(at, _)| *at as usize == k) {
-                        out.bars.push(bar);
-                    }
-                    stages.after_features(&mut rules[clean.symbol.index()], *clean, (0, 0), out);
+        let mut gathered = std::mem::take(&mut self.gathered);
+        let mut flow = ControlFlow::Continue(());
+        'chunks: for (c, chunk) in ticks.chunks(GATHERED_TICKS).enumerate() {
+            let first = c * GATHERED_TICKS;
+            // The chunk's rows into tick order, in a loop of copies alone: each row is far
+            // from the last (its symbol's run), and the copies' cache misses overlap only when
+            // nothing between them waits.
+            gathered.clear();
+            for &j in &self.row_of[first..first + chunk.len()] {
+                if j != u32::MAX {
+                    let j = j as usize;
+                    gathered.extend_from_slice(&self.rows[j * width..(j + 1) * width]);
                 }
-                Err(rejection) => Pipeline::reject(rejection.clone(), out),
             }
-            each(tick, out)?;
+            let mut rows = gathered.chunks_exact(width.max(1));
+            for (k, tick) in (first..).zip(chunk) {
+                out.clear();
+                match self.cleaned.get(ticks, k) {
+                    Ok(clean) => {
+                        out.features.extend_from_slice(rows.next().expect("a row per accepted tick"));
+                        while let Some((_, alert)) = raised.next_if(|(at, _)| *at as usize == k) {
+                            out.alerts.push(alert);
+                        }
+                        while let Some((_, bar)) = bars.next_if(|(at, _)| *at as usize == k) {
+                            out.bars.push(bar);
+                        }
+                        stages.after_features(&mut rules[clean.symbol.index()], *clean, (0, 0), out);
+                    }
+                    Err(rejection) => Pipeline::reject(rejection.clone(), out),
+                }
+                flow = each(tick, out);
+                if flow.is_break() {
+                    break 'chunks;
+                }
+            }
         }
-        ControlFlow::Continue(())
+        self.gathered = gathered;
+        flow
     }
 }
+
+/// Ticks whose rows the hand-on gathers at a time: enough copies in flight, few enough
+/// that their rows stay in the first-level cache until handed on.
+const GATHERED_TICKS: usize = 64;
 
 /// How many sub-blocks a block is cut into: with one thread, one (nothing to overlap);
 /// with more, the symbol pass of each sub-block runs while the one before it is handed on.
