@@ -714,8 +714,10 @@ const GATHERED_TICKS: usize = 64;
 /// The first sub-block's pass and the last one's hand-on have nothing beside them, so more
 /// sub-blocks overlap more; longer ones sweep the symbols' state less often. Measured on 2
 /// cores (GBM replay, 1,000 symbols): 4 of 128 Ki ticks beat 8 of 64 Ki by ~5 % at the
-/// same peak memory; 8 of 128 Ki by ~5 % more, at 485 MiB.
-const SUB_BLOCKS: usize = 4;
+/// same peak memory; 8 of 128 Ki by ~5 % more, at 485 MiB then. Once the rows were no
+/// longer copied into tick order, 8 of 128 Ki peaked at 439 MiB over the simulated week
+/// (4: 375 MiB), and were ~7 % faster in the best of 4 runs (BENCHMARKS.md, 2026-12-07).
+const SUB_BLOCKS: usize = 8;
 
 /// Ticks in a sub-block when there is more than one.
 const SUB_BLOCK_TICKS: usize = 2 * DEFAULT_BLOCK_TICKS;
