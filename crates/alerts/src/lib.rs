@@ -444,9 +444,11 @@ impl TickRules<'_> {
             // A tick not the ratio above the median cannot count (the need is never below
             // the ratio): the window answers that without finding its median.
             if v.usual.is_warm(ts) && v.usual.exceeds_median_by(level, v.log_ratio) {
-                let usual = v.usual.median();
+                let (usual, spread) = match season {
+                    None => v.usual.median_and_spread(),
+                    Some(s) => (v.usual.median(), s.profile.log_volume_spread(tick.ts_event)),
+                };
                 let excess = level - usual;
-                let spread = season.map_or_else(|| v.usual.spread(), |s| s.profile.log_volume_spread(tick.ts_event));
                 let need = v.log_ratio.max(rule.min_sigmas.map_or(0.0, |z| z * spread));
                 judged = Some((excess, need, usual + shape));
             }

@@ -210,17 +210,21 @@ impl TrailingQuantiles {
     }
 
     /// The `quarters / 4` quantiles of a non-empty window, each `quarters` in 0..=4: the
-    /// buckets find each one's high byte, one count of the low bytes inside that bucket
-    /// its key (a radix select: a walk of the counts and one pass over the window each).
+    /// buckets find each one's high byte, one count of the low bytes inside those buckets
+    /// their keys (a radix select: a walk of the counts each, one pass over the window for
+    /// all of them).
     fn quantiles<const N: usize>(&self, quarters: [usize; N]) -> [f64; N] {
-        quarters.map(|q| {
-            let (high, rank) = self.locate(self.rank(q));
-            let mut low = [0u32; 256];
-            let (front, back) = self.keys.as_slices();
-            for &k in front.iter().chain(back) {
-                low[usize::from(k & 0xff)] += u32::from(k >> 8 == high);
+        let located = quarters.map(|q| self.locate(self.rank(q)));
+        let mut low = [[0u32; 256]; N];
+        let (front, back) = self.keys.as_slices();
+        for &k in front.iter().chain(back) {
+            for (counts, &(high, _)) in low.iter_mut().zip(&located) {
+                counts[usize::from(k & 0xff)] += u32::from(k >> 8 == high);
             }
-            value(high << 8 | walk(&low, rank).0)
+        }
+        std::array::from_fn(|i| {
+            let (high, rank) = located[i];
+            value(high << 8 | walk(&low[i], rank).0)
         })
     }
 
@@ -244,10 +248,11 @@ impl TrailingQuantiles {
         self.quantiles([2])[0]
     }
 
-    /// The interquartile range scaled to a normal standard deviation (IQR / 1.349).
-    pub(crate) fn spread(&self) -> f64 {
-        let [q1, q3] = self.quantiles([1, 3]);
-        (q3 - q1) / 1.349
+    /// The median, and the interquartile range scaled to a normal standard deviation
+    /// (IQR / 1.349), from one pass over the window.
+    pub(crate) fn median_and_spread(&self) -> (f64, f64) {
+        let [median, q1, q3] = self.quantiles([2, 1, 3]);
+        (median, (q3 - q1) / 1.349)
     }
 
     /// Whether `x - self.median() >= margin`, to the bit, without finding the median (a
@@ -537,6 +542,12 @@ mod tests {
                 for quarters in (0..=4).filter(|_| !held.is_empty()) {
                     let rank = ((held.len() - 1) as f64 * quarters as f64 / 4.0).round() as usize;
                     prop_assert_eq!(q.quantiles([quarters])[0], value(held[rank]));
+                }
+                if !held.is_empty() {
+                    // Several at once, from one pass, are each the same.
+                    let at = |quarters: usize| value(held[((held.len() - 1) as f64 * quarters as f64 / 4.0).round() as usize]);
+                    prop_assert_eq!(q.quantiles([4, 0, 2, 1, 3]), [4, 0, 2, 1, 3].map(at));
+                    prop_assert_eq!(q.median_and_spread(), (at(2), (at(3) - at(1)) / 1.349));
                 }
                 q.push(ts, x);
                 all.push((ts, x));
