@@ -497,7 +497,7 @@ impl EventTimeVariance {
             // `r2.min(bound)` as a branch, not a select: the clip almost never binds, and
             // a predicted branch takes the rate's division off the sums' tick-to-tick chain.
             let bound = self.clip * self.clip * rate * dt;
-            if !(r2 <= bound) {
+            if r2 > bound || r2.is_nan() {
                 r2 = clipped(r2, bound);
             }
         }

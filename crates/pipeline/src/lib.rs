@@ -575,8 +575,8 @@ impl SubBlock {
     }
 
     /// Cleans `ticks`, then runs the features, alert rules and bars of the accepted ones
-    /// symbol by symbol, leaving the rows in tick order and the alerts raised and bars
-    /// completed in tick order. The pass is cut into `pieces` contiguous ranges of symbols
+    /// symbol by symbol, leaving the rows symbol by symbol (`row_of` finds each tick's) and
+    /// the alerts raised and bars completed in tick order. The pass is cut into `pieces` contiguous ranges of symbols
     /// of about equal tick counts. With `helpers`, the first helper cleans and groups while
     /// the calling thread runs `alongside` (its own work meanwhile); then every thread takes
     /// pieces, the helpers from the front, the calling thread from the back.
