@@ -665,7 +665,7 @@ impl SubBlock {
     ) -> ControlFlow<()> {
         let mut raised = self.raised.drain(..).peekable();
         let mut bars = self.bars.drain(..).peekable();
-        let mut gathered = std::mem::take(&mut self.gathered);
+        let gathered = &mut self.gathered;
         let mut flow = ControlFlow::Continue(());
         'chunks: for (c, chunk) in ticks.chunks(GATHERED_TICKS).enumerate() {
             let first = c * GATHERED_TICKS;
@@ -702,7 +702,6 @@ impl SubBlock {
                 }
             }
         }
-        self.gathered = gathered;
         flow
     }
 }
