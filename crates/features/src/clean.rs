@@ -100,12 +100,17 @@ impl Cleaner {
     /// `Ok(None)` when it is accepted as it came (a replay block keeps the verdicts of half
     /// a million ticks, and most are that).
     pub fn verdict(&mut self, tick: &Tick) -> Result<Option<Tick>, Box<Rejection>> {
-        match self.validate(tick) {
+        let checked = if self.passes_as_is(tick) { Ok(None) } else { self.validate(tick) };
+        match checked {
             Ok(repaired) => {
                 self.stats.accepted += 1;
                 // Repairs touch prices only: the event time is the tick's.
                 let ts = tick.ts_event;
-                self.last_ts[tick.symbol.index()] = Some(ts);
+                let i = tick.symbol.index();
+                if i >= self.last_ts.len() {
+                    self.last_ts.resize(i + 1, None);
+                }
+                self.last_ts[i] = Some(ts);
                 self.watermark_ts = Some(self.watermark_ts.map_or(ts, |w| w.max(ts)));
                 Ok(repaired)
             }
@@ -114,6 +119,34 @@ impl Cleaner {
                 Err(rejection)
             }
         }
+    }
+
+    /// Whether [`Cleaner::validate`] would accept `tick` as it came: the common case,
+    /// decided in a few comparisons that a compiler can run side by side, where `validate`
+    /// goes check by check to say which failed first. (Every comparison with NaN is false.)
+    fn passes_as_is(&self, tick: &Tick) -> bool {
+        let (open, high, low, close) = (tick.open.get(), tick.high.get(), tick.low.get(), tick.close.get());
+        // `low` positive, `high` finite, open and close within them: all four finite and
+        // positive, and nothing to repair.
+        let prices =
+            (low > 0.0) & (high < f64::INFINITY) & (low <= open) & (open <= high) & (low <= close) & (close <= high);
+        let volume = tick.volume.get();
+        let volume = (0.0..f64::INFINITY).contains(&volume);
+        let ts = tick.ts_event;
+        let not_ahead = ts <= tick.ts_recv.add_nanos(self.skew_nanos());
+        let after_last = self.last_ts.get(tick.symbol.index()).copied().flatten().is_none_or(|last| ts > last);
+        let not_late = self.watermark_ts.is_none_or(|watermark| ts >= watermark.add_nanos(-self.lateness_nanos()));
+        prices & volume & not_ahead & after_last & not_late
+    }
+
+    /// How far `ts_event` may run ahead of `ts_recv`.
+    fn skew_nanos(&self) -> i64 {
+        (self.policy.max_future_secs * NANOS_PER_SECOND as f64) as i64
+    }
+
+    /// How far behind the watermark a tick may arrive.
+    fn lateness_nanos(&self) -> i64 {
+        (self.policy.allowed_lateness_secs * NANOS_PER_SECOND as f64) as i64
     }
 
     fn validate(&mut self, tick: &Tick) -> Result<Option<Tick>, Box<Rejection>> {
@@ -133,8 +166,7 @@ impl Cleaner {
         if v < 0.0 {
             return Err(reject(RejectReason::NegativeVolume, format!("volume = {v}"), tick));
         }
-        let skew = (self.policy.max_future_secs * NANOS_PER_SECOND as f64) as i64;
-        if tick.ts_event > tick.ts_recv.add_nanos(skew) {
+        if tick.ts_event > tick.ts_recv.add_nanos(self.skew_nanos()) {
             return Err(reject(
                 RejectReason::FutureTimestamp,
                 format!(
@@ -160,18 +192,17 @@ impl Cleaner {
                 ));
             }
         }
-        if let Some(watermark) = self.watermark_ts {
-            let lateness = (self.policy.allowed_lateness_secs * NANOS_PER_SECOND as f64) as i64;
-            if tick.ts_event < watermark.add_nanos(-lateness) {
-                return Err(reject(
-                    RejectReason::Late,
-                    format!(
-                        "ts_event {} is more than {} s behind the watermark {watermark}",
-                        tick.ts_event, self.policy.allowed_lateness_secs
-                    ),
-                    tick,
-                ));
-            }
+        if let Some(watermark) = self.watermark_ts
+            && tick.ts_event < watermark.add_nanos(-self.lateness_nanos())
+        {
+            return Err(reject(
+                RejectReason::Late,
+                format!(
+                    "ts_event {} is more than {} s behind the watermark {watermark}",
+                    tick.ts_event, self.policy.allowed_lateness_secs
+                ),
+                tick,
+            ));
         }
         self.check_ranges(tick)
     }
@@ -268,5 +299,44 @@ mod tests {
         assert_eq!((widened.low.0, widened.high.0), (1.0, 3.0));
         assert_eq!(c.stats().repaired(RejectReason::HighBelowLow), 1);
         assert_eq!(c.stats().repaired(RejectReason::OutsideRange), 1);
+    }
+
+    /// Prices and volumes near every edge the checks have: NaN, the infinities, zero and
+    /// its negative, and a few close values so that ranges often tie.
+    fn edgy() -> impl proptest::strategy::Strategy<Value = f64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(0.0),
+            Just(-0.0),
+            Just(-1.0),
+            (1u8..5).prop_map(f64::from),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The shortcut for ticks accepted as they came agrees with the checks one by one,
+        /// tick after tick (their state moving on), under either policy.
+        #[test]
+        fn the_shortcut_accepts_exactly_what_the_checks_accept_unrepaired(
+            ticks in proptest::collection::vec(
+                (0u32..3, 0i64..4, -1i64..8, (edgy(), edgy(), edgy(), edgy(), edgy())),
+                1..60,
+            ),
+            repair in proptest::bool::ANY,
+        ) {
+            let mut c = Cleaner::new(CleaningPolicy { repair_ranges: repair, allowed_lateness_secs: 2.0, ..CleaningPolicy::default() });
+            let mut secs = 100;
+            for (symbol, step, ahead, (o, h, l, cl, v)) in ticks {
+                secs += step - 1;
+                let mut t = tick(symbol, secs, o, h, l, cl, v);
+                t.ts_recv = Timestamp::from_secs(secs - ahead);
+                let checked = c.clone().validate(&t);
+                proptest::prop_assert_eq!(c.passes_as_is(&t), matches!(checked, Ok(None)), "{:?} {:?}", t, checked);
+                let _ = c.verdict(&t);
+            }
+        }
     }
 }
