@@ -451,6 +451,10 @@ impl Sink for BacktestSink {
         }
         Ok(())
     }
+
+    fn reads_features(&self) -> bool {
+        self.strategy.reads_features()
+    }
 }
 
 /// Runs `config` over `source`. `observers` see every tick too (progress bars, exporters).

@@ -15,7 +15,8 @@ pub struct Outputs {
     /// The tick as it left cleaning; `None` when the pipeline rejected it.
     pub tick: Option<Tick>,
     /// Feature values for `tick`'s symbol at its `ts_event`, aligned with the pipeline's
-    /// feature names. `NaN` means "not warmed up yet".
+    /// feature names. `NaN` means "not warmed up yet". Left empty by a block of ticks
+    /// whose sinks all said they do not read them ([`crate::Sink::reads_features`]).
     pub features: Vec<f64>,
     pub bars: Vec<Bar>,
     pub predictions: Vec<Prediction>,
@@ -69,6 +70,12 @@ pub trait Component {
     /// stage batches one event second's windows until the next second starts). Outputs
     /// must not depend on when this is called, only on the ticks seen.
     fn flush(&mut self, _out: &mut Outputs) {}
+
+    /// Whether [`Component::on_ticks`] must hand each tick's `features` on: with `false`, no
+    /// one downstream reads them, and a component may leave them empty (a replay then skips
+    /// copying every tick's row into tick order). Every other output stays the same.
+    /// [`Component::on_tick`] always fills them.
+    fn hand_on_features(&mut self, _wanted: bool) {}
 
     fn snapshot(&self) -> Result<Snapshot, SnapshotError>;
 

@@ -71,6 +71,14 @@ pub trait Sink {
     fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
+
+    /// Whether this sink reads [`Outputs::features`]. When no sink of a block does,
+    /// [`Engine::step_block`] tells the pipeline so ([`Component::hand_on_features`]), and
+    /// a replay skips copying every tick's feature row into tick order. Say `false` only
+    /// when the sink never looks at them.
+    fn reads_features(&self) -> bool {
+        true
+    }
 }
 
 /// A source adapter's error, boxed so adapters keep their own error types.
@@ -215,6 +223,7 @@ impl<P: Component> Engine<P> {
     /// same order, as [`Engine::step`] on each, but the pipeline may reorder its work inside
     /// the block (see there).
     pub fn step_block(&mut self, ticks: &[Tick], sinks: &mut [&mut dyn Sink]) -> Result<(), EngineError> {
+        self.pipeline.hand_on_features(sinks.iter().any(|sink| sink.reads_features()));
         let (stats, clock) = (&mut self.stats, &mut self.clock);
         let mut failed = None;
         let _ = self.pipeline.on_ticks(ticks, &mut self.outputs, &mut |tick, out| match deliver(
@@ -295,17 +304,24 @@ mod tests {
     use super::*;
     use crate::{Price, Snapshot, SnapshotError, SymbolId, Volume};
 
-    /// Passes ticks through and records the close as its only feature.
+    /// Passes ticks through and records the close as its only feature, unless told no one
+    /// reads features.
     #[derive(Default)]
     struct Echo {
         seen: u64,
+        features_unwanted: bool,
     }
 
     impl Component for Echo {
         fn on_tick(&mut self, tick: &Tick, out: &mut Outputs) {
             self.seen += 1;
             out.tick = Some(*tick);
-            out.features.push(tick.close.get());
+            if !self.features_unwanted {
+                out.features.push(tick.close.get());
+            }
+        }
+        fn hand_on_features(&mut self, wanted: bool) {
+            self.features_unwanted = !wanted;
         }
         fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
             Snapshot::of("echo", &self.seen)
@@ -430,9 +446,38 @@ mod tests {
         assert!(!collect.finished);
     }
 
+    /// Counts ticks and reads nothing else.
+    #[derive(Default)]
+    struct Count(u64);
+
+    impl Sink for Count {
+        fn on_outputs(&mut self, _input: &Tick, _out: &Outputs) -> Result<(), SinkError> {
+            self.0 += 1;
+            Ok(())
+        }
+        fn reads_features(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_block_hands_features_on_only_when_a_sink_reads_them() {
+        let symbols = SymbolTable::from_names(["A"]).unwrap();
+        let ticks: Vec<Tick> = (1..=5).map(|s| tick(s, 10.0 + s as f64)).collect();
+        let (mut collect, mut count) = (Collect::default(), Count::default());
+        let mut engine = Engine::new(Echo::default()).with_block_ticks(4);
+        engine.run(&mut VecSource::new(symbols.clone(), ticks.clone()), &mut [&mut count, &mut collect]).unwrap();
+        assert_eq!(collect.closes, vec![11.0, 12.0, 13.0, 14.0, 15.0]);
+        let mut engine = Engine::new(Echo::default()).with_block_ticks(4);
+        let mut alone = Count::default();
+        engine.run(&mut VecSource::new(symbols, ticks), &mut [&mut alone]).unwrap();
+        assert!(engine.pipeline().features_unwanted, "no sink reads features: the component is told");
+        assert_eq!(alone.0, 5);
+    }
+
     #[test]
     fn snapshot_refuses_the_wrong_component() {
-        let echo = Echo { seen: 7 };
+        let echo = Echo { seen: 7, ..Echo::default() };
         let snap = echo.snapshot().unwrap();
         let mut other = Echo::default();
         other.restore(&snap).unwrap();

@@ -37,6 +37,13 @@ pub trait Strategy {
             targets.push((tick.symbol, weight));
         }
     }
+
+    /// Whether the strategy reads `out.features`. One that does not (it trades on
+    /// predictions) lets a replay skip handing every tick's feature row on
+    /// ([`crate::Sink::reads_features`]).
+    fn reads_features(&self) -> bool {
+        true
+    }
 }
 
 use crate::{Outputs, SymbolId, Tick};

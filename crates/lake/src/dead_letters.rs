@@ -131,6 +131,10 @@ impl Sink for DeadLetterFile {
     fn finish(&mut self) -> Result<(), SinkError> {
         self.file.flush().map_err(SinkError::new)
     }
+
+    fn reads_features(&self) -> bool {
+        false
+    }
 }
 
 /// Which of the pipeline's outputs an [`OutputFile`] writes.
@@ -203,5 +207,9 @@ impl Sink for OutputFile {
 
     fn finish(&mut self) -> Result<(), SinkError> {
         self.file.flush().map_err(SinkError::new)
+    }
+
+    fn reads_features(&self) -> bool {
+        false
     }
 }

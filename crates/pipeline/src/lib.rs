@@ -175,6 +175,11 @@ impl TickOrderStages<'_> {
         self.alerts.count(&out.alerts[alerts_from..]);
         out.tick = Some(clean);
     }
+
+    /// Whether [`TickOrderStages::after_features`] reads `clean`'s feature row.
+    fn reads_row(&self, clean: &Tick) -> bool {
+        self.predict.as_ref().is_some_and(|stage| stage.reads_row(clean))
+    }
 }
 
 /// The pipeline as one [`Component`]: clean → features, alert rules, bars → predictions. Per-symbol state lives in a
@@ -195,6 +200,8 @@ pub struct Pipeline {
     block: Block,
     /// Threads for a block's symbol-by-symbol pass (1: the calling thread alone).
     threads: usize,
+    /// Whether a block hands every tick's feature row on ([`Component::hand_on_features`]).
+    features_wanted: bool,
 }
 
 /// A loaded seasonal baseline and which of its profiles each symbol id reads.
@@ -653,13 +660,16 @@ impl SubBlock {
     }
 
     /// Hands on `ticks` (the ones [`SubBlock::compute`] cleaned) in tick order: each with
-    /// its features, rule alerts and bars from the symbol pass, then its predictions.
+    /// its features (all, or with `every_row` false only those the predictions read), rule
+    /// alerts and bars from the symbol pass, then its predictions.
+    #[allow(clippy::too_many_arguments)]
     fn hand_on(
         &mut self,
         ticks: &[Tick],
         rules: &mut [PredictionRule<'_>],
         stages: &mut TickOrderStages<'_>,
         width: usize,
+        every_row: bool,
         out: &mut Outputs,
         each: &mut dyn FnMut(&Tick, &Outputs) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
@@ -673,10 +683,12 @@ impl SubBlock {
             // from the last (its symbol's run), and the copies' cache misses overlap only when
             // nothing between them waits.
             gathered.clear();
-            for &j in &self.row_of[first..first + chunk.len()] {
-                if j != u32::MAX {
-                    let j = j as usize;
-                    gathered.extend_from_slice(&self.rows[j * width..(j + 1) * width]);
+            if every_row {
+                for &j in &self.row_of[first..first + chunk.len()] {
+                    if j != u32::MAX {
+                        let j = j as usize;
+                        gathered.extend_from_slice(&self.rows[j * width..(j + 1) * width]);
+                    }
                 }
             }
             let mut next_row = 0;
@@ -684,8 +696,13 @@ impl SubBlock {
                 out.clear();
                 match self.cleaned.get(ticks, k) {
                     Ok(clean) => {
-                        out.features.extend_from_slice(&gathered[next_row..next_row + width]);
-                        next_row += width;
+                        if every_row {
+                            out.features.extend_from_slice(&gathered[next_row..next_row + width]);
+                            next_row += width;
+                        } else if stages.reads_row(clean) {
+                            let j = self.row_of[k] as usize;
+                            out.features.extend_from_slice(&self.rows[j * width..(j + 1) * width]);
+                        }
                         while let Some((_, alert)) = raised.next_if(|(at, _)| *at as usize == k) {
                             out.alerts.push(alert);
                         }
@@ -829,6 +846,7 @@ impl Pipeline {
             seasons: None,
             block: Block::default(),
             threads: 1,
+            features_wanted: true,
         }
     }
 
@@ -974,9 +992,12 @@ impl Component for Pipeline {
         }
         let width = self.index.specs().len();
         let ranges = sub_block_ranges(ticks.len(), self.sub_blocks());
-        let Pipeline { symbols, cleaner, predict, bars, alerts, seasons, threads, .. } = self;
+        let Pipeline { symbols, cleaner, predict, bars, alerts, seasons, threads, features_wanted, .. } = self;
         let (mut by_symbol, mut in_tick_order) = split_states(symbols);
         let mut stages = TickOrderStages { predict, bars, alerts };
+        // Every row into tick order when someone downstream reads them all; else only the
+        // rows a prediction reads, one at a time.
+        let every_row = *features_wanted || stages.predict.as_ref().is_some_and(PredictionStage::reads_every_row);
         let seasons = seasons.as_ref();
         let Block { subs: [front, back] } = &mut block;
         let mut flow = ControlFlow::Continue(());
@@ -991,7 +1012,7 @@ impl Component for Pipeline {
             let (ready, next) = if i % 2 == 0 { (&mut *front, &mut *back) } else { (&mut *back, &mut *front) };
             top_accepted = top_accepted.max(ready.top_symbol);
             let mut hand_on =
-                || ready.hand_on(&ticks[range.clone()], &mut in_tick_order, &mut stages, width, out, each);
+                || ready.hand_on(&ticks[range.clone()], &mut in_tick_order, &mut stages, width, every_row, out, each);
             flow = match ranges.get(i + 1) {
                 Some(following) => next.compute(
                     &ticks[following.clone()],
@@ -1015,6 +1036,10 @@ impl Component for Pipeline {
         }
         self.block = block;
         flow
+    }
+
+    fn hand_on_features(&mut self, wanted: bool) {
+        self.features_wanted = wanted;
     }
 
     fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
@@ -1185,13 +1210,17 @@ mod tests {
         /// Blocks of any size, on any number of threads, give the outputs of tick-by-tick
         /// processing, in the same order, with every stage on: cleaning, bars, the full
         /// feature set, alerts, predictions (or, `bare`, no features and no model). Blocks
-        /// longer than [`GATHERED_TICKS`] hand rows on from several gathers.
+        /// longer than [`GATHERED_TICKS`] hand rows on from several gathers. With features
+        /// not wanted downstream, every other output is the same, from a model reading one
+        /// row (the rows of due ticks alone) or two (every row).
         #[test]
         fn blocks_give_exactly_the_outputs_of_tick_by_tick(
             ticks in messy_ticks(),
             sizes in proptest::collection::vec(1usize..200, 1..20),
             threads in 1usize..6,
             bare in proptest::bool::weighted(0.2),
+            features_wanted in proptest::bool::weighted(0.6),
+            window in 1usize..3,
         ) {
             let config = PipelineConfig {
                 feature_set: Some("default".into()),
@@ -1222,28 +1251,37 @@ mod tests {
             let symbols = SymbolTable::from_names(["AAA", "BBB", "CCC", "DDD"]).unwrap();
             let make = || {
                 let p = Pipeline::new(&config);
-                let p = if bare { p } else { p.with_model(crate::predict::tests::model(), 2).unwrap() };
+                let p = if bare { p } else { p.with_model(crate::predict::tests::model_of_window(window), 2).unwrap() };
                 let mut p = p.with_alert_baseline(Arc::new(tests::baseline(&["BBB", "DDD"])));
                 p.name_symbols(&symbols);
                 p
             };
             let mut one_by_one = make();
             let mut out = Outputs::default();
+            // What a sink that does not read features sees of the outputs.
+            let shown = |t: &Tick, out: &Outputs| {
+                if features_wanted {
+                    format!("{t:?} {out:?}")
+                } else {
+                    format!("{t:?} {:?}", Outputs { features: vec![], ..out.clone() })
+                }
+            };
             let expected: Vec<String> = ticks
                 .iter()
                 .map(|t| {
                     out.clear();
                     one_by_one.on_tick(t, &mut out);
-                    format!("{t:?} {out:?}")
+                    shown(t, &out)
                 })
                 .collect();
             let mut blocked = make().with_threads(threads);
+            blocked.hand_on_features(features_wanted);
             let mut got = Vec::new();
             let (mut at, mut k) = (0, 0);
             while at < ticks.len() {
                 let end = (at + sizes[k % sizes.len()]).min(ticks.len());
                 let flow = blocked.on_ticks(&ticks[at..end], &mut out, &mut |t, out| {
-                    got.push(format!("{t:?} {out:?}"));
+                    got.push(shown(t, out));
                     ControlFlow::Continue(())
                 });
                 prop_assert!(flow.is_continue());

@@ -121,7 +121,8 @@ impl PredictionStage {
         })
     }
 
-    /// Takes one clean tick and its feature row; calls `realized(predicted at, predicted,
+    /// Takes one clean tick and its feature row (which may be empty where
+    /// [`PredictionStage::reads_row`] says no); calls `realized(predicted at, predicted,
     /// realised log return)` for each of the symbol's predictions whose horizon this tick
     /// reaches.
     pub(crate) fn on_tick(
@@ -148,12 +149,12 @@ impl PredictionStage {
         {
             self.flush(out);
         }
+        let due = self.due(clean);
         let i = clean.symbol.index();
         let s = &mut self.state;
         if i >= s.next_due.len() {
             s.next_due.resize(i + 1, i64::MIN);
         }
-        let due = ts.as_nanos() >= s.next_due[i];
         // A one-row window (the GBM's) is the current row alone, so only a due tick needs
         // its inputs: skipping the others saved ~5 % of a 1,000-symbol GBM replay. The
         // buffer then holds a stale row between due ticks, which nothing reads.
@@ -166,6 +167,23 @@ impl PredictionStage {
             s.queue.push((clean.symbol, ts, clean.close.get()));
             s.next_due[i] = (ts.as_nanos().div_euclid(self.every_nanos) + 1) * self.every_nanos;
         }
+    }
+
+    /// Whether `clean`'s symbol is due a prediction at `clean`'s time: its first tick, or
+    /// the first in a later prediction interval.
+    fn due(&self, clean: &Tick) -> bool {
+        self.state.next_due.get(clean.symbol.index()).is_none_or(|&next| clean.ts_event.as_nanos() >= next)
+    }
+
+    /// Whether every tick's feature row goes into the windows (those of more than one row).
+    pub(crate) fn reads_every_row(&self) -> bool {
+        self.window > 1
+    }
+
+    /// Whether [`PredictionStage::on_tick`] reads `clean`'s feature row; the others it may
+    /// be given without one.
+    pub(crate) fn reads_row(&self, clean: &Tick) -> bool {
+        self.reads_every_row() || self.due(clean)
     }
 
     /// Predicts every queued window now.
@@ -236,6 +254,11 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn model() -> Arc<SumModel> {
+        model_of_window(2)
+    }
+
+    /// [`model`] reading the last `window` rows.
+    pub(crate) fn model_of_window(window: usize) -> Arc<SumModel> {
         let score = Score::of(&[], &[]);
         Arc::new(SumModel {
             card: ModelCard {
@@ -244,7 +267,7 @@ pub(crate) mod tests {
                 version: 3,
                 kind: ModelKind::Gbm,
                 features: vec!["log_return".into()],
-                window: 2,
+                window,
                 horizon_secs: 60,
                 normalizer: Normalizer { mean: vec![0.0], std: vec![1.0] },
                 weights: String::new(),

@@ -47,6 +47,10 @@ impl Sink for ProgressSink {
         self.bar.finish();
         Ok(())
     }
+
+    fn reads_features(&self) -> bool {
+        false
+    }
 }
 
 /// A source that advances a progress bar as it is read (for engines whose sinks are not

@@ -48,6 +48,10 @@ impl Strategy for ModelTrend {
     fn on_outputs(&mut self, _tick: &Tick, out: &Outputs, targets: &mut Vec<(SymbolId, f64)>) {
         targets.extend(out.predictions.iter().map(|p| (p.symbol, self.weight(p.value))));
     }
+
+    fn reads_features(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
