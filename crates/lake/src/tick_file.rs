@@ -421,7 +421,17 @@ impl TickRun {
 
     /// Consumes the next tick, if any.
     pub fn advance(&mut self) {
-        self.pos = (self.pos + 1).min(self.ticks.len());
+        self.advance_by(1);
+    }
+
+    /// The next `n` ticks without consuming them, if the run has that many left.
+    pub fn ahead(&self, n: usize) -> Option<&[Tick]> {
+        self.ticks.get(self.pos..self.pos + n)
+    }
+
+    /// Consumes the next `n` ticks (those left, if fewer).
+    pub fn advance_by(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.ticks.len());
     }
 
     pub fn next_tick(&mut self) -> Option<Tick> {
