@@ -19,7 +19,9 @@ use crate::{HourPartition, Lake, LakeError, LakeTable};
 /// O(1) per tick where a heap paid two sifts of log(symbols) comparisons. Runs are numbered
 /// in `(symbol, file order)`, so a bucket in run order is in replay order; a bucket that
 /// receives runs out of that order (ticks off the shared clock) is sorted before it is
-/// emitted, which keeps the order exact for any data.
+/// emitted, which keeps the order exact for any data. Where the next buckets are the same
+/// runs on one clock, up to eight of them go out at once, each run's next ticks read
+/// together (`fill_tile`).
 ///
 /// Symbol ids are assigned from the sorted set of names found in the footers of the whole
 /// range before the first tick, so ids follow name order and the replay order is the same
