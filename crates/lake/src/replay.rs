@@ -156,9 +156,9 @@ impl LakeSource {
         Ok(())
     }
 
-    /// Emits the next several buckets at once, if they are the same runs on one clock (a
-    /// shared market clock: every symbol's next ticks at the same seconds) and no other run
-    /// comes between them, into at most `room` ticks; `false` (nothing done) otherwise.
+    /// Emits the next several buckets at once, as many as are the same runs on one clock (a
+    /// shared market clock: every symbol's next ticks at the same seconds) with no other run
+    /// between them, into at most `room` ticks; `false` (nothing done) when fewer than two.
     ///
     /// The ticks and their order are those of the buckets one by one: each bucket holds
     /// exactly these runs, in run order. What changes is the memory traffic: a bucket at a
@@ -168,29 +168,36 @@ impl LakeSource {
     /// bucket from cache (at 1,000 symbols, [`MAX_TILE`] buckets are 512 KiB).
     fn fill_tile(&mut self, out: &mut Vec<Tick>, room: usize) -> bool {
         let Some((runs, after)) = self.buckets.peek_whole() else { return false };
-        let tile = (room / runs.len().max(1)).min(MAX_TILE);
-        if tile < 2 || !runs.is_sorted() {
+        let most = (room / runs.len().max(1)).min(MAX_TILE);
+        if most < 2 || !runs.is_sorted() {
             return false;
         }
-        let Some(reference) = self.runs[runs[0]].ahead(tile) else { return false };
+        // The clock: the first run's next timestamps, short of the range's end and of the
+        // next other bucket; then cut to what every run shares (a run's timestamps rise,
+        // so a shared prefix is the buckets one by one).
         let mut clock = [Timestamp::MIN; MAX_TILE];
-        for (at, tick) in clock.iter_mut().zip(reference) {
-            *at = tick.ts_event;
+        let mut tile = 0;
+        for tick in self.runs[runs[0]].ahead(most) {
+            let at = tick.ts_event;
+            if at >= self.to || after.is_some_and(|next| next <= at) {
+                break;
+            }
+            clock[tile] = at;
+            tile += 1;
         }
-        let clock = &clock[..tile];
-        let last = clock[tile - 1];
-        if last >= self.to || after.is_some_and(|next| next <= last) {
+        if tile < 2 {
             return false;
         }
-        let on_clock = |run: &TickRun| {
-            run.ahead(tile).is_some_and(|ticks| ticks.iter().zip(clock).all(|(t, &at)| t.ts_event == at))
-        };
-        if !runs.iter().all(|&index| on_clock(&self.runs[index])) {
-            return false;
+        for &index in &runs[1..] {
+            let ticks = self.runs[index].ahead(tile);
+            tile = ticks.iter().zip(&clock).take_while(|(t, at)| t.ts_event == **at).count();
+            if tile < 2 {
+                return false;
+            }
         }
         let bucket = self.buckets.take_peeked();
         for j in 0..tile {
-            out.extend(bucket.iter().map(|&index| self.runs[index].ahead(tile).expect("checked above")[j]));
+            out.extend(bucket.iter().map(|&index| self.runs[index].ahead(tile)[j]));
         }
         self.remaining_rows = self.remaining_rows.saturating_sub((tile * bucket.len()) as u64);
         self.advance_and_requeue(&bucket, tile);

@@ -424,9 +424,9 @@ impl TickRun {
         self.advance_by(1);
     }
 
-    /// The next `n` ticks without consuming them, if the run has that many left.
-    pub fn ahead(&self, n: usize) -> Option<&[Tick]> {
-        self.ticks.get(self.pos..self.pos + n)
+    /// The next `n` ticks without consuming them (those left, if fewer).
+    pub fn ahead(&self, n: usize) -> &[Tick] {
+        &self.ticks[self.pos..(self.pos + n).min(self.ticks.len())]
     }
 
     /// Consumes the next `n` ticks (those left, if fewer).
