@@ -35,4 +35,4 @@ pub use span::{Span, SpanParseError};
 pub use stats::{MIN_CROSS_SECTION, rank_correlation};
 pub use strategy::Strategy;
 pub use symbol::{SymbolId, SymbolMeta, SymbolTable, SymbolTableError};
-pub use time::{NANOS_PER_HOUR, NANOS_PER_MINUTE, NANOS_PER_SECOND, Timestamp, TimestampParseError, rfc3339};
+pub use time::{NANOS_PER_HOUR, NANOS_PER_MINUTE, NANOS_PER_SECOND, Rfc3339Text, Timestamp, TimestampParseError, rfc3339};

@@ -60,18 +60,33 @@ impl JsonLinesFile {
     }
 
     pub fn append<T: Serialize>(&mut self, line: &T) -> Result<(), LakeError> {
-        if self.out.is_none() {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
-            }
-            let file = File::create(&self.path).map_err(LakeError::io(&self.path))?;
-            self.out = Some(BufWriter::new(file));
-        }
-        let w = self.out.as_mut().expect("opened above");
-        serde_json::to_writer(&mut *w, line).map_err(|source| LakeError::Json { path: self.path.clone(), source })?;
-        w.write_all(b"\n").map_err(LakeError::io(&self.path))?;
+        let path = &self.path;
+        let w = Self::opened(&mut self.out, path)?;
+        serde_json::to_writer(&mut *w, line).map_err(|source| LakeError::Json { path: path.clone(), source })?;
+        w.write_all(b"\n").map_err(LakeError::io(path))?;
         self.written += 1;
         Ok(())
+    }
+
+    /// Appends one line already written as JSON (without its newline).
+    pub fn append_json(&mut self, line: &[u8]) -> Result<(), LakeError> {
+        let path = &self.path;
+        let w = Self::opened(&mut self.out, path)?;
+        w.write_all(line).and_then(|()| w.write_all(b"\n")).map_err(LakeError::io(path))?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// The file's writer, the file (and its folder) created on the first line.
+    fn opened<'w>(out: &'w mut Option<BufWriter<File>>, path: &Path) -> Result<&'w mut BufWriter<File>, LakeError> {
+        if out.is_none() {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(LakeError::io(dir))?;
+            }
+            let file = File::create(path).map_err(LakeError::io(path))?;
+            *out = Some(BufWriter::new(file));
+        }
+        Ok(out.as_mut().expect("opened above"))
     }
 
     pub fn flush(&mut self) -> Result<(), LakeError> {
@@ -155,11 +170,13 @@ pub struct OutputFile {
     kind: OutputKind,
     file: JsonLinesFile,
     symbols: SymbolTable,
+    /// A line's bytes, reused from line to line.
+    line: Vec<u8>,
 }
 
 impl OutputFile {
     pub fn new(kind: OutputKind, path: impl Into<PathBuf>, symbols: SymbolTable) -> Self {
-        OutputFile { kind, file: JsonLinesFile::new(path), symbols }
+        OutputFile { kind, file: JsonLinesFile::new(path), symbols, line: Vec::new() }
     }
 
     pub fn alerts(path: impl Into<PathBuf>, symbols: SymbolTable) -> Self {
@@ -187,8 +204,9 @@ impl OutputFile {
             }
             OutputKind::Predictions => {
                 for p in &out.predictions {
-                    let line = tickloop_models::PredictionJson::new(symbols.name(p.symbol), p);
-                    self.file.append(&line).map_err(SinkError::new)?;
+                    self.line.clear();
+                    tickloop_models::write_prediction_json(symbols.name(p.symbol), p, &mut self.line);
+                    self.file.append_json(&self.line).map_err(SinkError::new)?;
                 }
             }
         }
