@@ -371,11 +371,17 @@ impl SymbolAlerts {
 
 /// Raises `alert` unless its rule, last fired at `slot`, is cooling down for this symbol.
 fn fire(slot: &mut Option<Timestamp>, cooldown_nanos: i64, alert: Alert, out: &mut Vec<Alert>) {
-    if slot.is_some_and(|last| alert.ts_event.as_nanos() - last.as_nanos() < cooldown_nanos) {
+    if cooling(*slot, cooldown_nanos, alert.ts_event) {
         return;
     }
     *slot = Some(alert.ts_event);
     out.push(alert);
+}
+
+/// Whether a rule last fired at `last` is still cooling down at `ts`: an alert it raises
+/// then is dropped.
+fn cooling(last: Option<Timestamp>, cooldown_nanos: i64, ts: Timestamp) -> bool {
+    last.is_some_and(|last| ts.as_nanos() - last.as_nanos() < cooldown_nanos)
 }
 
 /// A symbol's rules fed its own ticks: volume spikes and price drops ([`SymbolAlerts::split`]).
@@ -433,6 +439,13 @@ impl TickRules<'_> {
             message,
         };
         let ts = tick.ts_event.as_nanos();
+        // A condition often holds for many ticks in a row, and while its rule cools down
+        // what it raises is dropped: the alert (its message's formatting, most of a raised
+        // alert's cost) is built only when it will fire.
+        // (Each rule is asked before it fires, so the firings as of this tick's start are
+        // the ones to ask about.)
+        let (last_fired, cooldown_nanos) = (self.last_fired.each_ref().map(|last| **last), self.cooldown_nanos);
+        let cooling = |kind| cooling(last_fired[kind_index(kind)], cooldown_nanos, tick.ts_event);
         let mut raised = None;
         if let Some(v) = &mut *self.volume {
             let rule = &v.rule;
@@ -456,9 +469,11 @@ impl TickRules<'_> {
             v.recent = (v.recent << 1) | u64::from(counted);
             v.usual.push(ts, level);
             let mask = if rule.of >= 64 { u64::MAX } else { (1u64 << rule.of) - 1 };
-            if let Some((excess, need, usual)) = judged.filter(|_| counted)
-                && (v.recent & mask).count_ones() >= rule.persist
-            {
+            let spike = judged.filter(|_| counted && (v.recent & mask).count_ones() >= rule.persist);
+            let absolute = rule.absolute.filter(|&a| volume >= a);
+            if (spike.is_none() && absolute.is_none()) || cooling(AlertKind::VolumeSpike) {
+                // Nothing raised, or nothing that would fire.
+            } else if let Some((excess, need, usual)) = spike {
                 let (ratio, usual_volume) = (excess.exp(), usual.exp_m1());
                 let adjusted = season.map_or(String::new(), |s| format!(", seasonally adjusted by {}", s.baseline));
                 raised = Some(base(
@@ -476,7 +491,7 @@ impl TickRules<'_> {
                         rule.window,
                     ),
                 ));
-            } else if let Some(level) = rule.absolute.filter(|&a| volume >= a) {
+            } else if let Some(level) = absolute {
                 raised = Some(base(
                     AlertKind::VolumeSpike,
                     volume,
@@ -512,7 +527,7 @@ impl TickRules<'_> {
                 let rate = usual.map_or(trailing, |u| u.max(trailing));
                 let sigma = (rate * f64::from(rule.window.as_secs())).sqrt();
                 let need_pct = rule.min_pct.max(100.0 * (1.0 - (-rule.sigmas * sigma).exp()));
-                if drop_pct >= need_pct {
+                if drop_pct >= need_pct && !cooling(AlertKind::PriceDrop) {
                     let sigmas = (high / close).ln() / sigma;
                     let seasonal = if usual.is_some_and(|u| u > trailing) { ", the season's usual" } else { "" };
                     raised = Some(base(
