@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::{cargo, ensure_python, lean_release_binary, root, run, target_dir};
+use crate::{cargo, ensure_python, lean_release_binary, lean_shipping_binary, root, run, target_dir};
 
 /// The bench lake: one session of 1,000 simulated symbols (23.4 M ticks).
 const SYMBOLS: u32 = 1000;
@@ -189,7 +189,7 @@ fn simulated_week(tickloop: &Path, dir: &Path) -> Result<PathBuf, String> {
 
 pub(crate) fn suite() -> Result<(), String> {
     let started = Instant::now();
-    let tickloop = lean_release_binary()?;
+    let tickloop = lean_shipping_binary()?;
     let python = ensure_python()?;
     ensure_packages(&python, &FEATURE_PEERS, "talib, pandas")?;
     ensure_packages(&python, &GBM_PEERS, "xgboost, lightgbm")?;
@@ -770,7 +770,7 @@ pub(crate) fn vectorbt_bench() -> Result<(), String> {
     let dir = root().join("target/bench-suite");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let rows = default_experiment_rows(&lean_release_binary()?, &dir, cores, None)?;
+    let rows = default_experiment_rows(&lean_shipping_binary()?, &dir, cores, None)?;
     print!("{}", table(&rows));
     Ok(())
 }
@@ -830,7 +830,7 @@ fn write_results(rows: &[Row], machine: &str, date: &str, commit: &str) -> Resul
     std::fs::write(&out, json).map_err(|e| format!("{}: {e}", out.display()))?;
 
     let table = format!(
-        "Machine: {machine}. Date: {date}, commit {commit}. Command: `cargo xtask bench` (all rows from one run; raw numbers in `bench/results.json`). Advantage = how many times better ours is than the peer (> 1: ours wins).\n\n{}",
+        "Machine: {machine}. Date: {date}, commit {commit}. Command: `cargo xtask bench` (all rows from one run; raw numbers in `bench/results.json`; the `tickloop` rows by the binary as shipped, `--profile dist`, the criterion and example rows `--release`). Advantage = how many times better ours is than the peer (> 1: ours wins).\n\n{}",
         table(rows)
     );
     let path = root().join("BENCHMARKS.md");
