@@ -79,6 +79,43 @@ pub trait Sink {
     fn reads_features(&self) -> bool {
         true
     }
+
+    /// Which ticks [`Sink::on_outputs`] is called for: every tick (the default), or only
+    /// those whose outputs hold something this sink writes. A replay hands on millions of
+    /// ticks a second and almost none carries an alert, a prediction or a rejection; a sink
+    /// that writes only those is not called for the rest (a call through `dyn Sink` for
+    /// each of them cost ~1 % of a GBM replay, per such sink).
+    fn called_for(&self) -> CalledFor {
+        CalledFor::EVERY_TICK
+    }
+}
+
+/// Which ticks a [`Sink`] is handed ([`Sink::called_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CalledFor {
+    every_tick: bool,
+    alerts: bool,
+    predictions: bool,
+    rejects: bool,
+}
+
+impl CalledFor {
+    /// Every tick, whatever its outputs.
+    pub const EVERY_TICK: CalledFor = CalledFor { every_tick: true, alerts: false, predictions: false, rejects: false };
+    /// Ticks with at least one alert.
+    pub const ALERTS: CalledFor = CalledFor { alerts: true, ..CalledFor::NONE };
+    /// Ticks with at least one prediction.
+    pub const PREDICTIONS: CalledFor = CalledFor { predictions: true, ..CalledFor::NONE };
+    /// Ticks with at least one rejected record.
+    pub const REJECTS: CalledFor = CalledFor { rejects: true, ..CalledFor::NONE };
+    const NONE: CalledFor = CalledFor { every_tick: false, alerts: false, predictions: false, rejects: false };
+
+    fn wants(self, out: &Outputs) -> bool {
+        self.every_tick
+            || (self.alerts && !out.alerts.is_empty())
+            || (self.predictions && !out.predictions.is_empty())
+            || (self.rejects && !out.rejects.is_empty())
+    }
 }
 
 /// A source adapter's error, boxed so adapters keep their own error types.
@@ -134,6 +171,8 @@ pub struct Engine<P> {
     outputs: Outputs,
     stats: EngineStats,
     block_ticks: usize,
+    /// The sinks' [`Sink::called_for`], asked anew for each block.
+    calls: Vec<CalledFor>,
 }
 
 /// Ticks per block in [`Engine::run`]. Measured on a day of 1,000 symbols with the GBM in
@@ -144,12 +183,15 @@ pub struct Engine<P> {
 pub const DEFAULT_BLOCK_TICKS: usize = 65_536;
 
 /// Counts `tick` and hands its outputs to every sink.
+/// Hands one tick's outputs to the sinks that want them (`calls[i]`, sink `i`'s
+/// [`Sink::called_for`], asked once a block rather than once a tick).
 fn deliver(
     stats: &mut EngineStats,
     clock: &mut EventClock,
     tick: &Tick,
     out: &Outputs,
     sinks: &mut [&mut dyn Sink],
+    calls: &[CalledFor],
 ) -> Result<(), EngineError> {
     stats.ticks_in += 1;
     if !clock.observe(tick.ts_event) {
@@ -160,8 +202,10 @@ fn deliver(
     if out.tick.is_some() {
         stats.ticks_accepted += 1;
     }
-    for (index, sink) in sinks.iter_mut().enumerate() {
-        sink.on_outputs(tick, out).map_err(|source| EngineError::Sink { index, ts: tick.ts_event, source })?;
+    for (index, (sink, calls)) in sinks.iter_mut().zip(calls).enumerate() {
+        if calls.wants(out) {
+            sink.on_outputs(tick, out).map_err(|source| EngineError::Sink { index, ts: tick.ts_event, source })?;
+        }
     }
     Ok(())
 }
@@ -174,6 +218,7 @@ impl<P: Component> Engine<P> {
             outputs: Outputs::default(),
             stats: EngineStats::default(),
             block_ticks: DEFAULT_BLOCK_TICKS,
+            calls: Vec::new(),
         }
     }
 
@@ -215,7 +260,9 @@ impl<P: Component> Engine<P> {
     pub fn step(&mut self, tick: &Tick, sinks: &mut [&mut dyn Sink]) -> Result<&Outputs, EngineError> {
         self.outputs.clear();
         self.pipeline.on_tick(tick, &mut self.outputs);
-        deliver(&mut self.stats, &mut self.clock, tick, &self.outputs, sinks)?;
+        self.calls.clear();
+        self.calls.extend(sinks.iter().map(|sink| sink.called_for()));
+        deliver(&mut self.stats, &mut self.clock, tick, &self.outputs, sinks, &self.calls)?;
         Ok(&self.outputs)
     }
 
@@ -224,10 +271,12 @@ impl<P: Component> Engine<P> {
     /// the block (see there).
     pub fn step_block(&mut self, ticks: &[Tick], sinks: &mut [&mut dyn Sink]) -> Result<(), EngineError> {
         self.pipeline.hand_on_features(sinks.iter().any(|sink| sink.reads_features()));
-        let (stats, clock) = (&mut self.stats, &mut self.clock);
+        self.calls.clear();
+        self.calls.extend(sinks.iter().map(|sink| sink.called_for()));
+        let (stats, clock, calls) = (&mut self.stats, &mut self.clock, &self.calls);
         let mut failed = None;
         let _ = self.pipeline.on_ticks(ticks, &mut self.outputs, &mut |tick, out| match deliver(
-            stats, clock, tick, out, sinks,
+            stats, clock, tick, out, sinks, calls,
         ) {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => {
@@ -473,6 +522,65 @@ mod tests {
         engine.run(&mut VecSource::new(symbols, ticks), &mut [&mut alone]).unwrap();
         assert!(engine.pipeline().features_unwanted, "no sink reads features: the component is told");
         assert_eq!(alone.0, 5);
+    }
+
+    /// Raises an alert on every tick whose close is a multiple of 3.
+    #[derive(Default)]
+    struct Alerting;
+
+    impl Component for Alerting {
+        fn on_tick(&mut self, tick: &Tick, out: &mut Outputs) {
+            out.tick = Some(*tick);
+            out.features.push(tick.close.get());
+            if tick.close.get() % 3.0 == 0.0 {
+                out.alerts.push(crate::Alert {
+                    symbol: tick.symbol,
+                    ts_event: tick.ts_event,
+                    kind: crate::AlertKind::PriceDrop,
+                    value: 0.0,
+                    threshold: 0.0,
+                    message: String::new(),
+                });
+            }
+        }
+        fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
+            Snapshot::of("alerting", &())
+        }
+        fn restore(&mut self, _: &Snapshot) -> Result<(), SnapshotError> {
+            Ok(())
+        }
+    }
+
+    /// [`Collect`] called only for ticks with an alert.
+    #[derive(Default)]
+    struct AlertsOnly(Collect);
+
+    impl Sink for AlertsOnly {
+        fn on_outputs(&mut self, input: &Tick, out: &Outputs) -> Result<(), SinkError> {
+            self.0.on_outputs(input, out)
+        }
+        fn called_for(&self) -> CalledFor {
+            CalledFor::ALERTS
+        }
+    }
+
+    #[test]
+    fn a_sink_of_alerts_is_called_only_for_ticks_with_one_block_or_tick() {
+        let symbols = SymbolTable::from_names(["A"]).unwrap();
+        let ticks: Vec<Tick> = (1..=10).map(|s| tick(s, s as f64)).collect();
+        for block_ticks in [1, 4, 64] {
+            let (mut every, mut alerts) = (Collect::default(), AlertsOnly::default());
+            let mut engine = Engine::new(Alerting).with_block_ticks(block_ticks);
+            engine.run(&mut VecSource::new(symbols.clone(), ticks.clone()), &mut [&mut alerts, &mut every]).unwrap();
+            assert_eq!(every.closes, (1..=10).map(f64::from).collect::<Vec<_>>(), "blocks of {block_ticks}");
+            assert_eq!(alerts.0.closes, vec![3.0, 6.0, 9.0], "blocks of {block_ticks}");
+        }
+        let (mut every, mut alerts) = (Collect::default(), AlertsOnly::default());
+        let mut engine = Engine::new(Alerting);
+        for t in &ticks {
+            engine.step(t, &mut [&mut every, &mut alerts]).unwrap();
+        }
+        assert_eq!((every.closes.len(), alerts.0.closes), (10, vec![3.0, 6.0, 9.0]), "tick by tick");
     }
 
     #[test]

@@ -24,7 +24,7 @@ mod time;
 pub use clock::{Clock, EventClock, WallClock};
 pub use component::{Component, Outputs, Snapshot, SnapshotError};
 pub use engine::{
-    DEFAULT_BLOCK_TICKS, Engine, EngineError, EngineStats, Sink, SinkError, Source, SourceError, VecSource,
+    CalledFor, DEFAULT_BLOCK_TICKS, Engine, EngineError, EngineStats, Sink, SinkError, Source, SourceError, VecSource,
 };
 pub use hex::hex;
 pub use market::{Alert, AlertKind, Bar, MaturedPrediction, Prediction, Price, RejectReason, Rejection, Tick, Volume};
@@ -35,4 +35,6 @@ pub use span::{Span, SpanParseError};
 pub use stats::{MIN_CROSS_SECTION, rank_correlation};
 pub use strategy::Strategy;
 pub use symbol::{SymbolId, SymbolMeta, SymbolTable, SymbolTableError};
-pub use time::{NANOS_PER_HOUR, NANOS_PER_MINUTE, NANOS_PER_SECOND, Rfc3339Text, Timestamp, TimestampParseError, rfc3339};
+pub use time::{
+    NANOS_PER_HOUR, NANOS_PER_MINUTE, NANOS_PER_SECOND, Rfc3339Text, Timestamp, TimestampParseError, rfc3339,
+};

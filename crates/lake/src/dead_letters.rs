@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use tickloop_core::{Outputs, RejectReason, Sink, SinkError, SymbolTable, Tick, Timestamp};
+use tickloop_core::{CalledFor, Outputs, RejectReason, Sink, SinkError, SymbolTable, Tick, Timestamp};
 
 use crate::LakeError;
 
@@ -150,6 +150,10 @@ impl Sink for DeadLetterFile {
     fn reads_features(&self) -> bool {
         false
     }
+
+    fn called_for(&self) -> CalledFor {
+        CalledFor::REJECTS
+    }
 }
 
 /// Which of the pipeline's outputs an [`OutputFile`] writes.
@@ -229,5 +233,12 @@ impl Sink for OutputFile {
 
     fn reads_features(&self) -> bool {
         false
+    }
+
+    fn called_for(&self) -> CalledFor {
+        match self.kind {
+            OutputKind::Alerts => CalledFor::ALERTS,
+            OutputKind::Predictions => CalledFor::PREDICTIONS,
+        }
     }
 }

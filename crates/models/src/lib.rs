@@ -25,7 +25,8 @@ pub use eval::{Baseline, BaselineScore, Evaluation, Score};
 pub use label::Labeller;
 pub use model::{
     CARD_FILE, CARD_FORMAT, DataRange, ModelCard, ModelError, ModelKind, PredictionJson, Predictor, Target,
-    TrainedSpan, load_card, next_version, prediction_id, prediction_json, resolve, write_prediction_json, save_card, save_version, versions,
+    TrainedSpan, load_card, next_version, prediction_id, prediction_json, resolve, save_card, save_version, versions,
+    write_prediction_json,
 };
 pub use train_config::TrainConfig;
 pub use window::WindowBuffer;

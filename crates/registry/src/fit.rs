@@ -13,7 +13,7 @@ use tickloop_models::{
 use tickloop_pipeline::{AlertConfig, PipelineConfig, collect_dataset};
 
 use crate::RegistryError;
-use crate::progress::{Counted, tick_bar};
+use crate::progress::{ProgressSource, tick_bar};
 
 /// Model hyperparameters after defaults, file and flags.
 #[derive(Debug, Clone)]
@@ -152,7 +152,7 @@ impl TrainSpec {
         let config =
             PipelineConfig { features: self.features.clone(), alerts: AlertConfig::none(), ..Default::default() };
         let bar = tick_bar(total, "features");
-        let mut counted = Counted { inner: &mut source, bar: &bar, seen: 0 };
+        let mut counted = ProgressSource::new(&mut source, &bar);
         let stride = match self.kind {
             ModelKind::Lstm => 1, // windows need every second; samples are thinned later
             ModelKind::Gbm => self.stride,

@@ -23,7 +23,7 @@ use tickloop_models::{ModelError, ModelKind, Predictor};
 
 pub use ceiling::{AgainstCeiling, Paired, PairedCeiling, Planted, planted_ceilings};
 pub use fit::{Collected, Fitted, Scored, TrainSpec, blank_card, fit_and_score};
-pub use progress::{ProgressSink, tick_bar};
+pub use progress::{ProgressSource, tick_bar};
 pub use seasonal::{SeasonalFit, fit_seasonal};
 
 #[derive(Debug, thiserror::Error)]

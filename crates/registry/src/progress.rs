@@ -1,8 +1,9 @@
 //! Progress over ticks for long jobs (training data, backtests): hidden when stderr is not a
-//! terminal, and advanced only every 64 Ki ticks so it stays off the hot path.
+//! terminal, and advanced once a block of ticks (or every 64 Ki ticks read one by one) so it
+//! stays off the hot path.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tickloop_core::{Outputs, Sink, SinkError, Source, SourceError, SymbolTable, Tick};
+use tickloop_core::{Source, SourceError, SymbolTable, Tick};
 
 /// A progress bar over `total` ticks, labelled `what`.
 pub fn tick_bar(total: u64, what: &str) -> ProgressBar {
@@ -17,51 +18,30 @@ pub fn tick_bar(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Ticks between two moves of a bar.
+/// Ticks between two moves of a bar when ticks are read one at a time.
 const EVERY: u64 = 0xFFFF;
 
-/// An engine sink that advances a progress bar.
-#[derive(Debug)]
-pub struct ProgressSink {
-    pub bar: ProgressBar,
+/// A source that advances a progress bar as it is read: a bar over a run's ticks without a
+/// sink called for every one of them.
+pub struct ProgressSource<'a, S: ?Sized> {
+    inner: &'a mut S,
+    bar: &'a ProgressBar,
     seen: u64,
 }
 
-impl ProgressSink {
-    pub fn new(bar: ProgressBar) -> Self {
-        ProgressSink { bar, seen: 0 }
+impl<S: ?Sized> std::fmt::Debug for ProgressSource<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProgressSource").field("seen", &self.seen).finish_non_exhaustive()
     }
 }
 
-impl Sink for ProgressSink {
-    fn on_outputs(&mut self, _input: &Tick, _out: &Outputs) -> Result<(), SinkError> {
-        self.seen += 1;
-        if self.seen & EVERY == 0 {
-            self.bar.set_position(self.seen);
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> Result<(), SinkError> {
-        self.bar.set_position(self.seen);
-        self.bar.finish();
-        Ok(())
-    }
-
-    fn reads_features(&self) -> bool {
-        false
+impl<'a, S: Source + ?Sized> ProgressSource<'a, S> {
+    pub fn new(inner: &'a mut S, bar: &'a ProgressBar) -> Self {
+        ProgressSource { inner, bar, seen: 0 }
     }
 }
 
-/// A source that advances a progress bar as it is read (for engines whose sinks are not
-/// ours to add to).
-pub(crate) struct Counted<'a, S> {
-    pub inner: &'a mut S,
-    pub bar: &'a ProgressBar,
-    pub seen: u64,
-}
-
-impl<S: Source> Source for Counted<'_, S> {
+impl<S: Source + ?Sized> Source for ProgressSource<'_, S> {
     fn next_tick(&mut self) -> Result<Option<Tick>, SourceError> {
         self.seen += 1;
         if self.seen & EVERY == 0 {
@@ -70,7 +50,18 @@ impl<S: Source> Source for Counted<'_, S> {
         self.inner.next_tick()
     }
 
+    fn next_block(&mut self, block: &mut Vec<Tick>, max: usize) -> Result<(), SourceError> {
+        self.inner.next_block(block, max)?;
+        self.seen += block.len() as u64;
+        self.bar.set_position(self.seen);
+        Ok(())
+    }
+
     fn symbols(&self) -> &SymbolTable {
         self.inner.symbols()
+    }
+
+    fn remaining_hint(&self) -> Option<u64> {
+        self.inner.remaining_hint()
     }
 }

@@ -9,7 +9,7 @@ use tickloop_backtest::{Backtest, ExperimentConfig, Report, generate_sample, sco
 use tickloop_core::{Clock, Prefetched, Source, Timestamp, WallClock};
 use tickloop_lake::{DeadLetterFile, Lake, LakeSource, LakeTable, OutputFile};
 use tickloop_models::Predictor;
-use tickloop_registry::{ProgressSink, tick_bar};
+use tickloop_registry::{ProgressSource, tick_bar};
 use tickloop_sim::AnomalyLabel;
 
 use crate::RunError;
@@ -232,7 +232,6 @@ pub fn backtest_window(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let mut progress = ProgressSink::new(bar);
     let mut dead_letters = DeadLetterFile::new(dir.join("rejects.jsonl"), source.symbols().clone());
     let mut alerts = OutputFile::alerts(dir.join("alerts.jsonl"), source.symbols().clone());
     let mut predictions = OutputFile::predictions(dir.join("predictions.jsonl"), source.symbols().clone());
@@ -240,8 +239,9 @@ pub fn backtest_window(
     if let Some(from) = window.trade_from {
         backtest = backtest.trade_from(from);
     }
-    let mut report =
-        backtest.run(&mut source, &mut [&mut progress, &mut dead_letters, &mut alerts, &mut predictions])?;
+    let mut report = backtest
+        .run(&mut ProgressSource::new(&mut source, &bar), &mut [&mut dead_letters, &mut alerts, &mut predictions])?;
+    bar.finish();
     let scored_from = window.trade_from.unwrap_or(window.replay_from);
     let labels: Vec<AnomalyLabel> = lake
         .read_json_lines::<AnomalyLabel>(LakeTable::AnomalyLabels, scored_from, window.end)?
