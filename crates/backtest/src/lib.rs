@@ -19,7 +19,7 @@ mod walk_forward;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tickloop_core::{Engine, Outputs, Sink, SinkError, Source, Strategy, Tick, Timestamp};
+use tickloop_core::{CalledFor, Engine, Outputs, Sink, SinkError, Source, Strategy, Tick, Timestamp};
 use tickloop_pipeline::{AccuracySums, ModelAccuracy, ModelStage, Pipeline, PipelineStats};
 
 pub use alert_quality::{AlertQuality, AlertRates, RuleQuality, score_alerts};
@@ -333,6 +333,8 @@ pub struct SymbolResult {
 /// The backtest as an engine sink: fills due orders, asks the strategy, samples equity.
 struct BacktestSink {
     strategy: Box<dyn Strategy + Send>,
+    /// The strategy's [`Strategy::called_for`], asked once.
+    strategy_calls: CalledFor,
     targets: Vec<(tickloop_core::SymbolId, f64)>,
     broker: Broker,
     sample_step: i64,
@@ -436,6 +438,9 @@ impl Sink for BacktestSink {
         }
         self.fills.extend(self.broker.on_tick(&tick));
         self.benchmark.on_close(tick.symbol, tick.close.get());
+        if !self.strategy_calls.wants(out) {
+            return Ok(());
+        }
         self.targets.clear();
         self.strategy.on_outputs(&tick, out, &mut self.targets);
         for &(symbol, weight) in &self.targets {
@@ -561,6 +566,7 @@ fn run(
         None => format!("equal-weight buy-and-hold of {symbols} symbols"),
     };
     let mut sink = BacktestSink {
+        strategy_calls: strategy.called_for(),
         strategy,
         targets: Vec::new(),
         broker: Broker::new(config.execution.clone(), symbols),

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 use tickloop_backtest::{Backtest, ExperimentConfig};
-use tickloop_core::{Outputs, Price, Strategy, SymbolId, SymbolTable, Tick, Timestamp, VecSource, Volume};
+use tickloop_core::{CalledFor, Outputs, Price, Strategy, SymbolId, SymbolTable, Tick, Timestamp, VecSource, Volume};
 
 const START: i64 = 1_704_205_800; // 2024-01-02T14:30:00Z
 
@@ -154,4 +154,30 @@ fn nothing_before_trade_from_is_traded_sampled_or_shown_to_the_strategy() {
     let mut source = VecSource::new(SymbolTable::from_names(["CANARY"]).unwrap(), ticks(60));
     let report = Backtest::new(&config).strategy(Box::new(strategy)).run(&mut source, &mut []).unwrap();
     assert_eq!(report.metrics.trades, 1);
+}
+
+/// [`BuyOnBar`] that asks to be called only for ticks carrying a prediction.
+struct OnPredictionsOnly(BuyOnBar);
+
+impl Strategy for OnPredictionsOnly {
+    fn on_tick(&mut self, tick: &Tick, out: &Outputs) -> Option<f64> {
+        self.0.on_tick(tick, out)
+    }
+
+    fn called_for(&self) -> CalledFor {
+        CalledFor::PREDICTIONS
+    }
+}
+
+/// A strategy that trades on predictions is not called for the ticks without one (here, a
+/// run without a model: none at all), so it cannot act on them.
+#[test]
+fn a_strategy_called_only_for_predictions_is_not_asked_about_the_other_ticks() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let strategy = OnPredictionsOnly(BuyOnBar { signal: Timestamp::from_secs(START + 5), seen: seen.clone() });
+    let mut source = VecSource::new(SymbolTable::from_names(["CANARY"]).unwrap(), ticks(60));
+    let report = Backtest::new(&experiment(0)).strategy(Box::new(strategy)).run(&mut source, &mut []).unwrap();
+    assert!(seen.lock().unwrap().is_empty(), "asked about ticks without a prediction");
+    assert_eq!(report.metrics.trades, 0);
+    assert_eq!(report.data.ticks, 60, "every tick still went through the backtest");
 }

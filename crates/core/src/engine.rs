@@ -110,7 +110,8 @@ impl CalledFor {
     pub const REJECTS: CalledFor = CalledFor { rejects: true, ..CalledFor::NONE };
     const NONE: CalledFor = CalledFor { every_tick: false, alerts: false, predictions: false, rejects: false };
 
-    fn wants(self, out: &Outputs) -> bool {
+    /// Whether a tick with outputs `out` is one to call for.
+    pub fn wants(self, out: &Outputs) -> bool {
         self.every_tick
             || (self.alerts && !out.alerts.is_empty())
             || (self.predictions && !out.predictions.is_empty())

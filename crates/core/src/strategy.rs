@@ -44,6 +44,13 @@ pub trait Strategy {
     fn reads_features(&self) -> bool {
         true
     }
+
+    /// Which ticks [`Strategy::on_outputs`] is called for: every tick (the default), or
+    /// only those carrying what it trades on (one that trades on predictions has nothing
+    /// to say about the ~98 % of a replay's ticks without one). See [`crate::Sink::called_for`].
+    fn called_for(&self) -> CalledFor {
+        CalledFor::EVERY_TICK
+    }
 }
 
-use crate::{Outputs, SymbolId, Tick};
+use crate::{CalledFor, Outputs, SymbolId, Tick};

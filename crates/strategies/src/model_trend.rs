@@ -2,7 +2,7 @@
 //! threshold, short (or flat) when it is below minus the threshold, flat in between; the
 //! position is full size, or scaled with the size of the predicted move.
 
-use tickloop_core::{Outputs, Strategy, SymbolId, Tick};
+use tickloop_core::{CalledFor, Outputs, Strategy, SymbolId, Tick};
 
 /// See the module docs. Predictions reach the strategy when the pipeline emits them, which
 /// is never before the prediction's own event time; orders are placed then and filled by
@@ -51,6 +51,10 @@ impl Strategy for ModelTrend {
 
     fn reads_features(&self) -> bool {
         false
+    }
+
+    fn called_for(&self) -> CalledFor {
+        CalledFor::PREDICTIONS
     }
 }
 
