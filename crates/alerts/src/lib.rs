@@ -445,7 +445,7 @@ impl TickRules<'_> {
         // (Each rule is asked before it fires, so the firings as of this tick's start are
         // the ones to ask about.)
         let (last_fired, cooldown_nanos) = (self.last_fired.each_ref().map(|last| **last), self.cooldown_nanos);
-        let cooling = |kind| cooling(last_fired[kind_index(kind)], cooldown_nanos, tick.ts_event);
+        let cooling_down = |kind| cooling(last_fired[kind_index(kind)], cooldown_nanos, tick.ts_event);
         let mut raised = None;
         if let Some(v) = &mut *self.volume {
             let rule = &v.rule;
@@ -471,7 +471,7 @@ impl TickRules<'_> {
             let mask = if rule.of >= 64 { u64::MAX } else { (1u64 << rule.of) - 1 };
             let spike = judged.filter(|_| counted && (v.recent & mask).count_ones() >= rule.persist);
             let absolute = rule.absolute.filter(|&a| volume >= a);
-            if (spike.is_none() && absolute.is_none()) || cooling(AlertKind::VolumeSpike) {
+            if (spike.is_none() && absolute.is_none()) || cooling_down(AlertKind::VolumeSpike) {
                 // Nothing raised, or nothing that would fire.
             } else if let Some((excess, need, usual)) = spike {
                 let (ratio, usual_volume) = (excess.exp(), usual.exp_m1());
@@ -527,7 +527,7 @@ impl TickRules<'_> {
                 let rate = usual.map_or(trailing, |u| u.max(trailing));
                 let sigma = (rate * f64::from(rule.window.as_secs())).sqrt();
                 let need_pct = rule.min_pct.max(100.0 * (1.0 - (-rule.sigmas * sigma).exp()));
-                if drop_pct >= need_pct && !cooling(AlertKind::PriceDrop) {
+                if drop_pct >= need_pct && !cooling_down(AlertKind::PriceDrop) {
                     let sigmas = (high / close).ln() / sigma;
                     let seasonal = if usual.is_some_and(|u| u > trailing) { ", the season's usual" } else { "" };
                     raised = Some(base(

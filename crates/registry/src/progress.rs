@@ -43,11 +43,14 @@ impl<'a, S: Source + ?Sized> ProgressSource<'a, S> {
 
 impl<S: Source + ?Sized> Source for ProgressSource<'_, S> {
     fn next_tick(&mut self) -> Result<Option<Tick>, SourceError> {
-        self.seen += 1;
-        if self.seen & EVERY == 0 {
-            self.bar.set_position(self.seen);
+        let tick = self.inner.next_tick()?;
+        if tick.is_some() {
+            self.seen += 1;
+            if self.seen & EVERY == 0 {
+                self.bar.set_position(self.seen);
+            }
         }
-        self.inner.next_tick()
+        Ok(tick)
     }
 
     fn next_block(&mut self, block: &mut Vec<Tick>, max: usize) -> Result<(), SourceError> {
